@@ -1,0 +1,47 @@
+"""Padding and output-size rules shared by convolution and pooling (NeuralNetwork.proto
+``ValidPadding`` / ``SamePadding`` / ``ValidCompletePadding``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+Pads = tuple[int, int, int, int]  # top, bottom, left, right
+
+
+def valid_pads(valid: Any) -> Pads:
+    amounts = list(valid.paddingAmounts.borderAmounts)
+    if not amounts:
+        return 0, 0, 0, 0
+    if len(amounts) != 2:
+        raise ValueError(f"valid.paddingAmounts must have 2 entries [H, W], got {len(amounts)}")
+    h, w = amounts
+    return int(h.startEdgeSize), int(h.endEdgeSize), int(w.startEdgeSize), int(w.endEdgeSize)
+
+
+def same_pads(same: Any, in_hw: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int]) -> Pads:
+    """SAME: output = ceil(in / stride); the odd unit of padding goes to the heavy side."""
+    top_left_heavy = same.asymmetryMode == 1  # TOP_LEFT_HEAVY
+    pads: list[int] = []
+    for n, k, s in zip(in_hw, kernel, stride, strict=True):
+        out = -(-n // s)
+        total = max(0, (out - 1) * s + k - n)
+        light = total // 2
+        pads += [total - light, light] if top_left_heavy else [light, total - light]
+    return pads[0], pads[1], pads[2], pads[3]
+
+
+def windowed_size(n: int, pad_total: int, k: int, s: int) -> int:
+    out = (n + pad_total - k) // s + 1
+    if out < 1:
+        raise ValueError(f"kernel {k} does not fit in input {n} with padding {pad_total}")
+    return out
+
+
+def pad_spatial(x: np.ndarray, pads: Pads, value: float = 0.0) -> np.ndarray:
+    """Pad the last two axes of a [B, C, H, W] array (no copy when there is nothing to pad)."""
+    pt, pb, pl, pr = pads
+    if not any(pads):
+        return x
+    return np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), mode="constant", constant_values=value)

@@ -1,0 +1,138 @@
+"""``activation`` (ActivationParams), ``clip`` and the rank-N unary math layers."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from bridgec.backends.coreml.executor.errors import UnsupportedLayerError
+from bridgec.backends.coreml.executor.neuralnetwork._common import f32
+from bridgec.backends.coreml.executor.weights import weight_array
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    # The tanh form never overflows, unlike 1 / (1 + exp(-x)) for large negative x.
+    return np.float32(0.5) * (np.float32(1.0) + np.tanh(np.float32(0.5) * x))
+
+
+def _softplus(x: np.ndarray) -> np.ndarray:
+    return np.logaddexp(np.float32(0.0), x)
+
+
+def _per_channel(params: Any, x: np.ndarray, what: str) -> np.ndarray | np.float32:
+    """A WeightParams of length 1 or C, broadcast along axis -3 as the proto specifies."""
+    v = weight_array(params, what=what)
+    if v.size == 1:
+        return np.float32(v[0])
+    if x.ndim < 3 or x.shape[-3] != v.size:
+        raise ValueError(f"{what} has {v.size} values but the input's axis -3 is {x.shape}")
+    return v.reshape(-1, 1, 1)
+
+
+def activation(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    p = layer.activation
+    x = f32(inputs[0])
+    kind = p.WhichOneof("NonlinearityType")
+    if kind == "ReLU":
+        y = np.maximum(x, np.float32(0))
+    elif kind == "leakyReLU":
+        y = np.where(x >= 0, x, x * np.float32(p.leakyReLU.alpha))
+    elif kind == "thresholdedReLU":
+        y = np.where(x >= np.float32(p.thresholdedReLU.alpha), x, np.float32(0))
+    elif kind == "PReLU":
+        alpha = _per_channel(p.PReLU.alpha, x, "PReLU alpha")
+        y = np.where(x >= 0, x, x * alpha)
+    elif kind == "tanh":
+        y = np.tanh(x)
+    elif kind == "scaledTanh":
+        y = np.float32(p.scaledTanh.alpha) * np.tanh(np.float32(p.scaledTanh.beta) * x)
+    elif kind == "sigmoid":
+        y = _sigmoid(x)
+    elif kind == "sigmoidHard":
+        y = np.clip(np.float32(p.sigmoidHard.alpha) * x + np.float32(p.sigmoidHard.beta), 0, 1)
+    elif kind == "linear":
+        y = np.float32(p.linear.alpha) * x + np.float32(p.linear.beta)
+    elif kind == "ELU":
+        y = np.where(x >= 0, x, np.float32(p.ELU.alpha) * np.expm1(np.minimum(x, 0)))
+    elif kind == "softsign":
+        y = x / (1 + np.abs(x))
+    elif kind == "softplus":
+        y = _softplus(x)
+    elif kind == "parametricSoftplus":
+        alpha = _per_channel(p.parametricSoftplus.alpha, x, "parametricSoftplus alpha")
+        beta = _per_channel(p.parametricSoftplus.beta, x, "parametricSoftplus beta")
+        y = alpha * _softplus(beta * x)
+    else:
+        raise UnsupportedLayerError(layer.name, "activation", f"nonlinearity {kind!r}")
+    return [f32(y)]
+
+
+def clip(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    p = layer.clip
+    return [np.clip(f32(inputs[0]), np.float32(p.minVal), np.float32(p.maxVal))]
+
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def gelu(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    x = f32(inputs[0])
+    mode = layer.gelu.mode  # EXACT, TANH_APPROXIMATION, SIGMOID_APPROXIMATION
+    if mode == 0:
+        y = 0.5 * x * (1.0 + _erf(x.astype(np.float64) / math.sqrt(2.0)))
+    elif mode == 1:
+        y = 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
+    else:
+        y = x * _sigmoid(np.float32(1.702) * x)
+    return [f32(y)]
+
+
+def _simple(fn: Any) -> Any:
+    def run(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        return [f32(fn(f32(inputs[0])))]
+
+    return run
+
+
+UNARY_SIMPLE = {
+    "tanh": _simple(np.tanh),
+    "sin": _simple(np.sin),
+    "cos": _simple(np.cos),
+    "floor": _simple(np.floor),
+    "ceil": _simple(np.ceil),
+    "sign": _simple(np.sign),
+    # Core ML rounds halves away from zero, numpy's rint rounds them to even.
+    "round": _simple(lambda x: np.sign(x) * np.floor(np.abs(x) + 0.5)),
+    "exp2": _simple(np.exp2),
+}
+
+_SQRT, _RSQRT, _INVERSE, _POWER, _EXP, _LOG, _ABS, _THRESHOLD = range(8)
+
+
+def unary(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """UnaryFunctionLayerParams: f(scale * x + shift); scale 0 and epsilon 0 mean "unset"."""
+    p = layer.unary
+    scale = np.float32(p.scale or 1.0)
+    eps = np.float32(p.epsilon or 1e-6)
+    x = scale * f32(inputs[0]) + np.float32(p.shift)
+    t = p.type
+    if t == _SQRT:
+        y = np.sqrt(x)
+    elif t == _RSQRT:
+        y = 1 / np.sqrt(x + eps)
+    elif t == _INVERSE:
+        y = 1 / (x + eps)
+    elif t == _POWER:
+        y = np.power(x, np.float32(p.alpha))
+    elif t == _EXP:
+        y = np.exp(x)
+    elif t == _LOG:
+        y = np.log(x)
+    elif t == _ABS:
+        y = np.abs(x)
+    elif t == _THRESHOLD:
+        y = np.maximum(x, np.float32(p.alpha))
+    else:
+        raise UnsupportedLayerError(layer.name, "unary", f"operation {t}")
+    return [f32(y)]

@@ -1,0 +1,181 @@
+"""``convolution`` (ConvolutionLayerParams), including grouped/depthwise and deconvolution."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from bridgec.backends.coreml.executor.errors import UnsupportedLayerError
+from bridgec.backends.coreml.executor.neuralnetwork._common import f32, fold_batch, pair, unfold_batch
+from bridgec.backends.coreml.executor.neuralnetwork._spatial import (
+    pad_spatial,
+    same_pads,
+    valid_pads,
+    windowed_size,
+)
+from bridgec.backends.coreml.executor.weights import weight_array
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+def convolution(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    p = layer.convolution
+    if len(inputs) != 1:
+        # The weights-as-second-input form has no documented layout in the proto; refuse rather
+        # than guess.
+        raise UnsupportedLayerError(layer.name, "convolution", "weights supplied as a second input")
+    x, lead = fold_batch(f32(inputs[0]), 3, "convolution")
+    groups = int(p.nGroups) or 1
+    kernel = pair(p.kernelSize, (3, 3))
+    stride = pair(p.stride, (1, 1))
+    c_out = int(p.outputChannels)
+    k_ch = int(p.kernelChannels)
+    c_in = x.shape[1]
+    if p.isDeconvolution:
+        y = _deconvolution(p, x, groups, kernel, stride, c_in, c_out, k_ch)
+    else:
+        if k_ch * groups != c_in:
+            raise ValueError(
+                f"input has {c_in} channels but kernelChannels={k_ch} x nGroups={groups} = {k_ch * groups}"
+            )
+        w = weight_array(p.weights, (c_out, k_ch) + kernel, "convolution weights")
+        y = _convolution(p, x, w, groups, kernel, stride, pair(p.dilationFactor, (1, 1)))
+    if p.hasBias:
+        y += weight_array(p.bias, (c_out,), "convolution bias")[:, None, None]
+    return [unfold_batch(y, lead)]
+
+
+def _convolution(
+    p: Any,
+    x: np.ndarray,
+    w: np.ndarray,
+    groups: int,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+) -> np.ndarray:
+    b, c_in, h, wd = x.shape
+    c_out = w.shape[0]
+    kh, kw = kernel
+    sh, sw = stride
+    dh, dw = dilation
+    eff = ((kh - 1) * dh + 1, (kw - 1) * dw + 1)
+    if p.WhichOneof("ConvolutionPaddingType") == "same":
+        pads = same_pads(p.same, (h, wd), eff, stride)
+    else:
+        pads = valid_pads(p.valid)
+    ho = windowed_size(h, pads[0] + pads[1], eff[0], sh)
+    wo = windowed_size(wd, pads[2] + pads[3], eff[1], sw)
+    xp = pad_spatial(x, pads)
+
+    if kh == kw == 1:
+        # A 1x1 kernel is a plain matmul over channels once the stride subsampling is applied.
+        cols = xp[:, :, : (ho - 1) * sh + 1 : sh, : (wo - 1) * sw + 1 : sw]
+        cols = cols.reshape(b, groups, c_in // groups, ho * wo)
+        wg = w.reshape(groups, c_out // groups, c_in // groups)
+        return np.matmul(wg, cols).reshape(b, c_out, ho, wo)
+
+    if groups == c_in:
+        return _depthwise(xp, w, (ho, wo), stride, dilation)
+
+    # windows[b, c, i, j, u, v] = xp[b, c, i + u, j + v]; dilation and stride are then plain
+    # slicing of this view, so nothing is copied until the im2col gather below.
+    windows = sliding_window_view(xp, eff, axis=(2, 3))[:, :, ::sh, ::sw, ::dh, ::dw][:, :, :ho, :wo]
+    cg = c_in // groups
+    # im2col: [B, G, Cg*kh*kw, Ho*Wo], ordered like the weight's trailing [Cg, kh, kw] axes.
+    cols = windows.reshape(b, groups, cg, ho, wo, kh, kw).transpose(0, 1, 2, 5, 6, 3, 4)
+    cols = np.ascontiguousarray(cols).reshape(b, groups, cg * kh * kw, ho * wo)
+    wg = w.reshape(groups, c_out // groups, cg * kh * kw)
+    return np.matmul(wg, cols).reshape(b, c_out, ho, wo)
+
+
+def _depthwise(
+    xp: np.ndarray,
+    w: np.ndarray,
+    out_hw: tuple[int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+) -> np.ndarray:
+    """One input channel per group: accumulate one strided multiply per kernel tap.
+
+    im2col would copy kh*kw times the activation only to do a per-channel dot product, and einsum
+    over the strided window view is several times slower than these kh*kw vectorised passes.
+    """
+    c_in, c_out = xp.shape[1], w.shape[0]
+    if c_out != c_in:
+        # Channel multiplier m: output channel o reads input channel o // m.
+        xp = np.repeat(xp, c_out // c_in, axis=1)
+    (ho, wo), (sh, sw), (dh, dw) = out_hw, stride, dilation
+    taps = w[:, 0, :, :, None, None]  # [C, kh, kw, 1, 1] broadcasts over the output plane
+    out: np.ndarray | None = None
+    for u in range(w.shape[2]):
+        for v in range(w.shape[3]):
+            r0, c0 = u * dh, v * dw
+            term = (
+                xp[:, :, r0 : r0 + (ho - 1) * sh + 1 : sh, c0 : c0 + (wo - 1) * sw + 1 : sw] * taps[:, u, v]
+            )
+            if out is None:
+                out = term
+            else:
+                out += term
+    assert out is not None
+    return out
+
+
+def _deconvolution(
+    p: Any,
+    x: np.ndarray,
+    groups: int,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    c_in: int,
+    c_out: int,
+    k_ch: int,
+) -> np.ndarray:
+    if k_ch != c_in:
+        raise ValueError(f"deconvolution: kernelChannels={k_ch} must equal the input channels {c_in}")
+    b, _, h, wd = x.shape
+    kh, kw = kernel
+    sh, sw = stride
+    og = c_out // groups
+    cg = c_in // groups
+    # Spec layout is [C_in, C_out/G, kh, kw]; dilation is ignored for deconvolution (proto).
+    w = weight_array(p.weights, (c_in, og, kh, kw), "deconvolution weights")
+    wg = w.reshape(groups, cg, og * kh * kw).transpose(0, 2, 1)  # [G, Og*kh*kw, Cg]
+    xg = x.reshape(b, groups, cg, h * wd)
+    # Every input pixel scatters a kh x kw patch; compute all patches with one matmul...
+    patches = np.matmul(wg, xg).reshape(b, groups * og, kh, kw, h, wd)
+    full_h, full_w = (h - 1) * sh + kh, (wd - 1) * sw + kw
+    full = np.zeros((b, c_out, full_h, full_w), dtype=np.float32)
+    # ...then overlap-add them: one strided accumulation per kernel tap, not per pixel.
+    for u in range(kh):
+        for v in range(kw):
+            full[:, :, u : u + (h - 1) * sh + 1 : sh, v : v + (wd - 1) * sw + 1 : sw] += patches[:, :, u, v]
+
+    kind = p.WhichOneof("ConvolutionPaddingType")
+    if kind == "same":
+        out_h, out_w = h * sh, wd * sw
+        pt, _, pl, _ = same_pads_deconv(p.same, (full_h, full_w), (out_h, out_w))
+    else:
+        pt, pb, pl, pr = valid_pads(p.valid)
+        out_h, out_w = full_h - pt - pb, full_w - pl - pr
+    if len(p.outputShape):
+        # An explicit output shape (ConvTranspose output_padding) keeps the padding's start
+        # offset and extends/truncates at the end; rows past the computed map receive only bias.
+        out_h, out_w = (int(v) for v in p.outputShape)
+    out = np.zeros((b, c_out, out_h, out_w), dtype=np.float32)
+    src = full[:, :, pt : pt + out_h, pl : pl + out_w]
+    out[:, :, : src.shape[2], : src.shape[3]] = src
+    return out
+
+
+def same_pads_deconv(
+    same: Any, full_hw: tuple[int, int], out_hw: tuple[int, int]
+) -> tuple[int, int, int, int]:
+    """Amount cropped from the full deconvolution map so that out = in * stride."""
+    top_left_heavy = same.asymmetryMode == 1
+    pads: list[int] = []
+    for full, out in zip(full_hw, out_hw, strict=True):
+        total = max(0, full - out)
+        light = total // 2
+        pads += [total - light, light] if top_left_heavy else [light, total - light]
+    return pads[0], pads[1], pads[2], pads[3]

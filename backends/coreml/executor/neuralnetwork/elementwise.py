@@ -1,0 +1,93 @@
+"""Elementwise binary layers: the numpy-broadcasting ``*Broadcastable`` family and the older
+``add`` / ``multiply`` / ``max`` / ``min`` / ``average`` layers (which take 1..N inputs)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from bridgec.backends.coreml.executor.neuralnetwork._common import LayerFn, f32
+
+Binary = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def _broadcastable(op: Binary) -> LayerFn:
+    def run(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        if len(inputs) != 2:
+            raise ValueError(f"needs exactly 2 inputs, got {len(inputs)}")
+        return [f32(op(f32(inputs[0]), f32(inputs[1])))]
+
+    return run
+
+
+def _floor_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.floor(a / b)
+
+
+def _mod(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    # Python/numpy modulo (sign of the divisor), matching floorDivBroadcastable's floor.
+    return np.mod(a, b)
+
+
+BROADCASTABLE: dict[str, LayerFn] = {
+    "addBroadcastable": _broadcastable(np.add),
+    "subtractBroadcastable": _broadcastable(np.subtract),
+    "multiplyBroadcastable": _broadcastable(np.multiply),
+    "divideBroadcastable": _broadcastable(np.divide),
+    "maxBroadcastable": _broadcastable(np.maximum),
+    "minBroadcastable": _broadcastable(np.minimum),
+    "powBroadcastable": _broadcastable(np.power),
+    "floorDivBroadcastable": _broadcastable(_floor_div),
+    "modBroadcastable": _broadcastable(_mod),
+}
+
+
+def _comparison(op: Binary, kind: str) -> LayerFn:
+    """Comparison layers: 2 inputs, or 1 input compared with the layer's ``alpha``; 1.0 / 0.0."""
+
+    def run(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        a = f32(inputs[0])
+        b = f32(inputs[1]) if len(inputs) > 1 else np.float32(getattr(layer, kind).alpha)
+        return [op(a, b).astype(np.float32)]
+
+    return run
+
+
+COMPARISONS: dict[str, LayerFn] = {
+    "greaterThan": _comparison(np.greater, "greaterThan"),
+    "greaterEqual": _comparison(np.greater_equal, "greaterEqual"),
+    "lessThan": _comparison(np.less, "lessThan"),
+    "lessEqual": _comparison(np.less_equal, "lessEqual"),
+    "equal": _comparison(np.equal, "equal"),
+    "notEqual": _comparison(np.not_equal, "notEqual"),
+}
+
+
+def _reduce_inputs(op: Binary, kind: str, scalar_op: Binary | None) -> LayerFn:
+    """Old-style N-ary layers; with a single input, ``scalar_op(x, alpha)`` if the layer has one."""
+
+    def run(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        xs = [f32(x) for x in inputs]
+        if len(xs) == 1:
+            if scalar_op is None:
+                return [xs[0].copy()]
+            return [f32(scalar_op(xs[0], np.float32(getattr(layer, kind).alpha)))]
+        return [f32(functools.reduce(op, xs))]
+
+    return run
+
+
+def _average(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    xs = [f32(x) for x in inputs]
+    return [f32(functools.reduce(np.add, xs) / np.float32(len(xs)))]
+
+
+OLD_STYLE: dict[str, LayerFn] = {
+    "add": _reduce_inputs(np.add, "add", np.add),
+    "multiply": _reduce_inputs(np.multiply, "multiply", np.multiply),
+    "max": _reduce_inputs(np.maximum, "max", None),
+    "min": _reduce_inputs(np.minimum, "min", None),
+    "average": _average,
+}

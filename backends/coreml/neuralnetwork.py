@@ -1,0 +1,218 @@
+"""Emit a Core ML NeuralNetwork (``.mlmodel``) from legal bridgec IR.
+
+Layout: rank-N (``EXACT_ARRAY_MAPPING``) float32 multiarrays, as ONNX has them, so emitters
+translate ops one to one without the old rank-5 [Seq, Batch, C, H, W] bookkeeping.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx_graphsurgeon as gs
+from bridgec.backends.coreml import _coremltools, ops
+from bridgec.backends.coreml.capabilities import CoreMLCapabilities, capabilities_for
+from bridgec.backends.coreml.targets import Target
+
+from bridgec import __version__, ir
+from bridgec.errors import ConversionError
+
+
+@dataclass
+class EmitContext:
+    builder: Any  # coremltools NeuralNetworkBuilder
+    graph: gs.Graph
+    target: Target
+    shapes: dict[str, tuple[int, ...]]
+    _constant_blobs: dict[str, str] = field(default_factory=dict)
+
+    def const(self, tensor: gs.Tensor) -> np.ndarray | None:
+        return ir.constant_value(tensor)
+
+    def shape(self, tensor: gs.Tensor) -> tuple[int, ...] | None:
+        if tensor.shape is not None and all(isinstance(d, int) for d in tensor.shape):
+            return tuple(tensor.shape)
+        return self.shapes.get(tensor.name)
+
+    def blob(self, tensor: gs.Tensor) -> str:
+        """The Core ML blob holding ``tensor``; constants get a loadConstantND layer on first use."""
+        value = self.const(tensor)
+        if value is None:
+            return tensor.name
+        if tensor.name not in self._constant_blobs:
+            array = np.asarray(value, dtype=np.float32)
+            shape = array.shape or (1,)
+            blob = f"{tensor.name}__const"
+            self.builder.add_load_constant_nd(blob, blob, array.reshape(shape), shape)
+            self._constant_blobs[tensor.name] = blob
+        return self._constant_blobs[tensor.name]
+
+    def input_blobs(self, node: gs.Node) -> list[str]:
+        return [self.blob(t) for t in node.inputs if not ir.is_empty(t)]
+
+
+@dataclass
+class EmitResult:
+    path: Path
+    spec: Any
+    layer_kinds: Counter
+    custom_classes: dict[str, list[str]]  # className -> layer names
+
+
+def _shape_table(graph: gs.Graph) -> dict[str, tuple[int, ...]]:
+    model = ir.export_model(graph, infer_shapes=True)
+    table: dict[str, tuple[int, ...]] = {}
+    for info in list(model.graph.value_info) + list(model.graph.input) + list(model.graph.output):
+        dims = info.type.tensor_type.shape.dim
+        if info.type.tensor_type.HasField("shape") and all(d.HasField("dim_value") for d in dims):
+            table[info.name] = tuple(d.dim_value for d in dims)
+    return table
+
+
+def _check_legal(graph: gs.Graph, caps: CoreMLCapabilities) -> None:
+    from bridgec.passes import CheckTargetLegal, PassContext
+
+    CheckTargetLegal().call(graph, PassContext(capabilities=caps, pipeline="emit"))
+
+
+def build_spec(
+    graph: gs.Graph, target: Target | str | None = None, *, metadata: dict[str, str] | None = None
+):
+    """The Core ML spec for ``graph``; raises ConversionError naming anything the target lacks."""
+    ct = _coremltools.load()
+    datatypes, NeuralNetworkBuilder = ct.models.datatypes, ct.models.neural_network.NeuralNetworkBuilder  # noqa: N806
+
+    caps = capabilities_for(target)
+    _check_legal(graph, caps)
+    shapes = _shape_table(graph)
+    inputs = []
+    for tensor in graph.inputs:
+        shape = tensor.shape
+        if shape is None or not all(isinstance(d, int) and d > 0 for d in shape):
+            raise ConversionError(
+                f"input {tensor.name!r} has no static shape ({shape}); pass --input "
+                f"{tensor.name}:1x3x224x224 with its real shape"
+            )
+        if tensor.dtype is not None and np.dtype(tensor.dtype) != np.float32:
+            raise ConversionError(
+                f"input {tensor.name!r} is {np.dtype(tensor.dtype)}; Core ML inputs here must be float32"
+            )
+        inputs.append((tensor.name, datatypes.Array(*shape)))
+    outputs = [(tensor.name, None) for tensor in graph.outputs]
+    builder = NeuralNetworkBuilder(inputs, outputs, disable_rank5_shape_mapping=True)
+    ctx = EmitContext(builder, graph, caps.target, shapes)
+    graph.toposort()
+    for node in graph.nodes:
+        emitter = ops.lookup(node)
+        assert emitter is not None  # _check_legal guarantees it
+        try:
+            emitter.emit(ctx, node)
+        except ConversionError:
+            raise
+        except Exception as exc:
+            raise ConversionError(f"emitting node {node.name!r} ({ir.op_label(node)}) failed: {exc}") from exc
+    spec = builder.spec
+    for output, tensor in zip(spec.description.output, graph.outputs, strict=True):
+        output.type.multiArrayType.dataType = output.type.multiArrayType.FLOAT32
+        shape = ctx.shape(tensor)
+        if shape:
+            output.type.multiArrayType.shape.extend(shape)
+    if spec.specificationVersion > caps.target.spec_version:
+        raise ConversionError(
+            f"the model needs Core ML specification {spec.specificationVersion}, newer than "
+            f"{caps.target.name}; choose a newer --target"
+        )
+    spec.specificationVersion = caps.target.spec_version
+    _describe(spec, metadata or {})
+    _validate(spec)
+    return spec
+
+
+def _describe(spec: Any, metadata: dict[str, str]) -> None:
+    spec.description.metadata.shortDescription = metadata.pop("description", "Converted by bridgec")
+    spec.description.metadata.author = metadata.pop("author", "")
+    spec.description.metadata.versionString = metadata.pop("version", "")
+    spec.description.metadata.userDefined["bridgec.version"] = __version__
+    for key, value in sorted(metadata.items()):
+        spec.description.metadata.userDefined[f"bridgec.{key}"] = str(value)
+
+
+def _validate(spec: Any) -> None:
+    """Structural checks Core ML would make at load time: every blob defined before it is read."""
+    defined = {feature.name for feature in spec.description.input}
+    names: set[str] = set()
+    for layer in spec.neuralNetwork.layers:
+        if layer.name in names:
+            raise ConversionError(f"internal error: two Core ML layers named {layer.name!r}")
+        names.add(layer.name)
+        missing = [blob for blob in layer.input if blob not in defined]
+        if missing:
+            raise ConversionError(f"internal error: layer {layer.name!r} reads undefined blob(s) {missing}")
+        defined.update(layer.output)
+    for feature in spec.description.output:
+        if feature.name not in defined:
+            raise ConversionError(f"internal error: output {feature.name!r} is produced by no layer")
+
+
+def layer_kinds(spec: Any) -> Counter:
+    return Counter(layer.WhichOneof("layer") for layer in spec.neuralNetwork.layers)
+
+
+def custom_classes(spec: Any) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for layer in spec.neuralNetwork.layers:
+        if layer.WhichOneof("layer") == "custom":
+            found.setdefault(layer.custom.className, []).append(layer.name)
+    return found
+
+
+def write_atomic(data: bytes, path: Path) -> None:
+    """Write to a temporary file beside ``path`` and rename, so no half-written model is ever left."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def emit(
+    graph: gs.Graph,
+    path: str | os.PathLike,
+    target: Target | str | None = None,
+    *,
+    metadata: dict[str, str] | None = None,
+) -> EmitResult:
+    """Write ``graph`` as a Core ML NeuralNetwork ``.mlmodel`` at ``path``."""
+    path = Path(path)
+    if path.suffix != ".mlmodel":
+        raise ConversionError(f"{path}: the NeuralNetwork format is written as a .mlmodel file")
+    spec = build_spec(graph, target, metadata=metadata)
+    write_atomic(spec.SerializeToString(), path)
+    return EmitResult(path, spec, layer_kinds(spec), custom_classes(spec))
+
+
+def load_spec(path: str | os.PathLike):
+    spec = _coremltools.load().proto.Model_pb2.Model()
+    spec.ParseFromString(Path(path).read_bytes())
+    return spec
+
+
+__all__ = [
+    "EmitContext",
+    "EmitResult",
+    "build_spec",
+    "emit",
+    "layer_kinds",
+    "custom_classes",
+    "load_spec",
+    "write_atomic",
+]

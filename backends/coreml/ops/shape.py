@@ -1,0 +1,71 @@
+"""Shape-moving ops: Concat, Flatten, Reshape, Transpose, and Constant (folded into its readers)."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx_graphsurgeon as gs
+from bridgec.backends.coreml.ops import Emitter
+
+from bridgec import ir
+
+
+def _concat(ctx, node: gs.Node) -> None:
+    ctx.builder.add_concat_nd(
+        node.name, ctx.input_blobs(node), node.outputs[0].name, axis=int(node.attrs["axis"])
+    )
+
+
+def _flatten(ctx, node: gs.Node) -> None:
+    axis = int(node.attrs.get("axis", 1))
+    shape = ctx.shape(node.inputs[0])
+    if axis < 0 and shape is not None:
+        axis += len(shape)
+    ctx.builder.add_flatten_to_2d(node.name, ctx.blob(node.inputs[0]), node.outputs[0].name, axis=axis)
+
+
+def _reshape_check(node: gs.Node, target) -> str | None:
+    if ir.constant_value(node.inputs[1]) is None:
+        return "Reshape target shape must be constant"
+    return None
+
+
+def _reshape(ctx, node: gs.Node) -> None:
+    out_shape = ctx.shape(node.outputs[0])
+    if out_shape is None:
+        # Resolve ONNX's 0 (copy) and -1 (infer) against the input's known shape.
+        target = [int(d) for d in ir.constant_value(node.inputs[1]).reshape(-1)]
+        in_shape = ctx.shape(node.inputs[0])
+        if in_shape is None:
+            raise ValueError("the input shape is unknown, so the target shape cannot be resolved")
+        target = [
+            in_shape[i] if d == 0 and not int(node.attrs.get("allowzero", 0)) else d
+            for i, d in enumerate(target)
+        ]
+        if -1 in target:
+            known = int(np.prod([d for d in target if d != -1]))
+            target[target.index(-1)] = int(np.prod(in_shape)) // known
+        out_shape = tuple(target)
+    ctx.builder.add_reshape_static(node.name, ctx.blob(node.inputs[0]), node.outputs[0].name, list(out_shape))
+
+
+def _transpose(ctx, node: gs.Node) -> None:
+    perm = node.attrs.get("perm")
+    if perm is None:
+        rank = len(ctx.shape(node.inputs[0]))
+        perm = list(reversed(range(rank)))
+    ctx.builder.add_transpose(node.name, list(perm), ctx.blob(node.inputs[0]), node.outputs[0].name)
+
+
+def _constant(ctx, node: gs.Node) -> None:
+    """Nothing to emit: readers of a Constant's output load it themselves (EmitContext.blob)."""
+    if any(t in ctx.graph.outputs for t in node.outputs):
+        ctx.blob(node.outputs[0])
+
+
+emitters = [
+    Emitter("Concat", _concat, layer="concatND"),
+    Emitter("Flatten", _flatten, layer="flattenTo2D"),
+    Emitter("Reshape", _reshape, _reshape_check, layer="reshapeStatic"),
+    Emitter("Transpose", _transpose, layer="transpose"),
+    Emitter("Constant", _constant, layer="loadConstantND"),
+]

@@ -1,0 +1,13 @@
+"""bridgec: PyTorch -> ONNX IR -> passes -> Core ML, with custom layers and kernels for what is left.
+
+Python use mirrors the architecture::
+
+    from bridgec import frontends, passes, backends
+    g = frontends.load("faceseg.pt", inputs={"x": (1, 3, 256, 256)})
+    g = passes.Pipeline([passes.cleanup(), passes.LowerHardTanh(), passes.TagCustomLayers()]).run(g)
+    backends.coreml.emit(g, "faceseg.mlmodel")
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,5 @@
+import sys
+
+from bridgec.cli import main
+
+sys.exit(main())

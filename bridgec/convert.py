@@ -1,0 +1,182 @@
+"""The main job: model file -> IR -> ``-O`` pipeline -> Core ML model + kernels + report.
+
+Outputs appear all at once or not at all: the model and the kernels folder are written to
+temporary names beside their destinations and renamed only after everything succeeded.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import onnx_graphsurgeon as gs
+
+from bridgec import __version__, frontends, ir
+from bridgec import passes as passes_mod
+from bridgec.backends.coreml import capabilities_for, neuralnetwork
+from bridgec.errors import UsageError
+from bridgec.report import Report, build
+from bridgec.runtime_kernels.catalog import KERNELS, write_kernels
+
+KERNELS_MARKER = ".bridgec-kernels"
+
+
+@dataclass
+class Conversion:
+    source: list[tuple[str, str]]
+    graph: gs.Graph
+    context: passes_mod.PassContext
+    report: Report
+    spec: object
+    model_path: Path | None = None
+    kernels_dir: Path | None = None
+    kernel_files: list[Path] = field(default_factory=list)
+
+    @property
+    def custom_classes(self) -> dict[str, list[str]]:
+        return neuralnetwork.custom_classes(self.spec)
+
+
+def default_output(model: Path) -> Path:
+    return model.with_suffix(".mlmodel")
+
+
+def kernels_dir_for(output: Path) -> Path:
+    return output.with_name(f"{output.stem}_kernels")
+
+
+def run_pipeline(
+    graph: gs.Graph,
+    pipeline: str,
+    target: str | None,
+    avoid_ops: tuple[str, ...] = (),
+    progress: Callable[[str], None] | None = None,
+) -> tuple[list[tuple[str, str]], gs.Graph, passes_mod.PassContext]:
+    caps = capabilities_for(target, avoid_ops)
+    source = [(node.name, ir.op_label(node)) for node in graph.nodes]
+    built = passes_mod.pipeline(pipeline)
+    ctx = passes_mod.PassContext(capabilities=caps, pipeline=pipeline, progress=progress)
+    graph = built.run(graph, context=ctx)
+    return source, graph, ctx
+
+
+def convert(
+    model: str | os.PathLike,
+    *,
+    inputs: dict | None = None,
+    pipeline: str = passes_mod.DEFAULT_PIPELINE,
+    target: str | None = None,
+    avoid_ops: tuple[str, ...] = (),
+    output: str | os.PathLike | None = None,
+    write: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> Conversion:
+    """Convert ``model``; with ``write`` the .mlmodel (and kernels for custom layers) land beside ``output``."""
+    model = Path(model)
+    say = progress or (lambda message: None)
+    output = Path(output) if output else default_output(model)
+    if write and output.suffix != ".mlmodel":
+        raise UsageError(
+            f"-o {output}: the NeuralNetwork format (the one with custom layers) is a .mlmodel file"
+        )
+    if pipeline not in passes_mod.PIPELINES:
+        raise UsageError(
+            f"unknown pipeline -O {pipeline!r}; choose one of: {', '.join(passes_mod.PIPELINES)}"
+        )
+    caps = capabilities_for(target, avoid_ops)  # validates --target before the slow part
+    say(f"loading {model} ({frontends.detect_format(model)})")
+    graph = frontends.load(model, inputs)
+    say(f"running -O {pipeline} for {caps.description} on {len(graph.nodes)} nodes")
+    source, graph, ctx = run_pipeline(graph, pipeline, target, avoid_ops, progress=None)
+    say("building the Core ML model")
+    metadata = {
+        "description": f"{model.stem}, converted by bridgec {__version__}",
+        "source": model.name,
+        "pipeline": pipeline,
+        "passes": ",".join(ctx.passes_run),
+        "target": caps.target.name,
+    }
+    spec = neuralnetwork.build_spec(graph, caps.target, metadata=metadata)
+    report = build(source, graph, ctx, caps)
+    result = Conversion(source, graph, ctx, report, spec)
+    if write:
+        say(f"writing {output}")
+        _write_outputs(result, output)
+    return result
+
+
+def _write_outputs(result: Conversion, output: Path) -> None:
+    classes = sorted(c for c in result.custom_classes if c in KERNELS)
+    kernels_dir = kernels_dir_for(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staged_kernels: Path | None = None
+    fd, staged_model = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(result.spec.SerializeToString())
+        if classes:
+            staged_kernels = Path(tempfile.mkdtemp(prefix=f".{kernels_dir.name}.", dir=output.parent))
+            write_kernels(classes, staged_kernels)
+            (staged_kernels / KERNELS_MARKER).write_text(
+                "written by bridgec; replaced on every conversion of " + output.name + "\n"
+            )
+            (staged_kernels / "KERNELS.md").write_text(_kernels_index(result, classes))
+        # Everything is staged: now swap it in.
+        if staged_kernels is not None:
+            _replace_dir(staged_kernels, kernels_dir)
+            staged_kernels = None
+        elif (kernels_dir / KERNELS_MARKER).exists():
+            shutil.rmtree(kernels_dir)  # a stale folder from an earlier run that had custom layers
+        os.replace(staged_model, output)
+    finally:
+        Path(staged_model).unlink(missing_ok=True)
+        if staged_kernels is not None:
+            shutil.rmtree(staged_kernels, ignore_errors=True)
+    result.model_path = output
+    if classes:
+        result.kernels_dir = kernels_dir
+        result.kernel_files = sorted(kernels_dir.iterdir())
+
+
+def _replace_dir(staged: Path, destination: Path) -> None:
+    if destination.exists():
+        if not (destination / KERNELS_MARKER).exists():
+            raise UsageError(
+                f"{destination} exists and was not written by bridgec; move it away or choose -o"
+            )
+        old = destination.with_name(destination.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(destination, old)
+        os.replace(staged, destination)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(staged, destination)
+
+
+def _kernels_index(result: Conversion, classes: list[str]) -> str:
+    lines = [
+        "# Custom layer kernels for this model",
+        "",
+        "Add every `.swift` and `.metal` file in this folder to your app target. Core ML finds each",
+        "class by its Objective-C name; the GPU path (`encode`) runs when the model may use the GPU.",
+        "",
+    ]
+    for name in classes:
+        spec = KERNELS[name]
+        params = ", ".join(f"`{p}` ({kind})" for p, kind in spec.parameters.items())
+        layers = result.custom_classes[name]
+        lines += [
+            f"## {name}",
+            "",
+            spec.description,
+            "",
+            f"- parameters: {params}",
+            f"- layers in this model: {len(layers)} ({', '.join(layers[:5])}{', ...' if len(layers) > 5 else ''})",
+            f"- files: {', '.join(Path(f).name for f in spec.files)}",
+            "",
+        ]
+    return "\n".join(lines)

@@ -1,0 +1,105 @@
+"""Cleanup passes: remove what computes nothing, fold what can be computed now."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx_graphsurgeon as gs
+from bridgec.passes._infra import Pass, PassContext, PassResult, Sequential, register
+
+from bridgec import ir
+
+
+@register
+class DeadNodes(Pass):
+    """Remove nodes and tensors that no graph output depends on."""
+
+    id = "cleanup::dead_nodes"
+
+    def call(self, graph: gs.Graph, ctx: PassContext) -> PassResult:
+        before = len(graph.nodes)
+        graph.cleanup(remove_unused_graph_inputs=False)
+        return PassResult(graph, len(graph.nodes) != before)
+
+
+@register
+class RemoveIdentities(Pass):
+    """Bypass Identity (and inference-mode Dropout) nodes: y = Identity(x) -> uses of y read x."""
+
+    id = "cleanup::identities"
+
+    def call(self, graph: gs.Graph, ctx: PassContext) -> PassResult:
+        outputs = set(id(t) for t in graph.outputs)
+        modified = False
+        for node in list(graph.nodes):
+            if node.op not in ("Identity", "Dropout") or (node.domain or "") not in ("", "ai.onnx"):
+                continue
+            if node.op == "Dropout" and len(node.outputs) > 1 and node.outputs[1].outputs:
+                continue  # someone reads the mask
+            src, dst = node.inputs[0], node.outputs[0]
+            if id(dst) in outputs:
+                # The graph output keeps its name: let the producer of x write y instead, if x is
+                # not itself a graph input or output (then the Identity is genuinely needed).
+                if (
+                    id(src) in outputs
+                    or src in graph.inputs
+                    or isinstance(src, gs.Constant)
+                    or not src.inputs
+                ):
+                    continue
+                producer = src.inputs[0]
+                for consumer in list(src.outputs):
+                    if consumer is not node:
+                        consumer.inputs[consumer.inputs.index(src)] = dst
+                node.outputs.clear()
+                producer.outputs[producer.outputs.index(src)] = dst
+            else:
+                for consumer in list(dst.outputs):
+                    for i, t in enumerate(consumer.inputs):
+                        if t is dst:
+                            consumer.inputs[i] = src
+                node.outputs.clear()
+            node.inputs.clear()
+            modified = True
+        if modified:
+            graph.cleanup(remove_unused_graph_inputs=False)
+        return PassResult(graph, modified)
+
+
+@register
+class FoldConstants(Pass):
+    """Evaluate subgraphs whose inputs are all constants (shape arithmetic, Constant nodes)."""
+
+    id = "cleanup::fold_constants"
+
+    def call(self, graph: gs.Graph, ctx: PassContext) -> PassResult:
+        before = len(graph.nodes)
+        _constant_nodes_to_tensors(graph)
+        # graphsurgeon evaluates the constant part with onnxruntime; ops it cannot run stay as they are.
+        graph.fold_constants(error_ok=True, fold_shapes=True, flatten_subgraphs=False)
+        graph.cleanup(remove_unused_graph_inputs=False)
+        return PassResult(graph, len(graph.nodes) != before)
+
+
+def _constant_nodes_to_tensors(graph: gs.Graph) -> None:
+    """Replace Constant nodes by constant tensors ourselves: graphsurgeon turns value_float into float64."""
+    outputs = {id(t) for t in graph.outputs}
+    for node in graph.nodes:
+        if node.op != "Constant" or id(node.outputs[0]) in outputs:
+            continue
+        value = ir.constant_value(node.outputs[0])
+        if value is None:
+            continue
+        out = node.outputs[0]
+        tensor = gs.Constant(out.name, np.asarray(value))
+        for consumer in list(out.outputs):
+            for i, t in enumerate(consumer.inputs):
+                if t is out:
+                    consumer.inputs[i] = tensor
+        node.outputs.clear()
+
+
+def cleanup() -> Sequential:
+    """The standard cleanup sequence, repeated until nothing changes."""
+    return Sequential(
+        [FoldConstants(), RemoveIdentities(), DeadNodes()], until_stable=True, max_steps=4, name="cleanup"
+    )

@@ -1,0 +1,68 @@
+"""Decide what becomes a Core ML custom layer: every node the target cannot run as it is."""
+
+from __future__ import annotations
+
+import onnx_graphsurgeon as gs
+from bridgec.passes._infra import Pass, PassContext, PassResult, Rewrite, register
+from bridgec.runtime_kernels.catalog import kernel_for_op
+
+from bridgec import ir
+from bridgec.errors import ConversionError
+
+# CustomLayerParams can carry scalars and strings only.
+_PARAMETER_TYPES = (int, float, str, bool)
+
+
+def custom_class_name(node: gs.Node) -> str:
+    spec = kernel_for_op(*ir.op_key(node))
+    return spec.class_name if spec else node.op
+
+
+@register
+class TagCustomLayers(Pass):
+    """Move every node the target lacks into the custom-layer domain (className = op, params = attrs)."""
+
+    id = "custom::tag_custom_layers"
+
+    def call(self, graph: gs.Graph, ctx: PassContext) -> PassResult:
+        modified = False
+        for node in graph.nodes:
+            if ir.op_key(node)[0] == ir.CUSTOM_DOMAIN or ctx.capabilities.unsupported_reason(node) is None:
+                continue
+            if not all(isinstance(v, _PARAMETER_TYPES) for v in node.attrs.values()):
+                continue  # a tensor or list attribute cannot be a custom layer parameter: stays unsupported
+            source = ir.op_label(node)
+            node.op, node.domain = custom_class_name(node), ir.CUSTOM_DOMAIN
+            ctx.record(Rewrite(self.id, "custom_layer", (node.name,), source, (node.op,)))
+            modified = True
+        return PassResult(graph, modified)
+
+
+@register
+class CheckTargetLegal(Pass):
+    """Fail, listing every offending node, if anything is left that the target cannot run."""
+
+    id = "check::target_legal"
+
+    def call(self, graph: gs.Graph, ctx: PassContext) -> PassResult:
+        problems: dict[str, list[str]] = {}
+        reasons: dict[str, str] = {}
+        for node in graph.nodes:
+            reason = ctx.capabilities.unsupported_reason(node)
+            if reason is not None:
+                problems.setdefault(ir.op_label(node), []).append(node.name)
+                reasons.setdefault(ir.op_label(node), reason)
+        if not problems:
+            return PassResult(graph, False)
+        parts = []
+        for op, names in sorted(problems.items()):
+            shown = ", ".join(names[:3]) + (f", +{len(names) - 3} more" if len(names) > 3 else "")
+            parts.append(f"{op} x{len(names)} ({reasons[op]}; nodes: {shown})")
+        hint = {
+            "none": "use -O lower to lower them or -O lower-custom to also make custom layers",
+            "lower": "use -O lower-custom to make Core ML custom layers of what cannot be lowered",
+        }.get(ctx.pipeline, "write a lowering rule for them (see README: Writing a pass)")
+        raise ConversionError(
+            f"-O {ctx.pipeline}: {ctx.capabilities.description} cannot run {sum(map(len, problems.values()))} "
+            f"node(s): {'; '.join(parts)}; {hint}"
+        )

@@ -1,0 +1,75 @@
+"""activation, clip and unary layers against torch.nn.functional."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from _executor_helpers import close, rand, run_one
+
+X = rand(2, 5, 3, 4, seed=1, low=-4, high=4)
+T = torch.from_numpy(X)
+
+CASES = [
+    ("RELU", None, F.relu(T)),
+    ("SIGMOID", None, torch.sigmoid(T)),
+    ("TANH", None, torch.tanh(T)),
+    ("LINEAR", [0.5, -1.25], 0.5 * T - 1.25),
+    ("LEAKYRELU", [0.1], F.leaky_relu(T, 0.1)),
+    ("ELU", 0.7, F.elu(T, 0.7)),
+    ("SOFTPLUS", None, F.softplus(T)),
+    ("SIGMOID_HARD", [0.2, 0.5], torch.clamp(0.2 * T + 0.5, 0, 1)),
+    ("SCALED_TANH", [1.5, 0.5], 1.5 * torch.tanh(0.5 * T)),
+    ("SOFTSIGN", None, F.softsign(T)),
+    ("THRESHOLDEDRELU", 1.0, torch.where(T >= 1.0, T, torch.zeros_like(T))),
+]
+
+
+@pytest.mark.parametrize("kind,params,expected", CASES, ids=[c[0] for c in CASES])
+def test_activation(kind, params, expected):
+    y = run_one({"x": X}, lambda b: b.add_activation("act", kind, "x", "y", params=params))
+    close(y, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("per_channel", [True, False])
+def test_prelu(per_channel):
+    alpha = rand(5, seed=2, low=0, high=0.5) if per_channel else np.array([0.25], dtype=np.float32)
+    y = run_one({"x": X}, lambda b: b.add_activation("act", "PRELU", "x", "y", params=alpha))
+    close(y, F.prelu(T, torch.from_numpy(alpha)))
+
+
+def test_parametric_softplus():
+    alpha, beta = rand(5, seed=3, low=0.5, high=2), rand(5, seed=4, low=0.5, high=2)
+    y = run_one(
+        {"x": X}, lambda b: b.add_activation("act", "PARAMETRICSOFTPLUS", "x", "y", params=[alpha, beta])
+    )
+    a, bt = torch.from_numpy(alpha).view(-1, 1, 1), torch.from_numpy(beta).view(-1, 1, 1)
+    close(y, a * F.softplus(bt * T))
+
+
+def test_sigmoid_is_stable_for_large_inputs():
+    x = np.array([[-1000.0, -80.0, 0.0, 80.0, 1000.0]], dtype=np.float32)
+    y = run_one({"x": x}, lambda b: b.add_activation("act", "SIGMOID", "x", "y"))
+    assert np.all(np.isfinite(y))
+    close(y, torch.sigmoid(torch.from_numpy(x)), atol=1e-6)
+
+
+@pytest.mark.parametrize("lo,hi", [(0.0, 6.0), (-1.0, 1.0)])
+def test_clip(lo, hi):
+    y = run_one({"x": X}, lambda b: b.add_clip("clip", "x", "y", min_value=lo, max_value=hi))
+    close(y, torch.clamp(T, lo, hi))
+
+
+@pytest.mark.parametrize(
+    "mode,alpha,fn",
+    [
+        ("abs", 1.0, lambda v: np.abs(2 * v + 1)),
+        ("exp", 1.0, lambda v: np.exp(2 * v + 1)),
+        ("threshold", 0.5, lambda v: np.maximum(2 * v + 1, 0.5)),
+        ("power", 2.0, lambda v: (2 * v + 1) ** 2),
+    ],
+)
+def test_unary_scale_shift(mode, alpha, fn):
+    y = run_one({"x": X}, lambda b: b.add_unary("u", "x", "y", mode, alpha=alpha, shift=1.0, scale=2.0))
+    close(y, fn(X.astype(np.float64)), rtol=1e-4)

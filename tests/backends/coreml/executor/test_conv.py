@@ -1,0 +1,219 @@
+"""convolution layer against torch.nn.functional.conv2d / conv_transpose2d."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from _executor_helpers import close, rand, run_one
+
+
+def _add_conv(w_t: np.ndarray, b: np.ndarray | None, groups: int, stride, dilation, **kw):
+    c_out, k_ch, kh, kw_ = w_t.shape
+
+    def add(builder):
+        builder.add_convolution(
+            "conv",
+            kernel_channels=k_ch,
+            output_channels=c_out,
+            height=kh,
+            width=kw_,
+            stride_height=stride[0],
+            stride_width=stride[1],
+            groups=groups,
+            W=w_t.transpose(2, 3, 1, 0),  # builder layout [kh, kw, C_in/G, C_out]
+            b=b,
+            has_bias=b is not None,
+            dilation_factors=list(dilation),
+            input_name="x",
+            output_name="y",
+            **kw,
+        )
+
+    return add
+
+
+# (batch, c_in, c_out, H, W, kernel, stride, dilation, groups, pads (t, b, l, r), bias)
+VALID_CASES = [
+    (1, 3, 8, 9, 9, (3, 3), (1, 1), (1, 1), 1, (0, 0, 0, 0), True),
+    (2, 5, 7, 10, 8, (3, 3), (2, 2), (1, 1), 1, (1, 1, 1, 1), True),  # stride 2, even input, batch 2
+    (1, 6, 6, 8, 8, (3, 3), (1, 1), (1, 1), 6, (1, 1, 1, 1), False),  # depthwise
+    (1, 6, 12, 8, 8, (3, 3), (2, 2), (1, 1), 6, (0, 1, 0, 1), True),  # depthwise x2, asymmetric pad
+    (1, 6, 9, 7, 9, (2, 4), (1, 2), (1, 1), 3, (1, 0, 2, 1), True),  # even kernels, groups 3
+    (1, 4, 5, 11, 11, (3, 3), (1, 1), (2, 3), 1, (2, 2, 3, 3), True),  # dilation
+    (1, 7, 3, 6, 6, (1, 1), (2, 2), (1, 1), 1, (0, 0, 0, 0), True),  # strided 1x1
+    (1, 8, 4, 5, 5, (1, 1), (1, 1), (1, 1), 2, (1, 0, 0, 1), False),  # grouped, padded 1x1
+    (1, 3, 5, 7, 7, (5, 5), (3, 3), (1, 1), 1, (2, 1, 0, 2), True),  # stride 3, odd kernel 5
+    (2, 5, 5, 12, 10, (3, 3), (2, 1), (2, 2), 5, (2, 2, 1, 3), True),  # dilated, strided depthwise
+    (1, 3, 9, 8, 8, (5, 3), (1, 1), (1, 1), 3, (2, 2, 1, 1), True),  # depthwise, multiplier 3
+]
+
+
+@pytest.mark.parametrize("case", VALID_CASES, ids=[f"c{i}" for i in range(len(VALID_CASES))])
+def test_convolution_valid_padding(case):
+    batch, c_in, c_out, h, w, k, stride, dil, groups, pads, bias = case
+    x = rand(batch, c_in, h, w, seed=1)
+    w_t = rand(c_out, c_in // groups, *k, seed=2)
+    b = rand(c_out, seed=3) if bias else None
+    pt, pb, pl, pr = pads
+    y = run_one(
+        {"x": x},
+        _add_conv(
+            w_t,
+            b,
+            groups,
+            stride,
+            dil,
+            border_mode="valid",
+            padding_top=pt,
+            padding_bottom=pb,
+            padding_left=pl,
+            padding_right=pr,
+        ),
+    )
+    xt = F.pad(torch.from_numpy(x), (pl, pr, pt, pb))
+    ref = F.conv2d(
+        xt,
+        torch.from_numpy(w_t),
+        None if b is None else torch.from_numpy(b),
+        stride=stride,
+        dilation=dil,
+        groups=groups,
+    )
+    close(y, ref)
+
+
+def _same_pads(n, k, s, top_left_heavy):
+    out = math.ceil(n / s)
+    total = max(0, (out - 1) * s + k - n)
+    light = total // 2
+    return (total - light, light) if top_left_heavy else (light, total - light)
+
+
+@pytest.mark.parametrize("mode", ["BOTTOM_RIGHT_HEAVY", "TOP_LEFT_HEAVY"])
+@pytest.mark.parametrize(
+    "h,w,k,stride,groups",
+    [
+        (8, 8, (3, 3), (2, 2), 1),
+        (7, 9, (4, 2), (1, 1), 1),
+        (10, 10, (3, 3), (2, 2), 4),
+        (6, 5, (5, 5), (3, 2), 1),
+    ],
+)
+def test_convolution_same_padding(mode, h, w, k, stride, groups):
+    c_in, c_out = 4, 8
+    x = rand(1, c_in, h, w, seed=4)
+    w_t = rand(c_out, c_in // groups, *k, seed=5)
+    b = rand(c_out, seed=6)
+    y = run_one(
+        {"x": x},
+        _add_conv(w_t, b, groups, stride, (1, 1), border_mode="same", same_padding_asymmetry_mode=mode),
+    )
+    tlh = mode == "TOP_LEFT_HEAVY"
+    pt, pb = _same_pads(h, k[0], stride[0], tlh)
+    pl, pr = _same_pads(w, k[1], stride[1], tlh)
+    ref = F.conv2d(
+        F.pad(torch.from_numpy(x), (pl, pr, pt, pb)),
+        torch.from_numpy(w_t),
+        torch.from_numpy(b),
+        stride=stride,
+        groups=groups,
+    )
+    assert y.shape[2:] == (math.ceil(h / stride[0]), math.ceil(w / stride[1]))
+    close(y, ref)
+
+
+@pytest.mark.filterwarnings("ignore:Using padding=.same.")
+def test_convolution_same_matches_torch_same_for_stride_1():
+    # torch's padding="same" puts the odd unit at the end, i.e. BOTTOM_RIGHT_HEAVY.
+    x, w_t = rand(1, 3, 6, 7, seed=7), rand(5, 3, 4, 4, seed=8)
+    y = run_one({"x": x}, _add_conv(w_t, None, 1, (1, 1), (1, 1), border_mode="same"))
+    close(y, F.conv2d(torch.from_numpy(x), torch.from_numpy(w_t), padding="same"))
+
+
+def test_convolution_rank5_leading_batch_dims():
+    x = rand(2, 3, 4, 6, 6, seed=9)
+    w_t, b = rand(5, 4, 3, 3, seed=10), rand(5, seed=11)
+    y = run_one({"x": x}, _add_conv(w_t, b, 1, (1, 1), (1, 1), border_mode="valid"))
+    ref = F.conv2d(torch.from_numpy(x.reshape(6, 4, 6, 6)), torch.from_numpy(w_t), torch.from_numpy(b))
+    close(y, ref.reshape(2, 3, 5, 4, 4))
+
+
+# (c_in, c_out, H, W, kernel, stride, padding, output_padding, groups)
+DECONV_CASES = [
+    (4, 6, 5, 5, (3, 3), (2, 2), (1, 1), (1, 1), 1),
+    (4, 6, 4, 6, (4, 4), (2, 2), (1, 1), (0, 0), 2),
+    (3, 2, 3, 4, (3, 2), (3, 1), (0, 0), (2, 0), 1),
+    (6, 6, 5, 5, (3, 3), (2, 2), (2, 2), (0, 1), 6),
+]
+
+
+@pytest.mark.parametrize("case", DECONV_CASES, ids=[f"d{i}" for i in range(len(DECONV_CASES))])
+def test_deconvolution(case):
+    c_in, c_out, h, w, k, stride, pad, out_pad, groups = case
+    x = rand(1, c_in, h, w, seed=12)
+    w_t = rand(c_in, c_out // groups, *k, seed=13)  # torch ConvTranspose layout [C_in, C_out/G, kh, kw]
+    b = rand(c_out, seed=14)
+    ref = F.conv_transpose2d(
+        torch.from_numpy(x),
+        torch.from_numpy(w_t),
+        torch.from_numpy(b),
+        stride=stride,
+        padding=pad,
+        output_padding=out_pad,
+        groups=groups,
+    )
+
+    def add(builder):
+        builder.add_convolution(
+            "deconv",
+            kernel_channels=c_in,
+            output_channels=c_out,
+            height=k[0],
+            width=k[1],
+            stride_height=stride[0],
+            stride_width=stride[1],
+            border_mode="valid",
+            groups=groups,
+            W=w_t.transpose(2, 3, 0, 1),
+            b=b,
+            has_bias=True,
+            is_deconv=True,
+            output_shape=tuple(ref.shape[2:]),
+            input_name="x",
+            output_name="y",
+            padding_top=pad[0],
+            padding_bottom=pad[0],
+            padding_left=pad[1],
+            padding_right=pad[1],
+        )
+
+    close(run_one({"x": x}, add), ref)
+
+
+def test_deconvolution_without_output_shape():
+    x, w_t = rand(1, 2, 4, 4, seed=15), rand(2, 3, 3, 3, seed=16)
+
+    def add(builder):
+        builder.add_convolution(
+            "deconv",
+            kernel_channels=2,
+            output_channels=3,
+            height=3,
+            width=3,
+            stride_height=2,
+            stride_width=2,
+            border_mode="valid",
+            groups=1,
+            W=w_t.transpose(2, 3, 0, 1),
+            b=None,
+            has_bias=False,
+            is_deconv=True,
+            input_name="x",
+            output_name="y",
+        )
+
+    close(run_one({"x": x}, add), F.conv_transpose2d(torch.from_numpy(x), torch.from_numpy(w_t), stride=2))

@@ -1,0 +1,48 @@
+"""Broadcastable binary layers (numpy broadcasting) and the old add / multiply layers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _executor_helpers import close, rand, run_one
+
+OPS = {
+    "add_add_broadcastable": np.add,
+    "add_subtract_broadcastable": np.subtract,
+    "add_multiply_broadcastable": np.multiply,
+    "add_divide_broadcastable": np.divide,
+    "add_max_broadcastable": np.maximum,
+    "add_min_broadcastable": np.minimum,
+}
+SHAPES = [((2, 3, 4, 5), (2, 3, 4, 5)), ((1, 3, 4, 5), (3, 1, 1)), ((5,), (2, 1, 4, 5)), ((4, 1), (1, 6))]
+
+
+@pytest.mark.parametrize("shapes", SHAPES, ids=[str(s) for s in SHAPES])
+@pytest.mark.parametrize("method", sorted(OPS))
+def test_broadcastable(method, shapes):
+    a = rand(*shapes[0], seed=1)
+    b = rand(*shapes[1], seed=2, low=0.5, high=2.0)
+    y = run_one({"a": a, "b": b}, lambda bld: getattr(bld, method)("op", ["a", "b"], "y"))
+    close(y, OPS[method](a, b))
+
+
+@pytest.mark.parametrize("mode,fn", [("ADD", lambda x: x + 1.5), ("MULTIPLY", lambda x: x * 1.5)])
+def test_old_style_single_input_uses_alpha(mode, fn):
+    x = rand(1, 3, 4, 4, seed=3)
+    y = run_one({"x": x}, lambda b: b.add_elementwise("e", ["x"], "y", mode, alpha=1.5))
+    close(y, fn(x))
+
+
+@pytest.mark.parametrize(
+    "mode,fn",
+    [
+        ("ADD", lambda a, b, c: a + b + c),
+        ("MULTIPLY", lambda a, b, c: a * b * c),
+        ("MAX", lambda a, b, c: np.maximum(np.maximum(a, b), c)),
+        ("AVE", lambda a, b, c: (a + b + c) / 3),
+    ],
+)
+def test_old_style_several_inputs(mode, fn):
+    a, b, c = rand(1, 3, 4, 4, seed=4), rand(1, 3, 1, 1, seed=5), rand(1, 1, 4, 4, seed=6)
+    y = run_one({"a": a, "b": b, "c": c}, lambda bld: bld.add_elementwise("e", ["a", "b", "c"], "y", mode))
+    close(y, fn(a, b, c))

@@ -1,0 +1,63 @@
+"""batchnorm and softmax layers against torch.nn.functional."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from _executor_helpers import close, rand, run_one
+
+
+@pytest.mark.parametrize("shape", [(2, 5, 4, 3), (5, 3, 3), (2, 2, 5, 3, 3)])
+def test_batchnorm_given_statistics(shape):
+    x = rand(*shape, seed=1)
+    gamma, beta, mean = rand(5, seed=2), rand(5, seed=3), rand(5, seed=4)
+    var = rand(5, seed=5, low=0.1, high=2.0)
+
+    def add(b):
+        b.add_batchnorm("bn", 5, gamma, beta, mean, var, input_name="x", output_name="y", epsilon=1e-3)
+
+    t = torch.from_numpy(x).reshape(-1, *shape[-3:])
+    ref = F.batch_norm(t, *(torch.from_numpy(v) for v in (mean, var, gamma, beta)), eps=1e-3)
+    close(run_one({"x": x}, add), ref.reshape(shape))
+
+
+@pytest.mark.parametrize("instance", [True, False])
+def test_batchnorm_compute_mean_var(instance):
+    x = rand(3, 4, 5, 6, seed=6)
+    gamma, beta = rand(4, seed=7), rand(4, seed=8)
+
+    def add(b):
+        layer = b.add_batchnorm(
+            "bn",
+            4,
+            gamma,
+            beta,
+            input_name="x",
+            output_name="y",
+            compute_mean_var=True,
+            instance_normalization=True,
+            epsilon=1e-5,
+        )
+        # The builder refuses whole-batch statistics, the proto allows them: set the flag directly.
+        layer.batchnorm.instanceNormalization = instance
+
+    t, g, bt = (torch.from_numpy(v) for v in (x, gamma, beta))
+    if instance:
+        ref = F.instance_norm(t, weight=g, bias=bt, eps=1e-5)
+    else:
+        ref = F.batch_norm(t, None, None, g, bt, training=True, eps=1e-5)
+    close(run_one({"x": x}, add), ref, atol=2e-4)
+
+
+@pytest.mark.parametrize("axis", [-1, 1, -3, 0])
+def test_softmax_nd(axis):
+    x = rand(2, 3, 4, 5, seed=9, low=-8, high=8)
+    y = run_one({"x": x}, lambda b: b.add_softmax_nd("sm", "x", "y", axis=axis))
+    close(y, F.softmax(torch.from_numpy(x), dim=axis), atol=1e-6)
+
+
+def test_old_softmax_is_over_axis_minus_3():
+    x = rand(2, 3, 4, 5, seed=10)
+    y = run_one({"x": x}, lambda b: b.add_softmax("sm", "x", "y"))
+    close(y, F.softmax(torch.from_numpy(x), dim=1), atol=1e-6)

@@ -1,0 +1,96 @@
+"""Data-movement layers: concat, constants, reshapes, transposes, slicing, splitting."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _executor_helpers import close, rand, run_one
+
+
+@pytest.mark.parametrize("axis", [0, 1, 3, -1, -3])
+def test_concat_nd(axis):
+    a, b = rand(2, 3, 4, 5, seed=1), rand(2, 3, 4, 5, seed=2)
+    y = run_one({"a": a, "b": b}, lambda bld: bld.add_concat_nd("c", ["a", "b"], "y", axis=axis))
+    close(y, np.concatenate([a, b], axis=axis))
+
+
+def test_concat_nd_interleave():
+    a, b = rand(2, 3, seed=1), rand(2, 3, seed=2)
+    y = run_one(
+        {"a": a, "b": b}, lambda bld: bld.add_concat_nd("c", ["a", "b"], "y", axis=0, interleave=True)
+    )
+    close(y, np.stack([a, b], axis=1).reshape(4, 3))
+
+
+def test_old_concat_is_channel_axis():
+    a, b = rand(1, 3, 4, 4, seed=3), rand(1, 5, 4, 4, seed=4)
+    y = run_one({"a": a, "b": b}, lambda bld: bld.add_elementwise("c", ["a", "b"], "y", "CONCAT"))
+    close(y, np.concatenate([a, b], axis=1))
+
+
+def test_load_constant_nd_feeds_a_layer():
+    const = rand(3, 1, 1, seed=5)
+    x = rand(1, 3, 2, 2, seed=6)
+
+    def add(bld):
+        bld.add_load_constant_nd("k", "k_out", constant_value=const, shape=const.shape)
+        bld.add_add_broadcastable("add", ["x", "k_out"], "y")
+
+    close(run_one({"x": x}, add), x + const)
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2, 4, -1])
+def test_flatten_to_2d(axis):
+    x = rand(2, 3, 4, 5, seed=7)
+    y = run_one({"x": x}, lambda b: b.add_flatten_to_2d("f", "x", "y", axis=axis))
+    a = axis % 5 if axis < 0 else axis
+    close(y, x.reshape(int(np.prod(x.shape[:a])), -1))
+
+
+def test_reshape_static_and_transpose():
+    x = rand(1, 6, 4, seed=8)
+
+    def add(b):
+        b.add_reshape_static("r", "x", "r_out", output_shape=(2, 3, 4))
+        b.add_transpose("t", axes=(2, 0, 1), input_name="r_out", output_name="y")
+
+    close(run_one({"x": x}, add), x.reshape(2, 3, 4).transpose(2, 0, 1))
+
+
+def test_squeeze_and_expand_dims():
+    x = rand(1, 3, 1, 4, seed=9)
+
+    def add(b):
+        b.add_squeeze("s", "x", "s_out", axes=[0, -2])
+        b.add_expand_dims("e", "s_out", "y", axes=[-1, 0])
+
+    close(run_one({"x": x}, add), x.reshape(1, 3, 4, 1))
+
+
+def test_slice_static():
+    x = rand(4, 5, 6, seed=10)
+
+    def add(b):
+        b.add_slice_static(
+            "s",
+            "x",
+            "y",
+            begin_ids=[1, 0, -4],
+            end_ids=[3, 0, 6],
+            strides=[1, 2, 2],
+            begin_masks=[False, True, False],
+            end_masks=[False, True, False],
+        )
+
+    close(run_one({"x": x}, add), x[1:3, ::2, -4:6:2])
+
+
+def test_split_nd():
+    x = rand(2, 7, 3, seed=11)
+    out = run_one(
+        {"x": x},
+        lambda b: b.add_split_nd("s", "x", ["y0", "y1"], axis=1, split_sizes=[3, 4]),
+        outputs=("y0", "y1"),
+    )
+    close(out["y0"], x[:, :3])
+    close(out["y1"], x[:, 3:])

@@ -1,0 +1,47 @@
+"""Shared fixtures: the bundled example model, and running IR graphs in onnxruntime."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+logging.getLogger("coremltools").setLevel(logging.ERROR)
+
+
+def load_example_module():
+    spec = importlib.util.spec_from_file_location("faceseg_example", ROOT / "examples" / "faceseg.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["faceseg_example"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def faceseg_path(tmp_path_factory) -> Path:
+    example = load_example_module()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return example.save(tmp_path_factory.mktemp("faceseg") / "faceseg.pt")
+
+
+@pytest.fixture(scope="session")
+def faceseg_input() -> np.ndarray:
+    return np.random.default_rng(0).standard_normal((1, 3, 256, 256)).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def faceseg_reference(faceseg_path, faceseg_input) -> np.ndarray:
+    import torch
+
+    module = torch.jit.load(str(faceseg_path))
+    with torch.no_grad():
+        return module(torch.from_numpy(faceseg_input)).numpy()

@@ -1,0 +1,88 @@
+"""Command-line contract: one-line errors, exit 2 for usage and 1 for conversion, nothing left behind."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from bridgec.cli import main
+
+
+def run_cli(args, capsys):
+    code = main(args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        (["missing.pt"], 2, "missing.pt: no such file"),
+        ([], 2, "the following arguments are required: model"),
+        (["{model}", "-O", "fast"], 2, "unknown pipeline -O 'fast'"),
+        (["{model}", "--input", "x:1by3"], 2, "malformed --input 'x:1by3'"),
+        (["{model}", "--input", "x:0x3"], 2, "every dimension must be a positive integer"),
+        (["{model}", "--target", "iOS9"], 2, "unknown --target 'iOS9'"),
+        (["{model}", "-o", "out.onnx"], 2, "is a .mlmodel file"),
+        (["{notmodel}"], 2, "not a model bridgec can read"),
+        (["{model}", "--bogus"], 2, "unrecognized arguments: --bogus"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_status(args, code, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    model = tmp_path / "tiny.onnx"
+    import onnx
+
+    onnx.save(
+        onnx.parser.parse_model(
+            '<ir_version: 8, opset_import: ["" : 17]> g (float[1,2] x) => (float[1,2] y) { y = Relu (x) }'
+        ),
+        str(model),
+    )
+    notmodel = tmp_path / "notes.txt"
+    notmodel.write_text("hello")
+    args = [a.format(model=model, notmodel=notmodel) for a in args]
+    got, out, err = run_cli(args, capsys)
+    assert got == code
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("bridgec: error: ") and message in lines[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "tiny.onnx"]
+
+
+def test_onnx_file_converts_without_importing_torch(tmp_path):
+    model = tmp_path / "tiny.onnx"
+    import onnx
+
+    onnx.save(
+        onnx.parser.parse_model(
+            '<ir_version: 8, opset_import: ["" : 11]> g (float[1,2,3,3] x) => (float[1,2,3,3] y) '
+            "<float lo = {0.0}, float hi = {6.0}> { y = Clip (x, lo, hi) }"
+        ),
+        str(model),
+    )
+    code = (
+        "import sys; from bridgec.cli import main; rc = main([sys.argv[1], '-q']); "
+        "assert 'torch' not in sys.modules, 'torch was imported'; sys.exit(rc)"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(model)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "tiny.mlmodel").exists()
+
+
+def test_help_and_module_entry_point():
+    done = subprocess.run([sys.executable, "-m", "bridgec", "--help"], capture_output=True, text=True)
+    assert done.returncode == 0 and "-O PIPELINE" in done.stdout and "lower-custom" in done.stdout
+    code = "import sys; from bridgec.cli import main; main(['--help'])"
+    done = subprocess.run(
+        [sys.executable, "-c", code + "\nassert 'torch' not in sys.modules"], capture_output=True
+    )
+    assert b"torch" not in done.stderr
+
+
+def test_passes_listing(capsys):
+    code, out, _ = run_cli(["passes"], capsys)
+    assert code == 0
+    assert "lower::hardtanh" in out and "hardtanh(x, 0, inf) -> relu(x)" in out
+    assert "lower-custom" in out and "custom::tag_custom_layers" in out

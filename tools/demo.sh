@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# README command 1: set up, build the bundled example (a MobileNet-style face segmenter with ReLU6
+# and an nn.Hardtanh) and convert it in every -O mode, showing each op report.
+# Outputs go to ./out/ (or $1).
+set -uo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+out="${1:-out}"
+bin="$(bash "$repo/tools/setup.sh" | tail -n 1)" || exit 1
+mkdir -p "$out"
+"$bin/python" "$repo/examples/faceseg.py" -o "$out/faceseg.pt" 2>/dev/null || exit 1
+
+for mode in none lower custom lower-custom; do
+  echo
+  echo "==> bridgec $out/faceseg.pt --input x:1x3x256x256 -O $mode -o $out/faceseg_$mode.mlmodel"
+  "$bin/bridgec" "$out/faceseg.pt" --input x:1x3x256x256 -O "$mode" -o "$out/faceseg_$mode.mlmodel"
+  status=$?
+  if [ "$mode" = none ]; then
+    # hardtanh has no Core ML layer: -O none must refuse, naming the nodes (exit 1).
+    [ $status -eq 1 ] && echo "(expected: -O none does no rewriting, and Core ML has no hardtanh)" || exit 1
+  elif [ $status -ne 0 ]; then
+    exit $status
+  fi
+done
+echo
+echo "models and kernels are in $out/; the custom-layer kernels for -O custom are in $out/faceseg_custom_kernels/"

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# README command 2: set up, then lint, build and test everything (Swift kernels, then Python).
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bin="$(bash "$repo/tools/setup.sh" | tail -n 1)"
+cd "$repo"
+
+echo "==> ruff"
+"$bin/ruff" check .
+"$bin/ruff" format --check .
+
+echo "==> kernel goldens are fresh"
+"$bin/python" tools/gen_kernel_goldens.py --check
+
+if command -v swift >/dev/null 2>&1; then
+  echo "==> swift build && swift test (runtime_kernels)"
+  (cd runtime_kernels && swift build && swift test --disable-swift-testing)
+else
+  echo "==> swift not found: skipping the Swift kernel tests" >&2
+  [ "${CI:-}" = "true" ] && { echo "CI needs the Swift toolchain" >&2; exit 1; }
+fi
+
+echo "==> pytest"
+"$bin/python" -m pytest -n "${BRIDGEC_TEST_WORKERS:-2}" "$@"
