@@ -17,7 +17,7 @@ from pathlib import Path
 from bridgec import __version__
 from bridgec.errors import BridgecError, UsageError
 
-SUBCOMMANDS = ("passes",)
+SUBCOMMANDS = ("passes", "verify")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -27,18 +27,12 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 
-def _convert_parser() -> _Parser:
+def _add_model_args(parser: _Parser) -> None:
+    """The arguments that say what to convert and how: shared by convert and verify."""
     from bridgec.backends.coreml.targets import DEFAULT_TARGET, SPEC_VERSIONS
     from bridgec.passes import DEFAULT_PIPELINE, PIPELINE_DOCS
 
     pipelines = "; ".join(f"{name}: {doc}" for name, doc in PIPELINE_DOCS.items())
-    parser = _Parser(
-        prog="bridgec",
-        description="Convert a PyTorch (TorchScript) or ONNX model to Core ML: lower the ops Core ML lacks, "
-        "make custom layers of the rest, and write Swift/Metal kernels for them.",
-        epilog="other commands: 'bridgec passes' lists passes and pipelines. "
-        "Exit status: 0 converted, 1 conversion failed, 2 bad usage or unreadable input.",
-    )
     parser.add_argument("model", type=Path, help="TorchScript archive (torch.jit.save) or .onnx file")
     parser.add_argument(
         "--input",
@@ -71,6 +65,27 @@ def _convert_parser() -> _Parser:
         "another form, e.g. --avoid-op Clip gives the ReLU-only hardtanh",
     )
     parser.add_argument(
+        "--format",
+        choices=("auto", "neuralnetwork"),
+        default="auto",
+        help="Core ML model format: neuralnetwork (.mlmodel, the one with custom layers) is the "
+        "one bridgec writes today; auto picks it",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and library warnings")
+
+
+def _convert_parser() -> _Parser:
+    parser = _Parser(
+        prog="bridgec",
+        description="Convert a PyTorch (TorchScript) or ONNX model to Core ML: lower the ops Core ML lacks, "
+        "make custom layers of the rest, and write Swift/Metal kernels for them.",
+        epilog="other commands: 'bridgec verify MODEL' checks the numbers of a conversion, 'bridgec passes' "
+        "lists passes and pipelines. Exit status: 0 converted, 1 conversion failed, 2 bad usage or "
+        "unreadable input.",
+    )
+    _add_model_args(parser)
+    parser.add_argument(
         "-o",
         "--output",
         type=Path,
@@ -78,10 +93,72 @@ def _convert_parser() -> _Parser:
         help="output model (default: beside MODEL, with .mlmodel); custom-layer kernels go to OUT_kernels/",
     )
     parser.add_argument("--report-json", type=Path, metavar="FILE", help="also write the op report as JSON")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines or report")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks and library warnings")
     parser.add_argument("--version", action="version", version=f"bridgec {__version__}")
     return parser
+
+
+def _verify_parser() -> _Parser:
+    parser = _Parser(
+        prog="bridgec verify",
+        description="Run the same inputs through PyTorch, onnxruntime before and after the passes, and the "
+        "Core ML model (bridgec's reference executor everywhere; Core ML itself too on macOS for "
+        "models without custom layers), and compare every output with the reference.",
+        epilog="Exit status: 0 all PASS, 1 a comparison failed or the conversion failed, 2 bad usage.",
+    )
+    _add_model_args(parser)
+    parser.add_argument(
+        "--inputs", type=Path, metavar="IN.npz", help="input arrays by input name (default: random)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed for random inputs (default 0)")
+    parser.add_argument("--atol", type=float, default=1e-4, help="absolute tolerance (default 1e-4)")
+    parser.add_argument("--rtol", type=float, default=1e-3, help="relative tolerance (default 1e-3)")
+    parser.add_argument(
+        "--per-node",
+        action="store_true",
+        help="also compare every intermediate tensor and name the first node that diverges",
+    )
+    parser.add_argument("--save-inputs", type=Path, metavar="FILE.npz", help="write the inputs used")
+    parser.add_argument(
+        "--save-outputs",
+        type=Path,
+        metavar="FILE.npz",
+        help="write every runtime's outputs, keyed runtime.output (replay them on a Mac)",
+    )
+    return parser
+
+
+def _progress(quiet: bool):
+    def say(message: str) -> None:
+        if not quiet:
+            print(f"bridgec: {message}", file=sys.stderr, flush=True)
+
+    return say
+
+
+def _cmd_verify(argv: list[str]) -> int:
+    args = _verify_parser().parse_args(argv)
+    from bridgec.frontends import parse_input_specs
+    from bridgec.verify import render, save_inputs, save_outputs, verify
+
+    result = verify(
+        args.model,
+        inputs=parse_input_specs(args.input),
+        pipeline=args.pipeline,
+        target=args.target,
+        avoid_ops=tuple(args.avoid_op),
+        feeds_file=args.inputs,
+        seed=args.seed,
+        atol=args.atol,
+        rtol=args.rtol,
+        per_node=args.per_node,
+        progress=_progress(args.quiet),
+    )
+    if args.save_inputs:
+        save_inputs(result, args.save_inputs)
+    if args.save_outputs:
+        save_outputs(result, args.save_outputs)
+    print(render(result, args.pipeline, args.atol, args.rtol))
+    return 0 if result.passed else 1
 
 
 def _passes_parser() -> _Parser:
@@ -165,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         _quiet_libraries()
     try:
         if argv and argv[0] in SUBCOMMANDS:
-            return {"passes": _cmd_passes}[argv[0]](argv[1:])
+            return {"passes": _cmd_passes, "verify": _cmd_verify}[argv[0]](argv[1:])
         return _cmd_convert(argv)
     except BridgecError as exc:
         if debug:

@@ -9,13 +9,10 @@ import onnx_graphsurgeon as gs
 
 def run_graph(graph: gs.Graph, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
     """Run an IR graph (bridgec ops included, through their ONNX function definitions) in onnxruntime."""
-    import onnxruntime as ort
+    from bridgec.runtimes import run_onnxruntime
 
-    from bridgec import ir
-
-    model = ir.export_model(graph)
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return session.run(None, feeds)
+    outputs = run_onnxruntime(graph, feeds)
+    return [outputs[t.name] for t in graph.outputs]
 
 
 def graph_from_text(text: str) -> gs.Graph:

@@ -200,12 +200,6 @@ def emit(
     return EmitResult(path, spec, layer_kinds(spec), custom_classes(spec))
 
 
-def load_spec(path: str | os.PathLike):
-    spec = _coremltools.load().proto.Model_pb2.Model()
-    spec.ParseFromString(Path(path).read_bytes())
-    return spec
-
-
 __all__ = [
     "EmitContext",
     "EmitResult",
@@ -213,6 +207,5 @@ __all__ = [
     "emit",
     "layer_kinds",
     "custom_classes",
-    "load_spec",
     "write_atomic",
 ]

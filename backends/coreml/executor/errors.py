@@ -7,8 +7,10 @@ the wrong inputs".
 
 from __future__ import annotations
 
+from bridgec.errors import ConversionError
 
-class ExecutorError(Exception):
+
+class ExecutorError(ConversionError):
     """Base class: the executor could not produce a trustworthy result."""
 
 

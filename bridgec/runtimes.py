@@ -1,0 +1,100 @@
+"""The runtimes a conversion is checked with: PyTorch, onnxruntime, and Core ML (reference or real).
+
+Each takes the same ``feeds`` (input name -> float32 array) and returns output name -> array.
+"""
+
+from __future__ import annotations
+
+import platform
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx_graphsurgeon as gs
+
+from bridgec import ir
+from bridgec.errors import ConversionError
+
+
+def run_onnxruntime(
+    graph: gs.Graph, feeds: dict[str, np.ndarray], *, intermediates: bool = False
+) -> dict[str, np.ndarray]:
+    """Run an IR graph in onnxruntime (bridgec ops through their ONNX function definitions).
+
+    With ``intermediates`` every typed tensor a node produces is an output too, as Polygraphy
+    marks them, so a divergence can be traced to the first node that causes it.
+    """
+    import onnxruntime as ort
+
+    model = ir.export_model(graph)
+    if intermediates:
+        present = {o.name for o in model.graph.output}
+        typed = {v.name: v for v in model.graph.value_info if v.type.tensor_type.elem_type}
+        for node in model.graph.node:
+            for name in node.output:
+                if name and name not in present and name in typed:
+                    model.graph.output.append(typed[name])
+                    present.add(name)
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        names = [o.name for o in session.get_outputs()]
+        return dict(zip(names, session.run(names, feeds), strict=True))
+    except Exception as exc:  # noqa: BLE001 - onnxruntime's errors are long C++ messages
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConversionError(f"onnxruntime could not run the graph: {first}") from None
+
+
+def run_torchscript(
+    path: Path, feeds: dict[str, np.ndarray], input_names: list[str], output_names: list[str]
+) -> dict[str, np.ndarray]:
+    import torch
+
+    module = torch.jit.load(str(path), map_location="cpu").eval()
+    with torch.no_grad():
+        result = module(*(torch.from_numpy(feeds[name]) for name in input_names))
+    tensors = list(result) if isinstance(result, (tuple, list)) else [result]
+    return {name: t.numpy() for name, t in zip(output_names, tensors, strict=True)}
+
+
+def run_coreml_reference(
+    spec: Any, feeds: dict[str, np.ndarray], *, intermediates: bool = False
+) -> dict[str, np.ndarray]:
+    from bridgec.backends.coreml.executor import run
+
+    return run(spec, feeds, intermediates=intermediates)
+
+
+def coreml_runtime_unavailable(spec: Any) -> str | None:
+    """Why the real Core ML runtime cannot run ``spec`` here, or None if it can."""
+    if platform.system() != "Darwin":
+        return f"not available here ({platform.system()}: Core ML runs only on macOS)"
+    if any(layer.WhichOneof("layer") == "custom" for layer in spec.neuralNetwork.layers):
+        return "skipped: coremltools cannot predict with custom layers"
+    try:
+        from coremltools import libcoremlpython  # noqa: F401
+    except ImportError:
+        return "not available: this coremltools build has no Core ML bindings"
+    return None
+
+
+def run_coreml_native(spec: Any, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Core ML itself, through coremltools (macOS only; see ``coreml_runtime_unavailable``)."""
+    import coremltools as ct
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.mlmodel"
+        path.write_bytes(spec.SerializeToString())
+        model = ct.models.MLModel(str(path), compute_units=ct.ComputeUnit.CPU_ONLY)
+        return {k: np.asarray(v) for k, v in model.predict(feeds).items()}
+
+
+__all__ = [
+    "coreml_runtime_unavailable",
+    "run_coreml_native",
+    "run_coreml_reference",
+    "run_onnxruntime",
+    "run_torchscript",
+]

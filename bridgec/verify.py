@@ -1,0 +1,258 @@
+"""``bridgec verify``: the same inputs through PyTorch, onnxruntime (before and after the passes) and
+the Core ML model, compared output by output — and, with ``per_node``, tensor by tensor.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx_graphsurgeon as gs
+
+from bridgec import frontends, ir, runtimes
+from bridgec.backends.coreml import neuralnetwork
+from bridgec.convert import run_pipeline
+from bridgec.errors import UsageError
+
+REFERENCE = "pytorch"
+RUNTIME_TITLES = {
+    "pytorch": "PyTorch (TorchScript)",
+    "onnx_before": "onnxruntime, before passes",
+    "onnx_after": "onnxruntime, after -O {pipeline}",
+    "coreml_reference": "Core ML, reference executor",
+    "coreml": "Core ML, macOS runtime",
+}
+
+
+@dataclass
+class Comparison:
+    output: str
+    runtime: str
+    max_abs: float
+    max_rel: float
+    passed: bool
+    note: str = ""
+
+
+@dataclass
+class Divergence:
+    """The first tensor, in graph order, where a runtime leaves the tolerance."""
+
+    stage: str  # which pair of runtimes
+    tensor: str
+    node: str
+    op: str
+    max_abs: float
+    compared: int  # tensors compared before and including this one
+
+
+@dataclass
+class VerifyResult:
+    reference: str
+    feeds: dict[str, np.ndarray]
+    outputs: dict[str, dict[str, np.ndarray]]  # runtime -> output name -> array
+    comparisons: list[Comparison]
+    notes: list[str] = field(default_factory=list)
+    divergences: list[Divergence] = field(default_factory=list)
+    per_node_compared: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.comparisons)
+
+
+def compare(got: np.ndarray, want: np.ndarray, atol: float, rtol: float) -> tuple[float, float, bool, str]:
+    """(max abs error, max relative error, within atol + rtol*|want| everywhere, note)."""
+    if got.shape != want.shape:
+        return float("inf"), float("inf"), False, f"shape {got.shape} != {want.shape}"
+    got64, want64 = got.astype(np.float64), want.astype(np.float64)
+    diff = np.abs(got64 - want64)
+    both_nan = np.isnan(got64) & np.isnan(want64)
+    diff = np.where(both_nan | (got64 == want64), 0.0, diff)  # equal infinities too
+    if np.isnan(diff).any():
+        return float("nan"), float("nan"), False, "NaN where the reference has a number"
+    scale = np.abs(np.where(both_nan, 0.0, want64))
+    rel = diff / np.maximum(scale, np.finfo(np.float32).eps)
+    ok = bool(np.all(diff <= atol + rtol * scale))
+    return float(diff.max(initial=0.0)), float(rel.max(initial=0.0)), ok, ""
+
+
+def make_feeds(graph: gs.Graph, given: Path | None, seed: int) -> dict[str, np.ndarray]:
+    if given is None:
+        rng = np.random.default_rng(seed)
+        return {t.name: rng.standard_normal(tuple(t.shape)).astype(np.float32) for t in graph.inputs}
+    try:
+        with np.load(given) as data:
+            feeds = {k: np.asarray(data[k]) for k in data.files}
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--inputs {given}: not a readable .npz file ({exc})") from None
+    for tensor in graph.inputs:
+        if tensor.name not in feeds:
+            raise UsageError(
+                f"--inputs {given} has no array named {tensor.name!r} (it has: {', '.join(feeds)})"
+            )
+        if tuple(feeds[tensor.name].shape) != tuple(tensor.shape):
+            raise UsageError(
+                f"--inputs {given}: {tensor.name!r} has shape {feeds[tensor.name].shape}, the model "
+                f"takes {tuple(tensor.shape)}"
+            )
+        feeds[tensor.name] = feeds[tensor.name].astype(np.float32)
+    return {t.name: feeds[t.name] for t in graph.inputs}
+
+
+def _first_divergence(
+    stage: str,
+    graph: gs.Graph,
+    got: dict[str, np.ndarray],
+    want: dict[str, np.ndarray],
+    atol: float,
+    rtol: float,
+) -> tuple[Divergence | None, int]:
+    compared = 0
+    for node in graph.nodes:
+        for tensor in node.outputs:
+            if tensor.name not in got or tensor.name not in want:
+                continue
+            a, b = np.asarray(got[tensor.name]), np.asarray(want[tensor.name])
+            if not (np.issubdtype(a.dtype, np.floating) and np.issubdtype(b.dtype, np.floating)):
+                continue
+            compared += 1
+            max_abs, _, ok, _ = compare(a, b, atol, rtol)
+            if not ok:
+                return Divergence(
+                    stage, tensor.name, node.name, ir.op_label(node), max_abs, compared
+                ), compared
+    return None, compared
+
+
+def verify(
+    model: str | os.PathLike,
+    *,
+    inputs: dict | None = None,
+    pipeline: str = "lower-custom",
+    target: str | None = None,
+    avoid_ops: tuple[str, ...] = (),
+    feeds_file: Path | None = None,
+    seed: int = 0,
+    atol: float = 1e-4,
+    rtol: float = 1e-3,
+    per_node: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> VerifyResult:
+    model = Path(model)
+    say = progress or (lambda message: None)
+    fmt = frontends.detect_format(model)
+    say(f"loading {model} ({fmt})")
+    before = frontends.load(model, inputs)
+    feeds = make_feeds(before, feeds_file, seed)
+    output_names = [t.name for t in before.outputs]
+    outputs: dict[str, dict[str, np.ndarray]] = {}
+    notes = []
+    if fmt == "torchscript":
+        say("running PyTorch")
+        outputs["pytorch"] = runtimes.run_torchscript(
+            model, feeds, [t.name for t in before.inputs], output_names
+        )
+        reference = "pytorch"
+    else:
+        reference = "onnx_before"
+        notes.append("reference: the source ONNX graph in onnxruntime (no PyTorch model to run)")
+    say("running onnxruntime on the graph before the passes")
+    outputs["onnx_before"] = runtimes.run_onnxruntime(before, feeds, intermediates=per_node)
+    say(f"running -O {pipeline}")
+    _, after, ctx = run_pipeline(before.copy(), pipeline, target, avoid_ops)
+    say("running onnxruntime on the graph after the passes")
+    outputs["onnx_after"] = runtimes.run_onnxruntime(after, feeds, intermediates=per_node)
+    say("building the Core ML model and running the reference executor")
+    spec = neuralnetwork.build_spec(after.copy(), ctx.capabilities.target)
+    outputs["coreml_reference"] = runtimes.run_coreml_reference(spec, feeds, intermediates=per_node)
+    unavailable = runtimes.coreml_runtime_unavailable(spec)
+    if unavailable is None:
+        say("running Core ML")
+        outputs["coreml"] = runtimes.run_coreml_native(spec, feeds)
+    else:
+        notes.append(f"Core ML runtime: {unavailable}")
+
+    comparisons = []
+    for runtime, values in outputs.items():
+        if runtime == reference:
+            continue
+        for name in output_names:
+            max_abs, max_rel, ok, note = compare(
+                np.asarray(values[name]), outputs[reference][name], atol, rtol
+            )
+            comparisons.append(Comparison(name, runtime, max_abs, max_rel, ok, note))
+    result = VerifyResult(
+        reference, feeds, {k: {n: v[n] for n in output_names} for k, v in outputs.items()}, comparisons, notes
+    )
+    if per_node:
+        stages = [
+            ("onnx_before -> onnx_after", outputs["onnx_after"], outputs["onnx_before"]),
+            ("onnx_after -> coreml_reference", outputs["coreml_reference"], outputs["onnx_after"]),
+        ]
+        for stage, got, want in stages:
+            found, compared = _first_divergence(stage, after, got, want, atol, rtol)
+            result.per_node_compared[stage] = compared
+            if found:
+                result.divergences.append(found)
+    return result
+
+
+def render(result: VerifyResult, pipeline: str, atol: float, rtol: float) -> str:
+    titles = {k: v.format(pipeline=pipeline) for k, v in RUNTIME_TITLES.items()}
+    rows = [("output", "runtime", "max abs err", "max rel err", "result")]
+    for c in result.comparisons:
+        verdict = ("PASS" if c.passed else "FAIL") + (f" ({c.note})" if c.note else "")
+        rows.append((c.output, titles[c.runtime], f"{c.max_abs:.3g}", f"{c.max_rel:.3g}", verdict))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = []
+    for i, row in enumerate(rows):
+        lines.append("  ".join(cell.ljust(widths[j]) if j < 4 else cell for j, cell in enumerate(row)))
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths) + "  ------")
+    lines.append(
+        f"reference: {titles[result.reference]}; PASS means |got - ref| <= {atol:g} + {rtol:g} * |ref| "
+        "everywhere"
+    )
+    lines.extend(result.notes)
+    for stage, compared in result.per_node_compared.items():
+        hit = next((d for d in result.divergences if d.stage == stage), None)
+        if hit:
+            lines.append(
+                f"per-node {stage}: first divergence at tensor {hit.tensor!r} from node {hit.node!r} "
+                f"({hit.op}), max abs err {hit.max_abs:.3g} (tensor {hit.compared} of those compared)"
+            )
+        else:
+            lines.append(f"per-node {stage}: {compared} intermediate tensors compared, all within tolerance")
+    failed = sum(not c.passed for c in result.comparisons)
+    lines.append(
+        f"{len(result.comparisons) - failed} passed, {failed} failed"
+        if failed
+        else f"all {len(result.comparisons)} comparisons PASS"
+    )
+    return "\n".join(lines)
+
+
+def save_outputs(result: VerifyResult, path: Path) -> None:
+    """``runtime.output`` keys, e.g. ``pytorch.output`` and ``coreml_reference.output``."""
+    arrays = {
+        f"{runtime}.{name}": value
+        for runtime, values in result.outputs.items()
+        for name, value in values.items()
+    }
+    _save_npz(path, arrays)
+
+
+def save_inputs(result: VerifyResult, path: Path) -> None:
+    _save_npz(path, result.feeds)
+
+
+def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    neuralnetwork.write_atomic(buffer.getvalue(), path)
