@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-import sys
 import warnings
 from pathlib import Path
 
@@ -17,20 +15,13 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)
 logging.getLogger("coremltools").setLevel(logging.ERROR)
 
 
-def load_example_module():
-    spec = importlib.util.spec_from_file_location("faceseg_example", ROOT / "examples" / "faceseg.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["faceseg_example"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="session")
 def faceseg_path(tmp_path_factory) -> Path:
-    example = load_example_module()
+    from examples import faceseg
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return example.save(tmp_path_factory.mktemp("faceseg") / "faceseg.pt")
+        return faceseg.save(tmp_path_factory.mktemp("faceseg") / "faceseg.pt")
 
 
 @pytest.fixture(scope="session")

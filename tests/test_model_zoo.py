@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-
 import numpy as np
 import pytest
 
 from bridgec.verify import verify
-from tests.conftest import ROOT
+from examples import zoo
 
 pytestmark = pytest.mark.slow
 
 
-def zoo():
-    spec = importlib.util.spec_from_file_location("bridgec_zoo", ROOT / "examples" / "zoo.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bridgec_zoo"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def mobilenet_v2(tmp_path_factory):
-    return zoo().save("mobilenet_v2", tmp_path_factory.mktemp("zoo") / "mobilenet_v2.pt")
+    return zoo.save("mobilenet_v2", tmp_path_factory.mktemp("zoo") / "mobilenet_v2.pt")
 
 
 @pytest.mark.parametrize("mode", ["lower-custom", "custom"])

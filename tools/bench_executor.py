@@ -11,7 +11,6 @@ and checks the two agree.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
 import sys
 import tempfile
@@ -21,14 +20,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _zoo():
-    spec = importlib.util.spec_from_file_location("bridgec_zoo", ROOT / "examples" / "zoo.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bridgec_zoo"] = module
-    spec.loader.exec_module(module)
-    return module
+sys.path.insert(0, str(ROOT))  # examples/ is not installed: it is the repository's own
 
 
 def main() -> None:
@@ -43,8 +35,8 @@ def main() -> None:
 
     from bridgec import ir
     from bridgec.convert import convert
+    from examples import zoo
 
-    zoo = _zoo()
     shape = zoo.MODELS[args.model][1]
     with tempfile.TemporaryDirectory() as tmp:
         path = zoo.save(args.model, Path(tmp) / f"{args.model}.pt")

@@ -38,25 +38,8 @@ def _pool(kind: str):
             else list(node.attrs.get("pads", [0, 0, 0, 0]))
         )
         exclude_pad = not int(node.attrs.get("count_include_pad", 0))
-        if int(node.attrs.get("ceil_mode", 0)):
-            # INCLUDE_LAST_PIXEL: symmetric padding, output size rounded up like ceil_mode.
-            ctx.builder.add_pooling(
-                node.name,
-                kh,
-                kw,
-                sh,
-                sw,
-                kind,
-                "INCLUDE_LAST_PIXEL",
-                ctx.blob(node.inputs[0]),
-                node.outputs[0].name,
-                exclude_pad_area=exclude_pad,
-                padding_top=pads[0],
-                padding_left=pads[1],
-                padding_bottom=pads[2],
-                padding_right=pads[3],
-            )
-            return
+        # INCLUDE_LAST_PIXEL: symmetric padding, output size rounded up like ceil_mode.
+        padding_type = "INCLUDE_LAST_PIXEL" if int(node.attrs.get("ceil_mode", 0)) else "VALID"
         ctx.builder.add_pooling(
             node.name,
             kh,
@@ -64,7 +47,7 @@ def _pool(kind: str):
             sh,
             sw,
             kind,
-            "VALID",
+            padding_type,
             ctx.blob(node.inputs[0]),
             node.outputs[0].name,
             exclude_pad_area=exclude_pad,
