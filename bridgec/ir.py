@@ -26,6 +26,27 @@ G_LOGGER.severity = G_LOGGER.ERROR  # graphsurgeon's warnings are not for bridge
 
 OpKey = tuple[str, str]
 
+# The ops of BRIDGEC_DOMAIN and their attributes, with torch's semantics. The frontend produces
+# them (kept torch ops, normalised ONNX nodes and ATen fallbacks); a custom layer made from one has
+# className = the op name and these attributes as its parameters (runtime_kernels/catalog.py).
+BRIDGEC_OPS: dict[str, dict[str, str]] = {
+    "HardTanh": {"min_value": "float", "max_value": "float"},  # min(max(x, min_value), max_value)
+    "HardSwish": {},  # x * relu6(x + 3) / 6
+    "HardSigmoid": {"alpha": "float", "beta": "float"},  # max(0, min(1, alpha * x + beta)); torch: 1/6, 0.5
+    "Gelu": {"approximate": "string"},  # "none": x * Phi(x); "tanh": the tanh approximation
+    "Silu": {},  # x * sigmoid(x)
+    "Mish": {},  # x * tanh(softplus(x))
+    "Elu": {"alpha": "float"},  # x if x > 0 else alpha * (exp(x) - 1)
+    "Selu": {"alpha": "float", "gamma": "float"},  # gamma * (x if x > 0 else alpha * (exp(x) - 1))
+    "Celu": {"alpha": "float"},  # max(0, x) + min(0, alpha * (exp(x / alpha) - 1))
+    "Softplus": {
+        "beta": "float",
+        "threshold": "float",
+    },  # x if beta*x > threshold else log1p(exp(beta*x))/beta
+    "LeakyRelu": {"alpha": "float"},  # x if x >= 0 else alpha * x
+    "Erf": {},  # the error function
+}
+
 
 def op_key(node: gs.Node) -> OpKey:
     """(domain, op_type) with the default domain spelt ""."""

@@ -37,7 +37,7 @@ def main() -> None:
     from bridgec.convert import convert
     from examples import zoo
 
-    shape = zoo.MODELS[args.model][1]
+    shape = zoo.MODELS[args.model]
     with tempfile.TemporaryDirectory() as tmp:
         path = zoo.save(args.model, Path(tmp) / f"{args.model}.pt")
         result = convert(path, inputs={"x": shape}, pipeline=args.pipeline, write=False)
