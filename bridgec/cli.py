@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import traceback
 import warnings
@@ -33,7 +34,12 @@ def _add_model_args(parser: _Parser) -> None:
     from bridgec.passes import DEFAULT_PIPELINE, PIPELINE_DOCS
 
     pipelines = "; ".join(f"{name}: {doc}" for name, doc in PIPELINE_DOCS.items())
-    parser.add_argument("model", type=Path, help="TorchScript archive (torch.jit.save) or .onnx file")
+    parser.add_argument(
+        "model",
+        type=Path,
+        help="TorchScript archive (torch.jit.save), torch.export archive (.pt2), torch.save file "
+        "(see --trust-pickle, --arch) or .onnx file",
+    )
     parser.add_argument(
         "--input",
         "-i",
@@ -73,6 +79,176 @@ def _add_model_args(parser: _Parser) -> None:
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and library warnings")
+    _add_frontend_args(parser)
+
+
+def _add_frontend_args(parser: _Parser) -> None:
+    """How PyTorch files are read and exported: shared by convert and verify."""
+    group = parser.add_argument_group("PyTorch input")
+    group.add_argument(
+        "--exporter",
+        choices=("auto", "torchscript", "dynamo"),
+        default="auto",
+        help="torch.onnx exporter: torchscript (dynamo=False) or dynamo (torch.export based); auto "
+        "tries the one that suits the file first and says when it falls back (default auto)",
+    )
+    group.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="allow unpickling a whole module saved with torch.save(model); this runs code from the file",
+    )
+    group.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import this module before unpickling or building --arch, so its classes are found (repeatable)",
+    )
+    group.add_argument(
+        "--path",
+        dest="paths",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="put DIR on the Python path for --import and --arch (repeatable)",
+    )
+    group.add_argument(
+        "--arch",
+        metavar="PKG.MODULE:CLASS",
+        help="for a state_dict file: the module class to build and load the weights into",
+    )
+    group.add_argument(
+        "--arch-args", metavar="JSON", help="constructor arguments for --arch: a JSON list or object"
+    )
+
+
+def _glue_bias(argv: list[str]) -> list[str]:
+    """``--bias -0.485,-0.456,-0.406`` as ``--bias=...``: argparse takes a leading '-' for an option."""
+    out: list[str] = []
+    for i, arg in enumerate(argv):
+        if i and argv[i - 1] == "--bias" and out and out[-1] == "--bias":
+            out[-1] = f"--bias={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
+def _app_options(args: argparse.Namespace) -> dict:
+    """--image-input/--scale/--bias/--color-layout and --labels as convert()'s image and labels."""
+    from bridgec.backends.coreml.neuralnetwork import ImageInput
+
+    options: dict = {}
+    if args.image_input:
+        try:
+            bias = tuple(float(b) for b in args.bias.split(","))
+        except ValueError:
+            raise UsageError(f"--bias {args.bias!r}: expected numbers such as -0.485,-0.456,-0.406") from None
+        options["image"] = ImageInput(args.image_input, args.scale, bias, args.color_layout)
+    elif args.scale != 1.0 or args.bias != "0" or args.color_layout != "RGB":
+        raise UsageError("--scale, --bias and --color-layout describe an image input: add --image-input NAME")
+    if args.labels:
+        try:
+            labels = [line.strip() for line in args.labels.read_text().splitlines() if line.strip()]
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"--labels {args.labels}: cannot read it ({type(exc).__name__})") from None
+        if not labels:
+            raise UsageError(f"--labels {args.labels}: no labels in it (one a line)")
+        options["labels"] = labels
+    return options
+
+
+def _frontend_options(args: argparse.Namespace):
+    from bridgec.frontends import LoadOptions
+
+    def notify(message: str) -> None:  # warnings and exporter fallbacks: shown even with -q
+        print(f"bridgec: {message}", file=sys.stderr, flush=True)
+
+    return LoadOptions(
+        exporter=args.exporter,
+        trust_pickle=args.trust_pickle,
+        imports=tuple(args.imports),
+        paths=tuple(args.paths),
+        arch=args.arch,
+        arch_args=args.arch_args,
+        notify=notify,
+    )
+
+
+def _add_pass_args(parser: _Parser) -> None:
+    """How the pass pipeline runs and what watches it: shared by convert and verify."""
+    group = parser.add_argument_group("passes")
+    group.add_argument(
+        "--passes", metavar="A,B,C", help="run exactly these pass ids instead of the -O pipeline's"
+    )
+    group.add_argument("--disable-pass", action="append", default=[], metavar="ID", help="leave a pass out")
+    group.add_argument(
+        "--load-passes",
+        action="append",
+        default=[],
+        metavar="FILE.py",
+        help="import a Python file that registers passes (repeatable)",
+    )
+    group.add_argument(
+        "--stats", action="store_true", help="print time per pass and rule hits (with near-misses)"
+    )
+    group.add_argument(
+        "--dump-dir",
+        type=Path,
+        metavar="DIR",
+        help="write the graph after every pass as DIR/NN_<pass>.onnx (open in Netron)",
+    )
+    group.add_argument("--dump-graphml", action="store_true", help="with --dump-dir, also write GraphML")
+    group.add_argument(
+        "--print-after",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="print the graph after this pass ('all' for every pass) to stderr",
+    )
+    group.add_argument(
+        "--verify-each",
+        action="store_true",
+        help="compare onnxruntime outputs after every pass that changes the graph",
+    )
+    group.add_argument(
+        "--allow-missing-kernels",
+        action="store_true",
+        help="make custom layers even of ops with no bundled Swift/Metal kernel (the app implements them)",
+    )
+    group.add_argument(
+        "--no-check-each",
+        dest="check_each",
+        action="store_false",
+        help="skip the ONNX checker and shape inference after every pass",
+    )
+
+
+def _run_options(args: argparse.Namespace):
+    from bridgec.convert import RunOptions
+    from bridgec.passes._plugins import load_entry_points, load_file
+
+    load_entry_points()
+    for path in args.load_passes:
+        load_file(path)
+    passes = [p.strip() for p in args.passes.split(",") if p.strip()] if args.passes else None
+    return RunOptions(
+        passes=passes,
+        disable=tuple(args.disable_pass),
+        check_each=args.check_each,
+        verify_each=args.verify_each,
+        dump_dir=args.dump_dir,
+        dump_graphml=args.dump_graphml,
+        print_after=tuple(args.print_after),
+        allow_missing_kernels=args.allow_missing_kernels,
+    )
+
+
+def _print_stats(args: argparse.Namespace, ctx) -> None:
+    if args.stats:
+        from bridgec.passes import render_stats
+
+        print(render_stats(ctx))
 
 
 def _convert_parser() -> _Parser:
@@ -85,6 +261,7 @@ def _convert_parser() -> _Parser:
         "unreadable input.",
     )
     _add_model_args(parser)
+    _add_pass_args(parser)
     parser.add_argument(
         "-o",
         "--output",
@@ -93,6 +270,31 @@ def _convert_parser() -> _Parser:
         help="output model (default: beside MODEL, with .mlmodel); custom-layer kernels go to OUT_kernels/",
     )
     parser.add_argument("--report-json", type=Path, metavar="FILE", help="also write the op report as JSON")
+    app = parser.add_argument_group("what the app feeds and gets")
+    app.add_argument(
+        "--image-input",
+        metavar="NAME",
+        help="make this 1x3xHxW (1x1xHxW for GRAY) input a Core ML image (CVPixelBuffer)",
+    )
+    app.add_argument("--scale", type=float, default=1.0, help="image pixel scale, e.g. 0.00392 (1/255)")
+    app.add_argument(
+        "--bias",
+        default="0",
+        metavar="B or R,G,B",
+        help="added after scaling: one value, or one per channel in R,G,B order",
+    )
+    app.add_argument(
+        "--color-layout",
+        choices=("RGB", "BGR", "GRAY"),
+        default="RGB",
+        help="channel order the model expects",
+    )
+    app.add_argument(
+        "--labels",
+        type=Path,
+        metavar="labels.txt",
+        help="class labels, one a line: makes a classifier (classLabel + probabilities) of the one output",
+    )
     parser.add_argument("--version", action="version", version=f"bridgec {__version__}")
     return parser
 
@@ -106,6 +308,7 @@ def _verify_parser() -> _Parser:
         epilog="Exit status: 0 all PASS, 1 a comparison failed or the conversion failed, 2 bad usage.",
     )
     _add_model_args(parser)
+    _add_pass_args(parser)
     parser.add_argument(
         "--inputs", type=Path, metavar="IN.npz", help="input arrays by input name (default: random)"
     )
@@ -152,24 +355,40 @@ def _cmd_verify(argv: list[str]) -> int:
         rtol=args.rtol,
         per_node=args.per_node,
         progress=_progress(args.quiet),
+        options=_run_options(args),
+        frontend=_frontend_options(args),
     )
     if args.save_inputs:
         save_inputs(result, args.save_inputs)
     if args.save_outputs:
         save_outputs(result, args.save_outputs)
     print(render(result, args.pipeline, args.atol, args.rtol))
+    _print_stats(args, result.context)
     return 0 if result.passed else 1
 
 
 def _passes_parser() -> _Parser:
-    return _Parser(
+    parser = _Parser(
         prog="bridgec passes", description="List registered passes, their rules and the -O pipelines."
     )
+    parser.add_argument(
+        "--load-passes",
+        action="append",
+        default=[],
+        metavar="FILE.py",
+        help="also load the passes a Python file registers",
+    )
+    return parser
 
 
 def _cmd_passes(argv: list[str]) -> int:
-    _passes_parser().parse_args(argv)
-    from bridgec.passes import PIPELINE_DOCS, PIPELINES, REGISTRY, RuleSet
+    args = _passes_parser().parse_args(argv)
+    from bridgec.passes import PIPELINE_DOCS, PIPELINES, REGISTRY, RuleSet, pipeline_ids
+    from bridgec.passes._plugins import load_entry_points, load_file
+
+    load_entry_points()
+    for path in args.load_passes:
+        load_file(path)
 
     print("passes:")
     for pass_id, cls in sorted(REGISTRY.items()):
@@ -178,14 +397,14 @@ def _cmd_passes(argv: list[str]) -> int:
             for line in cls.explain():
                 print(f"  {'':34}   {line}")
     print("pipelines (-O):")
-    for name, ids in PIPELINES.items():
+    for name in PIPELINES:
         print(f"  {name:14} {PIPELINE_DOCS[name]}")
-        print(f"  {'':14} {' -> '.join(ids)}")
+        print(f"  {'':14} {' -> '.join(pipeline_ids(name))}")
     return 0
 
 
 def _cmd_convert(argv: list[str]) -> int:
-    args = _convert_parser().parse_args(argv)
+    args = _convert_parser().parse_args(_glue_bias(argv))
     from bridgec.convert import convert
     from bridgec.frontends import parse_input_specs
 
@@ -203,7 +422,11 @@ def _cmd_convert(argv: list[str]) -> int:
         avoid_ops=tuple(args.avoid_op),
         output=args.output,
         progress=progress,
+        options=_run_options(args),
+        frontend=_frontend_options(args),
+        **_app_options(args),
     )
+    _print_stats(args, result.context)
     if args.report_json:
         from bridgec.backends.coreml.neuralnetwork import write_atomic
 
@@ -235,11 +458,25 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
 
 
+def _terminate_as_interrupt():
+    """SIGTERM unwinds like Ctrl-C, so staged outputs are cleaned up either way."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     if not debug:
         _quiet_libraries()
+    previous = _terminate_as_interrupt()
     try:
         if argv and argv[0] in SUBCOMMANDS:
             return {"passes": _cmd_passes, "verify": _cmd_verify}[argv[0]](argv[1:])
@@ -250,6 +487,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bridgec: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
+        # Outputs are staged under temporary names and renamed last; the finally blocks that
+        # ran on the way here removed the staged files, so nothing half-written is left.
         print("bridgec: interrupted; no output was written", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - the contract is one line; --debug shows the rest
@@ -262,6 +501,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -49,17 +49,50 @@ def kernels_dir_for(output: Path) -> Path:
     return output.with_name(f"{output.stem}_kernels")
 
 
+@dataclass
+class RunOptions:
+    """How the pass pipeline runs: which passes, and what watches them (see ``bridgec --help``)."""
+
+    passes: list[str] | None = None  # explicit pass ids instead of the -O pipeline's
+    disable: tuple[str, ...] = ()
+    check_each: bool = True  # ONNX checker + strict shape inference after every changing pass
+    verify_each: bool = False  # onnxruntime outputs compared after every changing pass
+    dump_dir: Path | None = None
+    dump_graphml: bool = False
+    print_after: tuple[str, ...] = ()
+    allow_missing_kernels: bool = False
+
+
 def run_pipeline(
     graph: gs.Graph,
     pipeline: str,
     target: str | None,
     avoid_ops: tuple[str, ...] = (),
     progress: Callable[[str], None] | None = None,
+    options: RunOptions | None = None,
 ) -> tuple[list[tuple[str, str]], gs.Graph, passes_mod.PassContext]:
+    options = options or RunOptions()
     caps = capabilities_for(target, avoid_ops)
     source = [(node.name, ir.op_label(node)) for node in graph.nodes]
-    built = passes_mod.pipeline(pipeline)
-    ctx = passes_mod.PassContext(capabilities=caps, pipeline=pipeline, progress=progress)
+    built = passes_mod.pipeline(pipeline, options.passes, options.disable)
+    ctx = passes_mod.PassContext(
+        capabilities=caps,
+        pipeline=pipeline,
+        progress=progress,
+        allow_missing_kernels=options.allow_missing_kernels,
+    )
+    if options.check_each:
+        ctx.instruments.append(passes_mod.GraphCheck())
+    if options.verify_each:
+        ctx.instruments.append(passes_mod.VerifyEach(graph))
+    if options.dump_dir:
+        ctx.instruments.append(passes_mod.DumpDir(options.dump_dir, graph, options.dump_graphml))
+    if options.print_after:
+        known = set(passes_mod.REGISTRY) | {"all"}
+        unknown = [p for p in options.print_after if p not in known]
+        if unknown:
+            raise UsageError(f"--print-after {unknown[0]!r}: no such pass; 'bridgec passes' lists them")
+        ctx.instruments.append(passes_mod.PrintAfter(set(options.print_after)))
     graph = built.run(graph, context=ctx)
     return source, graph, ctx
 
@@ -74,6 +107,10 @@ def convert(
     output: str | os.PathLike | None = None,
     write: bool = True,
     progress: Callable[[str], None] | None = None,
+    options: RunOptions | None = None,
+    frontend: frontends.LoadOptions | None = None,
+    image: neuralnetwork.ImageInput | None = None,
+    labels: list[str] | None = None,
 ) -> Conversion:
     """Convert ``model``; with ``write`` the .mlmodel (and kernels for custom layers) land beside ``output``."""
     model = Path(model)
@@ -89,9 +126,9 @@ def convert(
         )
     caps = capabilities_for(target, avoid_ops)  # validates --target before the slow part
     say(f"loading {model} ({frontends.detect_format(model)})")
-    graph = frontends.load(model, inputs)
+    graph = frontends.load(model, inputs, frontend)
     say(f"running -O {pipeline} for {caps.description} on {len(graph.nodes)} nodes")
-    source, graph, ctx = run_pipeline(graph, pipeline, target, avoid_ops, progress=None)
+    source, graph, ctx = run_pipeline(graph, pipeline, target, avoid_ops, progress=None, options=options)
     say("building the Core ML model")
     metadata = {
         "description": f"{model.stem}, converted by bridgec {__version__}",
@@ -100,7 +137,7 @@ def convert(
         "passes": ",".join(ctx.passes_run),
         "target": caps.target.name,
     }
-    spec = neuralnetwork.build_spec(graph, caps.target, metadata=metadata)
+    spec = neuralnetwork.build_spec(graph, caps.target, metadata=metadata, image=image, labels=labels)
     report = build(source, graph, ctx, caps)
     result = Conversion(source, graph, ctx, report, spec)
     if write:

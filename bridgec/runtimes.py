@@ -71,7 +71,7 @@ def coreml_runtime_unavailable(spec: Any) -> str | None:
     """Why the real Core ML runtime cannot run ``spec`` here, or None if it can."""
     if platform.system() != "Darwin":
         return f"not available here ({platform.system()}: Core ML runs only on macOS)"
-    if any(layer.WhichOneof("layer") == "custom" for layer in spec.neuralNetwork.layers):
+    if any(layer.WhichOneof("layer") == "custom" for layer in getattr(spec, spec.WhichOneof("Type")).layers):
         return "skipped: coremltools cannot predict with custom layers"
     try:
         from coremltools import libcoremlpython  # noqa: F401

@@ -8,13 +8,15 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx_graphsurgeon as gs
 
 from bridgec import frontends, ir, runtimes
 from bridgec.backends.coreml import neuralnetwork
-from bridgec.convert import run_pipeline
+from bridgec.backends.coreml.executor import ExecutorError
+from bridgec.convert import RunOptions, run_pipeline
 from bridgec.errors import UsageError
 
 REFERENCE = "pytorch"
@@ -58,6 +60,7 @@ class VerifyResult:
     notes: list[str] = field(default_factory=list)
     divergences: list[Divergence] = field(default_factory=list)
     per_node_compared: dict[str, int] = field(default_factory=dict)
+    context: Any = None  # the PassContext of the pipeline run (timings, rule hits)
 
     @property
     def passed(self) -> bool:
@@ -141,21 +144,22 @@ def verify(
     rtol: float = 1e-3,
     per_node: bool = False,
     progress: Callable[[str], None] | None = None,
+    options: RunOptions | None = None,
+    frontend: frontends.LoadOptions | None = None,
 ) -> VerifyResult:
     model = Path(model)
     say = progress or (lambda message: None)
     fmt = frontends.detect_format(model)
     say(f"loading {model} ({fmt})")
-    before = frontends.load(model, inputs)
+    before = frontends.load(model, inputs, frontend)
     feeds = make_feeds(before, feeds_file, seed)
     output_names = [t.name for t in before.outputs]
     outputs: dict[str, dict[str, np.ndarray]] = {}
     notes = []
-    if fmt == "torchscript":
+    if fmt in frontends.TORCH_FORMATS:
         say("running PyTorch")
-        outputs["pytorch"] = runtimes.run_torchscript(
-            model, feeds, [t.name for t in before.inputs], output_names
-        )
+        # the module's own outputs, flattened and named as the exported graph names them
+        outputs["pytorch"] = frontends.run_pytorch(model, feeds, frontend)
         reference = "pytorch"
     else:
         reference = "onnx_before"
@@ -163,12 +167,16 @@ def verify(
     say("running onnxruntime on the graph before the passes")
     outputs["onnx_before"] = runtimes.run_onnxruntime(before, feeds, intermediates=per_node)
     say(f"running -O {pipeline}")
-    _, after, ctx = run_pipeline(before.copy(), pipeline, target, avoid_ops)
+    _, after, ctx = run_pipeline(before.copy(), pipeline, target, avoid_ops, options=options)
     say("running onnxruntime on the graph after the passes")
     outputs["onnx_after"] = runtimes.run_onnxruntime(after, feeds, intermediates=per_node)
     say("building the Core ML model and running the reference executor")
     spec = neuralnetwork.build_spec(after.copy(), ctx.capabilities.target)
-    outputs["coreml_reference"] = runtimes.run_coreml_reference(spec, feeds, intermediates=per_node)
+    unchecked: str | None = None
+    try:
+        outputs["coreml_reference"] = runtimes.run_coreml_reference(spec, feeds, intermediates=per_node)
+    except ExecutorError as exc:  # e.g. a custom layer with no bundled kernel has no reference either
+        unchecked = f"not run: {exc}"
     unavailable = runtimes.coreml_runtime_unavailable(spec)
     if unavailable is None:
         say("running Core ML")
@@ -185,14 +193,21 @@ def verify(
                 np.asarray(values[name]), outputs[reference][name], atol, rtol
             )
             comparisons.append(Comparison(name, runtime, max_abs, max_rel, ok, note))
+    if unchecked:
+        comparisons += [
+            Comparison(n, "coreml_reference", float("nan"), float("nan"), False, unchecked)
+            for n in output_names
+        ]
     result = VerifyResult(
         reference, feeds, {k: {n: v[n] for n in output_names} for k, v in outputs.items()}, comparisons, notes
     )
+    result.context = ctx
     if per_node:
-        stages = [
-            ("onnx_before -> onnx_after", outputs["onnx_after"], outputs["onnx_before"]),
-            ("onnx_after -> coreml_reference", outputs["coreml_reference"], outputs["onnx_after"]),
-        ]
+        stages = [("onnx_before -> onnx_after", outputs["onnx_after"], outputs["onnx_before"])]
+        if "coreml_reference" in outputs:
+            stages.append(
+                ("onnx_after -> coreml_reference", outputs["coreml_reference"], outputs["onnx_after"])
+            )
         for stage, got, want in stages:
             found, compared = _first_divergence(stage, after, got, want, atol, rtol)
             result.per_node_compared[stage] = compared

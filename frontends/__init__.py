@@ -1,7 +1,9 @@
 """Frontends: read a model file into bridgec's IR (an onnx-graphsurgeon graph).
 
-Formats today: TorchScript archives (``torch.jit.save``) and ``.onnx`` files. torch is imported
-only for TorchScript, so converting an ``.onnx`` file never pays for it.
+Formats: TorchScript archives (``torch.jit.save``), ``torch.export`` archives (``.pt2``),
+``torch.save`` files (whole pickled modules, only with ``--trust-pickle``; state_dicts with
+``--arch``) and ``.onnx`` files (external data included). torch is imported only for the PyTorch
+forms, so converting an ``.onnx`` file never pays for it.
 """
 
 from __future__ import annotations
@@ -11,19 +13,24 @@ import zipfile
 from pathlib import Path
 
 import onnx_graphsurgeon as gs
-from bridgec.frontends.shapes import parse_input_spec, parse_input_specs
 
 from bridgec.errors import UsageError
+from bridgec.frontends.pytorch import EXPORTERS, LoadOptions
+from bridgec.frontends.shapes import parse_input_spec, parse_input_specs
 
-FORMATS = ("torchscript", "onnx")
+FORMATS = ("torchscript", "pt2", "pickle", "onnx")
+TORCH_FORMATS = ("torchscript", "pt2", "pickle")
 
 
 def detect_format(path: Path) -> str:
-    """Which frontend reads ``path``; a clear error for files bridgec cannot read (yet)."""
+    """Which frontend reads ``path``; a clear error for files bridgec cannot read."""
+    path = Path(path)
     if not path.exists():
         raise UsageError(f"{path}: no such file")
     if path.is_dir():
         raise UsageError(f"{path}: is a directory, not a model file")
+    with open(path, "rb") as handle:
+        head = handle.read(4)
     if zipfile.is_zipfile(path):
         try:
             with zipfile.ZipFile(path) as archive:
@@ -32,44 +39,44 @@ def detect_format(path: Path) -> str:
             raise UsageError(f"{path}: a damaged zip archive, not a readable model") from None
         if any(n.endswith("constants.pkl") for n in names) and any("/code/" in n for n in names):
             return "torchscript"
-        if (
-            any(
-                n.endswith(".pt2") or "/models/" in n or n.endswith("serialized_exported_program.json")
-                for n in names
-            )
-            or path.suffix == ".pt2"
+        if any(n.endswith("serialized_exported_program.json") or "/models/" in n for n in names) or (
+            path.suffix == ".pt2"
         ):
-            raise UsageError(
-                f"{path}: torch.export (.pt2) archives are not supported yet; save the model with "
-                "torch.jit.save(torch.jit.trace(model, example_inputs), 'model.pt')"
-            )
+            return "pt2"
         if any(n.endswith("data.pkl") for n in names):
-            raise UsageError(
-                f"{path}: a pickled module or state_dict (torch.save), which bridgec does not "
-                "unpickle; save it as TorchScript: torch.jit.save(torch.jit.trace(model, example), "
-                "'model.pt')"
-            )
-        raise UsageError(f"{path}: a zip archive that is not a TorchScript model")
+            return "pickle"
+        raise UsageError(
+            f"{path}: a zip archive that is not a PyTorch model (expected torch.jit.save, "
+            "torch.export.save or torch.save output)"
+        )
+    if head[:4] == b"PK\x03\x04":  # a zip's local header without a readable central directory
+        raise UsageError(f"{path}: a truncated or damaged zip archive (copy the model file again)")
     if path.suffix.lower() == ".onnx":
         return "onnx"
-    with open(path, "rb") as handle:
-        head = handle.read(2)
     if head[:1] == b"\x08":  # ModelProto starts with field 1 (ir_version) as a varint
         return "onnx"
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return "pickle"  # torch.save's legacy (non-zip) format is a plain pickle stream
     raise UsageError(
-        f"{path}: not a model bridgec can read (expected a TorchScript archive or an .onnx file)"
+        f"{path}: not a model bridgec can read (expected a TorchScript archive, a torch.export "
+        ".pt2 archive, a torch.save file or an .onnx file)"
     )
 
 
-def load(path: str | os.PathLike, inputs: dict | None = None) -> gs.Graph:
-    """Read ``path`` into the IR. ``inputs`` maps input names to shapes, e.g. ``{"x": (1, 3, 256, 256)}``."""
+def load(
+    path: str | os.PathLike,
+    inputs: dict | None = None,
+    options: LoadOptions | None = None,
+) -> gs.Graph:
+    """Read ``path`` into the IR. ``inputs`` maps input names to shapes, e.g. ``{"x": (1, 3, 256, 256)}``;
+    ``options`` carries the PyTorch flags (exporter, --trust-pickle, --import, --arch ...)."""
     path = Path(path)
     fmt = detect_format(path)
     given = {k: tuple(v) for k, v in (inputs or {}).items()}
-    if fmt == "torchscript":
-        from bridgec.frontends import torchscript
+    if fmt in TORCH_FORMATS:
+        from bridgec.frontends import pytorch
 
-        return torchscript.load(path, given)
+        return pytorch.load(path, fmt, given, options)
     from bridgec.frontends import onnx_file
 
     if None in given:
@@ -82,6 +89,17 @@ def load(path: str | os.PathLike, inputs: dict | None = None) -> gs.Graph:
     return onnx_file.load(path, given)
 
 
+def run_pytorch(path: str | os.PathLike, feeds: dict, options: LoadOptions | None = None) -> dict | None:
+    """The PyTorch model's outputs on ``feeds`` by output name, or None for an .onnx file."""
+    path = Path(path)
+    fmt = detect_format(path)
+    if fmt not in TORCH_FORMATS:
+        return None
+    from bridgec.frontends import pytorch
+
+    return pytorch.run_reference(path, fmt, feeds, options)
+
+
 def _onnx_input_names(path: Path) -> list[str]:
     import onnx
 
@@ -90,4 +108,13 @@ def _onnx_input_names(path: Path) -> list[str]:
     return [i.name for i in model.graph.input if i.name not in inits]
 
 
-__all__ = ["FORMATS", "detect_format", "load", "parse_input_spec", "parse_input_specs"]
+__all__ = [
+    "EXPORTERS",
+    "FORMATS",
+    "LoadOptions",
+    "detect_format",
+    "load",
+    "parse_input_spec",
+    "parse_input_specs",
+    "run_pytorch",
+]

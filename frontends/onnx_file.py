@@ -6,10 +6,11 @@ from pathlib import Path
 
 import onnx
 import onnx_graphsurgeon as gs
-from bridgec.frontends.shapes import InputShapes
 
 from bridgec import ir
 from bridgec.errors import UsageError
+from bridgec.frontends.normalize import normalize
+from bridgec.frontends.shapes import InputShapes
 
 # Below this opset some ops mean something else (Softmax flattened trailing axes); the IR
 # has one meaning per op, so older models are converted up with onnx's version converter.
@@ -66,6 +67,7 @@ def graph_from_model(model: onnx.ModelProto, path: Path, shapes: InputShapes | N
             for d in given:
                 dims.add().dim_value = d
     graph = ir.import_model(ir.infer_shapes_best_effort(model))
+    normalize(graph)  # standard ONNX and ATen spellings of the kept ops -> the bridgec form
     for tensor in graph.inputs:
         if tensor.shape is None or not all(isinstance(d, int) and d > 0 for d in tensor.shape):
             raise UsageError(
@@ -79,13 +81,38 @@ def graph_from_model(model: onnx.ModelProto, path: Path, shapes: InputShapes | N
     return graph
 
 
+def load_external_data(model: onnx.ModelProto, path: Path) -> None:
+    """Read the weights stored beside the model (``save_as_external_data``), naming a missing file."""
+    from onnx.external_data_helper import ExternalDataInfo, uses_external_data
+
+    tensors = [t for t in onnx.external_data_helper._get_all_tensors(model) if uses_external_data(t)]
+    if not tensors:
+        return
+    folder = path.resolve().parent
+    for tensor in tensors:
+        location = ExternalDataInfo(tensor).location
+        target = (folder / location).resolve()
+        if folder not in target.parents and target != folder:
+            raise UsageError(f"{path}: external data {location!r} points outside the model's folder")
+        if not target.is_file():
+            raise UsageError(
+                f"{path}: its weights are in the external data file {location!r}, which is missing; "
+                f"copy it into {folder}"
+            )
+    try:
+        onnx.load_external_data_for_model(model, str(folder))
+    except Exception as exc:  # noqa: BLE001 - a short or damaged data file
+        raise UsageError(f"{path}: cannot read its external data: {str(exc).splitlines()[0]}") from None
+
+
 def load(path: Path, shapes: InputShapes | None = None) -> gs.Graph:
     try:
-        model = onnx.load(str(path), load_external_data=True)
+        model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # noqa: BLE001 - a truncated or foreign file fails in many ways
         raise UsageError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from None
     if not model.graph.node or model.ir_version <= 0:
         raise UsageError(f"{path}: not an ONNX model (no graph nodes)")
+    load_external_data(model, path)
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as exc:

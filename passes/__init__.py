@@ -5,6 +5,7 @@ Pipelines are data: each ``-O`` name is a list of registered pass ids.
 
 from __future__ import annotations
 
+from bridgec.errors import BridgecError
 from bridgec.passes._infra import (
     REGISTRY,
     Capabilities,
@@ -14,17 +15,21 @@ from bridgec.passes._infra import (
     Pipeline,
     Rewrite,
     Sequential,
+    check_order,
     create,
+    insert_in_order,
     register,
 )
-from bridgec.passes._rules import Builder, Rule, RuleSet
+from bridgec.passes._instrument import DumpDir, GraphCheck, PrintAfter, VerifyEach, render_stats
+from bridgec.passes._pattern import Builder, NearMiss, Rule, RuleSet, const_scalar
 from bridgec.passes.canonicalize import ClipToHardTanh
 from bridgec.passes.cleanup import DeadNodes, FoldConstants, RemoveIdentities, cleanup
 from bridgec.passes.custom import CheckTargetLegal, TagCustomLayers
 from bridgec.passes.lower.activations import LowerHardTanh
+from bridgec.passes.lower.kept_activations import LowerKeptActivations
 
 _CLEANUP = ("cleanup::fold_constants", "cleanup::identities", "cleanup::dead_nodes")
-_LOWER = ("canonicalize::clip_to_hardtanh", "lower::hardtanh")
+_LOWER = ("canonicalize::clip_to_hardtanh", "lower::hardtanh", "lower::kept_activations")
 
 PIPELINES: dict[str, tuple[str, ...]] = {
     # no rewriting at all: what the target lacks is an error listing it
@@ -48,41 +53,75 @@ PIPELINE_DOCS = {
 }
 
 
-def pipeline(name: str) -> Pipeline:
-    """The named ``-O`` pipeline as a runnable Pipeline."""
+def pipeline_ids(name: str, passes: list[str] | None = None, disable: tuple[str, ...] = ()) -> list[str]:
+    """The pass ids a run executes: ``passes`` if given, else the ``-O`` pipeline plus registered
+    passes that extend it (placed by their ordering constraints), minus ``disable``."""
     from bridgec.errors import UsageError
 
-    if name not in PIPELINES:
+    if passes is not None:
+        ids = list(passes)
+    elif name not in PIPELINES:
         raise UsageError(f"unknown pipeline -O {name!r}; choose one of: {', '.join(PIPELINES)}")
-    built = Pipeline([create(pass_id) for pass_id in PIPELINES[name]])
+    else:
+        ids = list(PIPELINES[name])
+        for pass_id, cls in sorted(REGISTRY.items()):
+            if name in cls.extends and pass_id not in ids:
+                ids = insert_in_order(ids, pass_id)
+    unknown = [p for p in [*ids, *disable] if p not in REGISTRY]
+    if unknown:
+        raise UsageError(f"unknown pass {unknown[0]!r}; 'bridgec passes' lists the registered ones")
+    return [p for p in ids if p not in disable]
+
+
+def pipeline(name: str, passes: list[str] | None = None, disable: tuple[str, ...] = ()) -> Pipeline:
+    """The named ``-O`` pipeline (or an explicit list of pass ids) as a runnable Pipeline."""
+    from bridgec.errors import UsageError
+
+    ids = pipeline_ids(name, passes, disable)
+    try:
+        check_order(ids, name)
+    except BridgecError as exc:
+        raise UsageError(str(exc)) from None
+    built = Pipeline([create(pass_id) for pass_id in ids])
     built.id = name
     return built
 
 
 __all__ = [
-    "REGISTRY",
-    "PIPELINES",
     "DEFAULT_PIPELINE",
+    "PIPELINES",
     "PIPELINE_DOCS",
+    "REGISTRY",
     "Builder",
     "Capabilities",
     "CheckTargetLegal",
     "ClipToHardTanh",
     "DeadNodes",
+    "DumpDir",
     "FoldConstants",
+    "GraphCheck",
     "LowerHardTanh",
+    "LowerKeptActivations",
+    "NearMiss",
     "Pass",
     "PassContext",
     "PassResult",
     "Pipeline",
+    "PrintAfter",
     "RemoveIdentities",
     "Rewrite",
     "Rule",
     "RuleSet",
     "Sequential",
     "TagCustomLayers",
+    "VerifyEach",
+    "check_order",
     "cleanup",
+    "const_scalar",
     "create",
+    "insert_in_order",
     "pipeline",
+    "pipeline_ids",
     "register",
+    "render_stats",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 import onnx_graphsurgeon as gs
 
@@ -38,6 +38,12 @@ class Rewrite:
     created_ops: tuple[str, ...]
 
 
+class Instrument(Protocol):
+    """Something that looks at the graph after every pass: checks, dumps, printing, timing."""
+
+    def after_pass(self, p: Pass, result: PassResult, ctx: PassContext) -> None: ...
+
+
 @dataclass
 class PassContext:
     """State shared by the passes of one pipeline run: the target, and the log of what happened."""
@@ -48,8 +54,14 @@ class PassContext:
     removed_by: dict[str, str] = field(default_factory=dict)  # node name -> pass id that removed it
     created_by: dict[str, str] = field(default_factory=dict)  # node name -> pass id (and rule) that made it
     timings: list[tuple[str, float, bool]] = field(default_factory=list)  # (pass id, seconds, modified)
+    rule_hits: dict[str, int] = field(default_factory=dict)  # "pass/rule" -> rewrites applied
+    near_misses: dict[str, Any] = field(
+        default_factory=dict
+    )  # "pass/rule" that never fired -> closest NearMiss
     passes_run: list[str] = field(default_factory=list)
     progress: Callable[[str], None] | None = None
+    allow_missing_kernels: bool = False  # custom layers with no bundled kernel (the app implements them)
+    instruments: list[Instrument] = field(default_factory=list)  # run after every (leaf) pass
 
     def record(self, rewrite: Rewrite) -> None:
         self.rewrites.append(rewrite)
@@ -62,9 +74,17 @@ class PassResult:
 
 
 class Pass:
-    """Base class. Subclasses set ``id`` and implement ``call``; the docstring's first line is the doc."""
+    """Base class. Subclasses set ``id`` and implement ``call``; the docstring's first line is the doc.
+
+    ``after``/``before`` name passes (or ``namespace::*``) that, when present in the same pipeline,
+    must run before/after this one; pipelines check them when built. ``extends`` names the ``-O``
+    pipelines a registered pass joins (at the first position its constraints allow).
+    """
 
     id: ClassVar[str] = ""
+    after: ClassVar[tuple[str, ...]] = ()
+    before: ClassVar[tuple[str, ...]] = ()
+    extends: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def doc(cls) -> str:
@@ -101,6 +121,9 @@ class Pass:
                 ctx.removed_by.setdefault(name, self.id)
             for name in after - before:
                 ctx.created_by.setdefault(name, self.id)
+        if not isinstance(self, Sequential):
+            for instrument in ctx.instruments:
+                instrument.after_pass(self, result, ctx)
         return result
 
 
@@ -144,9 +167,16 @@ class Sequential(Pass):
 
 
 class Pipeline(Sequential):
-    """A list of passes with a ``run`` method; the user-facing way to compose passes in Python."""
+    """A list of passes with a ``run`` method; the user-facing way to compose passes in Python.
+
+    Building one checks the passes' declared ``before``/``after`` ordering constraints.
+    """
 
     id = "pipeline"
+
+    def __init__(self, passes: Iterable[Pass], **kwargs: Any) -> None:
+        super().__init__(passes, **kwargs)
+        check_order([p.id for p in _leaves(self.passes)], self.id)
 
     def run(
         self, graph: gs.Graph, *, target: str | Capabilities | None = None, context: PassContext | None = None
@@ -163,6 +193,48 @@ def _capabilities_for(target: str | Capabilities | None) -> Capabilities:
 
         return capabilities_for(target)
     return target
+
+
+def _leaves(passes: Iterable[Pass]) -> list[Pass]:
+    out: list[Pass] = []
+    for p in passes:
+        out.extend(_leaves(p.passes) if isinstance(p, Sequential) else [p])
+    return out
+
+
+def _matches(pattern: str, pass_id: str) -> bool:
+    return pass_id == pattern or (pattern.endswith("::*") and pass_id.startswith(pattern[:-1]))
+
+
+def _constraints(pass_id: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    cls = REGISTRY.get(pass_id)
+    return (cls.after, cls.before) if cls else ((), ())
+
+
+def check_order(ids: list[str], pipeline: str = "pipeline") -> None:
+    """Raise if a pass runs before one it must follow (``after``) or after one it must precede."""
+    for i, pass_id in enumerate(ids):
+        after, before = _constraints(pass_id)
+        for j, other in enumerate(ids):
+            if j > i and any(_matches(p, other) for p in after):
+                raise BridgecError(f"pipeline {pipeline}: {pass_id} must run after {other}, not before it")
+            if j < i and any(_matches(p, other) for p in before):
+                raise BridgecError(f"pipeline {pipeline}: {pass_id} must run before {other}, not after it")
+
+
+def insert_in_order(ids: list[str], new: str) -> list[str]:
+    """``ids`` with ``new`` at the first position its ordering constraints (and others') allow."""
+    for position in range(len(ids) + 1):
+        trial = ids[:position] + [new] + ids[position:]
+        try:
+            check_order(trial)
+        except BridgecError:
+            continue
+        after, _ = _constraints(new)
+        if any(_matches(p, other) for p in after for other in ids[position:]):
+            continue
+        return trial
+    raise BridgecError(f"no position in the pipeline satisfies the ordering constraints of {new}")
 
 
 # --- registry -------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Rewrite rules: one rule a line, each stating the identity it applies, checked against the target.
+"""DEPRECATED single-node rules (kept only until every rule file uses passes/_pattern.py).
+
 
 A ``Rule`` matches one op type. ``check(node)`` returns a failure *reason* (or None) and
 ``build(b, node)`` returns the tensors that replace the node's outputs, made with a ``Builder``.
@@ -15,9 +16,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import onnx_graphsurgeon as gs
-from bridgec.passes._infra import Pass, PassContext, PassResult, Rewrite
 
 from bridgec import ir
+from bridgec.passes._infra import Pass, PassContext, PassResult, Rewrite
 
 
 class Builder:

@@ -6,9 +6,9 @@ import math
 
 import numpy as np
 import onnx_graphsurgeon as gs
-from bridgec.passes._infra import Pass, PassContext, PassResult, Rewrite, register
 
 from bridgec import ir
+from bridgec.passes._infra import Pass, PassContext, PassResult, Rewrite, register
 
 _FLT_MAX = float(np.finfo(np.float32).max)
 
@@ -36,9 +36,15 @@ def clip_bounds(node: gs.Node) -> tuple[float, float] | None:
 
 @register
 class ClipToHardTanh(Pass):
-    """Clip with constant bounds, any opset form -> ai.bridgec HardTanh(min_value, max_value)."""
+    """Clip with constant bounds (any opset form) that lowering would change -> ai.bridgec HardTanh.
+
+    Only Clips the hardtanh rules would rewrite are raised: those the target cannot run and
+    Clip(x, 0, inf), which is a Relu. A Clip the target runs as it is stays, so running the
+    pipeline again changes nothing.
+    """
 
     id = "canonicalize::clip_to_hardtanh"
+    before = ("lower::hardtanh",)
 
     def call(self, graph: gs.Graph, ctx: PassContext) -> PassResult:
         modified = False
@@ -46,7 +52,9 @@ class ClipToHardTanh(Pass):
             if ir.op_key(node) != ("", "Clip"):
                 continue
             found = clip_bounds(node)
-            if found is None:
+            if found is None or (
+                found != (0.0, math.inf) and ctx.capabilities.unsupported_reason(node) is None
+            ):
                 continue
             node.op, node.domain = "HardTanh", ir.BRIDGEC_DOMAIN
             node.attrs = {"min_value": found[0], "max_value": found[1]}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import onnx_graphsurgeon as gs
-from bridgec.passes._infra import Pass, PassContext, PassResult, Sequential, register
 
 from bridgec import ir
+from bridgec.passes._infra import Pass, PassContext, PassResult, Sequential, register
 
 
 @register

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import onnx_graphsurgeon as gs
-from bridgec.passes._infra import Pass, PassContext, PassResult, Rewrite, register
-from bridgec.runtime_kernels.catalog import kernel_for_op
 
 from bridgec import ir
 from bridgec.errors import ConversionError
+from bridgec.passes._infra import Pass, PassContext, PassResult, Rewrite, register
+from bridgec.runtime_kernels.catalog import kernel_for_op
 
 # CustomLayerParams can carry scalars and strings only.
 _PARAMETER_TYPES = (int, float, str, bool)
@@ -23,18 +23,33 @@ class TagCustomLayers(Pass):
     """Move every node the target lacks into the custom-layer domain (className = op, params = attrs)."""
 
     id = "custom::tag_custom_layers"
+    after = ("canonicalize::*", "lower::*")
 
     def call(self, graph: gs.Graph, ctx: PassContext) -> PassResult:
         modified = False
+        without_kernel: dict[str, list[str]] = {}
         for node in graph.nodes:
             if ir.op_key(node)[0] == ir.CUSTOM_DOMAIN or ctx.capabilities.unsupported_reason(node) is None:
                 continue
             if not all(isinstance(v, _PARAMETER_TYPES) for v in node.attrs.values()):
                 continue  # a tensor or list attribute cannot be a custom layer parameter: stays unsupported
+            if kernel_for_op(*ir.op_key(node)) is None:
+                without_kernel.setdefault(ir.op_label(node), []).append(node.name)
+                if not ctx.allow_missing_kernels:
+                    continue
             source = ir.op_label(node)
             node.op, node.domain = custom_class_name(node), ir.CUSTOM_DOMAIN
             ctx.record(Rewrite(self.id, "custom_layer", (node.name,), source, (node.op,)))
             modified = True
+        if without_kernel and not ctx.allow_missing_kernels:
+            listed = "; ".join(
+                f"{op} x{len(names)} ({', '.join(names[:3])})" for op, names in sorted(without_kernel.items())
+            )
+            raise ConversionError(
+                f"-O {ctx.pipeline}: no bundled kernel for custom layer(s) {listed}; pass --allow-missing-kernels "
+                "to emit them anyway (your app must then implement each MLCustomLayer class), or lower them "
+                "with a rule (--load-passes)"
+            )
         return PassResult(graph, modified)
 
 
@@ -43,6 +58,7 @@ class CheckTargetLegal(Pass):
     """Fail, listing every offending node, if anything is left that the target cannot run."""
 
     id = "check::target_legal"
+    after = ("cleanup::*", "canonicalize::*", "lower::*", "custom::*")
 
     def call(self, graph: gs.Graph, ctx: PassContext) -> PassResult:
         problems: dict[str, list[str]] = {}

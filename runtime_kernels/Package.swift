@@ -18,6 +18,8 @@ let package = Package(
     products: [
         .library(name: "BridgecKernels", targets: ["BridgecKernels"]),
         .library(name: "BridgecCoreMLLayers", targets: ["BridgecCoreMLLayers"]),
+        // Throughput of the CPU kernels vs memcpy: swift run -c release BridgecKernelsBench
+        .executable(name: "BridgecKernelsBench", targets: ["BridgecKernelsBench"]),
     ],
     targets: [
         // Pure-Swift kernel math on raw buffers; no framework dependencies.
@@ -38,6 +40,9 @@ let package = Package(
                 .linkedFramework("Metal", .when(platforms: [.macOS, .iOS, .tvOS, .visionOS, .macCatalyst])),
             ]
         ),
+
+        // Benchmark (not a test): swift run -c release BridgecKernelsBench [--elements N] [--float16]
+        .executableTarget(name: "BridgecKernelsBench", dependencies: ["BridgecKernels"]),
 
         .testTarget(name: "BridgecKernelsTests", dependencies: ["BridgecKernels"]),
         .testTarget(

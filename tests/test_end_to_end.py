@@ -9,10 +9,10 @@ import json
 
 import numpy as np
 import pytest
-from bridgec.backends.coreml import load_spec
-from bridgec.backends.coreml.executor import run as run_coreml
 
 from bridgec import ir
+from bridgec.backends.coreml import load_spec
+from bridgec.backends.coreml.executor import run as run_coreml
 from bridgec.cli import main
 from bridgec.convert import convert
 from tests.helpers import run_graph
@@ -82,6 +82,7 @@ def test_cli_converts_the_example(
             "HardTanhLayer.swift",
             "KERNELS.md",
             "LayerSupport.swift",
+            "README.md",
             "hardtanh.metal",
         ]
         assert "@objc(HardTanh)" in (kernels / "HardTanhLayer.swift").read_text()

@@ -7,8 +7,8 @@ import dataclasses
 import numpy as np
 import onnx
 import pytest
-from bridgec.backends.coreml import ops
 
+from bridgec.backends.coreml import ops
 from bridgec.cli import main
 from bridgec.verify import compare, verify
 
@@ -83,14 +83,23 @@ def test_planted_backend_fault_is_located_at_its_node(tmp_path, monkeypatch):
 def test_planted_pass_fault_is_located_at_its_node(tmp_path, monkeypatch):
     from bridgec.passes.lower import activations
 
+    def wrong_clip(op, x, lo, hi):  # the bounds are ignored: a plausible-looking, wrong rewrite
+        return op.Clip(x, op.const(0.5), op.const(1.0))
+
     swapped = tuple(
-        dataclasses.replace(r, build=lambda b, n: [b.op("Clip", n.inputs[0], b.const(0.5), b.const(1.0))])
-        if r.name == "hardtanh_to_clip"
-        else r
+        dataclasses.replace(r, replacement=wrong_clip) if r.name == "hardtanh_to_relu" else r
         for r in activations.LowerHardTanh.rules
     )
     monkeypatch.setattr(activations.LowerHardTanh, "rules", swapped)
-    result = verify(tiny_onnx(tmp_path), pipeline="lower", per_node=True)
+    path = tmp_path / "relu_clip.onnx"  # Clip(x, 0) is a Relu: the rule under test fires on it
+    onnx.save(
+        onnx.parser.parse_model(
+            '<ir_version: 8, opset_import: ["" : 13]> g (float[1,3,4,4] x) => (float[1,3,4,4] y) '
+            "<float lo = {0.0}> { a = Mul (x, x) b = Clip (a, lo) y = Sub (b, x) }"
+        ),
+        str(path),
+    )
+    result = verify(path, pipeline="lower", per_node=True)
     assert [c.runtime for c in result.comparisons if not c.passed] == ["onnx_after", "coreml_reference"]
     assert result.divergences[0].stage == "onnx_before -> onnx_after"
     assert result.divergences[0].tensor == "b"

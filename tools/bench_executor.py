@@ -31,9 +31,9 @@ def main() -> None:
     args = parser.parse_args()
 
     import onnxruntime as ort
-    from bridgec.backends.coreml.executor import run
 
     from bridgec import ir
+    from bridgec.backends.coreml.executor import run
     from bridgec.convert import convert
     from examples import zoo
 

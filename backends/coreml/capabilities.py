@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import onnx_graphsurgeon as gs
-from bridgec.backends.coreml import ops
-from bridgec.backends.coreml.targets import SPEC_VERSIONS, Target
 
 from bridgec import ir
+from bridgec.backends.coreml import ops
+from bridgec.backends.coreml.targets import SPEC_VERSIONS, Target
 
 
 class CoreMLCapabilities:

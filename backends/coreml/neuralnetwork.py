@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 import onnx_graphsurgeon as gs
+
+from bridgec import __version__, ir
 from bridgec.backends.coreml import _coremltools, ops
 from bridgec.backends.coreml.capabilities import CoreMLCapabilities, capabilities_for
 from bridgec.backends.coreml.targets import Target
-
-from bridgec import __version__, ir
 from bridgec.errors import ConversionError
 
 
@@ -80,8 +80,84 @@ def _check_legal(graph: gs.Graph, caps: CoreMLCapabilities) -> None:
     CheckTargetLegal().call(graph, PassContext(capabilities=caps, pipeline="emit"))
 
 
+@dataclass(frozen=True)
+class ImageInput:
+    """Make input ``name`` a Core ML image (CVPixelBuffer): pixel * scale + bias per channel.
+
+    ``bias`` has one value for every channel or one per channel in R, G, B order (whatever the
+    layout); ``color_layout`` is the channel order the network expects: RGB, BGR or GRAY.
+    """
+
+    name: str
+    scale: float = 1.0
+    bias: tuple[float, ...] = (0.0,)
+    color_layout: str = "RGB"
+
+
+COLOR_LAYOUTS = ("RGB", "BGR", "GRAY")
+
+
+def _image_input(builder: Any, graph: gs.Graph, image: ImageInput) -> None:
+    tensor = next((t for t in graph.inputs if t.name == image.name), None)
+    if tensor is None:
+        raise ConversionError(
+            f"--image-input {image.name}: not an input of the model (its inputs: "
+            f"{', '.join(t.name for t in graph.inputs)})"
+        )
+    layout = image.color_layout.upper()
+    if layout not in COLOR_LAYOUTS:
+        raise ConversionError(
+            f"--color-layout {image.color_layout}: choose one of {', '.join(COLOR_LAYOUTS)}"
+        )
+    channels = 1 if layout == "GRAY" else 3
+    shape = tuple(tensor.shape)
+    if len(shape) != 4 or shape[0] != 1 or shape[1] != channels:
+        raise ConversionError(
+            f"--image-input {image.name}: a {layout} image input must have shape 1x{channels}xHxW, "
+            f"the model's is {'x'.join(map(str, shape))}"
+        )
+    bias = tuple(float(b) for b in image.bias)
+    if len(bias) not in (1, channels):
+        raise ConversionError(f"--bias: give 1 or {channels} values for a {layout} image, not {len(bias)}")
+    red, green, blue = bias * 3 if len(bias) == 1 else bias * (channels // len(bias))
+    builder.set_pre_processing_parameters(
+        image_input_names=[image.name],
+        is_bgr=layout == "BGR",
+        red_bias=red,
+        green_bias=green,
+        blue_bias=blue,
+        gray_bias=bias[0],
+        image_scale=float(image.scale),
+    )
+    feature = next(f for f in builder.spec.description.input if f.name == image.name)
+    if layout == "GRAY":
+        feature.type.imageType.colorSpace = feature.type.imageType.GRAYSCALE
+
+
+def _classifier(builder: Any, graph: gs.Graph, labels: list[str], shape: tuple[int, ...] | None) -> None:
+    if len(graph.outputs) != 1:
+        raise ConversionError(
+            f"--labels: a classifier has one probability output; the model has {len(graph.outputs)}"
+        )
+    classes = shape[-1] if shape else None
+    if classes is not None and int(np.prod(shape)) != classes:
+        raise ConversionError(f"--labels: the output has shape {shape}, not one score per class")
+    if classes is not None and classes != len(labels):
+        raise ConversionError(f"--labels: {len(labels)} labels for {classes} classes")
+    if len(set(labels)) != len(labels):
+        raise ConversionError("--labels: the labels must be distinct")
+    builder.set_class_labels(
+        labels, predicted_feature_name="classLabel", prediction_blob=graph.outputs[0].name
+    )
+
+
 def build_spec(
-    graph: gs.Graph, target: Target | str | None = None, *, metadata: dict[str, str] | None = None
+    graph: gs.Graph,
+    target: Target | str | None = None,
+    *,
+    metadata: dict[str, str] | None = None,
+    image: ImageInput | None = None,
+    labels: list[str] | None = None,
 ):
     """The Core ML spec for ``graph``; raises ConversionError naming anything the target lacks."""
     ct = _coremltools.load()
@@ -104,7 +180,8 @@ def build_spec(
             )
         inputs.append((tensor.name, datatypes.Array(*shape)))
     outputs = [(tensor.name, None) for tensor in graph.outputs]
-    builder = NeuralNetworkBuilder(inputs, outputs, disable_rank5_shape_mapping=True)
+    mode = "classifier" if labels else None
+    builder = NeuralNetworkBuilder(inputs, outputs, mode=mode, disable_rank5_shape_mapping=True)
     ctx = EmitContext(builder, graph, caps.target, shapes)
     graph.toposort()
     for node in graph.nodes:
@@ -127,10 +204,20 @@ def build_spec(
             f"the model needs Core ML specification {spec.specificationVersion}, newer than "
             f"{caps.target.name}; choose a newer --target"
         )
+    if image is not None:
+        _image_input(builder, graph, image)
+    if labels:
+        _classifier(builder, graph, labels, ctx.shape(graph.outputs[0]))
+    spec = builder.spec
     spec.specificationVersion = caps.target.spec_version
     _describe(spec, metadata or {})
     _validate(spec)
     return spec
+
+
+def network_of(spec: Any) -> Any:
+    """The NeuralNetwork message of a plain model or a classifier (``--labels``)."""
+    return getattr(spec, spec.WhichOneof("Type"))
 
 
 def _describe(spec: Any, metadata: dict[str, str]) -> None:
@@ -146,7 +233,7 @@ def _validate(spec: Any) -> None:
     """Structural checks Core ML would make at load time: every blob defined before it is read."""
     defined = {feature.name for feature in spec.description.input}
     names: set[str] = set()
-    for layer in spec.neuralNetwork.layers:
+    for layer in network_of(spec).layers:
         if layer.name in names:
             raise ConversionError(f"internal error: two Core ML layers named {layer.name!r}")
         names.add(layer.name)
@@ -155,17 +242,19 @@ def _validate(spec: Any) -> None:
             raise ConversionError(f"internal error: layer {layer.name!r} reads undefined blob(s) {missing}")
         defined.update(layer.output)
     for feature in spec.description.output:
+        if feature.name == spec.description.predictedFeatureName:
+            continue  # a classifier's label is made by Core ML from the probabilities, not by a layer
         if feature.name not in defined:
             raise ConversionError(f"internal error: output {feature.name!r} is produced by no layer")
 
 
 def layer_kinds(spec: Any) -> Counter:
-    return Counter(layer.WhichOneof("layer") for layer in spec.neuralNetwork.layers)
+    return Counter(layer.WhichOneof("layer") for layer in network_of(spec).layers)
 
 
 def custom_classes(spec: Any) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
-    for layer in spec.neuralNetwork.layers:
+    for layer in network_of(spec).layers:
         if layer.WhichOneof("layer") == "custom":
             found.setdefault(layer.custom.className, []).append(layer.name)
     return found
@@ -201,7 +290,9 @@ def emit(
 
 
 __all__ = [
+    "COLOR_LAYOUTS",
     "EmitContext",
+    "ImageInput",
     "EmitResult",
     "build_spec",
     "emit",

@@ -11,7 +11,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from bridgec import frontends, ir
-from bridgec.errors import ConversionError, UsageError
+from bridgec.errors import UsageError
 from tests.helpers import run_graph
 
 
@@ -68,7 +68,7 @@ def test_scripted_module_relu6(tmp_path):
 
 def test_input_names_come_from_forward_and_shapes_are_required(tmp_path):
     path = save(Act(nn.ReLU6()), tmp_path / "m.pt")
-    with pytest.raises(UsageError, match=r"carry no input shapes; pass --input x:"):
+    with pytest.raises(UsageError, match=r"no input shapes; pass --input x:"):
         frontends.load(path)
     with pytest.raises(UsageError, match=r"not inputs of the model \(its inputs: x\)"):
         frontends.load(path, inputs={"image": (1, 3, 8, 8)})
@@ -101,7 +101,7 @@ def test_registration_is_undone_after_export(tmp_path):
     assert "Clip" in ops and "HardTanh" not in ops
 
 
-def test_dict_outputs_are_a_clear_error(tmp_path):
+def test_dict_outputs_are_flattened_with_their_keys(tmp_path):
     class Seg(nn.Module):
         def forward(self, x):
             return {"out": F.relu6(x), "aux": torch.sigmoid(x)}
@@ -111,8 +111,13 @@ def test_dict_outputs_are_a_clear_error(tmp_path):
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(module, torch.randn(1, 3, 4, 4), strict=False)
     torch.jit.save(traced, str(tmp_path / "d.pt"))
-    with pytest.raises(ConversionError, match=r"returns a dict \(out, aux\).*return a tuple"):
-        frontends.load(tmp_path / "d.pt", inputs={"x": (1, 3, 4, 4)})
+    graph = frontends.load(tmp_path / "d.pt", inputs={"x": (1, 3, 4, 4)})
+    assert [t.name for t in graph.outputs] == ["out", "aux"]
+    assert [ir.op_label(n) for n in graph.nodes].count("ai.bridgec::HardTanh") == 1  # kept ops still kept
+    x = np.random.default_rng(2).standard_normal((1, 3, 4, 4)).astype(np.float32)
+    out, aux = run_graph(graph, {"x": x})
+    np.testing.assert_allclose(out, np.clip(x, 0, 6))
+    np.testing.assert_allclose(aux, torch.sigmoid(torch.from_numpy(x)).numpy(), atol=1e-6)
 
 
 def test_tuple_outputs_are_named_in_order(tmp_path):

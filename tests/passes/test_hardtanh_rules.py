@@ -6,9 +6,9 @@ import math
 
 import numpy as np
 import pytest
-from bridgec.backends.coreml import capabilities_for
 
 from bridgec import ir, passes
+from bridgec.backends.coreml import capabilities_for
 from tests.helpers import assert_io_kept, graph_from_text, op_types, run_graph
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import onnx_graphsurgeon as gs
 import pytest
-from bridgec.backends.coreml import capabilities_for
 
 from bridgec import passes
+from bridgec.backends.coreml import capabilities_for
 from bridgec.errors import ConversionError, UsageError
 from tests.helpers import graph_from_text, op_types, run_graph
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+
 from bridgec.backends.coreml.executor.errors import (
     ExecutorError,
     InputError,
@@ -15,9 +16,9 @@ from bridgec.backends.coreml.executor.errors import (
 )
 from bridgec.backends.coreml.executor.neuralnetwork import LAYERS
 
-# Classifiers are left out on purpose: their label / probability-dict outputs are made by Core ML
-# after the network, not by any layer, and the executor does not model that step.
-_NETWORK_KINDS = ("neuralNetwork", "neuralNetworkRegressor")
+# A classifier's probability dict and label are made by Core ML after the network: the executor
+# returns the probabilities blob as an array and the label as a 0-d string array (the argmax).
+_NETWORK_KINDS = ("neuralNetwork", "neuralNetworkRegressor", "neuralNetworkClassifier")
 
 
 def load_spec(model: Any) -> Any:
@@ -67,7 +68,41 @@ def _shape_ok(shape: tuple[int, ...], feature: Any) -> tuple[bool, str]:
     return shape == fixed, str(fixed)
 
 
-def _check_inputs(spec: Any, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _image_blob(name: str, feature: Any, pixels: np.ndarray, scaler: Any) -> np.ndarray:
+    """An image input as the network sees it: [1, C, H, W], channels in the model's color layout,
+    then ``channelScale * pixel + bias`` per channel (NeuralNetworkImageScaler).
+
+    The feed is what an app decodes: H x W x 3 RGB pixels (0..255), or H x W for grayscale."""
+    image = feature.type.imageType
+    space = image.ColorSpace.Name(image.colorSpace)
+    x = np.asarray(pixels, dtype=np.float32)
+    gray = space == "GRAYSCALE"
+    if gray and x.ndim == 3 and x.shape[-1] == 1:
+        x = x[..., 0]
+    want = (int(image.height), int(image.width)) + (() if gray else (3,))
+    if x.shape != want:
+        raise InputError(f"image input {name!r} has shape {x.shape}, expected {want} ({space} pixels)")
+    if gray:
+        chw = x[None]
+    else:
+        chw = np.moveaxis(x, -1, 0)
+        if space == "BGR":
+            chw = chw[::-1]
+    scale = np.float32(scaler.channelScale if scaler is not None and scaler.channelScale else 1.0)
+    if scaler is None:
+        bias = np.zeros((chw.shape[0], 1, 1), np.float32)
+    elif gray:
+        bias = np.full((1, 1, 1), scaler.grayBias, np.float32)
+    else:
+        rgb = {"R": scaler.redBias, "G": scaler.greenBias, "B": scaler.blueBias}
+        bias = np.array([rgb[c] for c in space], np.float32).reshape(3, 1, 1)
+    return (scale * chw + bias)[None].astype(np.float32)
+
+
+def _check_inputs(
+    spec: Any, inputs: Mapping[str, np.ndarray], preprocessing: dict[str, Any] | None = None
+) -> dict[str, np.ndarray]:
+    preprocessing = preprocessing or {}
     described = {f.name: f for f in spec.description.input}
     unknown = sorted(set(inputs) - set(described))
     if unknown:
@@ -75,8 +110,15 @@ def _check_inputs(spec: Any, inputs: Mapping[str, np.ndarray]) -> dict[str, np.n
     blobs: dict[str, np.ndarray] = {}
     for name, feature in described.items():
         kind = feature.type.WhichOneof("Type")
+        if kind == "imageType":
+            if name not in inputs:
+                raise InputError(f"missing image input {name!r}")
+            blobs[name] = _image_blob(name, feature, inputs[name], preprocessing.get(name))
+            continue
         if kind != "multiArrayType":
-            raise InputError(f"input {name!r} is of type {kind!r}; only multiarray inputs are supported")
+            raise InputError(
+                f"input {name!r} is of type {kind!r}; only multiarray and image inputs are supported"
+            )
         expected = tuple(int(d) for d in feature.type.multiArrayType.shape)
         if name not in inputs:
             raise InputError(f"missing input {name!r} (expected shape {expected})")
@@ -110,10 +152,16 @@ def run(model: Any, inputs: Mapping[str, np.ndarray], intermediates: bool = Fals
     """
     spec = load_spec(model)
     nn = network_of(spec)
-    if len(nn.preprocessing):
-        raise ExecutorError("image preprocessing is not supported by the reference executor")
-    blobs = _check_inputs(spec, inputs)
-    output_names = [f.name for f in spec.description.output]
+    scalers = {}
+    for entry in nn.preprocessing:
+        if entry.WhichOneof("preprocessor") != "scaler":
+            raise ExecutorError(f"image preprocessing {entry.WhichOneof('preprocessor')!r} is not supported")
+        scalers[entry.featureName] = entry.scaler
+    blobs = _check_inputs(spec, inputs, scalers)
+    label_name = (
+        spec.description.predictedFeatureName if spec.WhichOneof("Type") == "neuralNetworkClassifier" else ""
+    )
+    output_names = [f.name for f in spec.description.output if f.name != label_name]
     produced: dict[str, np.ndarray] = {}
     frees = {} if intermediates else _last_uses(nn.layers, set(output_names))
 
@@ -150,4 +198,16 @@ def run(model: Any, inputs: Mapping[str, np.ndarray], intermediates: bool = Fals
         raise ExecutorError(f"model output(s) {missing_out} were not produced by any layer")
     if intermediates:
         return produced
-    return {n: blobs[n] for n in output_names}
+    result = {n: blobs[n] for n in output_names}
+    if label_name:
+        probabilities = blobs[spec.description.predictedProbabilitiesName or output_names[0]]
+        labels = _class_labels(nn)
+        result[label_name] = np.array(labels[int(np.argmax(probabilities))])
+    return result
+
+
+def _class_labels(nn: Any) -> list:
+    kind = nn.WhichOneof("ClassLabels")
+    if kind is None:
+        raise ExecutorError("classifier without class labels")
+    return list(getattr(nn, kind).vector)

@@ -45,10 +45,11 @@ def _collect() -> dict[ir.OpKey, Emitter]:
         pooling,
         resize,
         shape,
+        tensor,
     )
 
     table: dict[ir.OpKey, Emitter] = {}
-    for family in (activations, conv, custom, elementwise, linear, pooling, resize, shape):
+    for family in (activations, conv, custom, elementwise, linear, pooling, resize, shape, tensor):
         for emitter in family.emitters:
             if emitter.key in table:
                 raise ValueError(f"two emitters for {emitter.key}")

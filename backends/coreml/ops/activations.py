@@ -1,11 +1,14 @@
-"""Activations, Clip, Softmax, Identity."""
+"""Activations, Clip, Softmax, Identity; and the kept bridgec ops that a Core ML layer computes exactly."""
 
 from __future__ import annotations
 
 import numpy as np
 import onnx_graphsurgeon as gs
+
+from bridgec import ir
 from bridgec.backends.coreml.ops import Emitter
 from bridgec.passes.canonicalize import clip_bounds
+from bridgec.passes.lower.kept_activations import SOFTPLUS_MIN_THRESHOLD
 
 _FLT_MAX = float(np.finfo(np.float32).max)
 
@@ -66,6 +69,36 @@ def _identity(ctx, node: gs.Node) -> None:
     )
 
 
+_GELU_MODES = {"none": "EXACT", "tanh": "TANH_APPROXIMATION"}  # GeluLayerParams, torch's two forms
+
+# Softplus: torch returns x itself where beta * x > threshold; Core ML's softplus never does. There
+# log(1 + exp(x)) - x < exp(-x), a relative difference below exp(-t) / t, which for t >= 15 is under
+# float32's half-ulp (2^-24): the two round to the same float32, so only then is SOFTPLUS exact.
+
+
+def _gelu_check(node: gs.Node, target) -> str | None:
+    mode = node.attrs.get("approximate", "none")
+    return None if mode in _GELU_MODES else f"Gelu approximate={mode!r} has no Core ML mode"
+
+
+def _gelu(ctx, node: gs.Node) -> None:
+    mode = _GELU_MODES[node.attrs.get("approximate", "none")]
+    ctx.builder.add_gelu(node.name, ctx.blob(node.inputs[0]), node.outputs[0].name, mode=mode)
+
+
+def _softplus_check(node: gs.Node, target) -> str | None:
+    beta, threshold = float(node.attrs.get("beta", 1.0)), float(node.attrs.get("threshold", 20.0))
+    if beta != 1.0:
+        return f"beta {beta} != 1: Core ML's softplus has no beta"
+    if not threshold >= SOFTPLUS_MIN_THRESHOLD:
+        return f"threshold {threshold} < {SOFTPLUS_MIN_THRESHOLD}: Core ML's softplus has no linear region"
+    return None
+
+
+def _kept(op: str, emit, check=None, min_spec: int = 4, layer: str = "activation") -> Emitter:
+    return Emitter(op, emit, check, min_spec=min_spec, domain=ir.BRIDGEC_DOMAIN, layer=layer)
+
+
 emitters = [
     Emitter("Relu", _activation("RELU"), layer="activation"),
     Emitter("Sigmoid", _activation("SIGMOID"), layer="activation"),
@@ -77,4 +110,10 @@ emitters = [
     Emitter("Clip", _clip, _clip_check, layer="clip"),
     Emitter("Softmax", _softmax, layer="softmaxND"),
     Emitter("Identity", _identity, layer="activation"),
+    # Kept ops whose torch semantics a layer has exactly (same formula, attributes as parameters).
+    _kept("Gelu", _gelu, _gelu_check, min_spec=5, layer="gelu"),  # GeluLayerParams is iOS14+
+    _kept("Elu", _elu),
+    _kept("LeakyRelu", _leaky_relu),
+    _kept("HardSigmoid", _hard_sigmoid),
+    _kept("Softplus", _activation("SOFTPLUS"), _softplus_check),
 ]

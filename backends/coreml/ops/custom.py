@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 
 import onnx_graphsurgeon as gs
-from bridgec.backends.coreml.ops import Emitter
-from bridgec.runtime_kernels.catalog import KERNELS
 
 from bridgec import ir
+from bridgec.backends.coreml.ops import Emitter
+from bridgec.runtime_kernels.catalog import KERNELS
 
 
 def _emit(ctx, node: gs.Node) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import onnx_graphsurgeon as gs
+
 from bridgec.backends.coreml.ops import Emitter
 
 _LAYERS = {

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import onnx_graphsurgeon as gs
-from bridgec.backends.coreml.ops import Emitter
 
 from bridgec import ir
+from bridgec.backends.coreml.ops import Emitter
 
 _HALF_PIXEL = ("half_pixel", "pytorch_half_pixel")
 

@@ -34,6 +34,8 @@ public enum BridgecLayerError: Error, Equatable, LocalizedError, CustomStringCon
     case unsupportedDataType(layer: String, dataType: String)
     /// The GPU path could not get its Metal function / pipeline / encoder.
     case metal(layer: String, detail: String)
+    /// A parameter has a value the layer does not implement (e.g. Gelu approximate = "erf").
+    case unsupportedParameterValue(layer: String, name: String, value: String, expected: [String])
 
     public var description: String {
         switch self {
@@ -49,6 +51,8 @@ public enum BridgecLayerError: Error, Equatable, LocalizedError, CustomStringCon
             return "\(layer): unsupported MLMultiArray data type \(dataType) on the CPU path"
         case let .metal(layer, detail):
             return "\(layer): Metal: \(detail)"
+        case let .unsupportedParameterValue(layer, name, value, expected):
+            return "\(layer): parameter '\(name)' is \(value), expected one of \(expected.joined(separator: ", "))"
         }
     }
 
@@ -75,6 +79,83 @@ public enum BridgecLayerParameters {
         default:
             throw BridgecLayerError.invalidParameter(
                 layer: layer, name: name, value: "\(type(of: value)) \(String(describing: value))")
+        }
+    }
+
+    /// The string stored under `name` (Core ML passes CustomLayerParams stringValue as NSString).
+    public static func string(_ parameters: [String: Any], _ name: String, layer: String) throws -> String {
+        guard let value = parameters[name] else {
+            throw BridgecLayerError.missingParameter(layer: layer, name: name)
+        }
+        if let v = value as? String { return v }
+        if let v = value as? NSString { return String(describing: v) }
+        throw BridgecLayerError.invalidParameter(
+            layer: layer, name: name, value: "\(type(of: value)) \(String(describing: value))")
+    }
+}
+
+// MARK: - Elementwise layers
+
+/// What an elementwise adapter provides: its kernels on contiguous runs of Float32 and Float16.
+/// `BridgecElementwise` does the rest (checks, strides, data types, GPU encoding); the adapter's
+/// MLCustomLayer methods are one-liners calling it (they must be defined in the class itself, since
+/// Core ML calls them through the Objective-C runtime, which does not see protocol extensions).
+public protocol BridgecElementwiseLayer: AnyObject {
+    static var layerName: String { get }
+    func run(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, count: Int)
+    #if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
+    @available(macOS 11.0, iOS 14.0, tvOS 14.0, watchOS 7.0, *)
+    func run(_ input: UnsafePointer<Float16>, _ output: UnsafeMutablePointer<Float16>, count: Int)
+    #endif
+}
+
+public enum BridgecElementwise {
+    /// setWeightData for layers without weights: empty blobs are accepted, anything else throws.
+    public static func checkNoWeights(_ weights: [Data], layer: String) throws {
+        let nonEmpty = weights.filter { !$0.isEmpty }.count
+        guard nonEmpty == 0 else {
+            throw BridgecLayerError.unexpectedWeights(layer: layer, count: nonEmpty)
+        }
+    }
+
+    /// Whether the CPU path implements `dataType` (Float32 always; Float16 where Swift has it and
+    /// Core ML can hand it over).
+    public static func supportsOnCPU(_ dataType: MLMultiArrayDataType) -> Bool {
+        if dataType == .float32 { return true }
+        #if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
+        if #available(macOS 12.0, iOS 16.0, tvOS 16.0, watchOS 9.0, *) {
+            return dataType == .float16
+        }
+        #endif
+        return false
+    }
+
+    /// `evaluate(inputs:outputs:)` of an elementwise layer: input i -> output i, any strides.
+    public static func evaluate<Layer: BridgecElementwiseLayer>(
+        _ layer: Layer, inputs: [MLMultiArray], outputs: [MLMultiArray]
+    ) throws {
+        let name = Layer.layerName
+        try BridgecMultiArray.checkPairs(inputs, outputs, layer: name)
+        for input in inputs where !supportsOnCPU(input.dataType) {
+            throw BridgecLayerError.unsupportedDataType(layer: name, dataType: BridgecMultiArray.name(of: input.dataType))
+        }
+        for (input, output) in zip(inputs, outputs) {
+            if input.dataType == .float32 {
+                BridgecMultiArray.forEachRun(input, output, elementSize: MemoryLayout<Float>.stride) { src, dst, n in
+                    layer.run(src.assumingMemoryBound(to: Float.self), dst.assumingMemoryBound(to: Float.self), count: n)
+                }
+                continue
+            }
+            #if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
+            if #available(macOS 12.0, iOS 16.0, tvOS 16.0, watchOS 9.0, *) {
+                BridgecMultiArray.forEachRun(input, output, elementSize: MemoryLayout<Float16>.stride) { src, dst, n in
+                    layer.run(
+                        src.assumingMemoryBound(to: Float16.self), dst.assumingMemoryBound(to: Float16.self), count: n)
+                }
+                continue
+            }
+            #endif
+            preconditionFailure("\(name): data type passed supportsOnCPU but has no kernel")
         }
     }
 }
@@ -282,6 +363,40 @@ public enum BridgecMetalDispatch {
             height: (texture.height + height - 1) / height,
             depth: texture.arrayLength)
         return (groups, threads)
+    }
+
+    /// `encode(commandBuffer:inputs:outputs:)` of an elementwise layer: one compute encoder running
+    /// the kernel `function` once per input/output texture pair, with `parameters` (if not empty)
+    /// bound with setBytes at buffer index 0. Everything is validated before the encoder is made;
+    /// no commit (Core ML commits the command buffer).
+    public static func encodeElementwise(
+        _ commandBuffer: any MTLCommandBuffer, inputs: [any MTLTexture], outputs: [any MTLTexture],
+        function: String, parameters: [UInt8] = [], bundle: Bundle, layer: String
+    ) throws {
+        try checkPairs(inputs, outputs, layer: layer)
+        let pipeline = try BridgecMetalPipelineCache.shared.pipeline(
+            named: function, device: commandBuffer.device, bundle: bundle, layer: layer)
+        guard let encoder = commandBuffer.makeComputeCommandEncoder() else {
+            throw BridgecLayerError.metal(layer: layer, detail: "cannot create a compute command encoder")
+        }
+        encoder.setComputePipelineState(pipeline)
+        if !parameters.isEmpty {
+            parameters.withUnsafeBytes { bytes in
+                encoder.setBytes(bytes.baseAddress!, length: bytes.count, index: 0)
+            }
+        }
+        for (input, output) in zip(inputs, outputs) {
+            encoder.setTexture(input, index: 0)
+            encoder.setTexture(output, index: 1)
+            let sizes = threadgroups(for: output, pipeline: pipeline)
+            encoder.dispatchThreadgroups(sizes.threadgroupsPerGrid, threadsPerThreadgroup: sizes.threadsPerThreadgroup)
+        }
+        encoder.endEncoding()
+    }
+
+    /// The bytes of a parameter struct, for `encodeElementwise(parameters:)`.
+    public static func bytes<T>(of value: T) -> [UInt8] {
+        withUnsafeBytes(of: value) { Array($0) }
     }
 
     /// Checks that input and output textures pair up one to one with equal dimensions.

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
-from bridgec.backends import coreml
-from bridgec.backends.coreml.executor import run as run_coreml
 
 from bridgec import ir, passes
+from bridgec.backends import coreml
+from bridgec.backends.coreml.executor import run as run_coreml
 from bridgec.errors import ConversionError
 from tests.helpers import graph_from_text, run_graph
 

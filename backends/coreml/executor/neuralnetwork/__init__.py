@@ -45,6 +45,7 @@ LAYERS: dict[str, LayerFn] = {
     "loadConstant": shape.load_constant,
     "sliceStatic": shape.slice_static,
     "splitND": shape.split_nd,
+    "gather": shape.gather,
     "split": shape.split,
     "padding": shape.padding,
     "copy": shape.copy,

@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 import numpy as np
+
 from bridgec.backends.coreml.executor.errors import UnsupportedLayerError
 from bridgec.backends.coreml.executor.neuralnetwork._common import f32
 from bridgec.backends.coreml.executor.weights import weight_array

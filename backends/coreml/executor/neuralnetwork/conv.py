@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
 from bridgec.backends.coreml.executor.errors import UnsupportedLayerError
 from bridgec.backends.coreml.executor.neuralnetwork._common import f32, fold_batch, pair, unfold_batch
 from bridgec.backends.coreml.executor.neuralnetwork._spatial import (
@@ -14,7 +16,6 @@ from bridgec.backends.coreml.executor.neuralnetwork._spatial import (
     windowed_size,
 )
 from bridgec.backends.coreml.executor.weights import weight_array
-from numpy.lib.stride_tricks import sliding_window_view
 
 
 def convolution(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
 from bridgec.backends.coreml.executor.neuralnetwork._common import LayerFn, f32
 
 Binary = Callable[[np.ndarray, np.ndarray], np.ndarray]

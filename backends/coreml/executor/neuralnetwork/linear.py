@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from bridgec.backends.coreml.executor.neuralnetwork._common import f32
 from bridgec.backends.coreml.executor.weights import weight_array
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
 from bridgec.backends.coreml.executor.neuralnetwork._common import f32, fold_batch, pair, unfold_batch
 from bridgec.backends.coreml.executor.neuralnetwork._spatial import same_pads, valid_pads, windowed_size
-from numpy.lib.stride_tricks import sliding_window_view
 
 MAX, AVERAGE, L2 = 0, 1, 2
 

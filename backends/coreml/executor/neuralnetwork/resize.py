@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 import numpy as np
+
 from bridgec.backends.coreml.executor.errors import UnsupportedLayerError
 from bridgec.backends.coreml.executor.neuralnetwork._common import f32, fold_batch, pair, unfold_batch
 

@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 import numpy as np
+
 from bridgec.backends.coreml.executor.errors import UnsupportedLayerError
 from bridgec.backends.coreml.executor.neuralnetwork._common import LayerFn, f32, fold_batch, norm_axis
 from bridgec.backends.coreml.executor.weights import weight_array
@@ -183,6 +184,16 @@ def _reduction(kind: str, fn: Any) -> LayerFn:
         return [y.reshape(1) if y.ndim == 0 else y]
 
     return run
+
+
+def gather(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """GatherLayerParams: params.shape[:axis] + indices.shape + params.shape[axis + 1:]."""
+    x = f32(inputs[0])
+    axis = norm_axis(int(layer.gather.axis), x.ndim)
+    indices = np.asarray(inputs[1]).astype(np.int64)  # blobs are float: indices arrive as floats
+    if np.any(indices >= x.shape[axis]) or np.any(indices < -x.shape[axis]):
+        raise ValueError(f"gather index out of range for axis {axis} of shape {x.shape}")
+    return [np.take(x, indices, axis=axis)]
 
 
 REDUCTIONS: dict[str, LayerFn] = {

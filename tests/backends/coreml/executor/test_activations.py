@@ -73,3 +73,15 @@ def test_clip(lo, hi):
 def test_unary_scale_shift(mode, alpha, fn):
     y = run_one({"x": X}, lambda b: b.add_unary("u", "x", "y", mode, alpha=alpha, shift=1.0, scale=2.0))
     close(y, fn(X.astype(np.float64)), rtol=1e-4)
+
+
+@pytest.mark.parametrize("mode,approximate", [("EXACT", "none"), ("TANH_APPROXIMATION", "tanh")])
+def test_gelu_modes_match_torch(mode, approximate):
+    # the kept Gelu(approximate) is emitted as GeluLayerParams with this mode
+    y = run_one({"x": X * 2}, lambda b: b.add_gelu("g", "x", "y", mode=mode))
+    close(y, F.gelu(T * 2, approximate=approximate), atol=1e-6, rtol=1e-6)
+
+
+def test_gelu_sigmoid_approximation():
+    y = run_one({"x": X}, lambda b: b.add_gelu("g", "x", "y", mode="SIGMOID_APPROXIMATION"))
+    close(y, T * torch.sigmoid(1.702 * T), atol=1e-6, rtol=1e-6)

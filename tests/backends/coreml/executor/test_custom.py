@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from _executor_helpers import build, close, rand, run_one
-from bridgec.backends.coreml.executor import UnsupportedLayerError, run
 from coremltools.proto import NeuralNetwork_pb2
+
+from bridgec.backends.coreml.executor import UnsupportedLayerError, run
 
 
 def _add_custom(class_name: str, **params: float):

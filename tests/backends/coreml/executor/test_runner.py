@@ -7,9 +7,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 from _executor_helpers import build, close, rand
-from bridgec.backends.coreml.executor import ExecutorError, InputError, UnsupportedLayerError, run
 from coremltools.models.utils import save_spec
 from coremltools.proto import Model_pb2
+
+from bridgec.backends.coreml.executor import ExecutorError, InputError, UnsupportedLayerError, run
 
 
 def _chain(builder) -> None:

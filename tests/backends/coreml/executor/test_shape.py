@@ -94,3 +94,30 @@ def test_split_nd():
     )
     close(out["y0"], x[:, :3])
     close(out["y1"], x[:, 3:])
+
+
+@pytest.mark.parametrize("axis, indices", [(0, [1, 0, 1]), (-1, [[3, 0], [2, 2]]), (1, [-1])])
+def test_gather_matches_torch(axis, indices):
+    import torch
+
+    x = rand(2, 3, 4, seed=5)
+    idx = np.asarray(indices, np.float32)  # Core ML blobs are float; the layer casts indices
+
+    def layers(b):
+        b.add_load_constant_nd("i", "i", idx, idx.shape)
+        b.add_gather("g", ["x", "i"], "y", axis=axis)
+
+    y = run_one({"x": x}, layers)
+    want = torch.index_select(torch.from_numpy(x), axis, torch.tensor(np.ravel(indices)) % x.shape[axis])
+    close(y, want.reshape(x.shape[: axis % 3] + np.shape(indices) + x.shape[axis % 3 + 1 :]))
+
+
+def test_gather_out_of_range_index_is_an_error():
+    from bridgec.backends.coreml.executor.errors import LayerError
+
+    def layers(b):
+        b.add_load_constant_nd("i", "i", np.array([5.0], np.float32), (1,))
+        b.add_gather("g", ["x", "i"], "y", axis=0)
+
+    with pytest.raises(LayerError, match="out of range"):
+        run_one({"x": rand(2, 3)}, layers)

@@ -1,0 +1,129 @@
+"""Instruments the pass manager runs after every pass: checks, numerical comparison, dumps, printing.
+
+Each is a small class with ``after_pass(pass, result, ctx)``; ``PassContext.instruments`` holds
+the ones a run wants. ``render_stats`` formats the timings and rule hits every run records.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnx_graphsurgeon as gs
+
+from bridgec import ir
+from bridgec.errors import ConversionError
+from bridgec.passes._infra import Pass, PassContext, PassResult
+
+
+def _where(p: Pass, ctx: PassContext) -> str:
+    before = ctx.passes_run[:-1]
+    return f"after pass {p.id} (passes run before it: {', '.join(before) or 'none'})"
+
+
+class GraphCheck:
+    """After a pass changes the graph: the ONNX checker and strict shape inference must accept it."""
+
+    def after_pass(self, p: Pass, result: PassResult, ctx: PassContext) -> None:
+        if not result.modified:
+            return
+        model = ir.export_model(result.graph, infer_shapes=False)
+        try:
+            onnx.checker.check_model(model)
+            onnx.shape_inference.infer_shapes(model, strict_mode=True)
+        except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise ConversionError(f"invalid graph {_where(p, ctx)}: {first}") from None
+
+
+class VerifyEach:
+    """After a pass changes the graph: onnxruntime outputs must match the previous graph's."""
+
+    def __init__(self, graph: gs.Graph, seed: int = 0, rtol: float = 1e-5, atol: float = 1e-5) -> None:
+        from bridgec.runtimes import run_onnxruntime
+
+        rng = np.random.default_rng(seed)
+        self.feeds = {t.name: rng.standard_normal(tuple(t.shape)).astype(np.float32) for t in graph.inputs}
+        self.rtol, self.atol = rtol, atol
+        self.previous = run_onnxruntime(graph, self.feeds)
+        self.compared = 0
+
+    def after_pass(self, p: Pass, result: PassResult, ctx: PassContext) -> None:
+        if not result.modified:
+            return
+        from bridgec.runtimes import run_onnxruntime
+
+        current = run_onnxruntime(result.graph, self.feeds)
+        for name, want in self.previous.items():
+            got = current[name]
+            if got.shape != want.shape or not np.allclose(
+                got, want, rtol=self.rtol, atol=self.atol, equal_nan=True
+            ):
+                err = float(np.max(np.abs(got - want))) if got.shape == want.shape else float("inf")
+                raise ConversionError(
+                    f"--verify-each: output {name!r} changed {_where(p, ctx)}: max abs error "
+                    f"{err:.3g} > atol {self.atol:g} + rtol {self.rtol:g}"
+                )
+        self.previous = current
+        self.compared += 1
+
+
+class DumpDir:
+    """Writes the graph after every pass as ``NN_<pass>.onnx`` (Netron shows which pass made each node)."""
+
+    def __init__(self, directory: Path, graph: gs.Graph, graphml: bool = False) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.graphml = graphml
+        self.count = 0
+        self._write("input", graph, {})
+
+    def _write(self, label: str, graph: gs.Graph, provenance: dict[str, str]) -> None:
+        stem = f"{self.count:02d}_{label.replace('::', '.')}"
+        model = ir.export_model(graph, provenance=provenance)
+        onnx.save(model, str(self.directory / f"{stem}.onnx"))
+        if self.graphml:
+            import networkx as nx
+
+            nx.write_graphml(ir.to_networkx(graph), str(self.directory / f"{stem}.graphml"))
+        self.count += 1
+
+    def after_pass(self, p: Pass, result: PassResult, ctx: PassContext) -> None:
+        self._write(p.id, result.graph, ctx.created_by)
+
+
+class PrintAfter:
+    """Prints the graph (ONNX text syntax) after the named passes, to stderr."""
+
+    def __init__(self, pass_ids: set[str], stream=None) -> None:
+        self.pass_ids = pass_ids
+        self.stream = stream or sys.stderr
+
+    def after_pass(self, p: Pass, result: PassResult, ctx: PassContext) -> None:
+        if p.id in self.pass_ids or "all" in self.pass_ids:
+            graph = ir.export_model(result.graph, infer_shapes=False).graph
+            weights = len(graph.initializer)
+            del graph.initializer[:]  # weights would drown the structure
+            text = onnx.printer.to_text(graph)
+            print(f"// graph after {p.id} ({weights} initializers not shown)\n{text}", file=self.stream)
+
+
+def render_stats(ctx: PassContext) -> str:
+    lines = ["pass                               time (ms)  changed"]
+    for pass_id, seconds, modified in ctx.timings:
+        lines.append(f"{pass_id:34} {seconds * 1e3:9.2f}  {'yes' if modified else 'no'}")
+    total = sum(seconds for _, seconds, _ in ctx.timings)
+    lines.append(f"{'total':34} {total * 1e3:9.2f}")
+    if ctx.rule_hits:
+        lines.append("rule                                         hits")
+        for rule, hits in ctx.rule_hits.items():
+            lines.append(f"{rule:44} {hits:4}")
+            miss = ctx.near_misses.get(rule)
+            if hits == 0 and miss is not None:
+                lines.append(
+                    f"    closest near-miss: node {miss.node}, {miss.matched} pattern node(s) matched, "
+                    f"then: {miss.reason}"
+                )
+    return "\n".join(lines)

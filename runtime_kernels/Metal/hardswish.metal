@@ -1,0 +1,36 @@
+// Core ML custom layer "HardSwish", GPU path: y = x * relu6(x + 3) / 6, elementwise.
+//
+// Part of the bridgec runtime kernels. Add this file to your app target next to HardSwishLayer.swift;
+// Xcode compiles it into the app's default Metal library, where HardSwish.encode(commandBuffer:inputs:outputs:)
+// looks up the kernel function `hardswish`.
+//
+// Core ML's custom-layer GPU convention: inputs and outputs are 2D texture arrays in .rgba16Float;
+// for a blob (batch, C, H, W): width = W, height = H, arrayLength = batch * ceil(C / 4), channel c in
+// slice c / 4, lane c % 4. Padding lanes are processed too (harmless for an elementwise op). The
+// grid is whole threadgroups covering (width, height, arrayLength) (BridgecMetalDispatch in
+// LayerSupport.swift); threads outside the texture return early.
+//
+// Numerics: computed in float from the half input, rounded once to half; matches the numpy
+// reference (runtime_kernels/reference.py `hardswish`) to about 1 half ulp. Metal has no erf / expm1 /
+// log1p, so the ones needed are written out here. A NaN input gives NaN: NaN lanes are restored from
+// the input's bit pattern, since Xcode compiles Metal with fast math, which may assume no NaNs.
+
+#include <metal_stdlib>
+using namespace metal;
+
+static inline bool4 bridgec_hardswish_is_nan(half4 v) {
+    return (as_type<ushort4>(v) & ushort4(0x7fff)) > ushort4(0x7c00);
+}
+
+kernel void hardswish(texture2d_array<half, access::read> input [[texture(0)]],
+                      texture2d_array<half, access::write> output [[texture(1)]],
+                      uint3 gid [[thread_position_in_grid]])
+{
+    if (gid.x >= output.get_width() || gid.y >= output.get_height() || gid.z >= output.get_array_size()) {
+        return;
+    }
+    const half4 xh = input.read(gid.xy, gid.z);
+    const float4 x = float4(xh);
+    const float4 y = x * clamp(x + 3.0f, float4(0.0f), float4(6.0f)) / 6.0f;
+    output.write(select(half4(y), xh, bridgec_hardswish_is_nan(xh)), gid.xy, gid.z);
+}

@@ -1,0 +1,31 @@
+// Erf kernel math (CPU): y = erf(x), elementwise.
+//
+// Part of the bridgec runtime kernels. bridgec copies this file next to the converted model;
+// add it to your app target together with ErfLayer.swift, VectorMath.swift and LayerSupport.swift.
+//
+// Matches the numpy reference (runtime_kernels/reference.py `erf`) within the tolerance the
+// catalog states for Erf; Float16 is computed in Float32 and rounded once. NaN inputs give NaN.
+// `input` and `output` may be the same buffer (in-place); otherwise they must not overlap.
+// Neither pointer needs any alignment beyond the element type's.
+
+/// The error function.
+@inline(__always)
+@usableFromInline
+func bridgecErf(_ x: SIMD16<Float>) -> SIMD16<Float> {
+    bridgecErfApprox(x)
+}
+
+/// Erf over `count` Float32 values from `input`, written to `output`.
+public func erf(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, count: Int) {
+    bridgecMap(input, output, count: count) { bridgecErf($0) }
+}
+
+#if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
+
+/// Erf over `count` Float16 values from `input`, written to `output` (computed in Float32).
+@available(macOS 11.0, iOS 14.0, tvOS 14.0, watchOS 7.0, *)
+public func erf(_ input: UnsafePointer<Float16>, _ output: UnsafeMutablePointer<Float16>, count: Int) {
+    bridgecMap(input, output, count: count) { bridgecErf($0) }
+}
+
+#endif

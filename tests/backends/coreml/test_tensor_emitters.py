@@ -1,0 +1,99 @@
+"""ReduceMean, Squeeze, Unsqueeze, Slice, Gather, LayerNormalization: the emitted Core ML layers,
+run by the reference executor, against onnxruntime on the same ONNX node."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bridgec.backends.coreml import capabilities_for
+from bridgec.backends.coreml.executor import run as run_coreml
+from bridgec.backends.coreml.neuralnetwork import build_spec
+from tests.helpers import graph_from_text, run_graph
+
+X = np.random.default_rng(0).standard_normal((2, 3, 4, 5)).astype(np.float32)
+HEAD = '<ir_version: 8, opset_import: ["" : {opset}]> g (float[2,3,4,5] x) => (float{out} y)'
+
+CASES = {
+    "reduce_mean_keep": (13, "[2,1,1,5]", "y = ReduceMean <axes = [1, -2]> (x)"),
+    "reduce_mean_drop": (13, "[2,5]", "y = ReduceMean <axes = [1, 2], keepdims = 0> (x)"),
+    "reduce_mean_all": (13, "[1,1,1,1]", "y = ReduceMean (x)"),
+    "reduce_mean_18": (18, "[2,3,1,1]", "a = Constant <value = int64[2] {2, 3}> ()\n y = ReduceMean (x, a)"),
+    "unsqueeze_squeeze": (
+        13,
+        "[2,3,4,5]",
+        "a = Constant <value = int64[2] {0, -1}> ()\n u = Unsqueeze (x, a)\n y = Squeeze (u, a)",
+    ),
+    "unsqueeze": (13, "[2,1,3,4,5]", "a = Constant <value = int64[1] {1}> ()\n y = Unsqueeze (x, a)"),
+    "slice": (
+        13,
+        "[2,2,2,5]",
+        "s = Constant <value = int64[2] {1, 1}> ()\n e = Constant <value = int64[2] {9223372036854775807, -1}> ()\n"
+        " ax = Constant <value = int64[2] {1, 2}> ()\n y = Slice (x, s, e, ax)",
+    ),
+    "slice_steps": (
+        13,
+        "[2,3,2,2]",
+        "s = Constant <value = int64[2] {0, -4}> ()\n e = Constant <value = int64[2] {4, 5}> ()\n"
+        " ax = Constant <value = int64[2] {2, 3}> ()\n st = Constant <value = int64[2] {2, 3}> ()\n"
+        " y = Slice (x, s, e, ax, st)",
+    ),
+    "gather_scalar": (13, "[2,4,5]", "i = Constant <value = int64 {-1}> ()\n y = Gather <axis = 1> (x, i)"),
+    "gather_indices": (
+        13,
+        "[2,3,2,5]",
+        "i = Constant <value = int64[2] {3, 0}> ()\n y = Gather <axis = 2> (x, i)",
+    ),
+    "split_equal": (13, "[2,3,4,5]", "a, b = Split <axis = 2> (x)\n y = Concat <axis = 2> (b, a)"),
+    "split_sizes": (
+        13,
+        "[2,3,4,5]",
+        "s = Constant <value = int64[2] {1, 4}> ()\n a, b = Split <axis = -1> (x, s)\n y = Concat <axis = -1> (b, a)",
+    ),
+    "split_18_uneven": (
+        18,
+        "[2,3,4,5]",
+        "a, b = Split <axis = 3, num_outputs = 2> (x)\n y = Concat <axis = 3> (b, a)",
+    ),
+    "layer_norm": (
+        17,
+        "[2,3,4,5]",
+        "g = Constant <value = float[5] {1.0, 2.0, 0.5, -1.0, 3.0}> ()\n"
+        " b = Constant <value = float[5] {0.1, 0.2, 0.3, 0.4, 0.5}> ()\n"
+        " y = LayerNormalization <axis = -1, epsilon = 0.001> (x, g, b)",
+    ),
+    "layer_norm_two_axes": (
+        17,
+        "[2,3,4,5]",
+        "g = Constant <value = float[1] {1.5}> ()\n y = LayerNormalization <axis = 2> (x, g)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_emitted_layers_match_onnxruntime(case):
+    opset, out, body = CASES[case]
+    graph = graph_from_text(HEAD.format(opset=opset, out=out) + " {\n " + body + "\n}")
+    caps = capabilities_for("iOS14")
+    assert [n.op for n in graph.nodes if caps.unsupported_reason(n)] == []
+    want = run_graph(graph, {"x": X})[0]
+    got = run_coreml(build_spec(graph.copy(), "iOS14"), {"x": X})["y"]
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "body, reason",
+    [
+        ("y = ReduceMean (x, a)", "axes must be constant"),
+        ("y = Gather <axis = 1> (x, a)", "indices must be constant"),
+    ],
+)
+def test_runtime_arguments_are_refused(body, reason):
+    text = (
+        '<ir_version: 8, opset_import: ["" : 18]> g (float[2,3,4,5] x, int64[1] a) => (float y) {\n '
+        + body
+        + "\n}"
+    )
+    graph = graph_from_text(text)
+    assert reason in capabilities_for("iOS14").unsupported_reason(graph.nodes[0])

@@ -1,0 +1,32 @@
+"""Model families (issue 4, item 6): export, onnxruntime against PyTorch, and the converted Core ML
+model in the reference executor — the cheaper torchvision families; tools/families.py runs all."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bridgec.verify import verify
+from examples import zoo
+
+pytestmark = pytest.mark.slow
+
+CHEAP = [
+    "squeezenet1_1",
+    "mobilenet_v3_large",
+    "shufflenet_v2_x1_0",
+    "efficientnet_b0",
+    "deeplabv3_mobilenet_v3_large",
+]
+
+
+@pytest.mark.parametrize("name", CHEAP)
+def test_family_matches_pytorch_everywhere(name, tmp_path):
+    path = zoo.save(name, tmp_path / f"{name}.pt")
+    result = verify(path, inputs={None: zoo.MODELS[name]}, pipeline="lower-custom", atol=1e-4, rtol=1e-3)
+    assert {c.runtime for c in result.comparisons} == {"onnx_before", "onnx_after", "coreml_reference"}
+    assert result.passed, [(c.output, c.runtime, c.max_abs) for c in result.comparisons]
+    reference = result.outputs["pytorch"]
+    if name in zoo.SEGMENTATION:
+        assert list(reference) == ["out"]  # the dict output, flattened by its key
+    assert all(np.abs(v).max() > 1e-3 for v in reference.values())  # not a trivially zero output

@@ -1,0 +1,123 @@
+"""The kernel catalog: one entry per BRIDGEC_OPS op, files that exist, and exact copies."""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+import pytest
+
+from bridgec import ir
+from bridgec.runtime_kernels import catalog
+
+KIND = {"float": "double", "string": "string"}
+
+
+def test_every_bridgec_op_has_a_kernel_with_its_attributes_as_parameters():
+    assert set(catalog.KERNELS) == set(ir.BRIDGEC_OPS)
+    for op, attributes in ir.BRIDGEC_OPS.items():
+        spec = catalog.KERNELS[op]
+        assert spec.class_name == op
+        assert spec.op == (ir.BRIDGEC_DOMAIN, op)
+        assert catalog.kernel_for_op(ir.BRIDGEC_DOMAIN, op) is spec
+        assert spec.parameters == {name: KIND[kind] for name, kind in attributes.items()}
+        # The reference executor calls reference(x, **parameters).
+        signature = inspect.signature(spec.reference)
+        assert list(signature.parameters)[1:] == list(spec.parameters), op
+
+
+def test_files_exist_and_have_unique_names():
+    names = {}
+    for spec in catalog.KERNELS.values():
+        assert spec.has_cpu and spec.has_gpu, spec.class_name
+        for rel in spec.files:
+            assert (catalog.ROOT / rel).is_file(), rel
+            name = rel.rsplit("/", 1)[-1]
+            assert names.setdefault(name, rel) == rel, (
+                f"two files named {name}: copied flat, they would collide"
+            )
+    assert (catalog.ROOT / catalog.APP_README).is_file()
+
+
+@pytest.mark.parametrize("class_name", sorted(catalog.KERNELS))
+def test_adapter_declares_the_objc_class_name(class_name):
+    spec = catalog.KERNELS[class_name]
+    adapter = next(rel for rel in spec.cpu_sources if rel.endswith("Layer.swift"))
+    text = (catalog.ROOT / adapter).read_text()
+    assert f"#if canImport(ObjectiveC)\n@objc({class_name})\n#endif\npublic final class {class_name}:" in text
+    for name in spec.parameters:
+        assert f'"{name}"' in text, f"{adapter} does not read parameter {name}"
+    for function in spec.metal_functions:
+        assert f'"{function}"' in text or f'metalFunctionName = "{function}"' in text, function
+
+
+def test_hardtanh_files_are_unchanged():
+    # tests/test_end_to_end.py relies on these.
+    assert catalog.KERNELS["HardTanh"].files == (
+        "Sources/BridgecCoreMLLayers/LayerSupport.swift",
+        "Sources/BridgecKernels/HardTanh.swift",
+        "Sources/BridgecCoreMLLayers/HardTanhLayer.swift",
+        "Metal/hardtanh.metal",
+    )
+
+
+@pytest.mark.parametrize(
+    "classes",
+    [["HardTanh"], ["Gelu"], ["Silu", "HardTanh", "Silu"], sorted(catalog.KERNELS)],
+    ids=["hardtanh", "gelu", "silu+hardtanh", "all"],
+)
+def test_write_kernels_copies_exactly_the_needed_files_byte_identical(tmp_path, classes):
+    written = catalog.write_kernels(classes, tmp_path / "k")
+    expected = {"README.md"}
+    for name in classes:
+        expected |= {rel.rsplit("/", 1)[-1] for rel in catalog.KERNELS[name].files}
+    assert sorted(p.name for p in (tmp_path / "k").iterdir()) == sorted(expected)
+    assert sorted(p.name for p in written) == sorted(expected)
+    sources = {rel.rsplit("/", 1)[-1]: catalog.ROOT / rel for rel in catalog.files_for(classes)}
+    assert sources["README.md"] == catalog.ROOT / catalog.APP_README
+    for path in written:
+        assert path.read_bytes() == sources[path.name].read_bytes(), path.name
+
+
+def test_hardtanh_alone_needs_no_vector_math(tmp_path):
+    names = sorted(p.name for p in catalog.write_kernels(["HardTanh"], tmp_path))
+    assert names == [
+        "HardTanh.swift",
+        "HardTanhLayer.swift",
+        "LayerSupport.swift",
+        "README.md",
+        "hardtanh.metal",
+    ]
+
+
+def test_app_readme_explains_xcode_objc_names_and_gpu():
+    text = (catalog.ROOT / catalog.APP_README).read_text()
+    for phrase in ("app", "target", "Objective-C", "@objc(", "encode(commandBuffer", ".metal"):
+        assert phrase in text, phrase
+    assert len(text.splitlines()) < 60, "keep the app README short"
+
+
+def test_swift_kernel_functions_exist_for_float32_and_float16():
+    for name, spec in catalog.KERNELS.items():
+        kernel = next(rel for rel in spec.cpu_sources if not rel.endswith("Layer.swift"))
+        text = (catalog.ROOT / kernel).read_text()
+        assert len(re.findall(r"^public func \w+\(\s*_ input: UnsafePointer<Float>", text, re.M)) == 1, name
+        assert len(re.findall(r"^public func \w+\(\s*_ input: UnsafePointer<Float16>", text, re.M)) == 1, name
+
+
+@pytest.mark.parametrize("class_name", sorted(c for c, s in catalog.KERNELS.items() if c != "HardTanh"))
+def test_gpu_parameter_structs_agree(class_name):
+    """The Metal struct and the Swift GPUParams hold the float parameters in the catalog's order."""
+    spec = catalog.KERNELS[class_name]
+    floats = [name for name, kind in spec.parameters.items() if kind == "double"]
+    metal = (catalog.ROOT / spec.gpu_sources[0]).read_text()
+    swift = (catalog.ROOT / f"Sources/BridgecCoreMLLayers/{class_name}Layer.swift").read_text()
+    struct = re.search(rf"struct {class_name}Params {{(.*?)}};", metal, re.S)
+    gpu_params = re.search(r"struct GPUParams {(.*?)}", swift, re.S)
+    if not floats:
+        assert struct is None and gpu_params is None and "[[buffer(0)]]" not in metal
+        return
+    assert struct and gpu_params, class_name
+    assert re.findall(r"float (\w+);", struct.group(1)) == floats
+    assert re.findall(r"var (\w+): Float", gpu_params.group(1)) == floats
+    assert f"constant {class_name}Params& params [[buffer(0)]]" in metal

@@ -1,0 +1,94 @@
+"""Pass pipeline scaling on synthetic graphs of 1k, 10k and 100k nodes: time per node and peak memory.
+
+Two shapes: a chain (conv -> hardtanh -> clip -> add ...) and a wide residual DAG where each block
+reads the two blocks before it. The -O lower-custom pipeline runs with its per-pass graph checks;
+t(100k)/t(10k) should stay near 10 (goal <= 12): no pass may be quadratic.
+
+    python tools/bench_scaling.py [--sizes 1000,10000,100000] [--no-check-each]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx_graphsurgeon as gs
+
+from bridgec import ir
+from bridgec.convert import RunOptions, run_pipeline  # noqa: F401 - the per-size subprocess imports them from here
+
+
+def synthetic(nodes: int, shape: str) -> gs.Graph:
+    x = gs.Variable("x", dtype=np.float32, shape=[1, 4, 8, 8])
+    weight = gs.Constant("w", np.eye(4, dtype=np.float32).reshape(4, 4, 1, 1))
+    lo, hi = gs.Constant("lo", np.array(0.0, np.float32)), gs.Constant("hi", np.array(6.0, np.float32))
+    tensors, graph_nodes = [x], []
+    for i in range(nodes):
+        kind = i % 4
+        a = tensors[-1]
+        out = gs.Variable(f"t{i}", dtype=np.float32, shape=[1, 4, 8, 8])
+        if kind == 0:
+            node = gs.Node(
+                "Conv", f"conv{i}", attrs={"kernel_shape": [1, 1]}, inputs=[a, weight], outputs=[out]
+            )
+        elif kind == 1:
+            node = gs.Node(
+                "HardTanh",
+                f"ht{i}",
+                attrs={"min_value": 0.0, "max_value": 6.0},
+                inputs=[a],
+                outputs=[out],
+                domain=ir.BRIDGEC_DOMAIN,
+            )
+        elif kind == 2:
+            node = gs.Node("Clip", f"clip{i}", inputs=[a, lo, hi], outputs=[out])
+        else:
+            other = tensors[-3] if shape == "dag" and len(tensors) > 3 else a
+            node = gs.Node("Add", f"add{i}", inputs=[a, other], outputs=[out])
+        graph_nodes.append(node)
+        tensors.append(out)
+    return gs.Graph(nodes=graph_nodes, inputs=[x], outputs=[tensors[-1]], opset=17)
+
+
+def measure(nodes: int, shape: str, check_each: bool) -> tuple[float, float]:
+    """Seconds for the pipeline and the process's peak RSS (MiB), each size in a fresh process."""
+    code = (
+        f"import sys, json, time, resource; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+        "from bench_scaling import synthetic, RunOptions, run_pipeline; "
+        f"g = synthetic({nodes}, {shape!r}); t = time.perf_counter(); "
+        f"run_pipeline(g, 'lower-custom', None, options=RunOptions(check_each={check_each})); "
+        "print(json.dumps([time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    seconds, peak = json.loads(done.stdout.strip().splitlines()[-1])
+    return seconds, peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--no-check-each", dest="check_each", action="store_false")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    for shape in ("chain", "dag"):
+        times = {}
+        for n in sizes:
+            seconds, peak = measure(n, shape, args.check_each)
+            times[n] = seconds
+            print(
+                f"{shape:5} {n:7} nodes: {seconds:8.2f} s  {seconds / n * 1e6:7.1f} us/node  peak RSS {peak:7.1f} MiB"
+            )
+        for small, large in zip(sizes, sizes[1:], strict=False):
+            ratio = times[large] / times[small]
+            print(
+                f"{shape:5} t({large})/t({small}) = {ratio:.1f} (size ratio {large // small}, "
+                f"{'ok' if ratio <= 1.2 * large / small else 'SUPERLINEAR'})"
+            )
+
+
+if __name__ == "__main__":
+    main()

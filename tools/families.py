@@ -1,0 +1,147 @@
+"""Model families: export, onnxruntime vs PyTorch, and Core ML (``bridgec.verify``) per family.
+
+    python tools/families.py                       # every family in examples/zoo.py
+    python tools/families.py resnet18 vit_b_16     # some of them
+    python tools/families.py --exporter dynamo
+
+Random weights, nothing downloaded. For each family: does the export succeed and with which
+exporter, the max abs error of the exported ONNX in onnxruntime against PyTorch, then the whole
+conversion (``-O lower-custom``) checked by ``bridgec.verify`` through the reference executor, and
+the ops the Core ML backend has no layer for (what would otherwise become custom layers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+@dataclass
+class Row:
+    family: str
+    export: str = "-"
+    exporter: str = "-"
+    ort_err: str = "-"
+    coreml: str = "-"
+    gaps: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def backend_gaps(graph, target: str) -> list[str]:
+    """Ops left after lowering that the target has no layer for (they become custom layers)."""
+    from bridgec import ir, passes
+    from bridgec.backends.coreml import capabilities_for
+
+    ids = [p for p in passes.pipeline_ids("lower") if p != "check::target_legal"]
+    lowered = passes.pipeline("lower", ids).run(graph.copy(), target=capabilities_for(target))
+    caps = capabilities_for(target)
+    return sorted({ir.op_label(n) for n in lowered.nodes if caps.unsupported_reason(n)})
+
+
+def run_family(name: str, exporter: str, target: str, atol: float, rtol: float) -> Row:
+    import torch
+
+    from bridgec.errors import BridgecError
+    from bridgec.frontends import LoadOptions, onnx_file, pytorch
+    from bridgec.runtimes import run_onnxruntime
+    from bridgec.verify import verify
+    from examples import zoo
+
+    row = Row(name)
+    start = time.perf_counter()
+    shape = zoo.MODELS[name]
+    model = zoo.build(name)
+    input_name = pytorch.forward_input_names(model)[0]
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        names, tensors = pytorch.flatten_outputs(model(x))
+    expected = {n: t.numpy() for n, t in zip(names, tensors, strict=True)}
+    try:
+        proto, row.exporter = pytorch.export(model, (x,), [input_name], exporter, name=name)
+        row.export = "ok"
+    except BridgecError as exc:
+        row.export = f"FAILED: {exc}"
+        row.seconds = time.perf_counter() - start
+        return row
+    graph = onnx_file.graph_from_model(proto, Path(name))
+    got = run_onnxruntime(graph, {input_name: x.numpy()})
+    row.ort_err = f"{max(float(np.max(np.abs(got[n] - expected[n]))) for n in names):.2e}"
+    row.gaps = backend_gaps(graph, target)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"{name}.pt"
+        torch.save(model, path)  # a whole pickled module: torchvision's classes are importable
+        try:
+            options = LoadOptions(exporter=exporter, trust_pickle=True)
+            result = verify(
+                path, inputs={input_name: shape}, target=target, atol=atol, rtol=rtol, frontend=options
+            )
+            core = [c for c in result.comparisons if c.runtime == "coreml_reference"]
+            if core and all(np.isfinite(c.max_abs) for c in core):
+                worst = max(c.max_abs for c in core)
+                row.coreml = f"{worst:.2e} {'PASS' if all(c.passed for c in core) else 'FAIL'}"
+            else:
+                row.coreml = "not run: " + (core[0].note if core else "no comparison")
+        except BridgecError as exc:
+            row.coreml = f"conversion failed: {exc}"
+    row.seconds = time.perf_counter() - start
+    return row
+
+
+def render(rows: list[Row]) -> str:
+    head = (
+        "family",
+        "export",
+        "exporter",
+        "ORT max abs err",
+        "Core ML (verify, ref. executor)",
+        "no Core ML layer",
+        "s",
+    )
+    body = [
+        (r.family, r.export, r.exporter, r.ort_err, r.coreml, ", ".join(r.gaps) or "-", f"{r.seconds:.0f}")
+        for r in rows
+    ]
+    widths = [max(len(str(c)) for c in col) for col in zip(head, *body, strict=True)]
+    lines = [
+        "  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
+        for line in [head, *body]
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from examples import zoo
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("families", nargs="*", help=f"default: all of {', '.join(zoo.MODELS)}")
+    parser.add_argument("--exporter", choices=("auto", "torchscript", "dynamo"), default="auto")
+    parser.add_argument("--target", default="iOS14")
+    parser.add_argument("--atol", type=float, default=1e-4)
+    parser.add_argument("--rtol", type=float, default=1e-3)
+    args = parser.parse_args(argv)
+    unknown = [f for f in args.families if f not in zoo.MODELS]
+    if unknown:
+        parser.error(f"unknown families {unknown}; known: {', '.join(zoo.MODELS)}")
+    warnings.simplefilter("ignore")
+    logging.disable(logging.WARNING)
+    rows = []
+    for name in args.families or list(zoo.MODELS):
+        print(f"families: {name} ...", file=sys.stderr, flush=True)
+        rows.append(run_family(name, args.exporter, args.target, args.atol, args.rtol))
+    print(render(rows))
+    return 0 if all(r.export == "ok" for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
