@@ -47,7 +47,8 @@ def _add_model_args(parser: _Parser) -> None:
         metavar="NAME:DIMS",
         default=[],
         help="input shape, e.g. x:1x3x256x256 (repeatable; the name may be omitted for a "
-        "single input). Required for TorchScript, which stores no shapes.",
+        "single input). Required for TorchScript, which stores no shapes. Flexible shapes for "
+        "Core ML: ranges x:1x3x(128..512)x(128..512) or enumerated x:1x3x224x224,1x3x320x320.",
     )
     parser.add_argument(
         "-O",
@@ -121,6 +122,15 @@ def _add_frontend_args(parser: _Parser) -> None:
     group.add_argument(
         "--arch-args", metavar="JSON", help="constructor arguments for --arch: a JSON list or object"
     )
+
+
+def _flexible_inputs(args: argparse.Namespace) -> dict:
+    from bridgec.frontends.shapes import parse_flexible_specs
+
+    flexible = parse_flexible_specs(args.input)
+    if flexible and args.image_input:
+        raise UsageError("flexible --input shapes with --image-input are not supported yet; give one shape")
+    return flexible
 
 
 def _glue_bias(argv: list[str]) -> list[str]:
@@ -424,6 +434,7 @@ def _cmd_convert(argv: list[str]) -> int:
         progress=progress,
         options=_run_options(args),
         frontend=_frontend_options(args),
+        flexible=_flexible_inputs(args),
         **_app_options(args),
     )
     _print_stats(args, result.context)

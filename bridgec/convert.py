@@ -111,6 +111,7 @@ def convert(
     frontend: frontends.LoadOptions | None = None,
     image: neuralnetwork.ImageInput | None = None,
     labels: list[str] | None = None,
+    flexible: dict | None = None,
 ) -> Conversion:
     """Convert ``model``; with ``write`` the .mlmodel (and kernels for custom layers) land beside ``output``."""
     model = Path(model)
@@ -138,12 +139,40 @@ def convert(
         "target": caps.target.name,
     }
     spec = neuralnetwork.build_spec(graph, caps.target, metadata=metadata, image=image, labels=labels)
+    if flexible:
+        _flexible_shapes(
+            model, spec, graph, inputs or {}, flexible, pipeline, caps, avoid_ops, options, frontend, say
+        )
     report = build(source, graph, ctx, caps)
     result = Conversion(source, graph, ctx, report, spec)
     if write:
         say(f"writing {output}")
         _write_outputs(result, output)
     return result
+
+
+def _flexible_shapes(
+    model, spec, graph, inputs, flexible, pipeline, caps, avoid_ops, options, frontend, say
+) -> None:
+    """Flexible ``--input`` shapes: convert again at the other corner shapes and let the backend
+    check that one network serves them all (frontends.shapes.FlexibleShape, make_flexible)."""
+    names = [t.name for t in graph.inputs]
+    by_name = {}
+    alternatives = []
+    for key, shape in flexible.items():
+        name = key if key is not None else (names[0] if len(names) == 1 else None)
+        if name not in names:
+            raise UsageError(f"--input {key}: not an input of the model (its inputs: {', '.join(names)})")
+        by_name[name] = shape
+        for corner in shape.corners():
+            if corner == shape.default:
+                continue
+            described = f"{name}:{'x'.join(map(str, corner))}"
+            say(f"converting again at {described} to check that one network serves every shape")
+            other = frontends.load(model, {**inputs, key: corner}, frontend)
+            _, other, _ = run_pipeline(other, pipeline, caps.target.name, avoid_ops, options=options)
+            alternatives.append((described, neuralnetwork.build_spec(other, caps.target)))
+    neuralnetwork.make_flexible(spec, by_name, alternatives)
 
 
 def _write_outputs(result: Conversion, output: Path) -> None:

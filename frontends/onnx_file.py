@@ -39,6 +39,15 @@ def upgrade(model: onnx.ModelProto, path: Path) -> onnx.ModelProto:
         ) from None
 
 
+def _infer_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Shape inference with data propagation: sizes computed from Shape (x.shape[-2:] handed to
+    an interpolation) become known, so later tensors get static shapes; plain inference if that fails."""
+    try:
+        return onnx.shape_inference.infer_shapes(model, data_prop=True)
+    except Exception:  # noqa: BLE001 - onnx raises several kinds; fall back to the plain form
+        return ir.infer_shapes_best_effort(model)
+
+
 def graph_from_model(model: onnx.ModelProto, path: Path, shapes: InputShapes | None = None) -> gs.Graph:
     """The IR graph of an in-memory ONNX model (also used for models the torch frontend exported)."""
     model = upgrade(model, path)
@@ -66,7 +75,7 @@ def graph_from_model(model: onnx.ModelProto, path: Path, shapes: InputShapes | N
             del dims[:]
             for d in given:
                 dims.add().dim_value = d
-    graph = ir.import_model(ir.infer_shapes_best_effort(model))
+    graph = ir.import_model(_infer_shapes(model))
     normalize(graph)  # standard ONNX and ATen spellings of the kept ops -> the bridgec form
     for tensor in graph.inputs:
         if tensor.shape is None or not all(isinstance(d, int) and d > 0 for d in tensor.shape):

@@ -3,23 +3,103 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from bridgec.errors import UsageError
 
 _SPEC = re.compile(r"^(?:(?P<name>[^:]+):)?(?P<dims>\d+(?:[x,]\d+)*)$")
+_FLEX = re.compile(r"^(?:(?P<name>[^:()]+):)?(?P<dims>[\dx,().]+)$")
+_RANGE = re.compile(r"^\((\d+)\.\.(\d+)\)$")
 
 InputShapes = dict[str, tuple[int, ...]]
 
 
+@dataclass(frozen=True)
+class FlexibleShape:
+    """An input that takes several shapes: ``enumerated`` ones (the first is the default), or a
+    ``ranges`` (lo, hi) per dimension (the lower bounds are the default)."""
+
+    enumerated: tuple[tuple[int, ...], ...] = ()
+    ranges: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def default(self) -> tuple[int, ...]:
+        return self.enumerated[0] if self.enumerated else tuple(lo for lo, _ in self.ranges)
+
+    def corners(self) -> list[tuple[int, ...]]:
+        """The shapes a conversion is checked at: every enumerated one, or both ends of the ranges."""
+        if self.enumerated:
+            return list(self.enumerated)
+        return [self.default, tuple(hi for _, hi in self.ranges)]
+
+
+def _malformed(text: str, why: str = "") -> UsageError:
+    return UsageError(
+        f"malformed --input {text!r}{': ' + why if why else ''}: expected NAME:DIMS such as x:1x3x256x256, "
+        "x:1x3x(128..512)x(128..512) or x:1x3x224x224,1x3x320x320"
+    )
+
+
+def parse_flexible_spec(text: str) -> tuple[str | None, FlexibleShape] | None:
+    """``x:1x3x(128..512)x(128..512)`` (ranges) or ``x:1x3x224x224,1x3x320x320`` (enumerated shapes);
+    None for a plain fixed shape."""
+    match = _FLEX.match(text.strip())
+    if not match:
+        return None
+    dims = match["dims"]
+    if "(" in dims:
+        ranges = []
+        for token in dims.split("x"):
+            found = _RANGE.match(token)
+            if found:
+                lo, hi = int(found[1]), int(found[2])
+            elif token.isdigit():
+                lo = hi = int(token)
+            else:
+                raise _malformed(text, f"{token!r} is neither a size nor a range (lo..hi)")
+            if lo <= 0 or hi < lo:
+                raise _malformed(text, f"{token!r} needs 0 < lo <= hi")
+            ranges.append((lo, hi))
+        return match["name"], FlexibleShape(ranges=tuple(ranges))
+    if "," in dims and "x" in dims:
+        shapes = []
+        for part in dims.split(","):
+            if not re.fullmatch(r"\d+(?:x\d+)*", part):
+                raise _malformed(text, f"{part!r} is not a shape")
+            shapes.append(tuple(int(d) for d in part.split("x")))
+        if len({len(shape) for shape in shapes}) != 1:
+            raise _malformed(text, "the enumerated shapes differ in rank")
+        if any(d <= 0 for shape in shapes for d in shape):
+            raise _malformed(text, "every dimension must be a positive integer")
+        if len(set(shapes)) != len(shapes):
+            raise _malformed(text, "a shape is listed twice")
+        return match["name"], FlexibleShape(enumerated=tuple(shapes))
+    return None
+
+
 def parse_input_spec(text: str) -> tuple[str | None, tuple[int, ...]]:
-    """``"x:1x3x256x256"`` -> ("x", (1, 3, 256, 256)); the name may be omitted for single-input models."""
+    """``"x:1x3x256x256"`` -> ("x", (1, 3, 256, 256)); the name may be omitted for single-input models.
+    A flexible spec gives its default shape (see ``parse_flexible_spec``)."""
+    flexible = parse_flexible_spec(text)
+    if flexible is not None:
+        return flexible[0], flexible[1].default
     match = _SPEC.match(text.strip())
     if not match:
-        raise UsageError(f"malformed --input {text!r}: expected NAME:DIMS such as x:1x3x256x256")
+        raise _malformed(text)
     dims = tuple(int(d) for d in re.split(r"[x,]", match["dims"]))
     if any(d <= 0 for d in dims):
         raise UsageError(f"malformed --input {text!r}: every dimension must be a positive integer")
     return match["name"], dims
+
+
+def parse_flexible_specs(texts: list[str] | None) -> dict[str | None, FlexibleShape]:
+    """The flexible ``--input`` specs by input name (None: the single unnamed input)."""
+    found = {}
+    for text in texts or []:
+        flexible = parse_flexible_spec(text)
+        if flexible is not None:
+            found[flexible[0]] = flexible[1]
+    return found
 
 
 def parse_input_specs(texts: list[str] | None) -> dict[str | None, tuple[int, ...]]:

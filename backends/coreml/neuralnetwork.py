@@ -215,6 +215,46 @@ def build_spec(
     return spec
 
 
+def make_flexible(spec: Any, flexible: dict[str, Any], alternatives: list[tuple[str, Any]]) -> None:
+    """Give ``spec``'s inputs flexible shapes (``frontends.shapes.FlexibleShape`` by input name).
+
+    One NeuralNetwork serves every shape only if no layer bakes in a shape (a static reshape, a
+    resize to fixed sizes, a constant derived from a shape): ``alternatives`` are the same model
+    converted at the other corner shapes ((description, spec) pairs), and every layer must be
+    identical in all of them.
+    """
+    layers = [layer.SerializeToString() for layer in network_of(spec).layers]
+    for described, other in alternatives:
+        theirs = network_of(other).layers
+        for mine, layer in zip(network_of(spec).layers, theirs, strict=False):
+            if mine.SerializeToString() != layer.SerializeToString():
+                raise ConversionError(
+                    f"layer {mine.name!r} ({mine.WhichOneof('layer')}) depends on the input shape: it differs "
+                    f"at {described}, so one Core ML model cannot take all these shapes; convert each shape "
+                    "separately"
+                )
+        if len(theirs) != len(layers):
+            raise ConversionError(
+                f"the network has {len(theirs)} layers at {described} but {len(layers)} at the default "
+                "shape; convert each shape separately"
+            )
+    for feature in spec.description.input:
+        shape = flexible.get(feature.name)
+        if shape is None:
+            continue
+        array = feature.type.multiArrayType
+        if shape.enumerated:
+            for dims in shape.enumerated:
+                array.enumeratedShapes.shapes.add().shape.extend(dims)
+        else:
+            for lo, hi in shape.ranges:
+                size = array.shapeRange.sizeRanges.add()
+                size.lowerBound, size.upperBound = lo, hi
+    for feature in spec.description.output:  # the outputs follow the inputs: no fixed shape
+        if feature.type.WhichOneof("Type") == "multiArrayType":
+            del feature.type.multiArrayType.shape[:]
+
+
 def network_of(spec: Any) -> Any:
     """The NeuralNetwork message of a plain model or a classifier (``--labels``)."""
     return getattr(spec, spec.WhichOneof("Type"))
@@ -293,6 +333,7 @@ __all__ = [
     "COLOR_LAYOUTS",
     "EmitContext",
     "ImageInput",
+    "make_flexible",
     "EmitResult",
     "build_spec",
     "emit",

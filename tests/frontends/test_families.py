@@ -17,6 +17,7 @@ CHEAP = [
     "shufflenet_v2_x1_0",
     "efficientnet_b0",
     "deeplabv3_mobilenet_v3_large",
+    "lraspp_mobilenet_v3_large",  # its size comes from x.shape: needs shape data propagation
 ]
 
 
