@@ -2,6 +2,8 @@
 
 bridgec MODEL [--input NAME:DIMS] [-O PIPELINE] [--target T] [-o OUT.mlmodel]   convert
 bridgec passes                                                                  list passes
+bridgec report MODEL [...]                                                      op report, no conversion
+bridgec coverage [--target T]                                                   ONNX op coverage of a target
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 from bridgec import __version__
 from bridgec.errors import BridgecError, UsageError
 
-SUBCOMMANDS = ("passes", "verify")
+SUBCOMMANDS = ("passes", "verify", "report", "coverage")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -222,6 +224,11 @@ def _add_pass_args(parser: _Parser) -> None:
         help="compare onnxruntime outputs after every pass that changes the graph",
     )
     group.add_argument(
+        "--timings",
+        action="store_true",
+        help="print wall time per stage (imports, load, export, passes, ...)",
+    )
+    group.add_argument(
         "--allow-missing-kernels",
         action="store_true",
         help="make custom layers even of ops with no bundled Swift/Metal kernel (the app implements them)",
@@ -255,10 +262,42 @@ def _run_options(args: argparse.Namespace):
 
 
 def _print_stats(args: argparse.Namespace, ctx) -> None:
+    if args.timings:
+        from bridgec import timing
+
+        print(timing.render(timing.report()), file=sys.stderr)
     if args.stats:
         from bridgec.passes import render_stats
 
         print(render_stats(ctx))
+
+
+def _add_report_args(parser: _Parser) -> None:
+    parser.add_argument(
+        "--report-out",
+        type=Path,
+        metavar="FILE",
+        help="write the op report to FILE: .md Markdown, .json JSON (docs/report-schema.md), .html a "
+        "self-contained page, or any name with --report-format",
+    )
+    parser.add_argument(
+        "--report-format",
+        choices=("table", "markdown", "json", "html"),
+        help="format of --report-out (default: from its suffix)",
+    )
+
+
+def _check_report_out(args: argparse.Namespace) -> None:
+    """A --report-out whose format cannot be told fails before the slow part."""
+    if args.report_out:
+        from bridgec.report import format_for
+
+        format_for(args.report_out, args.report_format)
+
+
+def _write_report(args: argparse.Namespace, report) -> None:
+    if args.report_out:
+        report.write(args.report_out, args.report_format)
 
 
 def _convert_parser() -> _Parser:
@@ -266,8 +305,9 @@ def _convert_parser() -> _Parser:
         prog="bridgec",
         description="Convert a PyTorch (TorchScript) or ONNX model to Core ML: lower the ops Core ML lacks, "
         "make custom layers of the rest, and write Swift/Metal kernels for them.",
-        epilog="other commands: 'bridgec verify MODEL' checks the numbers of a conversion, 'bridgec passes' "
-        "lists passes and pipelines. Exit status: 0 converted, 1 conversion failed, 2 bad usage or "
+        epilog="other commands: 'bridgec verify MODEL' checks the numbers of a conversion, 'bridgec report "
+        "MODEL' prints the op report without converting, 'bridgec coverage' lists the ONNX ops a target "
+        "runs, 'bridgec passes' lists passes and pipelines. Exit status: 0 converted, 1 conversion failed, 2 bad usage or "
         "unreadable input.",
     )
     _add_model_args(parser)
@@ -280,6 +320,7 @@ def _convert_parser() -> _Parser:
         help="output model (default: beside MODEL, with .mlmodel); custom-layer kernels go to OUT_kernels/",
     )
     parser.add_argument("--report-json", type=Path, metavar="FILE", help="also write the op report as JSON")
+    _add_report_args(parser)
     app = parser.add_argument_group("what the app feeds and gets")
     app.add_argument(
         "--image-input",
@@ -337,6 +378,7 @@ def _verify_parser() -> _Parser:
         metavar="FILE.npz",
         help="write every runtime's outputs, keyed runtime.output (replay them on a Mac)",
     )
+    _add_report_args(parser)
     return parser
 
 
@@ -353,6 +395,7 @@ def _cmd_verify(argv: list[str]) -> int:
     from bridgec.frontends import parse_input_specs
     from bridgec.verify import render, save_inputs, save_outputs, verify
 
+    _check_report_out(args)
     result = verify(
         args.model,
         inputs=parse_input_specs(args.input),
@@ -374,7 +417,100 @@ def _cmd_verify(argv: list[str]) -> int:
         save_outputs(result, args.save_outputs)
     print(render(result, args.pipeline, args.atol, args.rtol))
     _print_stats(args, result.context)
+    if args.report_out:
+        from bridgec.report import Verification
+
+        result.report.verification = Verification.from_result(result)
+        _write_report(args, result.report)
     return 0 if result.passed else 1
+
+
+def _report_parser() -> _Parser:
+    parser = _Parser(
+        prog="bridgec report",
+        description="What converting MODEL would do to every op (native, lowered by which rule, custom layer "
+        "with or without kernels, unsupported), without writing a model. A model the target cannot run "
+        "still gets its table, with the unsupported rows.",
+        epilog="Exit status: 0 the model converts, 1 something is unsupported or lacks a kernel, 2 bad usage.",
+    )
+    _add_model_args(parser)
+    _add_pass_args(parser)
+    _add_report_args(parser)
+    parser.add_argument(
+        "--report-print-format",
+        dest="print_format",
+        choices=("table", "markdown", "json", "html"),
+        default="table",
+        help="what to print on stdout (default table)",
+    )
+    return parser
+
+
+def _cmd_report(argv: list[str]) -> int:
+    args = _report_parser().parse_args(argv)
+    from bridgec.frontends import parse_input_specs
+    from bridgec.report import analyze
+
+    _check_report_out(args)
+    report = analyze(
+        args.model,
+        inputs=parse_input_specs(args.input),
+        pipeline=args.pipeline,
+        target=args.target,
+        avoid_ops=tuple(args.avoid_op),
+        options=_run_options(args),
+        frontend=_frontend_options(args),
+        progress=_progress(args.quiet),
+    )
+    print(report.render(args.print_format))
+    _print_stats(args, report.context)
+    _write_report(args, report)
+    return 0 if report.possible else 1
+
+
+def _coverage_parser() -> _Parser:
+    from bridgec.backends.coreml.targets import DEFAULT_TARGET, SPEC_VERSIONS
+
+    parser = _Parser(
+        prog="bridgec coverage",
+        description="Every operator of the default ONNX domain (latest opset) on a Core ML target: native, "
+        "lowered by a rule, custom layer with a bundled kernel, or unsupported; with attribute "
+        "restrictions and, with --node-tests, ONNX's backend node-test results through bridgec.",
+    )
+    parser.add_argument(
+        "--target",
+        default=DEFAULT_TARGET,
+        metavar="OS",
+        help=f"deployment target: {', '.join(SPEC_VERSIONS)} (default {DEFAULT_TARGET})",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("table", "markdown", "json"),
+        default="table",
+        help="output format (default table)",
+    )
+    parser.add_argument(
+        "--node-tests",
+        action="store_true",
+        help="also run ONNX's backend node tests through bridgec (convert + reference executor; minutes)",
+    )
+    parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="write to FILE instead of stdout")
+    return parser
+
+
+def _cmd_coverage(argv: list[str]) -> int:
+    args = _coverage_parser().parse_args(argv)
+    from bridgec import coverage
+
+    table = coverage.build(args.target, node_tests=args.node_tests)
+    text = table.render(args.format)
+    if args.output:
+        from bridgec.backends.coreml.neuralnetwork import write_atomic
+
+        write_atomic(text.encode(), args.output)
+    else:
+        print(text)
+    return 0
 
 
 def _passes_parser() -> _Parser:
@@ -419,6 +555,7 @@ def _cmd_convert(argv: list[str]) -> int:
     from bridgec.frontends import parse_input_specs
 
     inputs = parse_input_specs(args.input)
+    _check_report_out(args)
 
     def progress(message: str) -> None:
         if not args.quiet:
@@ -435,13 +572,12 @@ def _cmd_convert(argv: list[str]) -> int:
         options=_run_options(args),
         frontend=_frontend_options(args),
         flexible=_flexible_inputs(args),
+        # written with the model, all or nothing
+        extra_outputs={args.report_json: lambda r: r.report.to_json().encode()} if args.report_json else None,
         **_app_options(args),
     )
     _print_stats(args, result.context)
-    if args.report_json:
-        from bridgec.backends.coreml.neuralnetwork import write_atomic
-
-        write_atomic(result.report.to_json().encode(), args.report_json)
+    _write_report(args, result.report)
     if not args.quiet:
         print(result.report.render())
         print(f"wrote {result.model_path}")
@@ -469,42 +605,80 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
 
 
+_INTERRUPTED: list[int] = []  # the signals received by this run
+
+
 def _terminate_as_interrupt():
-    """SIGTERM unwinds like Ctrl-C, so staged outputs are cleaned up either way."""
+    """SIGTERM unwinds like Ctrl-C, so staged outputs are cleaned up either way. Both are noted:
+    a library that turns the KeyboardInterrupt into its own error (an extension module interrupted
+    while importing raises ImportError) still ends the run as interrupted."""
     import threading
 
+    _INTERRUPTED.clear()
+    if "bridgec.convert" in sys.modules:
+        sys.modules["bridgec.convert"].COMMITTED.clear()
     if threading.current_thread() is not threading.main_thread():
         return None
 
     def handler(signum, frame):
-        raise KeyboardInterrupt
+        _INTERRUPTED.append(signum)
+        if len(_INTERRUPTED) == 1:  # a second signal must not interrupt the unwinding of the first
+            raise KeyboardInterrupt
 
-    return signal.signal(signal.SIGTERM, handler)
+    return {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+
+def _interrupted(own_process: bool) -> int:
+    convert = sys.modules.get("bridgec.convert")
+    written = list(getattr(convert, "COMMITTED", []))
+    if written:  # the signal came after the outputs were renamed into place: they are whole
+        print(f"bridgec: interrupted; {written[-1]} was already written completely", file=sys.stderr)
+    else:
+        print("bridgec: interrupted; no output was written", file=sys.stderr)
+    if own_process:
+        # Exit now, with 130. CPython remembers a KeyboardInterrupt that went through C code running
+        # Python (an extension module's import) even after it was handled, and would end the process
+        # by SIGINT at exit; staged files were already removed on the way here.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    return 130
 
 
 def main(argv: list[str] | None = None) -> int:
+    own_process = argv is None  # the bridgec command itself, not a call from Python
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
-    if not debug:
+    if debug:
+        os.environ["BRIDGEC_DEBUG"] = "1"  # frontends keep torch's native output visible
+    else:
         _quiet_libraries()
     previous = _terminate_as_interrupt()
     try:
         if argv and argv[0] in SUBCOMMANDS:
-            return {"passes": _cmd_passes, "verify": _cmd_verify}[argv[0]](argv[1:])
+            return {
+                "passes": _cmd_passes,
+                "verify": _cmd_verify,
+                "report": _cmd_report,
+                "coverage": _cmd_coverage,
+            }[argv[0]](argv[1:])
         return _cmd_convert(argv)
-    except BridgecError as exc:
-        if debug:
-            traceback.print_exc()
-        print(f"bridgec: error: {exc}", file=sys.stderr)
-        return exc.exit_code
     except KeyboardInterrupt:
         # Outputs are staged under temporary names and renamed last; the finally blocks that
         # ran on the way here removed the staged files, so nothing half-written is left.
-        print("bridgec: interrupted; no output was written", file=sys.stderr)
-        return 130
+        return _interrupted(own_process)
+    except BridgecError as exc:
+        if debug:
+            traceback.print_exc()
+        if _INTERRUPTED:
+            return _interrupted(own_process)
+        print(f"bridgec: error: {exc}", file=sys.stderr)
+        return exc.exit_code
     except Exception as exc:  # noqa: BLE001 - the contract is one line; --debug shows the rest
         if debug:
             traceback.print_exc()
+        if _INTERRUPTED:
+            return _interrupted(own_process)
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         print(
             f"bridgec: error: internal error {type(exc).__name__}: {message} (rerun with --debug and report "
@@ -513,8 +687,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in (previous or {}).items():
+            # the command has decided its exit status: a signal now would only print a traceback
+            signal.signal(sig, signal.SIG_IGN if own_process else handler)
 
 
 if __name__ == "__main__":

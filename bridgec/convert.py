@@ -6,16 +6,18 @@ temporary names beside their destinations and renamed only after everything succ
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import onnx_graphsurgeon as gs
 
-from bridgec import __version__, frontends, ir
+from bridgec import __version__, frontends, ir, timing
 from bridgec import passes as passes_mod
 from bridgec.backends.coreml import capabilities_for, neuralnetwork
 from bridgec.errors import UsageError
@@ -23,6 +25,7 @@ from bridgec.report import Report, build
 from bridgec.runtime_kernels.catalog import KERNELS, write_kernels
 
 KERNELS_MARKER = ".bridgec-kernels"
+COMMITTED: list[Path] = []  # models this process put in place (an interrupt after that loses nothing)
 
 
 @dataclass
@@ -93,7 +96,8 @@ def run_pipeline(
         if unknown:
             raise UsageError(f"--print-after {unknown[0]!r}: no such pass; 'bridgec passes' lists them")
         ctx.instruments.append(passes_mod.PrintAfter(set(options.print_after)))
-    graph = built.run(graph, context=ctx)
+    with timing.stage("passes"):
+        graph = built.run(graph, context=ctx)
     return source, graph, ctx
 
 
@@ -112,8 +116,11 @@ def convert(
     image: neuralnetwork.ImageInput | None = None,
     labels: list[str] | None = None,
     flexible: dict | None = None,
+    extra_outputs: dict[Path, Callable[[Conversion], bytes]] | None = None,
 ) -> Conversion:
-    """Convert ``model``; with ``write`` the .mlmodel (and kernels for custom layers) land beside ``output``."""
+    """Convert ``model``; with ``write`` the .mlmodel (and kernels for custom layers) land beside ``output``,
+    with ``extra_outputs`` (path -> bytes of the result, such as the JSON report) in the same all-or-nothing
+    step."""
     model = Path(model)
     say = progress or (lambda message: None)
     output = Path(output) if output else default_output(model)
@@ -121,13 +128,16 @@ def convert(
         raise UsageError(
             f"-o {output}: the NeuralNetwork format (the one with custom layers) is a .mlmodel file"
         )
+    if write and output.is_dir():
+        raise UsageError(f"-o {output}: is a directory; name the .mlmodel file to write")
     if pipeline not in passes_mod.PIPELINES:
         raise UsageError(
             f"unknown pipeline -O {pipeline!r}; choose one of: {', '.join(passes_mod.PIPELINES)}"
         )
     caps = capabilities_for(target, avoid_ops)  # validates --target before the slow part
     say(f"loading {model} ({frontends.detect_format(model)})")
-    graph = frontends.load(model, inputs, frontend)
+    with timing.stage("load"):
+        graph = frontends.load(model, inputs, frontend)
     say(f"running -O {pipeline} for {caps.description} on {len(graph.nodes)} nodes")
     source, graph, ctx = run_pipeline(graph, pipeline, target, avoid_ops, progress=None, options=options)
     say("building the Core ML model")
@@ -138,7 +148,8 @@ def convert(
         "passes": ",".join(ctx.passes_run),
         "target": caps.target.name,
     }
-    spec = neuralnetwork.build_spec(graph, caps.target, metadata=metadata, image=image, labels=labels)
+    with timing.stage("backend"):
+        spec = neuralnetwork.build_spec(graph, caps.target, metadata=metadata, image=image, labels=labels)
     if flexible:
         _flexible_shapes(
             model, spec, graph, inputs or {}, flexible, pipeline, caps, avoid_ops, options, frontend, say
@@ -147,7 +158,8 @@ def convert(
     result = Conversion(source, graph, ctx, report, spec)
     if write:
         say(f"writing {output}")
-        _write_outputs(result, output)
+        with timing.stage("save"):
+            _write_outputs(result, output, extra_outputs)
     return result
 
 
@@ -175,15 +187,35 @@ def _flexible_shapes(
     neuralnetwork.make_flexible(spec, by_name, alternatives)
 
 
-def _write_outputs(result: Conversion, output: Path) -> None:
+def _write_outputs(result: Conversion, output: Path, extra: dict[Path, Callable] | None = None) -> None:
+    """Stage the model, the kernels folder and the ``extra`` files (path -> ``f(result)`` giving the
+    bytes, e.g. the JSON report) beside their destinations, then rename them all in one go."""
+    try:
+        _stage_and_swap(result, output, extra or {})
+    except OSError as exc:
+        where = exc.filename or output
+        raise UsageError(f"{where}: cannot write it ({exc.strerror or type(exc).__name__})") from None
+
+
+def _stage(data: bytes, path: Path, staged: list[tuple[Path, Path]]) -> None:
+    if path.is_dir():
+        raise UsageError(f"{path}: is a directory; name a file to write")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    staged.append((Path(name), path))
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+def _stage_and_swap(result: Conversion, output: Path, extra: dict[Path, Callable]) -> None:
     classes = sorted(c for c in result.custom_classes if c in KERNELS)
     kernels_dir = kernels_dir_for(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
+    staged_files: list[tuple[Path, Path]] = []
     staged_kernels: Path | None = None
-    fd, staged_model = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(result.spec.SerializeToString())
+        _stage(result.spec.SerializeToString(deterministic=True), output, staged_files)
+        for path, render in extra.items():
+            _stage(render(result), Path(path), staged_files)
         if classes:
             staged_kernels = Path(tempfile.mkdtemp(prefix=f".{kernels_dir.name}.", dir=output.parent))
             write_kernels(classes, staged_kernels)
@@ -191,21 +223,50 @@ def _write_outputs(result: Conversion, output: Path) -> None:
                 "written by bridgec; replaced on every conversion of " + output.name + "\n"
             )
             (staged_kernels / "KERNELS.md").write_text(_kernels_index(result, classes))
-        # Everything is staged: now swap it in.
-        if staged_kernels is not None:
-            _replace_dir(staged_kernels, kernels_dir)
-            staged_kernels = None
-        elif (kernels_dir / KERNELS_MARKER).exists():
-            shutil.rmtree(kernels_dir)  # a stale folder from an earlier run that had custom layers
-        os.replace(staged_model, output)
+        # Everything is staged: now swap it in, with Ctrl-C and SIGTERM held until the swap is done
+        # (between the renames the kernels folder would be missing or not match the model).
+        with _signals_deferred():
+            if staged_kernels is not None:
+                _replace_dir(staged_kernels, kernels_dir)
+                staged_kernels = None
+            elif (kernels_dir / KERNELS_MARKER).exists():
+                shutil.rmtree(kernels_dir)  # a stale folder from an earlier run that had custom layers
+            for temporary, destination in staged_files:
+                os.replace(temporary, destination)
+            COMMITTED.append(output)
     finally:
-        Path(staged_model).unlink(missing_ok=True)
+        for temporary, _ in staged_files:
+            temporary.unlink(missing_ok=True)
         if staged_kernels is not None:
             shutil.rmtree(staged_kernels, ignore_errors=True)
     result.model_path = output
     if classes:
         result.kernels_dir = kernels_dir
         result.kernel_files = sorted(kernels_dir.iterdir())
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM while the block runs (a signal already on its way is held too); one
+    that came in is raised as KeyboardInterrupt right after."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers run in the main thread only: nothing to hold here
+        return
+    pending: list[int] = []
+
+    def hold(signum, frame) -> None:
+        pending.append(signum)
+
+    previous = {sig: signal.signal(sig, hold) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if pending and previous[pending[0]] is not signal.SIG_IGN:
+            raise KeyboardInterrupt
 
 
 def _replace_dir(staged: Path, destination: Path) -> None:

@@ -1,8 +1,38 @@
-"""Per-model op coverage: what happened to every source op, and why."""
+"""Per-model op coverage: what happened to every source op, and why.
+
+A :class:`Report` renders as a terminal table, Markdown, JSON or a self-contained HTML page
+(``render(fmt)``; ``bridgec report``, ``--report-out FILE``). The JSON form follows ``SCHEMA``,
+a JSON-Schema subset checked by :func:`validate` (no dependency needed)::
+
+    {
+      "schema": "bridgec-report/1",
+      "target": "Core ML NeuralNetwork for iOS14",   # the target's description
+      "pipeline": "lower-custom",                    # the -O pipeline
+      "possible": true,                              # every node native, lowered, removed or custom with kernel
+      "summary": "67 nodes: 47 native, 14 lowered, 0 custom, 6 removed — ...",
+      "counts": {"native": 47, "lowered": 14, "custom": 0, "removed": 6, "unsupported": 0},
+      "rows": [
+        {"op": "Conv", "count": 22, "status": "native", "how": "convolution",
+         "kernel": null, "nodes": ["/conv/Conv", ...]},
+        # status: native | lowered | custom | removed | unsupported
+        # how: the Core ML layer, "PASS/RULE -> new ops", the custom class and its kernels, or why not
+        # kernel: for custom rows "CPU+GPU" (bundled Swift + Metal kernels) or "none"; else null
+      ],
+      "verification": null | {                       # present when `bridgec verify` ran
+        "passed": true,
+        "reference": "pytorch",
+        "comparisons": [{"output": "output", "runtime": "coreml_reference", "max_abs": 1e-7,
+                         "max_rel": 2e-7, "passed": true, "note": ""}]
+        # max_abs/max_rel -1: not computed (the runtime could not run; see note)
+      }
+    }
+"""
 
 from __future__ import annotations
 
+import html
 import json
+import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 
@@ -10,9 +40,118 @@ import onnx_graphsurgeon as gs
 
 from bridgec import ir
 from bridgec.passes import Capabilities, PassContext
-from bridgec.runtime_kernels.catalog import KERNELS
+from bridgec.runtime_kernels.catalog import KERNELS, kernel_for_op
 
 STATUSES = ("native", "lowered", "custom", "removed", "unsupported")
+FORMATS = ("table", "markdown", "json", "html")
+SUFFIX_FORMATS = {
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".json": "json",
+    ".html": "html",
+    ".htm": "html",
+}
+SCHEMA_ID = "bridgec-report/1"
+
+_NUMBER = {"type": "number"}
+_COMPARISON = {
+    "type": "object",
+    "required": {
+        "output": {"type": "string"},
+        "runtime": {"type": "string"},
+        "max_abs": _NUMBER,
+        "max_rel": _NUMBER,
+        "passed": {"type": "boolean"},
+        "note": {"type": "string"},
+    },
+}
+SCHEMA: dict = {
+    "type": "object",
+    "required": {
+        "schema": {"const": SCHEMA_ID},
+        "target": {"type": "string"},
+        "pipeline": {"type": "string"},
+        "possible": {"type": "boolean"},
+        "summary": {"type": "string"},
+        "counts": {"type": "object", "required": {s: {"type": "integer"} for s in STATUSES}},
+        "rows": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": {
+                    "op": {"type": "string"},
+                    "count": {"type": "integer"},
+                    "status": {"enum": list(STATUSES)},
+                    "how": {"type": "string"},
+                    "kernel": {"enum": [None, "CPU+GPU", "CPU", "GPU", "none"]},
+                    "nodes": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        },
+        "verification": {
+            "nullable": True,
+            "type": "object",
+            "required": {
+                "passed": {"type": "boolean"},
+                "reference": {"type": "string"},
+                "comparisons": {"type": "array", "items": _COMPARISON},
+            },
+        },
+    },
+}
+
+_TYPES = {
+    "object": dict,
+    "array": list,
+    "string": str,
+    "boolean": bool,
+    "integer": int,
+    "number": (int, float),
+}
+
+
+def validate(value: object, schema: dict | None = None, where: str = "$") -> list[str]:
+    """Every way ``value`` breaks ``schema`` (default: the report schema), as "path: problem"."""
+    schema = SCHEMA if schema is None else schema
+    if value is None and schema.get("nullable"):
+        return []
+    if "const" in schema:
+        return [] if value == schema["const"] else [f"{where}: expected {schema['const']!r}, got {value!r}"]
+    if "enum" in schema:
+        return [] if value in schema["enum"] else [f"{where}: {value!r} is not one of {schema['enum']}"]
+    kind = schema["type"]
+    if not isinstance(value, _TYPES[kind]) or (kind in ("integer", "number") and isinstance(value, bool)):
+        return [f"{where}: expected {kind}, got {type(value).__name__}"]
+    problems: list[str] = []
+    if kind == "object":
+        required = schema.get("required", {})
+        for key, sub in required.items():
+            if key not in value:
+                problems.append(f"{where}: missing {key!r}")
+            else:
+                problems += validate(value[key], sub, f"{where}.{key}")
+        problems += [f"{where}: unexpected {key!r}" for key in value if required and key not in required]
+    elif kind == "array":
+        for i, item in enumerate(value):
+            problems += validate(item, schema["items"], f"{where}[{i}]")
+    return problems
+
+
+def format_for(path, fmt: str | None = None) -> str:
+    """The output format: ``fmt`` if given, else from the file's suffix (one-line error otherwise)."""
+    from bridgec.errors import UsageError
+
+    if fmt:
+        if fmt not in FORMATS:
+            raise UsageError(f"unknown report format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+        return fmt
+    found = SUFFIX_FORMATS.get(str(path).lower()[str(path).rfind(".") :] if "." in str(path) else "")
+    if found is None:
+        raise UsageError(
+            f"--report-out {path}: cannot tell the format from the suffix (.md, .json, .html); "
+            "add --report-format table|markdown|json|html"
+        )
+    return found
 
 
 @dataclass
@@ -22,6 +161,42 @@ class Row:
     status: str  # one of STATUSES
     how: str  # the Core ML layer, the rule, the custom class and its kernels, or the reason
     nodes: list[str] = field(default_factory=list)
+    kernel: str | None = None  # custom rows: "CPU+GPU" (or "CPU", "GPU") bundled kernels, "none"
+
+
+@dataclass
+class Verification:
+    """What ``bridgec verify`` found: the comparisons of every runtime against the reference."""
+
+    passed: bool
+    reference: str
+    comparisons: list[dict]
+
+    @classmethod
+    def from_result(cls, result) -> Verification:
+        def number(x: float) -> float:
+            return float(x) if math.isfinite(x) else -1.0  # JSON has no NaN: -1 means "not computed"
+
+        comparisons = [
+            {
+                "output": c.output,
+                "runtime": c.runtime,
+                "max_abs": number(c.max_abs),
+                "max_rel": number(c.max_rel),
+                "passed": bool(c.passed),
+                "note": c.note,
+            }
+            for c in result.comparisons
+        ]
+        return cls(bool(result.passed), result.reference, comparisons)
+
+    @property
+    def line(self) -> str:
+        failed = [c for c in self.comparisons if not c["passed"]]
+        if not failed:
+            return f"verified: all {len(self.comparisons)} comparisons PASS against {self.reference}"
+        names = ", ".join(sorted({f"{c['output']} on {c['runtime']}" for c in failed}))
+        return f"verified: {len(failed)} of {len(self.comparisons)} comparisons FAIL ({names})"
 
 
 @dataclass
@@ -29,6 +204,7 @@ class Report:
     target: str
     pipeline: str
     rows: list[Row]
+    verification: Verification | None = None
 
     def counts(self) -> dict[str, int]:
         totals = dict.fromkeys(STATUSES, 0)
@@ -37,26 +213,49 @@ class Report:
         return totals
 
     @property
+    def possible(self) -> bool:
+        """Whether the model converts: nothing unsupported, every custom layer has a bundled kernel."""
+        return not any(r.status == "unsupported" or r.kernel == "none" for r in self.rows)
+
+    @property
     def summary(self) -> str:
         counts = self.counts()
         parts = ", ".join(
             f"{counts[s]} {s}" for s in STATUSES if counts[s] or s in ("native", "lowered", "custom")
         )
-        return f"{sum(counts.values())} nodes: {parts} — {self.target}, -O {self.pipeline}"
+        if self.possible:
+            verdict = "possible"
+        else:
+            missing = sum(r.count for r in self.rows if r.kernel == "none")
+            why = [f"{counts['unsupported']} unsupported"] if counts["unsupported"] else []
+            why += [f"{missing} custom without kernel"] if missing else []
+            verdict = f"not possible ({', '.join(why)})"
+        return f"{sum(counts.values())} nodes: {parts} — {self.target} {verdict}, -O {self.pipeline}"
+
+    def to_dict(self) -> dict:
+        return {
+            "schema": SCHEMA_ID,
+            "target": self.target,
+            "pipeline": self.pipeline,
+            "possible": self.possible,
+            "summary": self.summary,
+            "counts": self.counts(),
+            "rows": [asdict(r) for r in self.rows],
+            "verification": asdict(self.verification) if self.verification else None,
+        }
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "target": self.target,
-                "pipeline": self.pipeline,
-                "summary": self.summary,
-                "counts": self.counts(),
-                "rows": [asdict(r) for r in self.rows],
-            },
-            indent=2,
-        )
+        return json.dumps(self.to_dict(), indent=2)
 
-    def render(self) -> str:
+    def render(self, fmt: str = "table") -> str:
+        return {
+            "table": self._table,
+            "markdown": self.to_markdown,
+            "json": self.to_json,
+            "html": self.to_html,
+        }[format_for(None, fmt)]()
+
+    def _table(self) -> str:
         header = ("op", "count", "status", "how")
         lines = [header] + [(r.op, str(r.count), r.status, r.how) for r in self.rows]
         widths = [max(len(line[i]) for line in lines) for i in range(3)]
@@ -66,11 +265,100 @@ class Report:
             if i == 0:
                 out.append("  ".join("-" * w for w in widths) + "  " + "-" * 3)
         out.append(self.summary)
+        if self.verification:
+            out.append(self.verification.line)
         return "\n".join(out)
 
+    def to_markdown(self) -> str:
+        def cell(text: str) -> str:
+            return text.replace("|", "\\|").replace("\n", " ")
 
-def kernel_note(class_name: str) -> str:
+        lines = [
+            f"# bridgec op report — {self.target}, -O {self.pipeline}",
+            "",
+            "| op | count | status | how | nodes |",
+            "|---|---:|---|---|---|",
+        ]
+        for r in self.rows:
+            shown = ", ".join(f"`{n}`" for n in r.nodes[:5]) + (
+                f" (+{len(r.nodes) - 5})" if len(r.nodes) > 5 else ""
+            )
+            lines.append(f"| `{cell(r.op)}` | {r.count} | {r.status} | {cell(r.how)} | {cell(shown)} |")
+        lines += ["", f"**{self.summary}**"]
+        if self.verification:
+            lines += ["", self.verification.line, "", "| output | runtime | max abs | max rel | result |"]
+            lines.append("|---|---|---:|---:|---|")
+            for c in self.verification.comparisons:
+                verdict = "PASS" if c["passed"] else "FAIL"
+                lines.append(
+                    f"| `{c['output']}` | {c['runtime']} | {c['max_abs']:.3g} | {c['max_rel']:.3g} | {verdict} |"
+                )
+        return "\n".join(lines) + "\n"
+
+    def to_html(self) -> str:
+        e = html.escape
+        colors = {
+            "native": "#e6f4ea",
+            "lowered": "#e8f0fe",
+            "custom": "#fef7e0",
+            "removed": "#f1f3f4",
+            "unsupported": "#fce8e6",
+        }
+        rows = "\n".join(
+            f'<tr style="background:{colors[r.status]}"><td><code>{e(r.op)}</code></td>'
+            f'<td class="n">{r.count}</td><td>{e(r.status)}</td><td>{e(r.how)}</td>'
+            f"<td><details><summary>{len(r.nodes)} node(s)</summary>{'<br>'.join(e(n) for n in r.nodes)}"
+            "</details></td></tr>"
+            for r in self.rows
+        )
+        verification = ""
+        if self.verification:
+            items = "\n".join(
+                f'<tr><td>{e(c["output"])}</td><td>{e(c["runtime"])}</td><td class="n">{c["max_abs"]:.3g}</td>'
+                f'<td class="n">{c["max_rel"]:.3g}</td><td>{"PASS" if c["passed"] else "FAIL"}</td></tr>'
+                for c in self.verification.comparisons
+            )
+            verification = (
+                f"<h2>Verification</h2><p>{e(self.verification.line)}</p><table><tr><th>output</th>"
+                f"<th>runtime</th><th>max abs</th><th>max rel</th><th>result</th></tr>{items}</table>"
+            )
+        return (
+            '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
+            f"<title>bridgec op report — {e(self.target)}</title><style>"
+            "body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse}"
+            "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}"
+            "td.n{text-align:right}</style></head><body>"
+            f"<h1>bridgec op report</h1><p>{e(self.target)}, -O {e(self.pipeline)}</p>"
+            f"<p><strong>{e(self.summary)}</strong></p>"
+            "<table><tr><th>op</th><th>count</th><th>status</th><th>how</th><th>nodes</th></tr>"
+            f"{rows}</table>{verification}</body></html>\n"
+        )
+
+    def write(self, path, fmt: str | None = None) -> None:
+        """Write the report to ``path`` (atomically) in ``fmt`` or the format its suffix names."""
+        from pathlib import Path
+
+        from bridgec.backends.coreml.neuralnetwork import write_atomic
+
+        text = self.render(format_for(path, fmt))
+        write_atomic(text.encode(), Path(path))
+
+
+def kernel_kinds(class_name: str) -> str:
     spec = KERNELS.get(class_name)
+    if spec is None:
+        return "none"
+    kinds = [k for k, present in (("CPU", spec.has_cpu), ("GPU", spec.has_gpu)) if present]
+    return "+".join(kinds) or "none"
+
+
+def _key_of(label: str) -> tuple[str, str]:
+    domain, _, op = label.rpartition("::")
+    return (domain, op)
+
+
+def kernel_note(class_name: str, bundled: bool = True) -> str:
+    spec = KERNELS.get(class_name) if bundled else None
     if spec is None:
         return f"{class_name} (no bundled kernel: the app must implement MLCustomLayer {class_name})"
     kinds = [k for k, present in (("CPU", spec.has_cpu), ("GPU", spec.has_gpu)) if present]
@@ -86,12 +374,18 @@ def build(source: list[tuple[str, str]], final: gs.Graph, ctx: PassContext, caps
     for rewrite in ctx.rewrites:
         for name in rewrite.source_nodes:
             rewrites[name].append(rewrite)
-    groups: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    groups: dict[tuple[str, str, str, str | None], list[str]] = defaultdict(list)
     for name, label in source:
         node = final_nodes.get(name)
         steps = [r for r in rewrites.get(name, []) if r.rule not in ("custom_layer",)]
+        kernel = None
         if node is not None and ir.op_key(node)[0] == ir.CUSTOM_DOMAIN:
-            status, how = "custom", kernel_note(node.op)
+            # The kernel is the one the catalog has for the op that became the custom layer (what
+            # TagCustomLayers and the kernel writer use), not any class that happens to share its name.
+            tagged = [r for r in rewrites.get(name, []) if r.rule == "custom_layer"]
+            spec = kernel_for_op(*_key_of(tagged[-1].source_op if tagged else label))
+            kernel = kernel_kinds(spec.class_name) if spec else "none"
+            status, how = "custom", kernel_note(node.op, bundled=spec is not None)
         elif node is not None:
             reason = caps.unsupported_reason(node)
             if reason:
@@ -104,7 +398,7 @@ def build(source: list[tuple[str, str]], final: gs.Graph, ctx: PassContext, caps
                     "native",
                     f"{layer}{via}" if ir.op_label(node) == label else f"{ir.op_label(node)} -> {layer}{via}",
                 )
-        elif steps and steps[-1].pass_id.startswith("lower::"):
+        elif steps and not steps[-1].pass_id.startswith("cleanup::"):  # a rule replaced it
             created = sorted(set(steps[-1].created_ops))
             status, how = (
                 "lowered",
@@ -112,7 +406,68 @@ def build(source: list[tuple[str, str]], final: gs.Graph, ctx: PassContext, caps
             )
         else:
             status, how = "removed", f"by {ctx.removed_by.get(name, 'a pass')}"
-        groups[(label, status, how)].append(name)
-    rows = [Row(op, len(names), status, how, names) for (op, status, how), names in groups.items()]
+        groups[(label, status, how, kernel)].append(name)
+    rows = [
+        Row(op, len(names), status, how, names, kernel) for (op, status, how, kernel), names in groups.items()
+    ]
     rows.sort(key=lambda r: (STATUSES.index(r.status), r.op))
     return Report(caps.description, ctx.pipeline, rows)
+
+
+def analyze_graph(
+    graph: gs.Graph, *, pipeline: str = "lower-custom", target=None, avoid_ops=(), options=None
+):
+    """The report of running ``pipeline`` on ``graph``, also when the target cannot run the result:
+    the pipeline runs without its final legality check and with custom layers allowed without
+    kernels, so what the target cannot run shows up as ``unsupported`` (or custom without kernel)
+    rows instead of an error. ``report.graph`` is the rewritten graph, ``report.context`` the run's
+    PassContext."""
+    from dataclasses import replace
+
+    from bridgec import passes as passes_mod
+    from bridgec.convert import RunOptions, run_pipeline
+    from bridgec.errors import UsageError
+
+    if pipeline not in passes_mod.PIPELINES:
+        raise UsageError(
+            f"unknown pipeline -O {pipeline!r}; choose one of: {', '.join(passes_mod.PIPELINES)}"
+        )
+    options = options or RunOptions(check_each=False)
+    ids = passes_mod.pipeline_ids(pipeline, options.passes, options.disable)
+    lenient = replace(
+        options,
+        passes=[p for p in ids if p != "check::target_legal"],
+        disable=(),
+        allow_missing_kernels=True,
+    )
+    source, graph, ctx = run_pipeline(graph, pipeline, target, tuple(avoid_ops), options=lenient)
+    ctx.pipeline = pipeline
+    report = build(source, graph, ctx, ctx.capabilities)
+    report.graph, report.context = graph, ctx
+    return report
+
+
+def analyze(
+    model,
+    *,
+    inputs: dict | None = None,
+    pipeline: str = "lower-custom",
+    target: str | None = None,
+    avoid_ops: tuple[str, ...] = (),
+    options=None,
+    frontend=None,
+    progress=None,
+) -> Report:
+    """``analyze_graph`` of a model file (``bridgec report``)."""
+    from bridgec import frontends
+    from bridgec.backends.coreml import capabilities_for
+    from bridgec.convert import RunOptions
+
+    say = progress or (lambda message: None)
+    capabilities_for(target, avoid_ops)  # validates --target before the slow part
+    say(f"loading {model}")
+    graph = frontends.load(model, inputs, frontend)
+    say(f"running -O {pipeline} on {len(graph.nodes)} nodes")
+    return analyze_graph(
+        graph, pipeline=pipeline, target=target, avoid_ops=avoid_ops, options=options or RunOptions()
+    )

@@ -18,6 +18,7 @@ from bridgec.backends.coreml import neuralnetwork
 from bridgec.backends.coreml.executor import ExecutorError
 from bridgec.convert import RunOptions, run_pipeline
 from bridgec.errors import UsageError
+from bridgec.report import build as build_report
 
 REFERENCE = "pytorch"
 RUNTIME_TITLES = {
@@ -167,7 +168,7 @@ def verify(
     say("running onnxruntime on the graph before the passes")
     outputs["onnx_before"] = runtimes.run_onnxruntime(before, feeds, intermediates=per_node)
     say(f"running -O {pipeline}")
-    _, after, ctx = run_pipeline(before.copy(), pipeline, target, avoid_ops, options=options)
+    source, after, ctx = run_pipeline(before.copy(), pipeline, target, avoid_ops, options=options)
     say("running onnxruntime on the graph after the passes")
     outputs["onnx_after"] = runtimes.run_onnxruntime(after, feeds, intermediates=per_node)
     say("building the Core ML model and running the reference executor")
@@ -202,6 +203,7 @@ def verify(
         reference, feeds, {k: {n: v[n] for n in output_names} for k, v in outputs.items()}, comparisons, notes
     )
     result.context = ctx
+    result.report = build_report(source, after, ctx, ctx.capabilities)  # the op report, for --report-out
     if per_node:
         stages = [("onnx_before -> onnx_after", outputs["onnx_after"], outputs["onnx_before"])]
         if "coreml_reference" in outputs:

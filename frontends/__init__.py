@@ -29,14 +29,23 @@ def detect_format(path: Path) -> str:
         raise UsageError(f"{path}: no such file")
     if path.is_dir():
         raise UsageError(f"{path}: is a directory, not a model file")
-    with open(path, "rb") as handle:
-        head = handle.read(4)
-    if zipfile.is_zipfile(path):
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read it ({exc.strerror})") from None
+    try:
+        is_zip = zipfile.is_zipfile(path)
+    except Exception:  # noqa: BLE001 - a damaged end-of-archive record fails in several ways
+        is_zip = False
+    if is_zip:
         try:
             with zipfile.ZipFile(path) as archive:
                 names = archive.namelist()
-        except (zipfile.BadZipFile, OSError):
-            raise UsageError(f"{path}: a damaged zip archive, not a readable model") from None
+        except Exception as exc:  # noqa: BLE001 - zipfile raises BadZipFile, UnicodeDecodeError, ValueError...
+            raise UsageError(
+                f"{path}: a damaged zip archive, not a readable model ({type(exc).__name__}); copy the file again"
+            ) from None
         if any(n.endswith("constants.pkl") for n in names) and any("/code/" in n for n in names):
             return "torchscript"
         if any(n.endswith("serialized_exported_program.json") or "/models/" in n for n in names) or (
@@ -103,7 +112,10 @@ def run_pytorch(path: str | os.PathLike, feeds: dict, options: LoadOptions | Non
 def _onnx_input_names(path: Path) -> list[str]:
     import onnx
 
-    model = onnx.load(str(path), load_external_data=False)
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # noqa: BLE001 - a truncated or foreign file fails in many ways
+        raise UsageError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from None
     inits = {i.name for i in model.graph.initializer}
     return [i.name for i in model.graph.input if i.name not in inits]
 

@@ -45,6 +45,8 @@ ONNX_SPELLINGS: dict[str, Spelling] = {
     # ONNX Softplus is log(1 + exp(x)) everywhere: torch's beta 1 with no linear region
     "Softplus": Spelling("Softplus", fixed={"beta": 1.0, "threshold": math.inf}),
     "LeakyRelu": Spelling("LeakyRelu", (("alpha", "alpha", 0.01),)),
+    # Core ML's NeuralNetwork has no erf layer: as a bridgec op it gets the bundled kernel
+    "Erf": Spelling("Erf"),
 }
 
 # ATen fallback operators: the arguments after ``self``, in the aten schema's order and defaults.

@@ -75,7 +75,15 @@ def graph_from_model(model: onnx.ModelProto, path: Path, shapes: InputShapes | N
             del dims[:]
             for d in given:
                 dims.add().dim_value = d
-    graph = ir.import_model(_infer_shapes(model))
+    try:
+        graph = ir.import_model(_infer_shapes(model))
+    except (KeyError, ValueError, TypeError) as exc:  # graphsurgeon on e.g. an unknown element type
+        raise UsageError(
+            f"{path.name}: invalid ONNX model ({type(exc).__name__}: {exc}); the file may be "
+            "damaged or from a newer onnx release"
+        ) from None
+    _check_inferred_sizes(graph, path)
+    _check_outputs_computed(graph, path)
     normalize(graph)  # standard ONNX and ATen spellings of the kept ops -> the bridgec form
     for tensor in graph.inputs:
         if tensor.shape is None or not all(isinstance(d, int) and d > 0 for d in tensor.shape):
@@ -88,6 +96,172 @@ def graph_from_model(model: onnx.ModelProto, path: Path, shapes: InputShapes | N
                 )
             )
     return graph
+
+
+# A NeuralNetwork .mlmodel is one protobuf message, which cannot pass 2 GiB: weights beyond that can
+# never be converted, so a bigger claim is refused before anything is read.
+MAX_WEIGHT_BYTES = 2 << 30
+
+
+def _external_info(tensor: onnx.TensorProto, path: Path) -> tuple[str, int, int | None]:
+    """(location, offset, length or None) of an external tensor; one-line errors for garbage."""
+    entries = {entry.key: entry.value for entry in tensor.external_data}
+    location = entries.get("location", "")
+    if not location:
+        raise UsageError(f"{path}: initializer {tensor.name!r} is external data without a location")
+    numbers = []
+    for key in ("offset", "length"):
+        value = entries.get(key)
+        if value is None:
+            numbers.append(None)
+            continue
+        if not value.isdigit() or len(value) > 18:
+            raise UsageError(
+                f"{path}: initializer {tensor.name!r} has a bad external data {key} {value[:30]!r}"
+            )
+        numbers.append(int(value))
+    return location, numbers[0] or 0, numbers[1]
+
+
+_PACKED = {onnx.TensorProto.INT4, onnx.TensorProto.UINT4, getattr(onnx.TensorProto, "FLOAT4E2M1", -1)}
+
+
+def _data_bytes(tensor: onnx.TensorProto) -> int | None:
+    """The bytes a tensor's raw data must have for its type and shape; None for types without a
+    fixed size (strings, unknown numbers)."""
+    if tensor.data_type in (onnx.TensorProto.UNDEFINED, onnx.TensorProto.STRING):
+        return None
+    try:
+        itemsize = onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
+    except Exception:  # noqa: BLE001 - an unknown data type: the checker names it
+        return None
+    count = 1
+    for d in tensor.dims:
+        count *= d
+    return (count + 1) // 2 if tensor.data_type in _PACKED else count * itemsize
+
+
+def check_claims(model: onnx.ModelProto, path: Path) -> None:
+    """Refuse absurd sizes before reading or allocating anything: a weight or input whose dims
+    multiply past ``shapes.MAX_ELEMENTS``, weights past 2 GiB in all, external data that points out of
+    the model's folder or claims more bytes than its file holds."""
+    from onnx.external_data_helper import _get_all_tensors, uses_external_data
+
+    from bridgec.frontends.shapes import too_big
+
+    folder = path.resolve().parent
+    total = 0
+    for tensor in _get_all_tensors(model):
+        if any(d < 0 for d in tensor.dims):
+            raise UsageError(
+                f"{path}: initializer {tensor.name!r} has a negative dimension {list(tensor.dims)}"
+            )
+        why = too_big(tensor.dims)
+        if why:
+            raise UsageError(f"{path}: initializer {tensor.name!r} of shape {list(tensor.dims)} has {why}")
+        needed = _data_bytes(tensor)
+        claimed = needed if needed is not None else 0
+        inline = tensor.HasField("raw_data") and not uses_external_data(tensor)
+        if needed is not None and inline and len(tensor.raw_data) != needed:
+            raise UsageError(
+                f"{path}: initializer {tensor.name!r} holds {len(tensor.raw_data):,} bytes but its type "
+                f"and shape {list(tensor.dims)} need {needed:,}; the model file is damaged"
+            )
+        if uses_external_data(tensor):
+            location, offset, length = _external_info(tensor, path)
+            target = (folder / location).resolve()
+            if folder not in target.parents:
+                raise UsageError(
+                    f"{path}: external data {location!r} of {tensor.name!r} points outside the model's "
+                    "folder; bridgec reads weights only from beside the model"
+                )
+            if not target.is_file():
+                raise UsageError(
+                    f"{path}: its weights are in the external data file {location!r}, which is missing; "
+                    f"copy it into {folder}"
+                )
+            available = max(0, target.stat().st_size - offset)
+            wanted = length if length is not None else claimed
+            if wanted > available or (needed is not None and needed > wanted):
+                raise UsageError(
+                    f"{path}: initializer {tensor.name!r} needs {max(wanted, claimed):,} bytes of external "
+                    f"data but {location!r} holds {available:,} from offset {offset}; the data file is "
+                    "damaged or from another model"
+                )
+            claimed = wanted
+        total += claimed
+        if total > MAX_WEIGHT_BYTES:
+            raise UsageError(
+                f"{path}: the weights claim more than 2 GiB (at {tensor.name!r}), more than a .mlmodel "
+                "can hold"
+            )
+    for value in (*model.graph.input, *model.graph.output):
+        dims = value.type.tensor_type.shape.dim
+        sizes = [d.dim_value for d in dims if d.HasField("dim_value")]
+        if any(d < 0 for d in sizes):
+            raise UsageError(f"{path}: {value.name!r} has a negative dimension {sizes}")
+        why = too_big(sizes)
+        if why:
+            raise UsageError(f"{path}: {value.name!r} of shape {sizes} has {why}")
+
+
+def _check_text(graph: onnx.GraphProto, path: Path) -> None:
+    """Names and op types must be UTF-8 text: protobuf hands a damaged one over as bytes, which
+    fails deep inside onnx and graphsurgeon otherwise."""
+
+    def names(g: onnx.GraphProto):
+        yield g.name
+        for value in (*g.input, *g.output, *g.value_info, *g.initializer):
+            yield value.name
+        for node in g.node:
+            yield from (node.name, node.op_type, node.domain, *node.input, *node.output)
+            for attr in node.attribute:
+                yield attr.name
+                for sub in (*([attr.g] if attr.HasField("g") else []), *attr.graphs):
+                    yield from names(sub)
+
+    for name in names(graph):
+        if isinstance(name, bytes):
+            raise UsageError(
+                f"{path}: invalid ONNX model: the name {name[:40]!r} is not UTF-8 text (a damaged file?)"
+            )
+
+
+def _check_outputs_computed(graph: gs.Graph, path: Path) -> None:
+    """Every output must be computed from an input: a Core ML network has no layer that makes an
+    output out of constants alone (the passes would fold it away)."""
+    inputs = {id(t) for t in graph.inputs}
+    for output in graph.outputs:
+        seen, stack, found = set(), [output], False
+        while stack and not found:
+            tensor = stack.pop()
+            if id(tensor) in seen:
+                continue
+            seen.add(id(tensor))
+            found = id(tensor) in inputs
+            for node in tensor.inputs:
+                stack.extend(node.inputs)
+        if not found:
+            raise UsageError(
+                f"{path}: output {output.name!r} does not depend on any input of the model (it is a "
+                "constant); Core ML computes outputs from inputs, so drop it or feed it from an input"
+            )
+
+
+def _check_inferred_sizes(graph: gs.Graph, path: Path) -> None:
+    """A node whose output shape inference puts past the element limit (ConstantOfShape of a huge
+    shape, an Expand or Tile blown up by a damaged constant) is refused before anything folds it."""
+    from bridgec.frontends.shapes import too_big
+
+    for tensor in graph.tensors().values():
+        shape = tensor.shape
+        if not shape or not all(isinstance(d, int) and d >= 0 for d in shape):
+            continue
+        why = too_big(shape)
+        if why:
+            producer = tensor.inputs[0] if tensor.inputs else None
+            where = f"node {producer.name!r} ({producer.op}) makes" if producer else "tensor"
+            raise UsageError(f"{path}: {where} {tensor.name!r} of shape {list(shape)}: {why}")
 
 
 def load_external_data(model: onnx.ModelProto, path: Path) -> None:
@@ -121,9 +295,13 @@ def load(path: Path, shapes: InputShapes | None = None) -> gs.Graph:
         raise UsageError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from None
     if not model.graph.node or model.ir_version <= 0:
         raise UsageError(f"{path}: not an ONNX model (no graph nodes)")
+    _check_text(model.graph, path)
+    check_claims(model, path)
     load_external_data(model, path)
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as exc:
         raise UsageError(f"{path}: invalid ONNX model: {str(exc).splitlines()[0]}") from None
+    except UnicodeDecodeError:  # a name or string attribute that is not UTF-8: a damaged file
+        raise UsageError(f"{path}: invalid ONNX model: a name or string in it is not UTF-8 text") from None
     return graph_from_model(model, path, shapes)

@@ -16,9 +16,12 @@ import importlib
 import inspect
 import io
 import json
+import logging
+import os
 import re
 import sys
 import warnings
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +30,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from bridgec import ir
+from bridgec import ir, timing
 from bridgec.errors import ConversionError, UsageError
 
 EXPORT_OPSET = 17
@@ -306,6 +309,32 @@ def _export_dynamo(
 _EXPORTERS = {"torchscript": _export_torchscript, "dynamo": _export_dynamo}
 
 
+@contextlib.contextmanager
+def _native_output_hidden() -> Iterator[None]:
+    """torch's exporters print whole graphs from C++ when they fail; the error message says what
+    matters, so their stdout/stderr go to a scratch file (kept visible with --debug)."""
+    if os.environ.get("BRIDGEC_DEBUG"):
+        yield
+        return
+    import tempfile
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with tempfile.TemporaryFile() as scratch:
+        os.dup2(scratch.fileno(), 1)
+        os.dup2(scratch.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
 def export(
     module: Any,
     args: tuple,
@@ -339,7 +368,8 @@ def export(
     failures = []
     for choice in order:
         try:
-            return _EXPORTERS[choice](module, args, inputs, outputs, flat), choice
+            with _native_output_hidden():
+                return _EXPORTERS[choice](module, args, inputs, outputs, flat), choice
         except (UsageError, ConversionError):
             raise
         except Exception as exc:  # noqa: BLE001 - each exporter fails in its own ways
@@ -497,6 +527,58 @@ class LoadedModel:
         return self.module.module() if isinstance(self.module, torch.export.ExportedProgram) else self.module
 
 
+@contextlib.contextmanager
+def _log_exceptions(name: str, found: list[BaseException]) -> Iterator[None]:
+    """Keep logger ``name`` off stderr while the block runs, collecting the exceptions it logs."""
+    logger = logging.getLogger(name)
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.exc_info and record.exc_info[1] is not None:
+                found.append(record.exc_info[1])
+
+    saved = logger.handlers[:], logger.propagate
+    logger.handlers[:] = [Collect()]
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.handlers[:], logger.propagate = saved
+
+
+class _PickleRefused(Exception):
+    """A torch.load inside torch.export.load needed more than the weights-only unpickler allows."""
+
+
+@contextlib.contextmanager
+def _weights_only(options: LoadOptions, refused: list[BaseException]) -> Iterator[None]:
+    """Without --trust-pickle, every ``torch.load`` in the block is weights-only: torch.export.load
+    unpickles the archive's weights, constants and sample inputs with ``weights_only=False`` (or
+    falls back to it), which runs whatever code a crafted archive holds."""
+    import pickle
+
+    import torch
+
+    if options.trust_pickle:
+        yield
+        return
+    original = torch.load
+
+    def weights_only_load(f, *args, **kwargs):
+        kwargs["weights_only"] = True
+        try:
+            return original(f, *args, **kwargs)
+        except pickle.UnpicklingError as exc:
+            refused.append(exc)
+            raise _PickleRefused(str(exc)) from None
+
+    torch.load = weights_only_load
+    try:
+        yield
+    finally:
+        torch.load = original
+
+
 def load_module(path: Path, fmt: str, options: LoadOptions | None = None) -> LoadedModel:
     """Read a PyTorch file of format ``fmt`` (see ``frontends.detect_format``) into a runnable model."""
     import torch
@@ -509,15 +591,38 @@ def load_module(path: Path, fmt: str, options: LoadOptions | None = None) -> Loa
             raise UsageError(f"{path}: not a loadable TorchScript archive: {first_line(exc)}") from None
         return LoadedModel(module.eval(), forward_input_names(module), {}, "torchscript")
     if fmt == "pt2":
+        logged: list[BaseException] = []
+        refused: list[BaseException] = []
         try:
-            with warnings.catch_warnings():
+            with (
+                warnings.catch_warnings(),
+                _log_exceptions("torch.export", logged),
+                _log_exceptions("torch._export", logged),
+                _weights_only(options, refused),
+            ):
                 warnings.simplefilter("ignore")
                 program = torch.export.load(str(path))
         except Exception as exc:  # noqa: BLE001
+            if refused:
+                raise UsageError(
+                    f"{path}: the archive holds pickled objects beyond tensors (weights, constants or "
+                    "sample inputs); unpickling runs code from the file, so bridgec needs --trust-pickle"
+                ) from None
+            # torch.export.load logs the real cause (with its traceback) and raises a vaguer error
+            cause = logged[-1] if logged else exc
+            if "PytorchStreamReader" in str(cause) or isinstance(cause, zipfile.BadZipFile):
+                raise UsageError(
+                    f"{path}: a damaged torch.export archive ({first_line(cause)[:120]}); copy or save "
+                    "the model again"
+                ) from None
             raise UsageError(
-                f"{path}: not a loadable torch.export archive (saved by an incompatible torch "
-                f"{torch.__version__.split('+')[0]}?): {first_line(exc)}"
+                f"{path}: not a loadable torch.export archive (damaged, or saved by a torch other than "
+                f"{torch.__version__.split('+')[0]}?): {first_line(cause)}"
             ) from None
+        if not isinstance(program, torch.export.ExportedProgram):
+            raise UsageError(
+                f"{path}: a .pt2 archive without an exported program; save it with torch.export.save"
+            )
         names, shapes = [], {}
         placeholders = {n.name: n for n in program.graph.nodes if n.op == "placeholder"}
         for spec in program.graph_signature.input_specs:
@@ -556,6 +661,10 @@ def example_inputs(
     if missing:
         example = " ".join(f"--input {n}:1x3x224x224" for n in missing)
         raise UsageError(f"{path.name}: the file records no input shapes; pass {example}")
+    for name in loaded.inputs:
+        why = shapes.too_big(resolved[name])
+        if why:
+            raise UsageError(f"{path.name}: input {name} of shape {resolved[name]} has {why}; pass --input")
     generator = torch.Generator().manual_seed(0)
     return resolved, tuple(torch.randn(*resolved[n], generator=generator) for n in loaded.inputs)
 
@@ -577,15 +686,16 @@ def load(path: Path, fmt: str, given: dict | None, options: LoadOptions | None =
             f"{path.name}: the model does not run on inputs of shape "
             f"{', '.join(f'{n}:{resolved[n]}' for n in loaded.inputs)}: {first_line(exc, last=True)}"
         ) from None
-    model, used = export(
-        loaded.module,
-        args,
-        loaded.inputs,
-        options.exporter,
-        name=path.name,
-        prefer=loaded.prefer,
-        notify=options.say,
-    )
+    with timing.stage("export"):
+        model, used = export(
+            loaded.module,
+            args,
+            loaded.inputs,
+            options.exporter,
+            name=path.name,
+            prefer=loaded.prefer,
+            notify=options.say,
+        )
     if options.exporter == "auto" and used != loaded.prefer:
         options.say(f"exported {path.name} with the {used} exporter")
     return onnx_file.graph_from_model(model, path, resolved)

@@ -13,6 +13,27 @@ _RANGE = re.compile(r"^\((\d+)\.\.(\d+)\)$")
 
 InputShapes = dict[str, tuple[int, ...]]
 
+# The most elements one tensor may have: 2^30 float32 are 4 GiB, beyond anything a Core ML model on a
+# phone runs, and a bigger claim (a 2^40-element --input, a damaged dimension) fails here before
+# anything is allocated for it.
+MAX_ELEMENTS = 1 << 30
+
+
+def elements(shape) -> int:
+    """The element count of ``shape`` as a Python int (no overflow, whatever the dims claim)."""
+    count = 1
+    for d in shape:
+        count *= int(d)
+    return count
+
+
+def too_big(shape) -> str | None:
+    """Why a tensor of ``shape`` is refused, or None."""
+    count = elements(shape)
+    if count > MAX_ELEMENTS:
+        return f"{count:,} elements, more than bridgec's limit of {MAX_ELEMENTS:,} (2^30) per tensor"
+    return None
+
 
 @dataclass(frozen=True)
 class FlexibleShape:
@@ -33,16 +54,28 @@ class FlexibleShape:
         return [self.default, tuple(hi for _, hi in self.ranges)]
 
 
+def _shown(text: str) -> str:
+    return repr(text if len(text) <= 80 else text[:77] + "...")
+
+
 def _malformed(text: str, why: str = "") -> UsageError:
     return UsageError(
-        f"malformed --input {text!r}{': ' + why if why else ''}: expected NAME:DIMS such as x:1x3x256x256, "
+        f"malformed --input {_shown(text)}{': ' + why if why else ''}: expected NAME:DIMS such as x:1x3x256x256, "
         "x:1x3x(128..512)x(128..512) or x:1x3x224x224,1x3x320x320"
     )
+
+
+def _check_size(text: str, dims) -> None:
+    why = too_big(dims)
+    if why:
+        raise UsageError(f"--input {_shown(text)}: {why}; give the shape the model runs at")
 
 
 def parse_flexible_spec(text: str) -> tuple[str | None, FlexibleShape] | None:
     """``x:1x3x(128..512)x(128..512)`` (ranges) or ``x:1x3x224x224,1x3x320x320`` (enumerated shapes);
     None for a plain fixed shape."""
+    if re.search(r"\d{19,}", text):  # more than 2^63: no size, and int() of 5000 digits is refused
+        raise _malformed(text, "a dimension has more than 18 digits")
     match = _FLEX.match(text.strip())
     if not match:
         return None
@@ -60,6 +93,7 @@ def parse_flexible_spec(text: str) -> tuple[str | None, FlexibleShape] | None:
             if lo <= 0 or hi < lo:
                 raise _malformed(text, f"{token!r} needs 0 < lo <= hi")
             ranges.append((lo, hi))
+        _check_size(text, [hi for _, hi in ranges])
         return match["name"], FlexibleShape(ranges=tuple(ranges))
     if "," in dims and "x" in dims:
         shapes = []
@@ -73,6 +107,8 @@ def parse_flexible_spec(text: str) -> tuple[str | None, FlexibleShape] | None:
             raise _malformed(text, "every dimension must be a positive integer")
         if len(set(shapes)) != len(shapes):
             raise _malformed(text, "a shape is listed twice")
+        for shape in shapes:
+            _check_size(text, shape)
         return match["name"], FlexibleShape(enumerated=tuple(shapes))
     return None
 
@@ -88,7 +124,8 @@ def parse_input_spec(text: str) -> tuple[str | None, tuple[int, ...]]:
         raise _malformed(text)
     dims = tuple(int(d) for d in re.split(r"[x,]", match["dims"]))
     if any(d <= 0 for d in dims):
-        raise UsageError(f"malformed --input {text!r}: every dimension must be a positive integer")
+        raise UsageError(f"malformed --input {_shown(text)}: every dimension must be a positive integer")
+    _check_size(text, dims)
     return match["name"], dims
 
 

@@ -75,6 +75,9 @@ class FoldConstants(Pass):
         before = len(graph.nodes)
         _constant_nodes_to_tensors(graph)
         # graphsurgeon evaluates the constant part with onnxruntime; ops it cannot run stay as they are.
+        import onnxruntime
+
+        onnxruntime.set_default_logger_severity(3)  # its refusals are warnings on stderr otherwise
         graph.fold_constants(error_ok=True, fold_shapes=True, flatten_subgraphs=False)
         graph.cleanup(remove_unused_graph_inputs=False)
         return PassResult(graph, len(graph.nodes) != before)

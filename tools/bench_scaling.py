@@ -24,14 +24,16 @@ from bridgec.convert import RunOptions, run_pipeline  # noqa: F401 - the per-siz
 
 def synthetic(nodes: int, shape: str) -> gs.Graph:
     x = gs.Variable("x", dtype=np.float32, shape=[1, 4, 8, 8])
-    weight = gs.Constant("w", np.eye(4, dtype=np.float32).reshape(4, 4, 1, 1))
-    lo, hi = gs.Constant("lo", np.array(0.0, np.float32)), gs.Constant("hi", np.array(6.0, np.float32))
+    eye = np.eye(4, dtype=np.float32).reshape(4, 4, 1, 1)
     tensors, graph_nodes = [x], []
     for i in range(nodes):
         kind = i % 4
         a = tensors[-1]
         out = gs.Variable(f"t{i}", dtype=np.float32, shape=[1, 4, 8, 8])
         if kind == 0:
+            # each layer has its own weights, as in real models (one tensor shared by thousands of
+            # nodes would measure graphsurgeon's consumer lists instead of the passes)
+            weight = gs.Constant(f"w{i}", eye)
             node = gs.Node(
                 "Conv", f"conv{i}", attrs={"kernel_shape": [1, 1]}, inputs=[a, weight], outputs=[out]
             )
@@ -45,6 +47,10 @@ def synthetic(nodes: int, shape: str) -> gs.Graph:
                 domain=ir.BRIDGEC_DOMAIN,
             )
         elif kind == 2:
+            lo, hi = (
+                gs.Constant(f"lo{i}", np.array(0.0, np.float32)),
+                gs.Constant(f"hi{i}", np.array(6.0, np.float32)),
+            )
             node = gs.Node("Clip", f"clip{i}", inputs=[a, lo, hi], outputs=[out])
         else:
             other = tensors[-3] if shape == "dag" and len(tensors) > 3 else a

@@ -1,9 +1,11 @@
-"""Import coremltools without it importing torch.
+"""Import coremltools without it importing torch and torchvision.
 
-coremltools imports torch at import time when torch is installed (for its own torch converter,
-which bridgec does not use). That costs seconds, and converting an .onnx file must not pay it.
-If torch is not loaded yet, it is hidden while coremltools imports, so coremltools records it
-as absent; bridgec only uses coremltools' protobuf classes and NeuralNetwork builder.
+coremltools imports torch (and with it torchvision, torch._dynamo and inductor) at import time
+when they are installed, for its own torch converter, which bridgec does not use. That costs
+seconds — about 2.5 s even when torch is already loaded — and converting an .onnx file must not
+pay for torch at all. So both are hidden while coremltools imports: it records them as absent,
+and bridgec only uses its protobuf classes and NeuralNetwork builder. The real modules (if
+loaded) are put back afterwards.
 """
 
 from __future__ import annotations
@@ -13,15 +15,23 @@ import logging
 import sys
 from types import ModuleType
 
+_HIDDEN = ("torch", "torchvision")
+
 
 def load() -> ModuleType:
-    if "coremltools" not in sys.modules and "torch" not in sys.modules:
-        sys.modules["torch"] = None  # type: ignore[assignment]  # makes `import torch` raise ImportError
-        try:
-            _import()
-        finally:
-            del sys.modules["torch"]
-    return _import()
+    if "coremltools" in sys.modules:
+        return sys.modules["coremltools"]
+    saved = {name: sys.modules.get(name) for name in _HIDDEN}
+    for name in _HIDDEN:
+        sys.modules[name] = None  # type: ignore[assignment]  # makes `import torch` raise ImportError
+    try:
+        return _import()
+    finally:
+        for name, module in saved.items():
+            if module is None:
+                del sys.modules[name]
+            else:
+                sys.modules[name] = module
 
 
 def _import() -> ModuleType:

@@ -20,7 +20,7 @@ from bridgec import __version__, ir
 from bridgec.backends.coreml import _coremltools, ops
 from bridgec.backends.coreml.capabilities import CoreMLCapabilities, capabilities_for
 from bridgec.backends.coreml.targets import Target
-from bridgec.errors import ConversionError
+from bridgec.errors import ConversionError, UsageError
 
 
 @dataclass
@@ -223,11 +223,11 @@ def make_flexible(spec: Any, flexible: dict[str, Any], alternatives: list[tuple[
     converted at the other corner shapes ((description, spec) pairs), and every layer must be
     identical in all of them.
     """
-    layers = [layer.SerializeToString() for layer in network_of(spec).layers]
+    layers = [layer.SerializeToString(deterministic=True) for layer in network_of(spec).layers]
     for described, other in alternatives:
         theirs = network_of(other).layers
         for mine, layer in zip(network_of(spec).layers, theirs, strict=False):
-            if mine.SerializeToString() != layer.SerializeToString():
+            if mine.SerializeToString(deterministic=True) != layer.SerializeToString(deterministic=True):
                 raise ConversionError(
                     f"layer {mine.name!r} ({mine.WhichOneof('layer')}) depends on the input shape: it differs "
                     f"at {described}, so one Core ML model cannot take all these shapes; convert each shape "
@@ -302,12 +302,21 @@ def custom_classes(spec: Any) -> dict[str, list[str]]:
 
 def write_atomic(data: bytes, path: Path) -> None:
     """Write to a temporary file beside ``path`` and rename, so no half-written model is ever left."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    path = Path(path)
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(21, "is a directory; name a file to write", str(path))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise UsageError(f"{exc.filename or path}: cannot write it ({exc.strerror})") from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise UsageError(f"{path}: cannot write it ({exc.strerror or type(exc).__name__})") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -325,7 +334,7 @@ def emit(
     if path.suffix != ".mlmodel":
         raise ConversionError(f"{path}: the NeuralNetwork format is written as a .mlmodel file")
     spec = build_spec(graph, target, metadata=metadata)
-    write_atomic(spec.SerializeToString(), path)
+    write_atomic(spec.SerializeToString(deterministic=True), path)
     return EmitResult(path, spec, layer_kinds(spec), custom_classes(spec))
 
 

@@ -46,5 +46,5 @@ def test_missing_external_file_is_named(tmp_path):
 def test_short_external_file_is_an_error(tmp_path):
     path = save_external(tmp_path)
     (tmp_path / "m.data").write_bytes(b"\0" * 8)
-    with pytest.raises(UsageError, match=r"cannot read its external data: "):
+    with pytest.raises(UsageError, match=r"needs 1,024 bytes of external data but .m.data. holds 8"):
         frontends.load(path)

@@ -34,6 +34,12 @@ class Emitter:
     def key(self) -> ir.OpKey:
         return (self.domain, self.op)
 
+    @property
+    def restrictions(self) -> str:
+        """What the capability check requires, for coverage reports: its docstring's "Restrictions:" line."""
+        doc = (self.check.__doc__ or "") if self.check else ""
+        return doc.strip().removeprefix("Restrictions:").strip().rstrip(".")
+
 
 def _collect() -> dict[ir.OpKey, Emitter]:
     from bridgec.backends.coreml.ops import (

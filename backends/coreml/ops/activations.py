@@ -42,6 +42,7 @@ def _hard_sigmoid(ctx, node: gs.Node) -> None:
 
 
 def _clip_check(node: gs.Node, target) -> str | None:
+    """Restrictions: constant scalar bounds."""
     return None if clip_bounds(node) is not None else "Clip bounds must be constant scalars"
 
 
@@ -77,6 +78,7 @@ _GELU_MODES = {"none": "EXACT", "tanh": "TANH_APPROXIMATION"}  # GeluLayerParams
 
 
 def _gelu_check(node: gs.Node, target) -> str | None:
+    """Restrictions: approximate 'none' or 'tanh' (Core ML's gelu layer, iOS14+)."""
     mode = node.attrs.get("approximate", "none")
     return None if mode in _GELU_MODES else f"Gelu approximate={mode!r} has no Core ML mode"
 
@@ -87,6 +89,7 @@ def _gelu(ctx, node: gs.Node) -> None:
 
 
 def _softplus_check(node: gs.Node, target) -> str | None:
+    """Restrictions: beta 1 and threshold >= 15 (ONNX Softplus qualifies)."""
     beta, threshold = float(node.attrs.get("beta", 1.0)), float(node.attrs.get("threshold", 20.0))
     if beta != 1.0:
         return f"beta {beta} != 1: Core ML's softplus has no beta"

@@ -12,6 +12,7 @@ _SAME = {"SAME_UPPER": "BOTTOM_RIGHT_HEAVY", "SAME_LOWER": "TOP_LEFT_HEAVY"}
 
 
 def _conv_check(node: gs.Node, target) -> str | None:
+    """Restrictions: 2-D only; constant weights and bias; auto_pad NOTSET, VALID or SAME_*."""
     weight = ir.constant_value(node.inputs[1])
     if weight is None:
         return "Conv weights must be constant"
@@ -67,6 +68,7 @@ def _conv(ctx, node: gs.Node) -> None:
 
 
 def _bn_check(node: gs.Node, target) -> str | None:
+    """Restrictions: inference mode; constant scale, bias, mean and variance; rank-4 NCHW input."""
     if any(ir.constant_value(t) is None for t in node.inputs[1:5]):
         return "BatchNormalization scale, bias, mean and variance must be constant"
     if len(node.outputs) > 1 and any(t.outputs for t in node.outputs[1:]):

@@ -40,6 +40,7 @@ def _emit(ctx, node: gs.Node) -> None:
 
 
 def _check(node: gs.Node, target) -> str | None:
+    """Restrictions: every parameter of the kernel's class present; no NaN parameter."""
     spec = KERNELS.get(node.op)
     if spec is None:
         return None

@@ -10,6 +10,7 @@ from bridgec.backends.coreml.ops import Emitter
 
 
 def _gemm_check(node: gs.Node, target) -> str | None:
+    """Restrictions: constant B; transA=0; C constant and broadcast along rows ((N,) or (1, N))."""
     if ir.constant_value(node.inputs[1]) is None:
         return "Gemm's B must be constant"
     if int(node.attrs.get("transA", 0)):
@@ -60,6 +61,7 @@ def _matmul(ctx, node: gs.Node) -> None:
 
 
 def _matmul_check(node: gs.Node, target) -> str | None:
+    """Restrictions: both operands of rank >= 2."""
     for tensor in node.inputs:
         if tensor.shape is not None and len(tensor.shape) < 2:
             return "MatMul with a rank-1 operand is not supported"

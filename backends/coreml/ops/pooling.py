@@ -8,6 +8,7 @@ from bridgec.backends.coreml.ops import Emitter
 
 
 def _pool_check(node: gs.Node, target) -> str | None:
+    """Restrictions: 2-D only; no dilations; auto_pad NOTSET or VALID; no MaxPool indices output; ceil_mode only with symmetric padding (and kernel >= stride when unpadded)."""
     kernel = node.attrs.get("kernel_shape", [])
     if len(kernel) != 2:
         return f"only 2-D pooling maps to Core ML (kernel_shape {list(kernel)})"
@@ -80,6 +81,7 @@ def _global(kind: str):
 
 
 def _global_check(node: gs.Node, target) -> str | None:
+    """Restrictions: rank-4 NCHW input (2-D pooling)."""
     shape = node.inputs[0].shape
     if shape is not None and len(shape) != 4:
         return f"only 2-D global pooling maps to Core ML (input rank {len(shape)})"

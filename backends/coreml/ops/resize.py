@@ -66,6 +66,7 @@ def _mode(node: gs.Node) -> tuple[str, str] | str:
 
 
 def _check(node: gs.Node, target) -> str | None:
+    """Restrictions: constant scales >= 1 (upsampling only); nearest needs integer scales; linear modes Core ML's upsample computes (align-corners forms need iOS14)."""
     scales = _scales(node)
     if isinstance(scales, str):
         return scales

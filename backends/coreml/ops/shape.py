@@ -24,6 +24,7 @@ def _flatten(ctx, node: gs.Node) -> None:
 
 
 def _reshape_check(node: gs.Node, target) -> str | None:
+    """Restrictions: constant target shape."""
     if ir.constant_value(node.inputs[1]) is None:
         return "Reshape target shape must be constant"
     return None

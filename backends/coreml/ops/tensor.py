@@ -40,6 +40,7 @@ def _positive(axes: list[int], rank: int) -> list[int]:
 
 
 def _reduce_mean_check(node: gs.Node, target) -> str | None:
+    """Restrictions: constant axes; known input rank."""
     if _axes(node) is None:
         return "ReduceMean axes must be constant"
     if _rank(node.inputs[0]) is None:
@@ -73,6 +74,7 @@ def _known_rank(ctx, tensor: gs.Tensor) -> int:
 
 
 def _squeeze_check(node: gs.Node, target) -> str | None:
+    """Restrictions: constant axes (or a static input shape); result of rank >= 1."""
     axes = _axes(node)
     if axes is None:
         return "Squeeze axes must be constant"
@@ -91,6 +93,7 @@ def _squeeze(ctx, node: gs.Node) -> None:
 
 
 def _unsqueeze_check(node: gs.Node, target) -> str | None:
+    """Restrictions: constant axes."""
     return None if _axes(node) else "Unsqueeze axes must be constant"
 
 
@@ -123,6 +126,7 @@ def _slice_args(node: gs.Node) -> tuple[list[int], list[int], list[int], list[in
 
 
 def _slice_check(node: gs.Node, target) -> str | None:
+    """Restrictions: constant starts/ends/axes/steps; static input shape; positive steps."""
     if "starts" in node.attrs:
         return "Slice-1 attributes (the IR is opset >= 13)"
     args = _slice_args(node)
@@ -132,6 +136,12 @@ def _slice_check(node: gs.Node, target) -> str | None:
         return "Slice needs the input's static shape"
     if any(s <= 0 for s in args[3]):
         return "Slice with a negative step"
+    starts, ends, axes, steps = args
+    if not len(starts) == len(ends) == len(axes) == len(steps):
+        return "Slice starts/ends/axes/steps of different lengths"
+    rank = len(_static_shape(node.inputs[0]))
+    if any(not -rank <= a < rank for a in axes) or len({a % rank for a in axes}) != len(axes):
+        return "Slice axes out of range or repeated"
     return None
 
 
@@ -154,6 +164,7 @@ def _slice(ctx, node: gs.Node) -> None:
 
 
 def _gather_check(node: gs.Node, target) -> str | None:
+    """Restrictions: constant indices; no scalar result from a rank-1 input."""
     indices = ir.constant_value(node.inputs[1])
     if indices is None:
         return "Gather indices must be constant"
@@ -198,9 +209,13 @@ def _split_sizes(node: gs.Node) -> list[int] | None:
 
 
 def _split_check(node: gs.Node, target) -> str | None:
+    """Restrictions: constant, positive split sizes."""
     given = len(node.inputs) > 1 and not ir.is_empty(node.inputs[1])
     if given and ir.constant_value(node.inputs[1]) is None:
         return "Split sizes must be constant"
+    sizes = _split_sizes(node)
+    if sizes is not None and (len(sizes) != len(node.outputs) or any(v <= 0 for v in sizes)):
+        return "Split sizes must be positive, one per output"
     return None
 
 
@@ -227,6 +242,7 @@ def _split(ctx, node: gs.Node) -> None:
 
 
 def _layer_norm_check(node: gs.Node, target) -> str | None:
+    """Restrictions: static input shape; constant scale and bias; Mean/InvStdDev outputs unused."""
     shape = _static_shape(node.inputs[0])
     if shape is None:
         return "LayerNormalization needs the input's static shape"

@@ -1,0 +1,159 @@
+"""bridgec as an ``onnx.backend`` backend, so ONNX's own backend node tests run through it.
+
+``prepare`` converts an ONNX model the way ``bridgec model.onnx`` does — frontend (opset upgrade,
+shape inference, normalisation), the ``-O`` pipeline's passes, Core ML NeuralNetwork emission —
+and ``run`` executes the emitted model with bridgec's numpy reference executor. What bridgec
+deliberately does not support (an op no Core ML layer computes and no rule lowers, an attribute
+an emitter's capability check refuses, a non-float32 model input) raises ``unittest.SkipTest``
+with the reason; a crash anywhere else is a failure.
+
+    import onnx.backend.test
+    from bridgec.onnx_backend import BridgecBackend
+    globals().update(onnx.backend.test.BackendTest(BridgecBackend, __name__).include(r"test_relu_").test_cases)
+"""
+
+from __future__ import annotations
+
+import unittest
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx.backend.base import Backend, BackendRep
+
+from bridgec.errors import ConversionError, UsageError
+
+PIPELINE = "lower-custom"
+
+
+class Unsupported(unittest.SkipTest):
+    """bridgec deliberately does not convert this model; the message says why."""
+
+
+class BridgecRep(BackendRep):
+    """A converted model: the Core ML spec and the names of its inputs and outputs, in graph order."""
+
+    def __init__(self, spec: Any, inputs: list[str], outputs: list[str], report: Any) -> None:
+        self.spec = spec
+        self.inputs = inputs
+        self.outputs = outputs
+        self.report = report
+
+    def run(self, inputs: Any, **kwargs: Any) -> tuple[np.ndarray, ...]:
+        from bridgec.backends.coreml.executor import run
+
+        if isinstance(inputs, dict):
+            feeds = dict(inputs)
+        else:
+            values = [inputs] if isinstance(inputs, np.ndarray) else list(inputs)
+            if len(values) != len(self.inputs):
+                raise ValueError(
+                    f"expected {len(self.inputs)} inputs ({', '.join(self.inputs)}), got {len(values)}"
+                )
+            feeds = dict(zip(self.inputs, values, strict=True))
+        got = run(self.spec, {k: np.asarray(v) for k, v in feeds.items()})
+        return tuple(got[name] for name in self.outputs)
+
+
+def convert_model(model: onnx.ModelProto, target: str | None = None, pipeline: str = PIPELINE):
+    """``model`` -> (spec, graph input names, graph output names, report). Raises ``Unsupported``."""
+    from bridgec import report as report_mod
+    from bridgec.backends.coreml import capabilities_for, neuralnetwork
+    from bridgec.frontends.onnx_file import graph_from_model
+
+    name = model.graph.name or "model"
+    for value in model.graph.input:
+        elem = value.type.tensor_type.elem_type if value.type.HasField("tensor_type") else 0
+        if elem != onnx.TensorProto.FLOAT and value.name not in {i.name for i in model.graph.initializer}:
+            kind = onnx.TensorProto.DataType.Name(elem) if elem else value.type.WhichOneof("value")
+            raise Unsupported(
+                f"input {value.name!r} is {kind}: Core ML NeuralNetwork inputs are float32 here"
+            )
+    for value in model.graph.output:
+        elem = value.type.tensor_type.elem_type if value.type.HasField("tensor_type") else 0
+        if elem not in (0, onnx.TensorProto.FLOAT):
+            kind = onnx.TensorProto.DataType.Name(elem)
+            raise Unsupported(
+                f"output {value.name!r} is {kind}: Core ML NeuralNetwork outputs are float32 here"
+            )
+        if not value.type.HasField("tensor_type"):
+            raise Unsupported(f"output {value.name!r} is a {value.type.WhichOneof('value')}, not a tensor")
+    try:
+        graph = graph_from_model(onnx.ModelProto.FromString(model.SerializeToString()), Path(f"{name}.onnx"))
+    except UsageError as exc:
+        raise Unsupported(f"frontend: {exc}") from None
+    inputs = [t.name for t in graph.inputs]
+    outputs = [t.name for t in graph.outputs]
+    for tensor in graph.outputs:
+        if tensor.dtype is not None and np.dtype(tensor.dtype) not in (np.float32,):
+            raise Unsupported(
+                f"output {tensor.name!r} is {np.dtype(tensor.dtype)}: Core ML outputs are float32 here"
+            )
+    caps = capabilities_for(target)
+    reasons = {node.name: caps.unsupported_reason(node) for node in graph.nodes}
+    report = report_mod.analyze_graph(graph, pipeline=pipeline, target=target)
+    blocked = [r for r in report.rows if r.status == "unsupported" or r.kernel == "none"]
+    if blocked:
+        row = blocked[0]
+        why = reasons.get(row.nodes[0]) or row.how
+        if row.status == "custom":
+            why += ", and no lowering rule or bundled kernel"
+        raise Unsupported(f"{row.op}: {why}")
+    try:
+        spec = neuralnetwork.build_spec(report.graph, target)
+    except ConversionError as exc:
+        if str(exc).startswith("emitting node"):
+            raise  # a capability check let the node through and the emitter broke: a bug, not a skip
+        raise Unsupported(f"Core ML emission: {exc}") from None
+    return spec, inputs, outputs, report
+
+
+class BridgecBackend(Backend):
+    """ONNX backend API over bridgec: convert to Core ML, run with the reference executor (CPU)."""
+
+    target: str | None = None  # the deployment target; None means bridgec's default (iOS14)
+
+    @classmethod
+    def is_compatible(cls, model: onnx.ModelProto, device: str = "CPU", **kwargs: Any) -> bool:
+        return device == "CPU"
+
+    @classmethod
+    def supports_device(cls, device: str) -> bool:
+        return device == "CPU"
+
+    @classmethod
+    def prepare(cls, model: onnx.ModelProto, device: str = "CPU", **kwargs: Any) -> BridgecRep:
+        super().prepare(model, device, **kwargs)
+        spec, inputs, outputs, report = convert_model(model, kwargs.get("target", cls.target))
+        return BridgecRep(spec, inputs, outputs, report)
+
+    @classmethod
+    def run_model(
+        cls, model: onnx.ModelProto, inputs: Any, device: str = "CPU", **kwargs: Any
+    ) -> tuple[np.ndarray, ...]:
+        return cls.prepare(model, device, **kwargs).run(inputs)
+
+    @classmethod
+    def run_node(
+        cls, node: onnx.NodeProto, inputs: Sequence[np.ndarray], device: str = "CPU", **kwargs: Any
+    ) -> tuple[np.ndarray, ...]:
+        """One node on float32 inputs: wrapped in a model (outputs' shapes from ONNX inference)."""
+        from onnx import helper
+
+        values = [np.asarray(v) for v in inputs]
+        graph_inputs = [
+            helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape)
+            for name, v in zip(node.input, values, strict=False)
+        ]
+        graph_outputs = [helper.make_empty_tensor_value_info(name) for name in node.output]
+        model = helper.make_model(helper.make_graph([node], "node", graph_inputs, graph_outputs))
+        model = onnx.shape_inference.infer_shapes(model)
+        return cls.run_model(model, values, device, **kwargs)
+
+
+prepare = BridgecBackend.prepare
+run_model = BridgecBackend.run_model
+run_node = BridgecBackend.run_node
+supports_device = BridgecBackend.supports_device

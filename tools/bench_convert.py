@@ -1,0 +1,204 @@
+"""Benchmarks, written to docs/benchmarks.md: bridgec against what users would run instead, same run.
+
+convert  whole-process wall time of `bridgec model.pt` vs a process running coremltools' own
+         ct.convert on the same TorchScript file (NeuralNetwork format), alternating runs, median;
+         ratio per model (goal <= 0.8) and bridgec's stage breakdown (--timings).
+cleanup  bridgec's cleanup passes vs onnxslim on the same exported ONNX graphs: time and node counts.
+custom   custom layers the default pipeline leaves per family (goal 0: they force Core ML's slow path).
+scaling  tools/bench_scaling.py's table (1k/10k/100k-node synthetic graphs).
+
+  python tools/bench_convert.py [--runs 3] [--sections convert,cleanup,custom,scaling] [--out docs/benchmarks.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+CONVERT_MODELS = ["mobilenet_v2", "resnet50", "efficientnet_b0", "lraspp_mobilenet_v3_large"]
+COREMLTOOLS = """
+import sys, warnings, logging
+warnings.simplefilter("ignore"); logging.disable(logging.WARNING)
+import torch, coremltools as ct
+shape = tuple(int(d) for d in sys.argv[3].split("x"))
+model = ct.convert(torch.jit.load(sys.argv[1]), inputs=[ct.TensorType(name="x", shape=shape)],
+                   convert_to="neuralnetwork")
+model.save(sys.argv[2])
+"""
+
+
+def _bin(name: str) -> str:
+    return str(Path(sys.executable).with_name(name))
+
+
+def timed(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess]:
+    start = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    return time.perf_counter() - start, done
+
+
+def section_convert(runs: int, work: Path) -> list[str]:
+    from examples import zoo
+
+    rows = [
+        "| model | bridgec (s) | coremltools ct.convert (s) | ratio | bridgec stages (last run) |",
+        "|---|---|---|---|---|",
+    ]
+    for name in CONVERT_MODELS:
+        path = zoo.save(name, work / f"{name}.pt")
+        shape = "x".join(map(str, zoo.MODELS[name]))
+        ours, theirs, stages, failure = [], [], "", ""
+        for _ in range(runs):  # alternate, so machine noise hits both alike
+            seconds, done = timed(
+                [
+                    _bin("bridgec"),
+                    str(path),
+                    "-i",
+                    f"x:{shape}",
+                    "-o",
+                    str(work / "b.mlmodel"),
+                    "-q",
+                    "--timings",
+                ]
+            )
+            if done.returncode != 0:
+                failure = done.stderr.strip().splitlines()[-1]
+                break
+            ours.append(seconds)
+            stages = next((ln for ln in done.stderr.splitlines() if ln.startswith("stages:")), "")
+            seconds, done = timed(
+                [sys.executable, "-c", COREMLTOOLS, str(path), str(work / "c.mlmodel"), shape]
+            )
+            if done.returncode != 0:
+                theirs = []
+                failure = "coremltools failed: " + (done.stderr.strip().splitlines() or ["?"])[-1][:120]
+                continue
+            theirs.append(seconds)
+        b = statistics.median(ours) if ours else float("nan")
+        c = statistics.median(theirs) if theirs else float("nan")
+        ratio = f"{b / c:.2f}" if ours and theirs else "—"
+        rows.append(
+            f"| {name} | {b:.2f} | {c:.2f} | {ratio} | {stages.removeprefix('stages: ')} |"
+            + (f" {failure}" if failure else "")
+        )
+        print(rows[-1], flush=True)
+    return rows
+
+
+def section_cleanup(work: Path) -> list[str]:
+    import onnx
+    import onnxslim
+
+    from bridgec import frontends, ir
+    from bridgec.convert import RunOptions, run_pipeline
+    from examples import zoo
+
+    rows = [
+        "| model | nodes exported | bridgec cleanup: nodes / ms | onnxslim: nodes / ms | time ratio |",
+        "|---|---|---|---|---|",
+    ]
+    for name in ["mobilenet_v2", "resnet50", "efficientnet_b0"]:
+        path = zoo.save(name, work / f"{name}.pt")
+        graph = frontends.load(path, {"x": zoo.MODELS[name]})
+        model = ir.export_model(graph)
+        start = time.perf_counter()
+        _, cleaned, _ = run_pipeline(
+            graph.copy(),
+            "lower-custom",
+            None,
+            options=RunOptions(
+                passes=["cleanup::fold_constants", "cleanup::identities", "cleanup::dead_nodes"],
+                check_each=False,
+            ),
+        )
+        ours = (time.perf_counter() - start) * 1e3
+        start = time.perf_counter()
+        slim = onnxslim.slim(onnx.ModelProto.FromString(model.SerializeToString()))
+        theirs = (time.perf_counter() - start) * 1e3
+        rows.append(
+            f"| {name} | {len(graph.nodes)} | {len(cleaned.nodes)} / {ours:.0f} | {len(slim.graph.node)} / "
+            f"{theirs:.0f} | {ours / theirs:.2f} |"
+        )
+        print(rows[-1], flush=True)
+    return rows
+
+
+def section_custom(work: Path) -> list[str]:
+    from bridgec.convert import convert
+    from examples import zoo
+
+    rows = ["| family | custom layers left by -O lower-custom | Core ML layers |", "|---|---|---|"]
+    for name, shape in zoo.MODELS.items():
+        path = zoo.save(name, work / f"{name}.pt")
+        try:
+            result = convert(path, inputs={None: shape}, write=False)
+        except Exception as exc:  # noqa: BLE001 - a table row, not a crash
+            rows.append(f"| {name} | failed: {str(exc)[:80]} | |")
+            continue
+        customs = sum(len(v) for v in result.custom_classes.values())
+        rows.append(f"| {name} | {customs} | {len(result.spec.neuralNetwork.layers)} |")
+        print(rows[-1], flush=True)
+    return rows
+
+
+def section_scaling() -> list[str]:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "bench_scaling.py")], capture_output=True, text=True
+    )
+    return ["```", *done.stdout.strip().splitlines(), "```"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--sections", default="convert,cleanup,custom,scaling")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    args = parser.parse_args()
+    sections = args.sections.split(",")
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `tools/bench_convert.py` on {datetime.date.today()} ({platform.machine()}, "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}). Ratios come from runs in the same "
+        "command, alternating, so machine noise hits both sides alike; absolute times are noisy.",
+        "",
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        if "convert" in sections:
+            lines += [
+                "## End to end vs coremltools (NeuralNetwork format, median of "
+                f"{args.runs} whole-process runs)",
+                "",
+                *section_convert(args.runs, work),
+                "",
+            ]
+        if "cleanup" in sections:
+            lines += [
+                "## Cleanup vs onnxslim (same exported graphs, in process)",
+                "",
+                *section_cleanup(work),
+                "",
+            ]
+        if "custom" in sections:
+            lines += ["## Custom layers left by the default pipeline", "", *section_custom(work), ""]
+        if "scaling" in sections:
+            lines += ["## Scaling (-O lower-custom with per-pass checks)", "", *section_scaling(), ""]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

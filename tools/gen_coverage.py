@@ -1,0 +1,67 @@
+"""Regenerate docs/coverage.md and the README's coverage numbers (between its coverage markers).
+
+    python tools/gen_coverage.py            # run ONNX's node tests through bridgec (~30 s) and write both
+    python tools/gen_coverage.py --static   # keep the node-test results recorded in docs/coverage.md
+    python tools/gen_coverage.py --check    # exit 1 (naming the file) if either is stale; writes nothing
+
+Statuses come from the op table, the lowering rules and the kernel catalog (bridgec/coverage.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "coverage.md"
+README = ROOT / "README.md"
+
+
+def expected(static: bool) -> tuple[str, str]:
+    """(docs/coverage.md, README.md) as they should be."""
+    from bridgec import coverage
+
+    recorded = coverage.parse_tests(DOC.read_text()) if static and DOC.exists() else None
+    if static and recorded is None:
+        raise SystemExit(f"gen_coverage: {DOC} records no node tests; run without --static")
+    main, others = coverage.generate(recorded)
+    readme = coverage.replace_readme_block(README.read_text(), coverage.readme_block(main, others))
+    return coverage.document(main, others), readme
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--static", action="store_true", help="reuse the node-test results in docs/coverage.md"
+    )
+    parser.add_argument("--check", action="store_true", help="report stale files instead of writing them")
+    args = parser.parse_args(argv)
+    warnings.simplefilter("ignore")
+    start = time.monotonic()
+    try:
+        doc, readme = expected(args.static)
+    except ValueError as exc:
+        print(f"gen_coverage: error: {exc}", file=sys.stderr)
+        return 2
+    stale = [
+        path for path, text in ((DOC, doc), (README, readme)) if not path.exists() or path.read_text() != text
+    ]
+    if args.check:
+        for path in stale:
+            print(f"gen_coverage: {path.relative_to(ROOT)} is stale; run python tools/gen_coverage.py")
+        return 1 if stale else 0
+    DOC.parent.mkdir(exist_ok=True)
+    for path, text in ((DOC, doc), (README, readme)):
+        if path in stale:
+            path.write_text(text)
+            print(f"wrote {path.relative_to(ROOT)}")
+    print(f"gen_coverage: done in {time.monotonic() - start:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    sys.exit(main())
