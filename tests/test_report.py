@@ -55,7 +55,9 @@ def test_statuses_come_from_the_passes(mixed):
     assert rows["Conv"].status == "native" and rows["Conv"].how == "convolution"
     assert rows["HardSwish"].status == "lowered" and "hardswish_to_hardsigmoid" in rows["HardSwish"].how
     assert rows["Gelu"].status == "custom" and rows["Gelu"].kernel == "CPU+GPU"
-    assert rows["Erf"].status == "custom" and rows["Erf"].kernel == "CPU+GPU"  # ONNX Erf gets the bundled kernel
+    assert (
+        rows["Erf"].status == "custom" and rows["Erf"].kernel == "CPU+GPU"
+    )  # ONNX Erf gets the bundled kernel
     assert rows["Dropout"].status == "removed"
     assert rows["Abs"].status == "custom" and rows["Abs"].kernel == "none"
     assert rows["Conv"].nodes and all(r.count == len(r.nodes) for r in report.rows)
