@@ -48,14 +48,14 @@ def timed(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess]:
     return time.perf_counter() - start, done
 
 
-def section_convert(runs: int, work: Path) -> list[str]:
+def section_convert(runs: int, work: Path, models: list[str] = CONVERT_MODELS) -> list[str]:
     from examples import zoo
 
     rows = [
         "| model | bridgec (s) | coremltools ct.convert (s) | ratio | bridgec stages (last run) |",
         "|---|---|---|---|---|",
     ]
-    for name in CONVERT_MODELS:
+    for name in models:
         path = zoo.save(name, work / f"{name}.pt")
         shape = "x".join(map(str, zoo.MODELS[name]))
         ours, theirs, stages, failure = [], [], "", ""
@@ -65,7 +65,7 @@ def section_convert(runs: int, work: Path) -> list[str]:
                     _bin("bridgec"),
                     str(path),
                     "-i",
-                    f"x:{shape}",
+                    shape,
                     "-o",
                     str(work / "b.mlmodel"),
                     "-q",
@@ -164,6 +164,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--sections", default="convert,cleanup,custom,scaling")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--models", default=",".join(CONVERT_MODELS), help="models for the convert section")
     args = parser.parse_args()
     sections = args.sections.split(",")
     lines = [
