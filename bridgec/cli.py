@@ -390,26 +390,34 @@ def _progress(quiet: bool):
     return say
 
 
+def _model_kwargs(args: argparse.Namespace) -> dict:
+    """The arguments convert, verify and report share: what to read and how to run the passes."""
+    from bridgec.frontends import parse_input_specs
+
+    return {
+        "inputs": parse_input_specs(args.input),
+        "pipeline": args.pipeline,
+        "target": args.target,
+        "avoid_ops": tuple(args.avoid_op),
+        "progress": _progress(args.quiet),
+        "options": _run_options(args),
+        "frontend": _frontend_options(args),
+    }
+
+
 def _cmd_verify(argv: list[str]) -> int:
     args = _verify_parser().parse_args(argv)
-    from bridgec.frontends import parse_input_specs
     from bridgec.verify import render, save_inputs, save_outputs, verify
 
     _check_report_out(args)
     result = verify(
         args.model,
-        inputs=parse_input_specs(args.input),
-        pipeline=args.pipeline,
-        target=args.target,
-        avoid_ops=tuple(args.avoid_op),
         feeds_file=args.inputs,
         seed=args.seed,
         atol=args.atol,
         rtol=args.rtol,
         per_node=args.per_node,
-        progress=_progress(args.quiet),
-        options=_run_options(args),
-        frontend=_frontend_options(args),
+        **_model_kwargs(args),
     )
     if args.save_inputs:
         save_inputs(result, args.save_inputs)
@@ -448,20 +456,10 @@ def _report_parser() -> _Parser:
 
 def _cmd_report(argv: list[str]) -> int:
     args = _report_parser().parse_args(argv)
-    from bridgec.frontends import parse_input_specs
     from bridgec.report import analyze
 
     _check_report_out(args)
-    report = analyze(
-        args.model,
-        inputs=parse_input_specs(args.input),
-        pipeline=args.pipeline,
-        target=args.target,
-        avoid_ops=tuple(args.avoid_op),
-        options=_run_options(args),
-        frontend=_frontend_options(args),
-        progress=_progress(args.quiet),
-    )
+    report = analyze(args.model, **_model_kwargs(args))
     print(report.render(args.print_format))
     _print_stats(args, report.context)
     _write_report(args, report)
@@ -552,25 +550,12 @@ def _cmd_passes(argv: list[str]) -> int:
 def _cmd_convert(argv: list[str]) -> int:
     args = _convert_parser().parse_args(_glue_bias(argv))
     from bridgec.convert import convert
-    from bridgec.frontends import parse_input_specs
 
-    inputs = parse_input_specs(args.input)
     _check_report_out(args)
-
-    def progress(message: str) -> None:
-        if not args.quiet:
-            print(f"bridgec: {message}", file=sys.stderr, flush=True)
-
     result = convert(
         args.model,
-        inputs=inputs,
-        pipeline=args.pipeline,
-        target=args.target,
-        avoid_ops=tuple(args.avoid_op),
         output=args.output,
-        progress=progress,
-        options=_run_options(args),
-        frontend=_frontend_options(args),
+        **_model_kwargs(args),
         flexible=_flexible_inputs(args),
         # written with the model, all or nothing
         extra_outputs={args.report_json: lambda r: r.report.to_json().encode()} if args.report_json else None,
