@@ -1,6 +1,6 @@
 """The ``bridgec`` command line.
 
-bridgec MODEL [--input NAME:DIMS] [-O PIPELINE] [--target T] [-o OUT.mlmodel]   convert
+bridgec MODEL [--input NAME:DIMS] [-O PIPELINE] [--target T] [--format F] [-o OUT]  convert
 bridgec passes                                                                  list passes
 bridgec report MODEL [...]                                                      op report, no conversion
 bridgec coverage [--target T]                                                   ONNX op coverage of a target
@@ -63,7 +63,8 @@ def _add_model_args(parser: _Parser) -> None:
         "--target",
         default=DEFAULT_TARGET,
         metavar="OS",
-        help=f"deployment target: {', '.join(SPEC_VERSIONS)} (default {DEFAULT_TARGET})",
+        help=f"deployment target: {', '.join(SPEC_VERSIONS)} (default {DEFAULT_TARGET}). It fixes the "
+        "Core ML features the model may use; ML Programs need iOS15 / macOS12 or newer",
     )
     parser.add_argument(
         "--avoid-op",
@@ -75,10 +76,19 @@ def _add_model_args(parser: _Parser) -> None:
     )
     parser.add_argument(
         "--format",
-        choices=("auto", "neuralnetwork"),
+        choices=("auto", "neuralnetwork", "mlprogram"),
         default="auto",
-        help="Core ML model format: neuralnetwork (.mlmodel, the one with custom layers) is the "
-        "one bridgec writes today; auto picks it",
+        help="Core ML model format: mlprogram (.mlpackage; iOS15+, fp16, the Neural Engine's format, no "
+        "custom layers) or neuralnetwork (.mlmodel; the format with custom layers). auto (default) "
+        "writes an ML Program when no custom layer remains and the target runs one, else a "
+        "NeuralNetwork, and says why",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=("fp32", "fp16"),
+        default="fp32",
+        help="fp16: ML Program computes in float16; a NeuralNetwork stores its weights as float16 "
+        "(half the size). Default fp32",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and library warnings")
@@ -303,8 +313,9 @@ def _write_report(args: argparse.Namespace, report) -> None:
 def _convert_parser() -> _Parser:
     parser = _Parser(
         prog="bridgec",
-        description="Convert a PyTorch (TorchScript) or ONNX model to Core ML: lower the ops Core ML lacks, "
-        "make custom layers of the rest, and write Swift/Metal kernels for them.",
+        description="Convert a PyTorch (TorchScript, torch.export) or ONNX model to Core ML: lower the ops "
+        "Core ML lacks and write an ML Program (.mlpackage); where custom layers remain, write a "
+        "NeuralNetwork (.mlmodel) with Swift/Metal kernels for them.",
         epilog="other commands: 'bridgec verify MODEL' checks the numbers of a conversion, 'bridgec report "
         "MODEL' prints the op report without converting, 'bridgec coverage' lists the ONNX ops a target "
         "runs, 'bridgec passes' lists passes and pipelines. Exit status: 0 converted, 1 conversion failed, 2 bad usage or "
@@ -316,8 +327,10 @@ def _convert_parser() -> _Parser:
         "-o",
         "--output",
         type=Path,
-        metavar="OUT.mlmodel",
-        help="output model (default: beside MODEL, with .mlmodel); custom-layer kernels go to OUT_kernels/",
+        metavar="OUT.mlpackage|OUT.mlmodel",
+        help="output model (default: beside MODEL, .mlpackage for an ML Program, .mlmodel for a "
+        "NeuralNetwork); with --format auto, a .mlmodel name asks for a NeuralNetwork. Custom-layer "
+        "kernels go to OUT_kernels/",
     )
     parser.add_argument("--report-json", type=Path, metavar="FILE", help="also write the op report as JSON")
     _add_report_args(parser)
@@ -346,8 +359,54 @@ def _convert_parser() -> _Parser:
         metavar="labels.txt",
         help="class labels, one a line: makes a classifier (classLabel + probabilities) of the one output",
     )
+    meta = parser.add_argument_group("model metadata (shown in Xcode)")
+    meta.add_argument("--author", default="", help="model author")
+    meta.add_argument("--license", default="", help="model license, e.g. 'MIT' or a URL")
+    meta.add_argument("--model-version", default="", metavar="VERSION", help="model version string")
+    meta.add_argument(
+        "--description",
+        default="",
+        metavar="TEXT",
+        help="short description (default: MODEL, converted by bridgec)",
+    )
+    meta.add_argument(
+        "--input-description",
+        action="append",
+        default=[],
+        metavar="NAME=TEXT",
+        help="describe an input (repeatable)",
+    )
+    meta.add_argument(
+        "--output-description",
+        action="append",
+        default=[],
+        metavar="NAME=TEXT",
+        help="describe an output (repeatable)",
+    )
     parser.add_argument("--version", action="version", version=f"bridgec {__version__}")
     return parser
+
+
+def _metadata(args: argparse.Namespace):
+    from bridgec.backends.coreml.model import Metadata
+
+    def pairs(values: list[str], flag: str) -> dict[str, str]:
+        found = {}
+        for value in values:
+            name, sep, text = value.partition("=")
+            if not sep or not name.strip():
+                raise UsageError(f"{flag} {value!r}: expected NAME=TEXT")
+            found[name.strip()] = text
+        return found
+
+    return Metadata(
+        short_description=args.description,
+        author=args.author,
+        license=args.license,
+        version=args.model_version,
+        input_descriptions=pairs(args.input_description, "--input-description"),
+        output_descriptions=pairs(args.output_description, "--output-description"),
+    )
 
 
 def _verify_parser() -> _Parser:
@@ -364,8 +423,12 @@ def _verify_parser() -> _Parser:
         "--inputs", type=Path, metavar="IN.npz", help="input arrays by input name (default: random)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for random inputs (default 0)")
-    parser.add_argument("--atol", type=float, default=1e-4, help="absolute tolerance (default 1e-4)")
-    parser.add_argument("--rtol", type=float, default=1e-3, help="relative tolerance (default 1e-3)")
+    parser.add_argument(
+        "--atol", type=float, help="absolute tolerance (default 1e-4; 1e-2 with --precision fp16)"
+    )
+    parser.add_argument(
+        "--rtol", type=float, help="relative tolerance (default 1e-3; 5e-2 with --precision fp16)"
+    )
     parser.add_argument(
         "--per-node",
         action="store_true",
@@ -399,6 +462,8 @@ def _model_kwargs(args: argparse.Namespace) -> dict:
         "pipeline": args.pipeline,
         "target": args.target,
         "avoid_ops": tuple(args.avoid_op),
+        "format": args.format,
+        "precision": args.precision,
         "progress": _progress(args.quiet),
         "options": _run_options(args),
         "frontend": _frontend_options(args),
@@ -410,6 +475,10 @@ def _cmd_verify(argv: list[str]) -> int:
     from bridgec.verify import render, save_inputs, save_outputs, verify
 
     _check_report_out(args)
+    # float16 keeps 11 significant bits: its honest error is far above float32's
+    fp16 = args.precision == "fp16"
+    args.atol = args.atol if args.atol is not None else (1e-2 if fp16 else 1e-4)
+    args.rtol = args.rtol if args.rtol is not None else (5e-2 if fp16 else 1e-3)
     result = verify(
         args.model,
         feeds_file=args.inputs,
@@ -488,6 +557,12 @@ def _coverage_parser() -> _Parser:
         help="output format (default table)",
     )
     parser.add_argument(
+        "--model-format",
+        choices=("neuralnetwork", "mlprogram"),
+        default="neuralnetwork",
+        help="Core ML model format to report on (default neuralnetwork)",
+    )
+    parser.add_argument(
         "--node-tests",
         action="store_true",
         help="also run ONNX's backend node tests through bridgec (convert + reference executor; minutes)",
@@ -500,7 +575,7 @@ def _cmd_coverage(argv: list[str]) -> int:
     args = _coverage_parser().parse_args(argv)
     from bridgec import coverage
 
-    table = coverage.build(args.target, node_tests=args.node_tests)
+    table = coverage.build(args.target, node_tests=args.node_tests, format=args.model_format)
     text = table.render(args.format)
     if args.output:
         from bridgec.backends.coreml.neuralnetwork import write_atomic
@@ -556,6 +631,7 @@ def _cmd_convert(argv: list[str]) -> int:
         args.model,
         output=args.output,
         **_model_kwargs(args),
+        metadata=_metadata(args),
         flexible=_flexible_inputs(args),
         # written with the model, all or nothing
         extra_outputs={args.report_json: lambda r: r.report.to_json().encode()} if args.report_json else None,
@@ -565,6 +641,7 @@ def _cmd_convert(argv: list[str]) -> int:
     _write_report(args, result.report)
     if not args.quiet:
         print(result.report.render())
+        print(f"format: {result.format} ({result.format_reason})")
         print(f"wrote {result.model_path}")
         if result.kernels_dir:
             names = ", ".join(p.name for p in result.kernel_files if not p.name.startswith("."))

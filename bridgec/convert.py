@@ -20,7 +20,10 @@ import onnx_graphsurgeon as gs
 from bridgec import __version__, frontends, ir, timing
 from bridgec import passes as passes_mod
 from bridgec.backends.coreml import capabilities_for, neuralnetwork
-from bridgec.errors import UsageError
+from bridgec.backends.coreml.model import PRECISIONS, SUFFIXES, BuiltModel, Metadata
+from bridgec.backends.coreml.model import build as build_model
+from bridgec.backends.coreml.targets import FORMAT_NAMES, FORMATS, MLPROGRAM_MIN_SPEC, Target
+from bridgec.errors import ConversionError, UsageError
 from bridgec.report import Report, build
 from bridgec.runtime_kernels.catalog import KERNELS, write_kernels
 
@@ -34,18 +37,28 @@ class Conversion:
     graph: gs.Graph
     context: passes_mod.PassContext
     report: Report
-    spec: object
+    model: BuiltModel
+    format_reason: str = ""  # why this format (``--format auto`` says it)
     model_path: Path | None = None
     kernels_dir: Path | None = None
     kernel_files: list[Path] = field(default_factory=list)
 
     @property
+    def spec(self):
+        """The Core ML protobuf (``Model_pb2.Model``) of the emitted model."""
+        return self.model.spec
+
+    @property
+    def format(self) -> str:
+        return self.model.format
+
+    @property
     def custom_classes(self) -> dict[str, list[str]]:
-        return neuralnetwork.custom_classes(self.spec)
+        return self.model.custom_classes
 
 
-def default_output(model: Path) -> Path:
-    return model.with_suffix(".mlmodel")
+def default_output(model: Path, format: str = "neuralnetwork") -> Path:
+    return model.with_suffix(SUFFIXES[format])
 
 
 def kernels_dir_for(output: Path) -> Path:
@@ -73,9 +86,10 @@ def run_pipeline(
     avoid_ops: tuple[str, ...] = (),
     progress: Callable[[str], None] | None = None,
     options: RunOptions | None = None,
+    format: str = "neuralnetwork",
 ) -> tuple[list[tuple[str, str]], gs.Graph, passes_mod.PassContext]:
     options = options or RunOptions()
-    caps = capabilities_for(target, avoid_ops)
+    caps = capabilities_for(target, avoid_ops, format)
     source = [(node.name, ir.op_label(node)) for node in graph.nodes]
     built = passes_mod.pipeline(pipeline, options.passes, options.disable)
     ctx = passes_mod.PassContext(
@@ -101,6 +115,74 @@ def run_pipeline(
     return source, graph, ctx
 
 
+@dataclass
+class Lowered:
+    """The graph after the ``-O`` pipeline, for the format chosen (and why that one)."""
+
+    source: list[tuple[str, str]]
+    graph: gs.Graph
+    context: passes_mod.PassContext
+    format: str
+    reason: str
+
+
+def lower(
+    graph: gs.Graph,
+    pipeline: str,
+    target: str | None,
+    avoid_ops: tuple[str, ...] = (),
+    *,
+    format: str = "auto",
+    neuralnetwork_only: str | None = None,
+    options: RunOptions | None = None,
+    say: Callable[[str], None] | None = None,
+) -> Lowered:
+    """Run the pipeline for the format ``--format`` asks for. ``auto`` tries an ML Program (iOS15+)
+    and falls back to a NeuralNetwork when custom layers remain, since only that format carries
+    them; ``neuralnetwork_only`` is a reason the caller already knows to skip the ML Program."""
+    say = say or (lambda message: None)
+    options = options or RunOptions()
+    if format not in FORMATS:
+        raise UsageError(f"unknown --format {format!r}; choose one of: {', '.join(FORMATS)}")
+    nn = Target.parse(target, avoid_ops)
+    if format == "mlprogram" and neuralnetwork_only:
+        raise UsageError(f"--format mlprogram: {neuralnetwork_only}; use --format neuralnetwork")
+    if format != "auto":
+        chosen = Target.parse(target, avoid_ops, format)
+        source, out, ctx = run_pipeline(graph, pipeline, chosen, avoid_ops, options=options, format=format)
+        return Lowered(source, out, ctx, format, f"--format {format}")
+    if neuralnetwork_only or nn.spec_version < MLPROGRAM_MIN_SPEC:
+        why = neuralnetwork_only or f"{nn.name} predates ML Programs (iOS15 / macOS12 and newer run them)"
+        source, out, ctx = run_pipeline(graph, pipeline, nn, avoid_ops, options=options)
+        return Lowered(source, out, ctx, "neuralnetwork", why)
+    # An ML Program if nothing ends up a custom layer: find out by running the pipeline for it,
+    # with the final legality check held back, since a custom layer is a reason to switch, not an error.
+    original = graph.copy()
+    trial = RunOptions(**{**options.__dict__, "disable": (*options.disable, "check::target_legal")})
+    ml = nn.with_format("mlprogram")
+    source, out, ctx = run_pipeline(graph, pipeline, ml, avoid_ops, options=trial, format="mlprogram")
+    custom = sorted({n.op for n in out.nodes if ir.op_key(n)[0] == ir.CUSTOM_DOMAIN})
+    if not custom:
+        if "check::target_legal" not in options.disable:
+            passes_mod.create("check::target_legal")(out, ctx)
+        return Lowered(source, out, ctx, "mlprogram", "no custom layer remains")
+    why = f"custom layer(s) {', '.join(custom)} remain, and only NeuralNetwork models carry custom layers"
+    say(f"{why}: emitting a NeuralNetwork instead of an ML Program")
+    source, out, ctx = run_pipeline(original, pipeline, nn, avoid_ops, options=options)
+    return Lowered(source, out, ctx, "neuralnetwork", why)
+
+
+def _neuralnetwork_only(output: Path | None, image: object, labels: object, flexible: object) -> str | None:
+    """Why this conversion must be a NeuralNetwork whatever the graph holds, or None."""
+    if output is not None and output.suffix == ".mlmodel":
+        return f"-o {output.name} is a .mlmodel file (NeuralNetwork); name a .mlpackage for an ML Program"
+    if image is not None or labels:
+        return "--image-input and --labels are written for NeuralNetwork models only so far"
+    if flexible:
+        return "flexible --input shapes are written for NeuralNetwork models only so far"
+    return None
+
+
 def convert(
     model: str | os.PathLike,
     *,
@@ -108,6 +190,9 @@ def convert(
     pipeline: str = passes_mod.DEFAULT_PIPELINE,
     target: str | None = None,
     avoid_ops: tuple[str, ...] = (),
+    format: str = "auto",
+    precision: str = "fp32",
+    metadata: Metadata | None = None,
     output: str | os.PathLike | None = None,
     write: bool = True,
     progress: Callable[[str], None] | None = None,
@@ -118,48 +203,94 @@ def convert(
     flexible: dict | None = None,
     extra_outputs: dict[Path, Callable[[Conversion], bytes]] | None = None,
 ) -> Conversion:
-    """Convert ``model``; with ``write`` the .mlmodel (and kernels for custom layers) land beside ``output``,
-    with ``extra_outputs`` (path -> bytes of the result, such as the JSON report) in the same all-or-nothing
-    step."""
+    """Convert ``model``. With ``write`` the model lands at ``output`` (default: beside ``model``,
+    ``.mlpackage`` for an ML Program, ``.mlmodel`` for a NeuralNetwork) with kernels for its custom
+    layers, and ``extra_outputs`` (path -> bytes of the result, such as the JSON report), all in one
+    all-or-nothing step."""
     model = Path(model)
     say = progress or (lambda message: None)
-    output = Path(output) if output else default_output(model)
-    if write and output.suffix != ".mlmodel":
-        raise UsageError(
-            f"-o {output}: the NeuralNetwork format (the one with custom layers) is a .mlmodel file"
-        )
-    if write and output.is_dir():
-        raise UsageError(f"-o {output}: is a directory; name the .mlmodel file to write")
+    output = Path(output) if output else None
+    if output is not None and write:
+        if output.suffix not in (".mlmodel", ".mlpackage"):
+            raise UsageError(
+                f"-o {output}: name a .mlpackage (ML Program) or .mlmodel (NeuralNetwork, the format "
+                "with custom layers)"
+            )
+        if output.suffix == ".mlmodel" and format == "mlprogram":
+            raise UsageError(f"-o {output}: an ML Program is a .mlpackage folder; name OUT.mlpackage")
+        if output.suffix == ".mlpackage" and format == "neuralnetwork":
+            raise UsageError(f"-o {output}: a NeuralNetwork model is a .mlmodel file; name OUT.mlmodel")
+        if output.suffix == ".mlmodel" and output.is_dir():
+            raise UsageError(f"-o {output}: is a directory; name the .mlmodel file to write")
     if pipeline not in passes_mod.PIPELINES:
         raise UsageError(
             f"unknown pipeline -O {pipeline!r}; choose one of: {', '.join(passes_mod.PIPELINES)}"
         )
-    caps = capabilities_for(target, avoid_ops)  # validates --target before the slow part
+    if precision not in PRECISIONS:
+        raise UsageError(f"unknown --precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
+    nn_only = _neuralnetwork_only(output if write else None, image, labels, flexible)
+    caps = capabilities_for(target, avoid_ops, "mlprogram" if format == "mlprogram" else "neuralnetwork")
     say(f"loading {model} ({frontends.detect_format(model)})")
     with timing.stage("load"):
         graph = frontends.load(model, inputs, frontend)
-    say(f"running -O {pipeline} for {caps.description} on {len(graph.nodes)} nodes")
-    source, graph, ctx = run_pipeline(graph, pipeline, target, avoid_ops, progress=None, options=options)
-    say("building the Core ML model")
-    metadata = {
-        "description": f"{model.stem}, converted by bridgec {__version__}",
+    wanted = FORMAT_NAMES.get(format, "the best format the model allows")
+    say(f"running -O {pipeline} for {caps.target.name} ({wanted}) on {len(graph.nodes)} nodes")
+    lowered = lower(
+        graph,
+        pipeline,
+        target,
+        avoid_ops,
+        format=format,
+        neuralnetwork_only=nn_only,
+        options=options,
+        say=say,
+    )
+    ctx = lowered.context
+    chosen = ctx.capabilities.target
+    if output is not None and write and output.suffix != SUFFIXES[lowered.format]:
+        raise ConversionError(
+            f"-o {output}: {lowered.reason}, so the model is a {FORMAT_NAMES[lowered.format]} "
+            f"({SUFFIXES[lowered.format]}); name OUT{SUFFIXES[lowered.format]}"
+        )
+    say(f"building a Core ML {FORMAT_NAMES[lowered.format]} ({lowered.reason})")
+    metadata = metadata or Metadata()
+    metadata.short_description = metadata.short_description or (
+        f"{model.stem}, converted by bridgec {__version__}"
+    )
+    metadata.provenance = {
         "source": model.name,
         "pipeline": pipeline,
         "passes": ",".join(ctx.passes_run),
-        "target": caps.target.name,
+        "target": chosen.name,
+        "format": lowered.format,
+        "precision": precision,
+        **metadata.provenance,
     }
     with timing.stage("backend"):
-        spec = neuralnetwork.build_spec(graph, caps.target, metadata=metadata, image=image, labels=labels)
+        built = build_model(
+            lowered.graph, chosen, precision=precision, metadata=metadata, image=image, labels=labels
+        )
     if flexible:
         _flexible_shapes(
-            model, spec, graph, inputs or {}, flexible, pipeline, caps, avoid_ops, options, frontend, say
+            model,
+            built.spec,
+            lowered.graph,
+            inputs or {},
+            flexible,
+            pipeline,
+            caps,
+            avoid_ops,
+            options,
+            frontend,
+            say,
         )
-    report = build(source, graph, ctx, caps)
-    result = Conversion(source, graph, ctx, report, spec)
+    report = build(lowered.source, lowered.graph, ctx, ctx.capabilities)
+    result = Conversion(lowered.source, lowered.graph, ctx, report, built, lowered.reason)
     if write:
-        say(f"writing {output}")
+        destination = output or default_output(model, lowered.format)
+        say(f"writing {destination}")
         with timing.stage("save"):
-            _write_outputs(result, output, extra_outputs)
+            _write_outputs(result, destination, extra_outputs)
     return result
 
 
@@ -212,8 +343,18 @@ def _stage_and_swap(result: Conversion, output: Path, extra: dict[Path, Callable
     kernels_dir = kernels_dir_for(output)
     staged_files: list[tuple[Path, Path]] = []
     staged_kernels: Path | None = None
+    staged_package: Path | None = None
     try:
-        _stage(result.spec.SerializeToString(deterministic=True), output, staged_files)
+        if result.format == "mlprogram":
+            if output.exists() and not (output / "Manifest.json").is_file():
+                raise UsageError(f"{output} exists and is not a Core ML package; move it away or choose -o")
+            output.parent.mkdir(parents=True, exist_ok=True)
+            staged_package = Path(
+                tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
+            )
+            result.model.save(staged_package / output.name)
+        else:
+            _stage(result.spec.SerializeToString(deterministic=True), output, staged_files)
         for path, render in extra.items():
             _stage(render(result), Path(path), staged_files)
         if classes:
@@ -231,12 +372,16 @@ def _stage_and_swap(result: Conversion, output: Path, extra: dict[Path, Callable
                 staged_kernels = None
             elif (kernels_dir / KERNELS_MARKER).exists():
                 shutil.rmtree(kernels_dir)  # a stale folder from an earlier run that had custom layers
+            if staged_package is not None:
+                _replace_package(staged_package / output.name, output)
             for temporary, destination in staged_files:
                 os.replace(temporary, destination)
             COMMITTED.append(output)
     finally:
         for temporary, _ in staged_files:
             temporary.unlink(missing_ok=True)
+        if staged_package is not None:
+            shutil.rmtree(staged_package, ignore_errors=True)
         if staged_kernels is not None:
             shutil.rmtree(staged_kernels, ignore_errors=True)
     result.model_path = output
@@ -267,6 +412,18 @@ def _signals_deferred() -> Iterator[None]:
             signal.signal(sig, handler)
         if pending and previous[pending[0]] is not signal.SIG_IGN:
             raise KeyboardInterrupt
+
+
+def _replace_package(staged: Path, destination: Path) -> None:
+    """Put the staged ``.mlpackage`` folder in place of ``destination`` (an older package, or nothing)."""
+    if destination.exists():
+        old = destination.with_name(f".{destination.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(destination, old)
+        os.replace(staged, destination)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(staged, destination)
 
 
 def _replace_dir(staged: Path, destination: Path) -> None:

@@ -59,6 +59,11 @@ class Coverage:
     ops: list[OpStatus]
     tests: list[NodeTest] | None = None
     seconds: float = 0.0
+    format: str = "neuralnetwork"
+
+    @property
+    def format_name(self) -> str:
+        return "ML Program" if self.format == "mlprogram" else "NeuralNetwork"
 
     def counts(self) -> dict[str, int]:
         found = Counter(o.status for o in self.ops)
@@ -73,7 +78,7 @@ class Coverage:
         removed = f", drops {c['removed']} as inference no-ops" if c["removed"] else ""
         text = (
             f"Of the {len(self.ops)} operators of the default ONNX domain (opset {latest_opset()}), "
-            f"Core ML NeuralNetwork for {self.target_name} runs {c['native']} natively, {c['lowered']} "
+            f"Core ML {self.format_name} for {self.target_name} runs {c['native']} natively, {c['lowered']} "
             f"through lowering rules, {c['custom']} as custom layers with bundled Swift/Metal kernels"
             f"{removed}; "
             f"{c['unsupported']} are unsupported."
@@ -89,7 +94,7 @@ class Coverage:
     def to_dict(self) -> dict:
         return {
             "target": self.target,
-            "format": "neuralnetwork",
+            "format": self.format,
             "opset": latest_opset(),
             "counts": self.counts(),
             "ops": [asdict(o) for o in self.ops],
@@ -258,7 +263,7 @@ def _probe_model(op: str):
     return inferred
 
 
-def _probe(op: str, target: str):
+def _probe(op: str, target: str, format: str = "neuralnetwork"):
     """The per-model report row of a one-node ``op`` model through the passes, or None."""
     from pathlib import Path
 
@@ -270,29 +275,29 @@ def _probe(op: str, target: str):
         return None, None
     try:
         graph = graph_from_model(model, Path(f"{op}.onnx"))
-        report = analyze_graph(graph, pipeline=PIPELINE, target=target)
+        report = analyze_graph(graph, pipeline=PIPELINE, target=target, format=format)
     except Exception:  # noqa: BLE001 - the frontend or a pass refuses the probe: decide from the table
         return None, None
     rows = [r for r in report.rows if f"{op}_probe" in r.nodes]
     return (rows[0] if rows else None), report
 
 
-def classify(target: str | None = None) -> Coverage:
-    """The static part: every ONNX op's status on ``target`` (no node tests)."""
-    from bridgec.backends.coreml import capabilities_for, ops
-    from bridgec.backends.coreml.targets import SPEC_VERSIONS
+def classify(target: str | None = None, format: str = "neuralnetwork") -> Coverage:
+    """The static part: every ONNX op's status on ``target`` in ``format`` (no node tests)."""
+    from bridgec.backends.coreml import capabilities_for
+    from bridgec.backends.coreml.targets import ios_name
     from bridgec.report import kernel_kinds
     from bridgec.runtime_kernels.catalog import kernel_for_op
 
-    caps = capabilities_for(target)
+    caps = capabilities_for(target, (), format)
     name = caps.target.name
-    table = ops.table()
     rules = _lowering_rules()
     result = []
     for op, since in onnx_ops():
         key = ("", op)
-        emitter = table.get(key)
-        row, report = _probe(op, name)
+        probe_node = _OpNode(op)
+        emitter, first = caps._lookup(probe_node)
+        row, report = _probe(op, name, format)
         status = None
         converts = row is not None and (
             row.status in ("native", "lowered", "removed") or row.kernel not in (None, "none")
@@ -302,28 +307,43 @@ def classify(target: str | None = None) -> Coverage:
             restrictions = ""
             if row.status == "native":
                 final = [n for n in report.graph.nodes if n.name == row.nodes[0]]
-                found = ops.lookup(final[0]) if final else emitter
-                restrictions = found.restrictions if found else ""
+                found = caps._lookup(final[0])[0] if final else emitter
+                restrictions = _restrictions(found)
             elif row.status == "custom":
                 restrictions = f"{kernel_kinds(_class_of(row.how))} kernels"
             evidence = "probe"
         if status is None:
             evidence, restrictions = "table", ""
-            if emitter is not None and emitter.min_spec <= caps.target.spec_version:
-                status, how, restrictions = "native", emitter.layer, emitter.restrictions
+            if emitter is not None and first <= caps.target.spec_version:
+                status, how, restrictions = "native", _layer(emitter), _restrictions(emitter)
             elif key in rules:
                 status, how = "lowered", ", ".join(rules[key])
-            elif kernel_for_op(*key) is not None:
+            elif kernel_for_op(*key) is not None and caps.custom_layers:
                 spec = kernel_for_op(*key)
                 status, how = "custom", spec.class_name
                 restrictions = f"{kernel_kinds(spec.class_name)} kernels"
             elif emitter is not None:
-                first = min(k for k, v in SPEC_VERSIONS.items() if v == emitter.min_spec)
-                status, how = "unsupported", f"{emitter.layer} needs {first} or newer"
+                status, how = "unsupported", f"{_layer(emitter)} needs {ios_name(first)} or newer"
             else:
-                status, how = "unsupported", "no Core ML layer, lowering rule or kernel"
+                what = "Core ML layer" if format == "neuralnetwork" else "MIL op"
+                status, how = "unsupported", f"no {what}, lowering rule or kernel"
         result.append(OpStatus(op, since, status, how, restrictions, evidence))
-    return Coverage(caps.description, name, result)
+    return Coverage(caps.description, name, result, format=format)
+
+
+class _OpNode:
+    """Just enough of a node for a table lookup by op type."""
+
+    def __init__(self, op: str) -> None:
+        self.op, self.domain, self.name, self.attrs, self.inputs, self.outputs = op, "", op, {}, [], []
+
+
+def _layer(emitter) -> str:
+    return getattr(emitter, "layer", "") or ", ".join(getattr(emitter, "mil_ops", ()) or ()) or emitter.op
+
+
+def _restrictions(emitter) -> str:
+    return getattr(emitter, "restrictions", "") if emitter is not None else ""
 
 
 def _class_of(how: str) -> str:
@@ -350,14 +370,14 @@ def load_node_tests(pattern: str | None = None) -> list:
     return sorted(cases, key=lambda c: c.name)
 
 
-def run_node_test(case, target: str | None = None) -> tuple[str, str]:
+def run_node_test(case, target: str | None = None, format: str = "neuralnetwork") -> tuple[str, str]:
     """(outcome, reason) of one node test through BridgecBackend."""
     from bridgec.onnx_backend import BridgecBackend, Unsupported
 
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
-            rep = BridgecBackend.prepare(case.model, target=target)
+            rep = BridgecBackend.prepare(case.model, target=target, format=format)
             for inputs, expected in case.data_sets:
                 got = rep.run(inputs)
                 if len(got) != len(expected):
@@ -383,7 +403,10 @@ def run_node_test(case, target: str | None = None) -> tuple[str, str]:
 
 
 def run_node_tests(
-    target: str | None = None, pattern: str | None = None, progress: Callable[[str], None] | None = None
+    target: str | None = None,
+    pattern: str | None = None,
+    progress: Callable[[str], None] | None = None,
+    format: str = "neuralnetwork",
 ) -> list[NodeTest]:
     cases = load_node_tests(pattern)
     by_name = {c.name: c.model.graph.node[0].op_type for c in cases if len(c.model.graph.node) == 1}
@@ -391,7 +414,7 @@ def run_node_tests(
     for i, case in enumerate(cases):
         if progress and i % 200 == 0:
             progress(f"node tests: {i}/{len(cases)}")
-        outcome, reason = run_node_test(case, target)
+        outcome, reason = run_node_test(case, target, format)
         results.append(NodeTest(case.name, _op_of_test(case, by_name), outcome, _stable(reason)))
     return results
 
@@ -402,11 +425,16 @@ def _stable(reason: str) -> str:
     return re.sub(r"/tmp/[^\s:'\"]+", "/tmp/…", reason)
 
 
-def build(target: str | None = None, node_tests: bool = False, pattern: str | None = None) -> Coverage:
+def build(
+    target: str | None = None,
+    node_tests: bool = False,
+    pattern: str | None = None,
+    format: str = "neuralnetwork",
+) -> Coverage:
     start = time.monotonic()
-    coverage = classify(target)
+    coverage = classify(target, format)
     if node_tests:
-        coverage.tests = run_node_tests(coverage.target_name, pattern)
+        coverage.tests = run_node_tests(coverage.target_name, pattern, format=format)
     coverage.seconds = time.monotonic() - start
     return coverage
 
@@ -430,17 +458,19 @@ __all__ = [
 
 README_BEGIN = "<!-- coverage:begin (generated by tools/gen_coverage.py; do not edit) -->"
 README_END = "<!-- coverage:end -->"
-DOC_TARGET = "iOS14"  # docs/coverage.md's full table and node tests: bridgec's default target
+DOC_TARGET = "iOS14"  # docs/coverage.md's full table and node tests: the newest NeuralNetwork features
+ML_DOC_TARGET = "iOS15"  # docs/coverage-mlprogram.md's: bridgec's default target, ML Program
 
 
 def other_targets() -> list[str]:
     """One target per NeuralNetwork specification version other than DOC_TARGET's (iOS names)."""
+    from bridgec.backends.coreml.model import NEURALNETWORK_MAX_SPEC
     from bridgec.backends.coreml.targets import SPEC_VERSIONS
 
     seen = {SPEC_VERSIONS[DOC_TARGET]}
     names = []
     for name, spec in SPEC_VERSIONS.items():
-        if spec not in seen and name.startswith("iOS"):
+        if spec not in seen and name.startswith("iOS") and spec <= NEURALNETWORK_MAX_SPEC:
             seen.add(spec)
             names.append(name)
     return names
@@ -449,7 +479,7 @@ def other_targets() -> list[str]:
 def document(main: Coverage, others: list[Coverage]) -> str:
     """docs/coverage.md: DOC_TARGET in full (with node tests), the other targets as differences."""
     text = main.to_markdown()
-    for other in others:
+    for other in [o for o in others if o.format == main.format]:
         c = other.counts()
         differ = [
             (a, b) for a, b in zip(main.ops, other.ops, strict=True) if (a.status, a.how) != (b.status, b.how)
@@ -475,10 +505,10 @@ def document(main: Coverage, others: list[Coverage]) -> str:
 
 
 def readme_block(main: Coverage, others: list[Coverage]) -> str:
-    t = main.test_counts()
     lines = [
         README_BEGIN,
-        f"Op coverage ([docs/coverage.md](docs/coverage.md); `bridgec coverage --target T`): of the "
+        "Op coverage ([docs/coverage.md](docs/coverage.md), [docs/coverage-mlprogram.md]"
+        "(docs/coverage-mlprogram.md); `bridgec coverage --target T --model-format F`): of the "
         f"{len(main.ops)} operators of the default ONNX domain (opset {latest_opset()}),",
         "",
         "| format, target | native | lowered | custom with kernel | removed (no-op) | unsupported | ONNX node tests |",
@@ -486,16 +516,17 @@ def readme_block(main: Coverage, others: list[Coverage]) -> str:
     ]
     for cov in [main, *others]:
         c = cov.counts()
+        t = cov.test_counts()
         tests = (
             f"{t['passed']} passed, {t['failed']} failed, {t['skipped']} skipped"
-            if cov is main and main.tests is not None
+            if cov.tests is not None
             else "not run"
         )
         lines.append(
-            f"| NeuralNetwork, {cov.target_name} | {c['native']} | {c['lowered']} | {c['custom']} | "
+            f"| {cov.format_name}, {cov.target_name} | {c['native']} | {c['lowered']} | {c['custom']} | "
             f"{c['removed']} | {c['unsupported']} | {tests} |"
         )
-    lines += ["| ML Program | — | — | — | — | — | not built yet |", README_END]
+    lines += [README_END]
     return "\n".join(lines)
 
 
@@ -524,9 +555,19 @@ def parse_tests(markdown: str) -> list[NodeTest] | None:
     return tests
 
 
-def generate(tests: list[NodeTest] | None = None) -> tuple[Coverage, list[Coverage]]:
-    """Everything the documents need; ``tests`` given (e.g. parsed from the committed document)
-    skips running the node tests."""
+def generate(
+    tests: list[NodeTest] | None = None, ml_tests: list[NodeTest] | None = None
+) -> tuple[Coverage, list[Coverage]]:
+    """Everything the documents need: the NeuralNetwork main target, then the other NeuralNetwork
+    targets and the ML Program. ``tests``/``ml_tests`` given (e.g. parsed from the committed
+    documents) skip running the node tests."""
     main = classify(DOC_TARGET)
     main.tests = tests if tests is not None else run_node_tests(DOC_TARGET)
-    return main, [classify(name) for name in other_targets()]
+    ml = classify(ML_DOC_TARGET, "mlprogram")
+    ml.tests = ml_tests if ml_tests is not None else run_node_tests(ML_DOC_TARGET, format="mlprogram")
+    return main, [*[classify(name) for name in other_targets()], ml]
+
+
+def mlprogram_document(others: list[Coverage]) -> str:
+    """docs/coverage-mlprogram.md: the ML Program target in full, with its node tests."""
+    return next(o for o in others if o.format == "mlprogram").to_markdown()

@@ -192,6 +192,29 @@ def infer_shapes_best_effort(model: onnx.ModelProto) -> onnx.ModelProto:
         return model
 
 
+def without_large_weights(model: onnx.ModelProto, limit: int = 4096) -> onnx.ModelProto:
+    """``model`` (changed in place) with its large float initializers turned into graph inputs of
+    the same type and shape.
+
+    Shape inference needs their shapes, never their values (shape arithmetic reads small integer
+    tensors), but onnx serialises the whole model to run it: resnet50's 100 MB of weights went
+    through protobuf twice just to learn the blob shapes.
+    """
+    floats = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE)
+    initializers = model.graph.initializer
+    large = [
+        (i, t.name, t.data_type, list(t.dims))
+        for i, t in enumerate(initializers)
+        if t.data_type in floats and int(np.prod(t.dims)) > limit
+    ]
+    inputs = {i.name for i in model.graph.input}
+    for index, name, data_type, dims in reversed(large):
+        del initializers[index]
+        if name not in inputs:
+            model.graph.input.append(onnx.helper.make_tensor_value_info(name, data_type, dims))
+    return model
+
+
 def to_networkx(graph: gs.Graph):
     """The graph as a networkx DiGraph: nodes by name (with op and domain), edges labelled by tensor.
 

@@ -33,17 +33,17 @@ class Unsupported(unittest.SkipTest):
 
 
 class BridgecRep(BackendRep):
-    """A converted model: the Core ML spec and the names of its inputs and outputs, in graph order."""
+    """A converted model (``model``: a BuiltModel of either format) and the names of its inputs and
+    outputs, in graph order."""
 
-    def __init__(self, spec: Any, inputs: list[str], outputs: list[str], report: Any) -> None:
-        self.spec = spec
+    def __init__(self, model: Any, inputs: list[str], outputs: list[str], report: Any) -> None:
+        self.model = model
+        self.spec = model.spec
         self.inputs = inputs
         self.outputs = outputs
         self.report = report
 
     def run(self, inputs: Any, **kwargs: Any) -> tuple[np.ndarray, ...]:
-        from bridgec.backends.coreml.executor import run
-
         if isinstance(inputs, dict):
             feeds = dict(inputs)
         else:
@@ -53,14 +53,21 @@ class BridgecRep(BackendRep):
                     f"expected {len(self.inputs)} inputs ({', '.join(self.inputs)}), got {len(values)}"
                 )
             feeds = dict(zip(self.inputs, values, strict=True))
-        got = run(self.spec, {k: np.asarray(v) for k, v in feeds.items()})
+        got = self.model.run_reference({k: np.asarray(v) for k, v in feeds.items()})
         return tuple(got[name] for name in self.outputs)
 
 
-def convert_model(model: onnx.ModelProto, target: str | None = None, pipeline: str = PIPELINE):
-    """``model`` -> (spec, graph input names, graph output names, report). Raises ``Unsupported``."""
+def convert_model(
+    model: onnx.ModelProto,
+    target: str | None = None,
+    pipeline: str = PIPELINE,
+    format: str = "neuralnetwork",
+    precision: str = "fp32",
+):
+    """``model`` -> (BuiltModel, graph input names, graph output names, report). Raises ``Unsupported``."""
     from bridgec import report as report_mod
-    from bridgec.backends.coreml import capabilities_for, neuralnetwork
+    from bridgec.backends.coreml import capabilities_for
+    from bridgec.backends.coreml.model import build
     from bridgec.frontends.onnx_file import graph_from_model
 
     name = model.graph.name or "model"
@@ -68,16 +75,12 @@ def convert_model(model: onnx.ModelProto, target: str | None = None, pipeline: s
         elem = value.type.tensor_type.elem_type if value.type.HasField("tensor_type") else 0
         if elem != onnx.TensorProto.FLOAT and value.name not in {i.name for i in model.graph.initializer}:
             kind = onnx.TensorProto.DataType.Name(elem) if elem else value.type.WhichOneof("value")
-            raise Unsupported(
-                f"input {value.name!r} is {kind}: Core ML NeuralNetwork inputs are float32 here"
-            )
+            raise Unsupported(f"input {value.name!r} is {kind}: Core ML model inputs are float32 here")
     for value in model.graph.output:
         elem = value.type.tensor_type.elem_type if value.type.HasField("tensor_type") else 0
         if elem not in (0, onnx.TensorProto.FLOAT):
             kind = onnx.TensorProto.DataType.Name(elem)
-            raise Unsupported(
-                f"output {value.name!r} is {kind}: Core ML NeuralNetwork outputs are float32 here"
-            )
+            raise Unsupported(f"output {value.name!r} is {kind}: Core ML model outputs are float32 here")
         if not value.type.HasField("tensor_type"):
             raise Unsupported(f"output {value.name!r} is a {value.type.WhichOneof('value')}, not a tensor")
     try:
@@ -91,9 +94,9 @@ def convert_model(model: onnx.ModelProto, target: str | None = None, pipeline: s
             raise Unsupported(
                 f"output {tensor.name!r} is {np.dtype(tensor.dtype)}: Core ML outputs are float32 here"
             )
-    caps = capabilities_for(target)
+    caps = capabilities_for(target, (), format)
     reasons = {node.name: caps.unsupported_reason(node) for node in graph.nodes}
-    report = report_mod.analyze_graph(graph, pipeline=pipeline, target=target)
+    report = report_mod.analyze_graph(graph, pipeline=pipeline, target=target, format=format)
     blocked = [r for r in report.rows if r.status == "unsupported" or r.kernel == "none"]
     if blocked:
         row = blocked[0]
@@ -102,18 +105,19 @@ def convert_model(model: onnx.ModelProto, target: str | None = None, pipeline: s
             why += ", and no lowering rule or bundled kernel"
         raise Unsupported(f"{row.op}: {why}")
     try:
-        spec = neuralnetwork.build_spec(report.graph, target)
+        built = build(report.graph, caps.target, precision=precision)
     except ConversionError as exc:
         if str(exc).startswith("emitting node"):
             raise  # a capability check let the node through and the emitter broke: a bug, not a skip
         raise Unsupported(f"Core ML emission: {exc}") from None
-    return spec, inputs, outputs, report
+    return built, inputs, outputs, report
 
 
 class BridgecBackend(Backend):
     """ONNX backend API over bridgec: convert to Core ML, run with the reference executor (CPU)."""
 
-    target: str | None = None  # the deployment target; None means bridgec's default (iOS14)
+    target: str | None = None  # the deployment target; None means bridgec's default
+    format: str = "neuralnetwork"  # or "mlprogram" (subclass and set it, or pass format=... to prepare)
 
     @classmethod
     def is_compatible(cls, model: onnx.ModelProto, device: str = "CPU", **kwargs: Any) -> bool:
@@ -126,8 +130,10 @@ class BridgecBackend(Backend):
     @classmethod
     def prepare(cls, model: onnx.ModelProto, device: str = "CPU", **kwargs: Any) -> BridgecRep:
         super().prepare(model, device, **kwargs)
-        spec, inputs, outputs, report = convert_model(model, kwargs.get("target", cls.target))
-        return BridgecRep(spec, inputs, outputs, report)
+        built, inputs, outputs, report = convert_model(
+            model, kwargs.get("target", cls.target), format=kwargs.get("format", cls.format)
+        )
+        return BridgecRep(built, inputs, outputs, report)
 
     @classmethod
     def run_model(

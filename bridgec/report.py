@@ -367,8 +367,6 @@ def kernel_note(class_name: str, bundled: bool = True) -> str:
 
 def build(source: list[tuple[str, str]], final: gs.Graph, ctx: PassContext, caps: Capabilities) -> Report:
     """``source``: (node name, op label) of the graph before the passes, in order."""
-    from bridgec.backends.coreml import ops
-
     final_nodes = {node.name: node for node in final.nodes}
     rewrites = defaultdict(list)
     for rewrite in ctx.rewrites:
@@ -391,8 +389,8 @@ def build(source: list[tuple[str, str]], final: gs.Graph, ctx: PassContext, caps
             if reason:
                 status, how = "unsupported", reason
             else:
-                emitter = ops.lookup(node)
-                layer = emitter.layer if emitter else "?"
+                emitter = caps._lookup(node)[0] if hasattr(caps, "_lookup") else None
+                layer = (getattr(emitter, "layer", "") or ", ".join(getattr(emitter, "mil_ops", ()))) or "?"
                 via = f" via {steps[-1].rule}" if steps else ""
                 status, how = (
                     "native",
@@ -415,7 +413,13 @@ def build(source: list[tuple[str, str]], final: gs.Graph, ctx: PassContext, caps
 
 
 def analyze_graph(
-    graph: gs.Graph, *, pipeline: str = "lower-custom", target=None, avoid_ops=(), options=None
+    graph: gs.Graph,
+    *,
+    pipeline: str = "lower-custom",
+    target=None,
+    avoid_ops=(),
+    options=None,
+    format: str = "neuralnetwork",
 ):
     """The report of running ``pipeline`` on ``graph``, also when the target cannot run the result:
     the pipeline runs without its final legality check and with custom layers allowed without
@@ -440,7 +444,21 @@ def analyze_graph(
         disable=(),
         allow_missing_kernels=True,
     )
-    source, graph, ctx = run_pipeline(graph, pipeline, target, tuple(avoid_ops), options=lenient)
+    from bridgec.backends.coreml.targets import MLPROGRAM_MIN_SPEC, Target
+
+    done = None
+    if format == "auto":  # as convert decides: an ML Program unless custom layers remain
+        format = "neuralnetwork"
+        if Target.parse(target, tuple(avoid_ops)).spec_version >= MLPROGRAM_MIN_SPEC:
+            original = graph.copy()
+            done = run_pipeline(
+                graph, pipeline, target, tuple(avoid_ops), options=lenient, format="mlprogram"
+            )
+            if any(ir.op_key(n)[0] == ir.CUSTOM_DOMAIN for n in done[1].nodes):
+                done, graph = None, original
+    source, graph, ctx = done or run_pipeline(
+        graph, pipeline, target, tuple(avoid_ops), options=lenient, format=format
+    )
     ctx.pipeline = pipeline
     report = build(source, graph, ctx, ctx.capabilities)
     report.graph, report.context = graph, ctx
@@ -457,6 +475,8 @@ def analyze(
     options=None,
     frontend=None,
     progress=None,
+    format: str = "auto",
+    precision: str = "fp32",
 ) -> Report:
     """``analyze_graph`` of a model file (``bridgec report``)."""
     from bridgec import frontends
@@ -469,5 +489,10 @@ def analyze(
     graph = frontends.load(model, inputs, frontend)
     say(f"running -O {pipeline} on {len(graph.nodes)} nodes")
     return analyze_graph(
-        graph, pipeline=pipeline, target=target, avoid_ops=avoid_ops, options=options or RunOptions()
+        graph,
+        pipeline=pipeline,
+        target=target,
+        avoid_ops=avoid_ops,
+        options=options or RunOptions(),
+        format=format,
     )

@@ -71,7 +71,8 @@ def coreml_runtime_unavailable(spec: Any) -> str | None:
     """Why the real Core ML runtime cannot run ``spec`` here, or None if it can."""
     if platform.system() != "Darwin":
         return f"not available here ({platform.system()}: Core ML runs only on macOS)"
-    if any(layer.WhichOneof("layer") == "custom" for layer in getattr(spec, spec.WhichOneof("Type")).layers):
+    network = getattr(spec, spec.WhichOneof("Type"))
+    if any(layer.WhichOneof("layer") == "custom" for layer in getattr(network, "layers", ())):
         return "skipped: coremltools cannot predict with custom layers"
     try:
         from coremltools import libcoremlpython  # noqa: F401
@@ -80,15 +81,20 @@ def coreml_runtime_unavailable(spec: Any) -> str | None:
     return None
 
 
-def run_coreml_native(spec: Any, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Core ML itself, through coremltools (macOS only; see ``coreml_runtime_unavailable``)."""
+def run_coreml_native(model: Any, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Core ML itself, through coremltools (macOS only; see ``coreml_runtime_unavailable``).
+    ``model``: a NeuralNetwork spec or a ``BuiltModel`` of either format."""
     import coremltools as ct
 
+    from bridgec.backends.coreml.model import BuiltModel
+
+    if not isinstance(model, BuiltModel):
+        model = BuiltModel("neuralnetwork", model)
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.mlmodel"
-        path.write_bytes(spec.SerializeToString())
-        model = ct.models.MLModel(str(path), compute_units=ct.ComputeUnit.CPU_ONLY)
-        return {k: np.asarray(v) for k, v in model.predict(feeds).items()}
+        path = Path(tmp) / f"model{model.suffix}"
+        model.save(path)
+        loaded = ct.models.MLModel(str(path), compute_units=ct.ComputeUnit.CPU_ONLY)
+        return {k: np.asarray(v) for k, v in loaded.predict(feeds).items()}
 
 
 __all__ = [

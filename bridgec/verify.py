@@ -5,6 +5,7 @@ the Core ML model, compared output by output — and, with ``per_node``, tensor 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,8 @@ import onnx_graphsurgeon as gs
 from bridgec import frontends, ir, runtimes
 from bridgec.backends.coreml import neuralnetwork
 from bridgec.backends.coreml.executor import ExecutorError
-from bridgec.convert import RunOptions, run_pipeline
+from bridgec.backends.coreml.model import build as build_model
+from bridgec.convert import RunOptions, lower
 from bridgec.errors import UsageError
 from bridgec.report import build as build_report
 
@@ -118,9 +120,11 @@ def _first_divergence(
     compared = 0
     for node in graph.nodes:
         for tensor in node.outputs:
-            if tensor.name not in got or tensor.name not in want:
+            # an ML Program names its values as MIL identifiers: "/enc/Conv_output_0" is "_enc_Conv_output_0"
+            key = tensor.name if tensor.name in got else re.sub(r"[^A-Za-z0-9_]", "_", tensor.name)
+            if key not in got or tensor.name not in want:
                 continue
-            a, b = np.asarray(got[tensor.name]), np.asarray(want[tensor.name])
+            a, b = np.asarray(got[key]), np.asarray(want[tensor.name])
             if not (np.issubdtype(a.dtype, np.floating) and np.issubdtype(b.dtype, np.floating)):
                 continue
             compared += 1
@@ -147,6 +151,8 @@ def verify(
     progress: Callable[[str], None] | None = None,
     options: RunOptions | None = None,
     frontend: frontends.LoadOptions | None = None,
+    format: str = "auto",
+    precision: str = "fp32",
 ) -> VerifyResult:
     model = Path(model)
     say = progress or (lambda message: None)
@@ -168,20 +174,22 @@ def verify(
     say("running onnxruntime on the graph before the passes")
     outputs["onnx_before"] = runtimes.run_onnxruntime(before, feeds, intermediates=per_node)
     say(f"running -O {pipeline}")
-    source, after, ctx = run_pipeline(before.copy(), pipeline, target, avoid_ops, options=options)
+    lowered = lower(before.copy(), pipeline, target, avoid_ops, format=format, options=options, say=say)
+    after, ctx = lowered.graph, lowered.context
     say("running onnxruntime on the graph after the passes")
     outputs["onnx_after"] = runtimes.run_onnxruntime(after, feeds, intermediates=per_node)
-    say("building the Core ML model and running the reference executor")
-    spec = neuralnetwork.build_spec(after.copy(), ctx.capabilities.target)
+    say(f"building the Core ML model ({lowered.format}) and running the reference executor")
+    built = build_model(after.copy(), ctx.capabilities.target, precision=precision)
+    notes.append(f"Core ML format: {lowered.format}, {precision} ({lowered.reason})")
     unchecked: str | None = None
     try:
-        outputs["coreml_reference"] = runtimes.run_coreml_reference(spec, feeds, intermediates=per_node)
+        outputs["coreml_reference"] = built.run_reference(feeds, intermediates=per_node)
     except ExecutorError as exc:  # e.g. a custom layer with no bundled kernel has no reference either
         unchecked = f"not run: {exc}"
-    unavailable = runtimes.coreml_runtime_unavailable(spec)
+    unavailable = runtimes.coreml_runtime_unavailable(built.spec)
     if unavailable is None:
         say("running Core ML")
-        outputs["coreml"] = runtimes.run_coreml_native(spec, feeds)
+        outputs["coreml"] = runtimes.run_coreml_native(built, feeds)
     else:
         notes.append(f"Core ML runtime: {unavailable}")
 
@@ -203,7 +211,9 @@ def verify(
         reference, feeds, {k: {n: v[n] for n in output_names} for k, v in outputs.items()}, comparisons, notes
     )
     result.context = ctx
-    result.report = build_report(source, after, ctx, ctx.capabilities)  # the op report, for --report-out
+    result.report = build_report(
+        lowered.source, after, ctx, ctx.capabilities
+    )  # the op report, for --report-out
     if per_node:
         stages = [("onnx_before -> onnx_after", outputs["onnx_after"], outputs["onnx_before"])]
         if "coreml_reference" in outputs:

@@ -58,6 +58,9 @@ def save(name: str, path: Path, seed: int = 0) -> Path:
     # the archive holds aten::_native_multi_head_attention, which neither ONNX exporter handles yet.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        # strict=False: the segmentation models return a dict
-        torch.jit.save(torch.jit.trace(model, torch.randn(*MODELS[name]), strict=False), str(path))
+        # strict=False: the segmentation models return a dict. check_trace=False: its re-trace check
+        # fails on vit_b_16 over mangled class names only; the numbers are checked by verify instead.
+        torch.jit.save(
+            torch.jit.trace(model, torch.randn(*MODELS[name]), strict=False, check_trace=False), str(path)
+        )
     return path

@@ -129,4 +129,31 @@ def normalize(graph: gs.Graph) -> int:
     return changed
 
 
-__all__ = ["ATEN_DOMAIN", "ATEN_SPELLINGS", "ONNX_SPELLINGS", "Spelling", "normalize"]
+def split_shape_ranges(graph: gs.Graph) -> int:
+    """``Shape(x, start=a, end=b)`` -> ``Slice(Shape(x), [a], [b])``; returns how many changed.
+
+    onnx-graphsurgeon's shape folding (cleanup::fold_constants) ignores ``start``/``end`` and folds
+    the whole shape, which turns a reshape target into garbage; a Slice of the shape it folds right.
+    """
+    changed = 0
+    for node in list(graph.nodes):
+        if ir.op_key(node) != ("", "Shape") or not ({"start", "end"} & set(node.attrs)):
+            continue
+        start = int(node.attrs.pop("start", 0))
+        end = node.attrs.pop("end", None)
+        end = np.iinfo(np.int64).max if end is None else int(end)
+        (out,) = node.outputs
+        whole = gs.Variable(f"{out.name}__whole", dtype=np.int64)
+        node.outputs = [whole]
+        bounds = [
+            gs.Constant(f"{out.name}__{what}", np.array([value], dtype=np.int64))
+            for what, value in (("start", start), ("end", end))
+        ]
+        graph.nodes.append(gs.Node("Slice", f"{node.name}__range", inputs=[whole, *bounds], outputs=[out]))
+        changed += 1
+    if changed:
+        graph.toposort()
+    return changed
+
+
+__all__ = ["ATEN_DOMAIN", "ATEN_SPELLINGS", "ONNX_SPELLINGS", "Spelling", "normalize", "split_shape_ranges"]

@@ -9,7 +9,7 @@ import onnx_graphsurgeon as gs
 
 from bridgec import ir
 from bridgec.errors import UsageError
-from bridgec.frontends.normalize import normalize
+from bridgec.frontends.normalize import normalize, split_shape_ranges
 from bridgec.frontends.shapes import InputShapes
 
 # Below this opset some ops mean something else (Softmax flattened trailing axes); the IR
@@ -41,11 +41,22 @@ def upgrade(model: onnx.ModelProto, path: Path) -> onnx.ModelProto:
 
 def _infer_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
     """Shape inference with data propagation: sizes computed from Shape (x.shape[-2:] handed to
-    an interpolation) become known, so later tensors get static shapes; plain inference if that fails."""
+    an interpolation) become known, so later tensors get static shapes; plain inference if that fails.
+
+    It runs on a copy without the large weights (onnx serialises the model it infers: twice 100 MB
+    for resnet50) and the shapes it found are put on ``model``."""
+    light = onnx.ModelProto()
+    light.CopyFrom(model)
+    ir.without_large_weights(light)
     try:
-        return onnx.shape_inference.infer_shapes(model, data_prop=True)
+        inferred = onnx.shape_inference.infer_shapes(light, data_prop=True)
     except Exception:  # noqa: BLE001 - onnx raises several kinds; fall back to the plain form
-        return ir.infer_shapes_best_effort(model)
+        inferred = ir.infer_shapes_best_effort(light)
+    del model.graph.value_info[:]
+    model.graph.value_info.extend(inferred.graph.value_info)
+    for ours, found in zip(model.graph.output, inferred.graph.output, strict=True):
+        ours.CopyFrom(found)
+    return model
 
 
 def graph_from_model(model: onnx.ModelProto, path: Path, shapes: InputShapes | None = None) -> gs.Graph:
@@ -85,6 +96,7 @@ def graph_from_model(model: onnx.ModelProto, path: Path, shapes: InputShapes | N
     _check_inferred_sizes(graph, path)
     _check_outputs_computed(graph, path)
     normalize(graph)  # standard ONNX and ATen spellings of the kept ops -> the bridgec form
+    split_shape_ranges(graph)
     for tensor in graph.inputs:
         if tensor.shape is None or not all(isinstance(d, int) and d > 0 for d in tensor.shape):
             raise UsageError(

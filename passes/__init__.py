@@ -26,10 +26,18 @@ from bridgec.passes.canonicalize import ClipToHardTanh
 from bridgec.passes.cleanup import DeadNodes, FoldConstants, RemoveIdentities, cleanup
 from bridgec.passes.custom import CheckTargetLegal, TagCustomLayers
 from bridgec.passes.lower.activations import LowerHardTanh
+from bridgec.passes.lower.einsum import LowerEinsum
 from bridgec.passes.lower.kept_activations import LowerKeptActivations
+from bridgec.passes.lower.math import LowerMath
 
 _CLEANUP = ("cleanup::fold_constants", "cleanup::identities", "cleanup::dead_nodes")
-_LOWER = ("canonicalize::clip_to_hardtanh", "lower::hardtanh", "lower::kept_activations")
+_LOWER = (
+    "canonicalize::clip_to_hardtanh",
+    "lower::hardtanh",
+    "lower::kept_activations",
+    "lower::math",
+    "lower::einsum",
+)
 
 PIPELINES: dict[str, tuple[str, ...]] = {
     # no rewriting at all: what the target lacks is an error listing it
@@ -100,8 +108,10 @@ __all__ = [
     "DumpDir",
     "FoldConstants",
     "GraphCheck",
+    "LowerEinsum",
     "LowerHardTanh",
     "LowerKeptActivations",
+    "LowerMath",
     "NearMiss",
     "Pass",
     "PassContext",

@@ -7,8 +7,10 @@ checks that run after every pass, so no pass writes its own ``while changed:`` l
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -62,6 +64,7 @@ class PassContext:
     progress: Callable[[str], None] | None = None
     allow_missing_kernels: bool = False  # custom layers with no bundled kernel (the app implements them)
     instruments: list[Instrument] = field(default_factory=list)  # run after every (leaf) pass
+    collect_per_pass: bool = False  # set while Pipeline.run runs: see _collect_per_pass
 
     def record(self, rewrite: Rewrite) -> None:
         self.rewrites.append(rewrite)
@@ -124,6 +127,8 @@ class Pass:
         if not isinstance(self, Sequential):
             for instrument in ctx.instruments:
                 instrument.after_pass(self, result, ctx)
+            if ctx.collect_per_pass:
+                gc.collect(1)  # the young generations: what this pass (and its checks) allocated
         return result
 
 
@@ -184,7 +189,31 @@ class Pipeline(Sequential):
         """Run the passes on ``graph`` for ``target`` (a name like "iOS14" or a Capabilities)."""
         if context is None:
             context = PassContext(capabilities=_capabilities_for(target), pipeline=self.id)
-        return self(graph, context).graph
+        with _collect_per_pass(context):
+            return self(graph, context).graph
+
+
+@contextlib.contextmanager
+def _collect_per_pass(ctx: PassContext) -> Iterator[None]:
+    """Garbage-collect once after each pass, not whenever CPython's allocation counters say.
+
+    A graph is a web of reference cycles (node.inputs <-> tensor.outputs) and a pass allocates tens
+    of thousands of tracked objects, so the automatic collector kept starting full collections that
+    rescan the whole graph: the pipeline's CPU time grew as n^1.1 (t(100k)/t(10k) = 12.8, 52 s at
+    100k nodes). A young-generation collection after each pass scans only what that pass allocated,
+    which keeps the pipeline linear (31-34 s at 100k) and still frees a pass's garbage (the graph
+    copies its checks export) before the next pass runs.
+    """
+    if not gc.isenabled() or ctx.collect_per_pass:  # the caller manages the collector, or nested
+        yield
+        return
+    gc.disable()
+    ctx.collect_per_pass = True
+    try:
+        yield
+    finally:
+        ctx.collect_per_pass = False
+        gc.enable()
 
 
 def _capabilities_for(target: str | Capabilities | None) -> Capabilities:

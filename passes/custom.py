@@ -78,6 +78,14 @@ class CheckTargetLegal(Pass):
             "none": "use -O lower to lower them or -O lower-custom to also make custom layers",
             "lower": "use -O lower-custom to make Core ML custom layers of what cannot be lowered",
         }.get(ctx.pipeline, "write a lowering rule for them (see README: Writing a pass)")
+        if not getattr(ctx.capabilities, "custom_layers", True):
+            custom = any(label.startswith(f"{ir.CUSTOM_DOMAIN}::") for label in problems)
+            hint = (
+                "an ML Program cannot hold custom layers: use -O lower with a lowering rule for them, or "
+                "--format neuralnetwork (a .mlmodel) to keep them as custom layers"
+                if custom
+                else "use -O lower-custom with --format neuralnetwork to make custom layers of them"
+            )
         raise ConversionError(
             f"-O {ctx.pipeline}: {ctx.capabilities.description} cannot run {sum(map(len, problems.values()))} "
             f"node(s): {'; '.join(parts)}; {hint}"

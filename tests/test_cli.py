@@ -25,7 +25,7 @@ def run_cli(args, capsys):
         (["{model}", "--input", "x:1by3"], 2, "malformed --input 'x:1by3'"),
         (["{model}", "--input", "x:0x3"], 2, "every dimension must be a positive integer"),
         (["{model}", "--target", "iOS9"], 2, "unknown --target 'iOS9'"),
-        (["{model}", "-o", "out.onnx"], 2, "is a .mlmodel file"),
+        (["{model}", "-o", "out.onnx"], 2, "name a .mlpackage (ML Program) or .mlmodel"),
         (["{notmodel}"], 2, "not a model bridgec can read"),
         (["{model}", "--bogus"], 2, "unrecognized arguments: --bogus"),
     ],
@@ -68,7 +68,7 @@ def test_onnx_file_converts_without_importing_torch(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", code, str(model)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert (tmp_path / "tiny.mlmodel").exists()
+    assert (tmp_path / "tiny.mlpackage" / "Manifest.json").exists()  # an ML Program, by default
 
 
 def test_help_and_module_entry_point():
@@ -141,10 +141,11 @@ def test_custom_layer_without_kernel_needs_allow_missing_kernels(tmp_path, capsy
         str(model),
     )
     for mode in ("custom", "lower-custom"):
-        code, _, err = run_cli([str(model), "-O", mode, "-q"], capsys)
+        # a NeuralNetwork (the format with custom layers): ML Programs compute Sin natively
+        code, _, err = run_cli([str(model), "-O", mode, "-q", "--format", "neuralnetwork"], capsys)
         assert code == 1 and "no bundled kernel for custom layer(s) Sin x1 (Sin_0)" in err
         assert "--allow-missing-kernels" in err and not (tmp_path / "sin.mlmodel").exists()
-    code, out, _ = run_cli([str(model), "--allow-missing-kernels"], capsys)
+    code, out, _ = run_cli([str(model), "--allow-missing-kernels", "--format", "neuralnetwork"], capsys)
     assert code == 0
     assert "Sin   1      custom  Sin (no bundled kernel" in out
     from bridgec.backends.coreml import load_spec

@@ -18,6 +18,7 @@ from bridgec.passes import Rule, RuleSet
 from tests.conftest import ROOT
 
 DOC = ROOT / "docs" / "coverage.md"
+ML_DOC = ROOT / "docs" / "coverage-mlprogram.md"
 README = ROOT / "README.md"
 STALE = "stale: run python tools/gen_coverage.py"
 
@@ -30,16 +31,20 @@ def test_docs_are_current():
     """The operator tables and README numbers regenerate to what is committed (node-test results
     are taken from the committed document here; the slow test below reruns them)."""
     recorded = coverage.parse_tests(DOC.read_text())
-    assert recorded and len(recorded) > 1000
-    main_cov, others = coverage.generate(recorded)
+    ml_recorded = coverage.parse_tests(ML_DOC.read_text())
+    assert recorded and len(recorded) > 1000 and ml_recorded and len(ml_recorded) > 1000
+    main_cov, others = coverage.generate(recorded, ml_recorded)
     assert coverage.document(main_cov, others) == DOC.read_text(), STALE
+    assert coverage.mlprogram_document(others) == ML_DOC.read_text(), STALE
     assert coverage.readme_block(main_cov, others) in README.read_text(), STALE
 
 
 @pytest.mark.slow
-def test_node_test_results_are_current():
-    recorded = coverage.parse_tests(DOC.read_text())
-    fresh = coverage.run_node_tests(coverage.DOC_TARGET)
+@pytest.mark.parametrize("fmt", ["neuralnetwork", "mlprogram"])
+def test_node_test_results_are_current(fmt):
+    doc, target = (DOC, coverage.DOC_TARGET) if fmt == "neuralnetwork" else (ML_DOC, coverage.ML_DOC_TARGET)
+    recorded = coverage.parse_tests(doc.read_text())
+    fresh = coverage.run_node_tests(target, format=fmt)
     changed = [(a, b) for a, b in zip(recorded, fresh, strict=False) if a != b]
     assert len(recorded) == len(fresh) and not changed, f"{STALE}; first change: {changed[:1]}"
 
@@ -70,37 +75,46 @@ def test_every_checked_emitter_describes_its_restrictions():
 def test_status_follows_the_op_table(monkeypatch):
     table = dict(ops.table())
     del table[("", "Tanh")]
-    monkeypatch.setattr(ops, "_TABLE", table)
+    monkeypatch.setattr(ops.TABLE, "entries", table)
     assert _status(coverage.classify("iOS14"), "Tanh").status == "unsupported"
 
 
 def test_status_follows_the_rule_registry():
-    def reciprocal(op, x):
-        return op.Reciprocal(x)
+    def tan(op, x):
+        return op.Tan(x)
 
-    def as_division(op, x):
-        return op.Div(op.const(1.0), x)
+    def as_quotient(op, x):
+        return op.Div(op.Sin(x), op.Cos(x))
 
-    class LowerReciprocal(RuleSet):
-        id = "test::reciprocal"
+    class LowerTan(RuleSet):
+        id = "test::tan"
         extends = ("lower", "lower-custom")
         after = ("cleanup::*",)
         before = ("check::*", "custom::*")
-        rules = (Rule("reciprocal_to_div", reciprocal, as_division, identity="reciprocal(x) -> 1 / x"),)
+        rules = (Rule("tan_to_div", tan, as_quotient, identity="tan(x) -> sin(x) / cos(x)"),)
 
-    assert _status(coverage.classify("iOS14"), "Reciprocal").status == "unsupported"
-    passes.register(LowerReciprocal)
+    assert _status(coverage.classify("iOS14"), "Tan").status == "unsupported"
+    passes.register(LowerTan)
     try:
-        found = _status(coverage.classify("iOS14"), "Reciprocal")
+        found = _status(coverage.classify("iOS14"), "Tan")
     finally:
-        passes.REGISTRY.pop("test::reciprocal")
-    assert found.status == "lowered" and "test::reciprocal/reciprocal_to_div -> Div" in found.how
+        passes.REGISTRY.pop("test::tan")
+    assert found.status == "lowered" and "test::tan/tan_to_div" in found.how
 
 
-def test_onnx_backend_test_harness_runs_bridgec():
-    """onnx's own BackendTest drives the backend: a native op passes, an unsupported one is skipped."""
-    suite = onnx.backend.test.BackendTest(BridgecBackend, __name__)
-    suite.include(r"^test_(relu|abs|softmax_axis_1)_cpu$")
+class MLProgramBackend(BridgecBackend):
+    format = "mlprogram"
+
+
+@pytest.mark.parametrize(
+    "backend, missing",
+    [(BridgecBackend, "no Core ML layer for this op"), (MLProgramBackend, "no MIL op for this op")],
+)
+def test_onnx_backend_test_harness_runs_bridgec(backend, missing):
+    """onnx's own BackendTest drives the backend, in either format: a native op passes, an
+    unsupported one is skipped with the reason."""
+    suite = onnx.backend.test.BackendTest(backend, __name__)
+    suite.include(r"^test_(relu|tan|softmax_axis_1)_cpu$")
     with open("/dev/null", "w") as quiet:
         result = unittest.TextTestRunner(stream=quiet, verbosity=0).run(suite.test_suite)
     skipped = [
@@ -108,9 +122,7 @@ def test_onnx_backend_test_harness_runs_bridgec():
     ]
     assert result.testsRun - (len(result.skipped) - len(skipped)) == 3
     assert not result.failures and not result.errors
-    assert skipped == [
-        ("test_abs_cpu", "Abs: no Core ML layer for this op, and no lowering rule or bundled kernel")
-    ]
+    assert skipped == [("test_tan_cpu", f"Tan: {missing}, and no lowering rule or bundled kernel")]
 
 
 def test_a_wrong_result_is_a_failure_not_a_skip(monkeypatch):
@@ -152,10 +164,11 @@ def test_cli_coverage(capsys):
 def test_gen_coverage_check_names_a_stale_file(tmp_path, monkeypatch, capsys):
     from tools import gen_coverage
 
-    doc, readme = tmp_path / "coverage.md", tmp_path / "README.md"
+    doc, ml_doc, readme = tmp_path / "coverage.md", tmp_path / "coverage-mlprogram.md", tmp_path / "README.md"
     doc.write_text(DOC.read_text())
+    ml_doc.write_text(ML_DOC.read_text())
     readme.write_text(README.read_text())
-    for name, value in (("DOC", doc), ("README", readme), ("ROOT", tmp_path)):
+    for name, value in (("DOC", doc), ("ML_DOC", ml_doc), ("README", readme), ("ROOT", tmp_path)):
         monkeypatch.setattr(gen_coverage, name, value)
     assert gen_coverage.main(["--check", "--static"]) == 0
     doc.write_text(doc.read_text().replace("| `Relu` | 14 | native |", "| `Relu` | 14 | lowered |"))
@@ -166,3 +179,4 @@ def test_gen_coverage_check_names_a_stale_file(tmp_path, monkeypatch, capsys):
     assert "coverage.md is stale" in out and "README.md is stale" in out
     assert gen_coverage.main(["--static"]) == 0
     assert doc.read_text() == DOC.read_text() and readme.read_text() == README.read_text()
+    assert ml_doc.read_text() == ML_DOC.read_text()

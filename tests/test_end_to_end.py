@@ -103,7 +103,10 @@ def test_cli_converts_the_example(
 
 @pytest.mark.parametrize("mode", ["lower", "custom", "lower-custom"])
 def test_rewritten_graph_matches_pytorch_in_onnxruntime(mode, faceseg_path, faceseg_input, faceseg_reference):
-    result = convert(faceseg_path, inputs={"x": (1, 3, 256, 256)}, pipeline=mode, write=False)
+    # a NeuralNetwork: the format whose custom layers -O custom makes (an ML Program has MIL clip)
+    result = convert(
+        faceseg_path, inputs={"x": (1, 3, 256, 256)}, pipeline=mode, write=False, format="neuralnetwork"
+    )
     (got,) = run_graph(result.graph, {"x": faceseg_input})
     assert np.abs(got - faceseg_reference).max() <= 1e-4
     custom = [n for n in result.graph.nodes if ir.op_key(n)[0] == ir.CUSTOM_DOMAIN]

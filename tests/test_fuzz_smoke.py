@@ -72,16 +72,117 @@ def test_a_clean_error_is_not_a_finding(monkeypatch):
     assert fuzz.run_case("control", "onnx", "none", b"x", timeout=30).findings == []
 
 
+# A stand-in for bridgec's CLI in the fork server: it runs the case file as Python, so each test
+# plants its own failure in the case's bytes.
+FAKE_CLI = """
+import sys
+
+def main():
+    source = open(sys.argv[1]).read()
+    exec(compile(source, sys.argv[1], "exec"), {"__name__": "case"})
+    return 0
+"""
+
+
+@pytest.fixture(scope="module")
+def fork_server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("fake-cli")
+    (folder / "fake_bridgec_cli.py").write_text(FAKE_CLI)
+    server = fuzz.ForkServer(entry="fake_bridgec_cli:main", preload=(), path=(str(folder),))
+    yield server
+    server.close()
+
+
+@pytest.mark.parametrize(
+    "script, expected",
+    [
+        ("raise ValueError('boom')", "traceback"),
+        ("import sys; sys.exit(3)", "exit"),
+        ("raise SystemExit(300)", "exit"),  # kept as the interpreter would: 300 & 0xff
+        ("import os; os.write(2, b'E1125 from C++\\n'); raise SystemExit(2)", "noise"),
+        ("open('out.mlmodel', 'w').write('half'); import sys; sys.exit(1)", "leftover"),
+        ("import time; time.sleep(30)", "hang"),
+        ("import os, signal; os.kill(os.getpid(), signal.SIGSEGV)", "exit"),
+    ],
+)
+def test_the_fork_server_notices_each_kind_of_finding(fork_server, script, expected):
+    outcome = fuzz.run_case("control", "onnx", "none", script.encode(), timeout=1.5, runner=fork_server)
+    assert expected in outcome.findings, outcome
+
+
+def test_the_fork_server_keeps_exit_codes_and_survives_its_children(fork_server):
+    started = fork_server.process.pid if fork_server.process else None
+    clean = "import sys; print('bridgec: error: case.onnx: bad', file=sys.stderr); sys.exit(2)"
+    outcome = fuzz.run_case("control", "onnx", "none", clean.encode(), timeout=30, runner=fork_server)
+    assert (outcome.returncode, outcome.findings) == (2, []), outcome
+    assert outcome.stderr == "bridgec: error: case.onnx: bad\n"
+    hang = fuzz.run_case("control", "onnx", "none", b"while True: pass", timeout=0.5, runner=fork_server)
+    assert hang.returncode is None and "hang" in hang.findings
+    # the killed child took nothing with it: the same worker runs the next case
+    assert fuzz.run_case("control", "onnx", "none", b"", timeout=30, runner=fork_server).returncode == 0
+    assert started is None or fork_server.process.pid == started
+    assert fork_server.restarts == 0
+
+
+def test_an_interrupted_run_keeps_the_cases_that_ran(seeds, monkeypatch):
+    """Ctrl-C (or SIGTERM, which main turns into it) ends a soak with the summary of what ran."""
+    script = "import sys; print('bridgec: error: bad', file=sys.stderr); sys.exit(2)"
+    monkeypatch.setattr(fuzz, "command", lambda case, fmt: [sys.executable, "-c", script])
+
+    def progress(summary, outcome):
+        if summary.cases == 3:
+            raise KeyboardInterrupt
+
+    summary = fuzz.fuzz(1000, 0, timeout=30, formats=("onnx",), jobs=2, seed_dir=seeds, progress=progress)
+    assert summary.interrupted and summary.cases == 3 and summary.exit_codes["2"] == 3
+    assert "(interrupted)" in summary.render()
+
+
+def test_a_dead_worker_is_a_finding_and_is_restarted(tmp_path):
+    folder = tmp_path / "cli"
+    folder.mkdir()
+    (folder / "fake_bridgec_cli.py").write_text(FAKE_CLI)
+    server = fuzz.ForkServer(entry="fake_bridgec_cli:main", preload=(), path=(str(folder),))
+    try:
+        killer = b"import os, signal; os.kill(os.getppid(), signal.SIGKILL)"
+        outcome = fuzz.run_case("control", "onnx", "none", killer, timeout=30, runner=server)
+        assert "exit" in outcome.findings and "fork server died" in outcome.stderr, outcome
+        assert fuzz.run_case("control", "onnx", "none", b"", timeout=30, runner=server).returncode == 0
+        assert server.restarts == 1
+    finally:
+        server.close()
+
+
+def test_the_fork_server_runs_the_real_cli_like_the_console_script(seeds):
+    """A valid seed converts in a fork (exit 0, a complete model); a damaged one is a clean exit 2."""
+    data = fuzz.make_seeds(seeds, ("onnx",))["onnx"]
+    server = fuzz.ForkServer(preload=("bridgec.convert",))
+    try:
+        good = fuzz.run_case("seed", "onnx", "none", data, timeout=120, runner=server)
+        bad = fuzz.run_case("cut", "onnx", "truncate", data[:100], timeout=120, runner=server)
+    finally:
+        server.close()
+    assert (good.returncode, good.findings) == (0, []), good
+    assert (bad.returncode, bad.findings) == (2, []), bad
+    assert bad.stderr.startswith("bridgec: error: ")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "formats, cases, seed",
-    [(("onnx",), 200, 1), (("pt", "pt2"), 40, 2)],
-    ids=["onnx", "torch"],
+    "formats, cases, seed, output",
+    [
+        (("onnx",), 200, 1, "out.mlmodel"),
+        (("pt", "pt2"), 40, 2, "out.mlmodel"),
+        (("onnx",), 60, 3, "out.mlpackage"),  # an ML Program: a folder to leave whole or not at all
+    ],
+    ids=["onnx", "torch", "onnx-mlprogram"],
 )
-def test_fuzz_smoke(formats, cases, seed, seeds, tmp_path):
+def test_fuzz_smoke(formats, cases, seed, output, seeds, tmp_path, monkeypatch):
+    monkeypatch.setitem(fuzz.OUTPUT, "name", output)
     failures = tmp_path / "failures"
     summary = fuzz.fuzz(cases, seed, timeout=120, formats=formats, jobs=2, failures=failures, seed_dir=seeds)
     assert summary.cases == cases
     assert not summary.failed, summary.render() + "\n\n" + _details(failures)
     # the cases reached the checks: a good part of them is refused with exit 2
     assert summary.exit_codes["2"] > cases // 3, summary.render()
+    assert summary.exit_codes["0"] > 0, summary.render()  # some cases convert: the output check ran

@@ -26,25 +26,26 @@ def test_python_api_example(faceseg_path, tmp_path, monkeypatch, capsys):
     shutil.copy(faceseg_path, tmp_path / "faceseg.pt")
     exec(compile(BLOCKS[0], "README.md", "exec"), {})
     out = capsys.readouterr().out
-    assert "'custom'" not in out and "(1, 2, 256, 256)" in out
+    assert "'custom'" not in out and out.count("(1, 2, 256, 256)") == 2
+    assert "mlprogram no custom layer remains [('conv'," in out
     assert (tmp_path / "faceseg.mlmodel").stat().st_size > 100_000
+    assert (tmp_path / "faceseg.mlpackage" / "Manifest.json").is_file()
 
 
 def test_user_rule_example(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     onnx.save(
         onnx.parser.parse_model(
-            '<ir_version: 8, opset_import: ["" : 17]> g (float[2,5] x) => (float[2,5] y) '
-            "{ y = Reciprocal (x) }"
+            '<ir_version: 8, opset_import: ["" : 17]> g (float[2,5] x) => (float[2,5] y) { y = Sinh (x) }'
         ),
-        "reciprocal.onnx",
+        "sinh.onnx",
     )
     namespace: dict = {}
     try:
         exec(compile(BLOCKS[1], "README.md", "exec"), namespace)
     finally:
-        passes.REGISTRY.pop("user::reciprocal", None)
-    assert capsys.readouterr().out.strip() == "['Div']"
-    x = np.linspace(0.5, 5, 10, dtype=np.float32).reshape(2, 5)
+        passes.REGISTRY.pop("user::sinh", None)
+    assert capsys.readouterr().out.strip() == "['Div', 'Exp', 'Exp', 'Neg', 'Sub']"
+    x = np.linspace(-3, 3, 10, dtype=np.float32).reshape(2, 5)
     (got,) = run_graph(namespace["g"], {"x": x})
-    np.testing.assert_allclose(got, 1 / x, rtol=1e-6)
+    np.testing.assert_allclose(got, np.sinh(x), rtol=1e-5, atol=1e-6)

@@ -163,7 +163,7 @@ def test_external_data_outside_the_model_folder_is_refused_before_reading(
     code, _, err = run_cli([path, "-q"], capsys)
     line = one_error_line(err)
     assert code == 2 and f"external data {location!r}" in line and "outside the model's folder" in line
-    assert not (folder / "ext.mlmodel").exists()
+    assert not (folder / "ext.mlmodel").exists() and not (folder / "ext.mlpackage").exists()
 
 
 def test_external_data_inside_the_folder_is_read(tmp_path, capsys):
@@ -172,7 +172,7 @@ def test_external_data_inside_the_folder_is_read(tmp_path, capsys):
     path = _external_model(tmp_path, "w.bin")
     code, _, err = run_cli([path, "-q"], capsys)
     assert code == 0, err
-    assert (tmp_path / "ext.mlmodel").exists()
+    assert (tmp_path / "ext.mlpackage" / "Manifest.json").exists()
 
 
 @pytest.mark.parametrize(
@@ -500,6 +500,24 @@ def test_same_input_same_bytes_across_processes(relu6_model, tmp_path):
     )
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_same_input_same_ml_program_across_processes(relu6_model, tmp_path, precision):
+    """The whole .mlpackage, weights blob included, is byte-identical across processes."""
+    trees = []
+    for run, hashseed in enumerate(("1", "4242")):
+        out = tmp_path / f"run{run}" / "net.mlpackage"
+        env = dict(os.environ, PYTHONHASHSEED=hashseed, PYTHONPATH=str(ROOT))
+        args = [sys.executable, "-m", "bridgec", str(relu6_model), "-i", "1x3x16x16", "-o", str(out), "-q"]
+        done = subprocess.run(
+            [*args, "--precision", precision], capture_output=True, text=True, env=env, timeout=300
+        )
+        assert done.returncode == 0, done.stderr
+        trees.append(_tree(out))
+    assert trees[0] == trees[1]
+    assert "Data/com.apple.CoreML/weights/weight.bin" in trees[0]
+
+
 def test_same_onnx_input_same_bytes_in_one_process(tmp_path, capsys):
     model = tmp_path / "m.onnx"
     onnx.save(
@@ -599,3 +617,39 @@ def test_fuzzer_findings_are_one_line_errors(case, tmp_path):
     )
     assert done.returncode == 2, done.stderr
     assert message in one_error_line(done.stderr)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("stage", ["building the Core ML", "writing", *(f"after {d}s" for d in DELAYS[:2])])
+def test_interrupted_ml_program_keeps_the_previous_package_whole(signum, stage, relu6_model, tmp_path):
+    """The same for an ML Program: the .mlpackage folder is the earlier one or the new one, whole."""
+    out = tmp_path / "net.mlpackage"
+    base = [sys.executable, "-m", "bridgec", str(relu6_model), "-i", "1x3x16x16", "-o", str(out)]
+    done = subprocess.run([*base, "-q", "--author", "A"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    before = _tree(tmp_path)
+    proc = subprocess.Popen(
+        [*base, "--author", "B"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+    )
+    if stage.startswith("after "):
+        try:
+            proc.wait(timeout=float(stage.removeprefix("after ").removesuffix("s")))
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signum)
+    else:
+        for line in proc.stderr:
+            if stage in line:
+                proc.send_signal(signum)
+                break
+    err = proc.stderr.read()
+    proc.wait(timeout=240)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["net.mlpackage"], err  # nothing staged is left
+    assert "Traceback" not in err, err
+    from bridgec.backends.coreml import load_spec
+
+    author = load_spec(out).description.metadata.author
+    if "no output was written" in err:
+        assert proc.returncode == 130 and _tree(tmp_path) == before and author == "A"
+    else:
+        assert proc.returncode in (0, 130) and author == "B", err

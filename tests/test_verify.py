@@ -64,6 +64,19 @@ def test_example_passes_in_all_runtimes_and_replays(mode, faceseg_path, tmp_path
     np.testing.assert_array_equal(result.outputs["coreml_reference"]["output"], first)
 
 
+def test_planted_ml_program_fault_is_located_at_its_node(tmp_path, monkeypatch):
+    """The same through the ML Program emitter and executor: MIL names map back to the ONNX tensors."""
+    from bridgec.backends.coreml import mil
+
+    table = mil.table()
+    relu = table[("", "Relu")]
+    monkeypatch.setitem(table, ("", "Relu"), dataclasses.replace(relu, emit=mil.unary("sigmoid")))
+    result = verify(tiny_onnx(tmp_path), pipeline="lower", per_node=True, format="mlprogram")
+    assert [c.runtime for c in result.comparisons if not c.passed] == ["coreml_reference"]
+    (found,) = result.divergences
+    assert (found.stage, found.op, found.tensor) == ("onnx_after -> coreml_reference", "Relu", "c")
+
+
 def test_planted_backend_fault_is_located_at_its_node(tmp_path, monkeypatch):
     table = ops.table()
     relu = table[("", "Relu")]
@@ -72,7 +85,7 @@ def test_planted_backend_fault_is_located_at_its_node(tmp_path, monkeypatch):
         ctx.builder.add_activation(node.name, "SIGMOID", ctx.blob(node.inputs[0]), node.outputs[0].name)
 
     monkeypatch.setitem(table, ("", "Relu"), dataclasses.replace(relu, emit=wrong))
-    result = verify(tiny_onnx(tmp_path), pipeline="lower", per_node=True)
+    result = verify(tiny_onnx(tmp_path), pipeline="lower", per_node=True, format="neuralnetwork")
     assert not result.passed
     failed = [c.runtime for c in result.comparisons if not c.passed]
     assert failed == ["coreml_reference"]

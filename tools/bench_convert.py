@@ -1,8 +1,9 @@
 """Benchmarks, written to docs/benchmarks.md: bridgec against what users would run instead, same run.
 
 convert  whole-process wall time of `bridgec model.pt` vs a process running coremltools' own
-         ct.convert on the same TorchScript file (NeuralNetwork format), alternating runs, median;
-         ratio per model (goal <= 0.8) and bridgec's stage breakdown (--timings).
+         ct.convert on the same TorchScript file, same format (ML Program for iOS15, the default,
+         and NeuralNetwork), alternating runs, median; ratio per model (goal <= 0.8) and bridgec's
+         stage breakdown (--timings).
 cleanup  bridgec's cleanup passes vs onnxslim on the same exported ONNX graphs: time and node counts.
 custom   custom layers the default pipeline leaves per family (goal 0: they force Core ML's slow path).
 scaling  tools/bench_scaling.py's table (1k/10k/100k-node synthetic graphs).
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import statistics
@@ -32,8 +34,10 @@ import sys, warnings, logging
 warnings.simplefilter("ignore"); logging.disable(logging.WARNING)
 import torch, coremltools as ct
 shape = tuple(int(d) for d in sys.argv[3].split("x"))
+fmt = sys.argv[4]
+target = ct.target.iOS15 if fmt == "mlprogram" else ct.target.iOS14
 model = ct.convert(torch.jit.load(sys.argv[1]), inputs=[ct.TensorType(name="x", shape=shape)],
-                   convert_to="neuralnetwork")
+                   convert_to=fmt, minimum_deployment_target=target)
 model.save(sys.argv[2])
 """
 
@@ -48,13 +52,16 @@ def timed(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess]:
     return time.perf_counter() - start, done
 
 
-def section_convert(runs: int, work: Path, models: list[str] = CONVERT_MODELS) -> list[str]:
+def section_convert(
+    runs: int, work: Path, models: list[str] = CONVERT_MODELS, fmt: str = "mlprogram"
+) -> list[str]:
     from examples import zoo
 
     rows = [
         "| model | bridgec (s) | coremltools ct.convert (s) | ratio | bridgec stages (last run) |",
         "|---|---|---|---|---|",
     ]
+    suffix = ".mlpackage" if fmt == "mlprogram" else ".mlmodel"
     for name in models:
         path = zoo.save(name, work / f"{name}.pt")
         shape = "x".join(map(str, zoo.MODELS[name]))
@@ -67,7 +74,9 @@ def section_convert(runs: int, work: Path, models: list[str] = CONVERT_MODELS) -
                     "-i",
                     shape,
                     "-o",
-                    str(work / "b.mlmodel"),
+                    str(work / f"b{suffix}"),
+                    "--format",
+                    fmt,
                     "-q",
                     "--timings",
                 ]
@@ -78,7 +87,7 @@ def section_convert(runs: int, work: Path, models: list[str] = CONVERT_MODELS) -
             ours.append(seconds)
             stages = next((ln for ln in done.stderr.splitlines() if ln.startswith("stages:")), "")
             seconds, done = timed(
-                [sys.executable, "-c", COREMLTOOLS, str(path), str(work / "c.mlmodel"), shape]
+                [sys.executable, "-c", COREMLTOOLS, str(path), str(work / f"c{suffix}"), shape, fmt]
             )
             if done.returncode != 0:
                 theirs = []
@@ -134,20 +143,47 @@ def section_cleanup(work: Path) -> list[str]:
     return rows
 
 
-def section_custom(work: Path) -> list[str]:
-    from bridgec.convert import convert
+CUSTOM_COUNT = """
+import json, sys
+from pathlib import Path
+from bridgec.backends.coreml.neuralnetwork import network_of
+from bridgec.convert import convert
+from examples import zoo
+name = sys.argv[1]
+path = zoo.save(name, Path(sys.argv[2]) / f"{name}.pt")
+# custom layers exist only in the NeuralNetwork format, the one --format auto falls back to for them
+result = convert(path, inputs={None: zoo.MODELS[name]}, format="neuralnetwork", write=False)
+customs = sum(len(v) for v in result.custom_classes.values())
+print(json.dumps([customs, len(network_of(result.spec).layers)]))
+"""
+
+
+def section_custom(work: Path, timeout: float = 600.0) -> list[str]:
+    """Each family in its own process with its own timeout: one slow family (vit_b_16's in-process
+    export took longer than the whole run was given) costs its row, not the table."""
     from examples import zoo
 
     rows = ["| family | custom layers left by -O lower-custom | Core ML layers |", "|---|---|---|"]
-    for name, shape in zoo.MODELS.items():
-        path = zoo.save(name, work / f"{name}.pt")
+    for name in zoo.MODELS:
         try:
-            result = convert(path, inputs={None: shape}, write=False)
-        except Exception as exc:  # noqa: BLE001 - a table row, not a crash
-            rows.append(f"| {name} | failed: {str(exc)[:80]} | |")
+            done = subprocess.run(
+                [sys.executable, "-c", CUSTOM_COUNT, name, str(work)],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                cwd=ROOT,
+                env=dict(os.environ, PYTHONPATH=str(ROOT)),
+            )
+        except subprocess.TimeoutExpired:
+            rows.append(f"| {name} | timed out after {timeout:.0f} s | |")
+            print(rows[-1], flush=True)
             continue
-        customs = sum(len(v) for v in result.custom_classes.values())
-        rows.append(f"| {name} | {customs} | {len(result.spec.neuralNetwork.layers)} |")
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["?"])[-1]
+            rows.append(f"| {name} | failed: {last[:80]} | |")
+        else:
+            customs, layers = json.loads(done.stdout.strip().splitlines()[-1])
+            rows.append(f"| {name} | {customs} | {layers} |")
         print(rows[-1], flush=True)
     return rows
 
@@ -165,6 +201,9 @@ def main() -> None:
     parser.add_argument("--sections", default="convert,cleanup,custom,scaling")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--models", default=",".join(CONVERT_MODELS), help="models for the convert section")
+    parser.add_argument(
+        "--custom-timeout", type=float, default=600.0, help="seconds per family in the custom section"
+    )
     args = parser.parse_args()
     sections = args.sections.split(",")
     lines = [
@@ -177,14 +216,14 @@ def main() -> None:
     ]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        if "convert" in sections:
-            lines += [
-                "## End to end vs coremltools (NeuralNetwork format, median of "
-                f"{args.runs} whole-process runs)",
-                "",
-                *section_convert(args.runs, work),
-                "",
-            ]
+        for fmt, title in (("mlprogram", "ML Program (iOS15)"), ("neuralnetwork", "NeuralNetwork")):
+            if "convert" in sections:
+                lines += [
+                    f"## End to end vs coremltools, {title}: median of {args.runs} whole-process runs",
+                    "",
+                    *section_convert(args.runs, work, args.models.split(","), fmt),
+                    "",
+                ]
         if "cleanup" in sections:
             lines += [
                 "## Cleanup vs onnxslim (same exported graphs, in process)",
@@ -193,7 +232,12 @@ def main() -> None:
                 "",
             ]
         if "custom" in sections:
-            lines += ["## Custom layers left by the default pipeline", "", *section_custom(work), ""]
+            lines += [
+                "## Custom layers left by the default pipeline",
+                "",
+                *section_custom(work, args.custom_timeout),
+                "",
+            ]
         if "scaling" in sections:
             lines += ["## Scaling (-O lower-custom with per-pass checks)", "", *section_scaling(), ""]
     args.out.parent.mkdir(parents=True, exist_ok=True)

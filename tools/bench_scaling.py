@@ -4,13 +4,14 @@ Two shapes: a chain (conv -> hardtanh -> clip -> add ...) and a wide residual DA
 reads the two blocks before it. The -O lower-custom pipeline runs with its per-pass graph checks;
 t(100k)/t(10k) should stay near 10 (goal <= 12): no pass may be quadratic.
 
-    python tools/bench_scaling.py [--sizes 1000,10000,100000] [--no-check-each]
+    python tools/bench_scaling.py [--sizes 1000,10000,100000] [--runs 1] [--no-check-each]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -60,39 +61,48 @@ def synthetic(nodes: int, shape: str) -> gs.Graph:
     return gs.Graph(nodes=graph_nodes, inputs=[x], outputs=[tensors[-1]], opset=17)
 
 
-def measure(nodes: int, shape: str, check_each: bool) -> tuple[float, float]:
-    """Seconds for the pipeline and the process's peak RSS (MiB), each size in a fresh process."""
+def measure(nodes: int, shape: str, check_each: bool) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds and peak RSS (MiB) of the pipeline, each size in a fresh process.
+
+    CPU time is the steadier figure on a shared machine: other processes stretch the wall time.
+    """
     code = (
         f"import sys, json, time, resource; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
         "from bench_scaling import synthetic, RunOptions, run_pipeline; "
-        f"g = synthetic({nodes}, {shape!r}); t = time.perf_counter(); "
+        f"g = synthetic({nodes}, {shape!r}); t = time.perf_counter(); c = time.process_time(); "
         f"run_pipeline(g, 'lower-custom', None, options=RunOptions(check_each={check_each})); "
-        "print(json.dumps([time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]))"
+        "print(json.dumps([time.perf_counter() - t, time.process_time() - c, "
+        "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    seconds, peak = json.loads(done.stdout.strip().splitlines()[-1])
-    return seconds, peak
+    seconds, cpu, peak = json.loads(done.stdout.strip().splitlines()[-1])
+    return seconds, cpu, peak
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--no-check-each", dest="check_each", action="store_false")
+    parser.add_argument("--runs", type=int, default=1, help="runs per size; the table shows medians")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     for shape in ("chain", "dag"):
-        times = {}
+        walls, cpus = {}, {}
         for n in sizes:
-            seconds, peak = measure(n, shape, args.check_each)
-            times[n] = seconds
+            runs = [measure(n, shape, args.check_each) for _ in range(args.runs)]
+            walls[n] = statistics.median(r[0] for r in runs)
+            cpus[n] = statistics.median(r[1] for r in runs)
+            peak = max(r[2] for r in runs)
             print(
-                f"{shape:5} {n:7} nodes: {seconds:8.2f} s  {seconds / n * 1e6:7.1f} us/node  peak RSS {peak:7.1f} MiB"
+                f"{shape:5} {n:7} nodes: {walls[n]:8.2f} s wall {cpus[n]:8.2f} s CPU "
+                f"{cpus[n] / n * 1e6:7.1f} us/node  peak RSS {peak:7.1f} MiB",
+                flush=True,
             )
         for small, large in zip(sizes, sizes[1:], strict=False):
-            ratio = times[large] / times[small]
+            ratio = cpus[large] / cpus[small]
             print(
-                f"{shape:5} t({large})/t({small}) = {ratio:.1f} (size ratio {large // small}, "
-                f"{'ok' if ratio <= 1.2 * large / small else 'SUPERLINEAR'})"
+                f"{shape:5} t({large})/t({small}) = {ratio:.1f} CPU, {walls[large] / walls[small]:.1f} wall "
+                f"(size ratio {large // small}, {'ok' if ratio <= 1.2 * large / small else 'SUPERLINEAR'})"
             )
 
 

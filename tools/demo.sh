@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # README command 1: set up, build the bundled example (a MobileNet-style face segmenter with ReLU6
-# and an nn.Hardtanh) and convert it in every -O mode, showing each op report.
+# and an nn.Hardtanh), convert it in every -O mode to NeuralNetwork .mlmodel files, showing each op
+# report, then to an ML Program .mlpackage (the default format), and verify an fp16 one.
 # Outputs go to ./out/ (or $1).
 set -uo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,5 +22,11 @@ for mode in none lower custom lower-custom; do
     exit $status
   fi
 done
+echo
+echo "==> bridgec $out/faceseg.pt --input x:1x3x256x256 -o $out/faceseg.mlpackage   (the default format: an ML Program)"
+"$bin/bridgec" "$out/faceseg.pt" --input x:1x3x256x256 -o "$out/faceseg.mlpackage" || exit 1
+echo
+echo "==> bridgec verify $out/faceseg.pt --input x:1x3x256x256 --precision fp16   (PyTorch vs onnxruntime vs the ML Program)"
+"$bin/bridgec" verify "$out/faceseg.pt" --input x:1x3x256x256 --precision fp16 -q || exit 1
 echo
 echo "models and kernels are in $out/; the custom-layer kernels for -O custom are in $out/faceseg_custom_kernels/"

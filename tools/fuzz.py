@@ -1,11 +1,12 @@
 """Fuzz the ``bridgec`` command line with damaged model files.
 
     python tools/fuzz.py [--cases 1000] [--seed 0] [--timeout 60] [--formats onnx,pt,pt2] [--jobs 1]
-                         [--failures DIR] [--replay DIR]
+                         [--fork] [--failures DIR] [--replay DIR]
 
 Seeds are small valid models made here (a conv + ReLU6 + conv net as ``.onnx``, TorchScript ``.pt``
 and ``torch.export`` ``.pt2``). Each case truncates, bit-flips or splices a seed (or one member of a
-seed's zip archive, or one field of an ONNX model) and runs ``bridgec CASE -o out.mlmodel`` in a
+seed's zip archive, or one field of an ONNX model) and runs ``bridgec CASE -o out.mlmodel`` (or
+``--output out.mlpackage``: an ML Program) in a
 subprocess, in a fresh temporary folder, with a per-case timeout. A case is a finding when
 
 - ``traceback``: stderr holds a Python traceback or an ``internal error`` line,
@@ -13,7 +14,13 @@ subprocess, in a fresh temporary folder, with a per-case timeout. A case is a fi
 - ``exit``: the exit status is not 0, 1 or 2,
 - ``noise``: stderr holds a line that is not ``bridgec: ...`` (the one-line error contract),
 - ``leftover``: the folder holds anything but the case file and, after a successful run, a complete
-  ``out.mlmodel`` (and ``out_kernels/``).
+  ``out.mlmodel`` or ``out.mlpackage`` (and ``out_kernels/``).
+
+``--fork`` runs the cases from a fork server instead: one long-lived worker per job imports bridgec's
+CLI, torch, onnx and coremltools once and ``os.fork()``s a child per case, which redirects its output to
+files, changes into the case folder and calls the ``bridgec`` console script's entry point. A case then
+costs its conversion, not the ~2 s of imports, which is what makes a 10,000-case soak fit in an hour.
+The plain subprocess mode stays the default: it is the exact process a user runs.
 
 Findings are copied to ``--failures`` (the case file plus ``NAME.txt`` with the command, exit status
 and stderr) and ``--replay DIR`` runs them again. Exit status: 0 without findings, 1 with some.
@@ -22,15 +29,23 @@ and stderr) and ``--replay DIR`` runs them again. Exit status: 0 without finding
 from __future__ import annotations
 
 import argparse
+import collections
+import contextlib
+import importlib
 import io
 import json
 import os
+import queue
 import random
+import select
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import traceback
 import zipfile
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -221,23 +236,271 @@ class Outcome:
     slow: bool = False  # timed out once, finished on the retry
 
 
-def command(case: Path, fmt: str) -> list[str]:
-    args = [sys.executable, "-m", "bridgec", case.name, "-q", "-o", "out.mlmodel"]
+OUTPUT = {"name": "out.mlmodel"}  # what every case writes: set by --output
+
+
+def cli_args(case: Path, fmt: str) -> list[str]:
+    """The ``bridgec`` arguments for one case (run in the case's folder)."""
+    args = [case.name, "-q", "-o", OUTPUT["name"]]
     if fmt == "pt":  # TorchScript records no shapes
         args += ["--input", INPUT]
     return args
+
+
+def command(case: Path, fmt: str) -> list[str]:
+    return [sys.executable, "-m", "bridgec", *cli_args(case, fmt)]
+
+
+def _environment(extra_path: tuple[str, ...] = ()) -> dict[str, str]:
+    return dict(os.environ, PYTHONPATH=os.pathsep.join((*extra_path, str(ROOT))), PYTHONHASHSEED="0")
+
+
+def run_subprocess(case: Path, fmt: str, timeout: float) -> tuple[int | None, str]:
+    """One ``bridgec`` process: (exit status or None on timeout, stderr)."""
+    try:
+        done = subprocess.run(
+            command(case, fmt),
+            cwd=case.parent,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout,
+            env=_environment(),
+        )
+        return done.returncode, done.stderr
+    except subprocess.TimeoutExpired as exc:
+        stderr = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr or ""
+        return None, stderr
+
+
+# --- fork server -----------------------------------------------------------------------------------------
+
+ENTRY = "bridgec.cli:main"  # what the ``bridgec`` console script calls (pyproject's [project.scripts])
+# Imported once by each worker, so a case pays its conversion only. The lazily imported parts of the
+# torch path (torch.export, dynamo, the ONNX exporter) are most of the import time.
+PRELOAD = (
+    "torch",
+    "torch.export",
+    "torch._dynamo",
+    "torch.onnx",
+    "onnx",
+    "onnx.version_converter",
+    "onnxruntime",
+    "onnx_graphsurgeon",
+    "coremltools",
+    "bridgec.convert",
+    "bridgec.frontends.onnx_file",
+    "bridgec.frontends.pytorch",
+    "bridgec.frontends.torchscript",
+    "bridgec.backends.coreml",
+)
+
+
+def _exit_status(code: object) -> int:
+    """The process exit status ``sys.exit(code)`` gives, as the interpreter computes it."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    print(code, file=sys.stderr)
+    return 1
+
+
+def _run_child(entry, request: dict, protocol: tuple[int, ...]) -> None:
+    """In the forked child: become ``bridgec ARGS`` run in the case folder, then exit. Never returns."""
+    status = 1
+    try:
+        os.setpgid(0, 0)  # the worker kills the whole group on a timeout
+        for fd in protocol:
+            os.close(fd)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        # the file descriptors, not only sys.stdout: torch and onnx print from C++
+        for fd, path in ((1, request["stdout"]), (2, request["stderr"])):
+            target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.dup2(target, fd)
+            os.close(target)
+        os.chdir(request["cwd"])
+        sys.argv = ["bridgec", *request["argv"]]
+        _set_torch_threads()
+        try:
+            status = _exit_status(entry())
+        except SystemExit as exc:
+            status = _exit_status(exc.code)
+        except BaseException:  # noqa: BLE001 - what the interpreter prints for an uncaught exception
+            traceback.print_exc()
+            status = 1
+        import atexit
+
+        atexit._run_exitfuncs()  # as at the end of a real process (weakref finalizers, temp files)
+    except BaseException:  # noqa: BLE001 - a broken child must still exit, never return into the worker
+        traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):  # a closed stream has nothing left to flush
+                stream.flush()
+        os._exit(status)
+
+
+def _set_torch_threads() -> None:
+    """One intra-op and one inter-op thread: the worker must fork before torch starts a thread pool,
+    and the children of a 1-job soak must not fight over the cores."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
+        with contextlib.suppress(RuntimeError):  # settable once, before any inter-op work
+            torch.set_num_interop_threads(1)
+
+
+def _wait(pid: int, timeout: float) -> int | None:
+    """The child's exit status, or None after killing its process group at ``timeout``."""
+    deadline = time.monotonic() + timeout
+    pidfd = os.pidfd_open(pid)
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([pidfd], [], [], left)[0]:
+                if time.monotonic() < deadline:
+                    continue
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)  # in case it died before its setpgid
+                os.waitpid(pid, 0)
+                return None
+            _, status = os.waitpid(pid, 0)
+            return os.waitstatus_to_exitcode(status)  # -N for a signal, like subprocess
+    finally:
+        os.close(pidfd)
+
+
+def serve(entry_spec: str, preload: tuple[str, ...]) -> None:
+    """The worker: read one JSON request a line on stdin, fork a child per request, answer a JSON line
+    ``{"returncode": int | null}`` on the protocol pipe (stdout at start)."""
+    answers = os.fdopen(os.dup(1), "w")
+    protocol = (0, answers.fileno())
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)  # what imports print must not garble the protocol
+    os.close(null)
+    sys.stdout = os.fdopen(1, "w", closefd=False)
+    for name in preload:
+        with contextlib.suppress(Exception):
+            importlib.import_module(name)
+    module, _, function = entry_spec.partition(":")
+    entry = getattr(importlib.import_module(module), function)
+    _set_torch_threads()
+    running: list[int] = []
+
+    def stop(signum, frame):  # the driver was interrupted: take the running case down too
+        for pid in running:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        os._exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
+    answers.write(json.dumps({"ready": True, "threads": threading.active_count()}) + "\n")
+    answers.flush()
+    for line in sys.stdin:
+        request = json.loads(line)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            _run_child(entry, request, protocol)
+        running[:] = [pid]
+        answers.write(json.dumps({"returncode": _wait(pid, request["timeout"])}) + "\n")
+        answers.flush()
+        running.clear()
+
+
+class ForkServer:
+    """A worker process running :func:`serve`; ``run`` converts one case in a fork of it."""
+
+    def __init__(self, entry: str = ENTRY, preload: tuple[str, ...] = PRELOAD, path: tuple[str, ...] = ()):
+        self.entry, self.preload, self.path = entry, preload, path
+        self.process: subprocess.Popen | None = None
+        self.logs = Path(tempfile.mkdtemp(prefix="bridgec-fuzz-fork-"))
+        self.restarts = 0  # times the worker died under a case
+
+    def start(self) -> None:
+        code = (
+            "import sys, runpy; fuzz = runpy.run_path(sys.argv[1]); "
+            "fuzz['serve'](sys.argv[2], tuple(filter(None, sys.argv[3].split(','))))"
+        )
+        with (self.logs / "worker.log").open("ab") as log:  # libraries' import-time chatter
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", code, __file__, self.entry, ",".join(self.preload)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                env=_environment(self.path),
+                cwd=ROOT,
+            )
+        ready = self.process.stdout.readline()
+        if not ready:
+            log = (self.logs / "worker.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"fork server did not start (exit status {self.process.wait()}):\n{log}")
+
+    def run(self, case: Path, fmt: str, timeout: float) -> tuple[int | None, str]:
+        if self.process is None:
+            self.start()
+        out, err = self.logs / "stdout", self.logs / "stderr"
+        request = {
+            "cwd": str(case.parent),
+            "argv": cli_args(case, fmt),
+            "timeout": timeout,
+            "stdout": str(out),
+            "stderr": str(err),
+        }
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        answer = self.process.stdout.readline()
+        if not answer:  # the worker itself died: that is the case's doing; the next case restarts it
+            status = self.process.wait()
+            self.process = None
+            self.restarts += 1
+            stderr = err.read_text(errors="replace") if err.exists() else ""
+            return 128 + abs(status), stderr + f"\n[fuzz] the fork server died (exit status {status})"
+        return json.loads(answer)["returncode"], err.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """Stop the worker and the case it runs now (its SIGTERM handler kills the case)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+
+    def close(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.stdin.close()
+            self.process.wait(timeout=30)
+        shutil.rmtree(self.logs, ignore_errors=True)
 
 
 def _complete_model(path: Path) -> bool:
     try:
         from bridgec.backends.coreml import load_spec
 
-        return len(load_spec(path).neuralNetwork.layers) > 0
+        spec = load_spec(path)
+        if spec.WhichOneof("Type") == "mlProgram":
+            return any(
+                block.operations
+                for function in spec.mlProgram.functions.values()
+                for block in function.block_specializations.values()
+            )
+        return len(spec.neuralNetwork.layers) > 0
     except Exception:  # noqa: BLE001 - anything unreadable is not complete
         return False
 
 
-def run_case(name: str, fmt: str, mutation: str, data: bytes, timeout: float) -> Outcome:
+def run_case(
+    name: str, fmt: str, mutation: str, data: bytes, timeout: float, runner: ForkServer | None = None
+) -> Outcome:
+    """Run one case, in a ``bridgec`` subprocess or (``runner``) in a fork of a fork server."""
     with tempfile.TemporaryDirectory(prefix="bridgec-fuzz-") as tmp:
         folder = Path(tmp)
         case = folder / f"case.{fmt}"
@@ -245,31 +508,20 @@ def run_case(name: str, fmt: str, mutation: str, data: bytes, timeout: float) ->
         if mutation.startswith("onnx_field:external"):
             (folder / "w.bin").write_bytes(bytes(64))
         expected = {case.name, "w.bin"}
-        env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONHASHSEED="0")
         start = time.monotonic()
         slow = False
         for limit in (timeout, timeout * 4):  # a timeout is retried once with 4x the time: a busy
-            try:  # machine makes a slow case (an export that succeeds) look like a hang
-                done = subprocess.run(
-                    command(case, fmt),
-                    cwd=folder,
-                    capture_output=True,
-                    text=True,
-                    errors="replace",
-                    timeout=limit,
-                    env=env,
-                )
-                returncode, stderr = done.returncode, done.stderr
+            # machine makes a slow case (an export that succeeds) look like a hang
+            if runner is None:
+                returncode, stderr = run_subprocess(case, fmt, limit)
+            else:
+                returncode, stderr = runner.run(case, fmt, limit)
+            if returncode is not None:
                 break
-            except subprocess.TimeoutExpired as exc:
-                returncode = None
-                stderr = (
-                    exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr or ""
-                )
-                slow = True
-                for leftover in folder.iterdir():  # what the killed run left is not the retry's doing
-                    if leftover.name not in expected:
-                        shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+            slow = True
+            for leftover in folder.iterdir():  # what the killed run left is not the retry's doing
+                if leftover.name not in expected:
+                    shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
         outcome = Outcome(name, mutation, returncode, time.monotonic() - start, stderr, slow=slow)
         if returncode is None:
             outcome.findings.append("hang")
@@ -281,8 +533,8 @@ def run_case(name: str, fmt: str, mutation: str, data: bytes, timeout: float) ->
             outcome.findings.append("noise")
         left = sorted(p.name for p in folder.iterdir() if p.name not in expected)
         if returncode == 0:
-            if "out.mlmodel" in left and _complete_model(folder / "out.mlmodel"):
-                left.remove("out.mlmodel")
+            if OUTPUT["name"] in left and _complete_model(folder / OUTPUT["name"]):
+                left.remove(OUTPUT["name"])
             if "out_kernels" in left and (folder / "out_kernels" / ".bridgec-kernels").exists():
                 left.remove("out_kernels")
         if left and returncode is not None:
@@ -311,11 +563,14 @@ class Summary:
     findings: Counter = field(default_factory=Counter)
     exit_codes: Counter = field(default_factory=Counter)
     mutations: Counter = field(default_factory=Counter)
+    formats: Counter = field(default_factory=Counter)
     failed: list[str] = field(default_factory=list)
     slow: int = 0
+    interrupted: bool = False  # stopped by Ctrl-C or SIGTERM before all cases ran
 
-    def add(self, outcome: Outcome) -> None:
+    def add(self, outcome: Outcome, fmt: str) -> None:
         self.cases += 1
+        self.formats[fmt] += 1
         self.slow += outcome.slow and outcome.returncode is not None
         self.exit_codes["timeout" if outcome.returncode is None else str(outcome.returncode)] += 1
         self.mutations[outcome.mutation.split(":")[0]] += 1
@@ -326,7 +581,9 @@ class Summary:
 
     def render(self) -> str:
         lines = [
-            f"{self.cases} cases in {self.seconds:.0f} s",
+            f"{self.cases} cases in {self.seconds:.0f} s ({self.cases / max(self.seconds, 1e-9):.2f} cases/s)"
+            + (" (interrupted)" if self.interrupted else ""),
+            "formats: " + ", ".join(f"{k} {v}" for k, v in sorted(self.formats.items())),
             "findings: " + ", ".join(f"{kind} {self.findings[kind]}" for kind in KINDS),
             f"slow (finished only on the retry with 4x --timeout): {self.slow}",
             "exit status: " + ", ".join(f"{k}: {v}" for k, v in sorted(self.exit_codes.items())),
@@ -342,6 +599,8 @@ class Summary:
         return {
             "cases": self.cases,
             "seconds": round(self.seconds, 1),
+            "interrupted": self.interrupted,
+            "formats": dict(sorted(self.formats.items())),
             "findings": {kind: self.findings[kind] for kind in KINDS},
             "slow": self.slow,
             "exit_codes": dict(sorted(self.exit_codes.items())),
@@ -368,43 +627,81 @@ def fuzz(
     failures: Path | None = None,
     seed_dir: Path | None = None,
     progress=None,
+    fork: bool = False,
 ) -> Summary:
     from bridgec.backends.coreml import load_spec  # noqa: F401 - imported here, not in the threads
 
     seeds = make_seeds(seed_dir or Path(tempfile.gettempdir()) / "bridgec-fuzz-seeds", formats)
     summary = Summary()
     start = time.monotonic()
+    runners: queue.Queue[ForkServer | None] = queue.Queue()
+    servers = [ForkServer() for _ in range(max(1, jobs))] if fork else []
+    for server in servers or [None] * max(1, jobs):
+        runners.put(server)
 
     def one(case):
         name, fmt, mutation, data = case
-        return fmt, data, run_case(name, fmt, mutation, data, timeout)
+        runner = runners.get()  # each thread drives one worker at a time
+        try:
+            return fmt, data, run_case(name, fmt, mutation, data, timeout, runner)
+        finally:
+            runners.put(runner)
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for fmt, data, outcome in pool.map(one, generate(cases, seed, formats, seeds)):
-            summary.add(outcome)
-            if outcome.findings and failures is not None:
-                save_failure(failures, outcome, fmt, data)
-            if progress is not None:
-                progress(summary, outcome)
+    pending: collections.deque = collections.deque()
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    try:
+        # a few cases in flight, not all of them: a 10,000-case soak must not hold every case's
+        # bytes, and an interrupted one stops after the cases already running
+        for case in generate(cases, seed, formats, seeds):
+            pending.append(pool.submit(one, case))
+            while len(pending) >= 2 * max(1, jobs) or (pending and pending[0].done()):
+                _take(pending.popleft().result(), summary, failures, progress)
+        while pending:
+            _take(pending.popleft().result(), summary, failures, progress)
+    except KeyboardInterrupt:  # Ctrl-C (or SIGTERM from main): keep what ran, say it was cut short
+        summary.interrupted = True
+        for future in pending:
+            future.cancel()
+        for server in servers:
+            server.kill()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        for server in servers:
+            server.close()
     summary.seconds = time.monotonic() - start
     return summary
 
 
-def replay(folder: Path, timeout: float) -> Summary:
+def _take(result: tuple[str, bytes, Outcome], summary: Summary, failures: Path | None, progress) -> None:
+    fmt, data, outcome = result
+    summary.add(outcome, fmt)
+    if outcome.findings and failures is not None:
+        save_failure(failures, outcome, fmt, data)
+    if progress is not None:
+        progress(summary, outcome)
+
+
+def replay(folder: Path, timeout: float, fork: bool = False) -> Summary:
     summary = Summary()
     start = time.monotonic()
-    for case in sorted(p for p in folder.iterdir() if p.suffix.lstrip(".") in FORMATS):
-        info = case.with_suffix(".txt")
-        mutation = "replay"
-        if info.exists():
-            for line in info.read_text().splitlines():
-                if line.startswith("mutation: "):
-                    mutation = line.removeprefix("mutation: ")
-        outcome = run_case(case.stem, case.suffix.lstrip("."), mutation, case.read_bytes(), timeout)
-        summary.add(outcome)
-        status = ", ".join(outcome.findings) or "ok"
-        last = outcome.stderr.strip().splitlines()[-1:] or [""]
-        print(f"{case.name}: {status} (exit {outcome.returncode}) {last[0][:200]}")
+    runner = ForkServer() if fork else None
+    try:
+        for case in sorted(p for p in folder.iterdir() if p.suffix.lstrip(".") in FORMATS):
+            info = case.with_suffix(".txt")
+            mutation = "replay"
+            if info.exists():
+                for line in info.read_text().splitlines():
+                    if line.startswith("mutation: "):
+                        mutation = line.removeprefix("mutation: ")
+            fmt = case.suffix.lstrip(".")
+            outcome = run_case(case.stem, fmt, mutation, case.read_bytes(), timeout, runner)
+            summary.add(outcome, fmt)
+            status = ", ".join(outcome.findings) or "ok"
+            last = outcome.stderr.strip().splitlines()[-1:] or [""]
+            print(f"{case.name}: {status} (exit {outcome.returncode}) {last[0][:200]}")
+    finally:
+        if runner is not None:
+            runner.close()
     summary.seconds = time.monotonic() - start
     return summary
 
@@ -419,14 +716,32 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--jobs", type=int, default=1, help="cases run at once (default 1)")
     parser.add_argument(
+        "--fork",
+        action="store_true",
+        help="run cases in forks of a worker that imported bridgec and torch once (faster; the default "
+        "runs each case as its own bridgec process)",
+    )
+    parser.add_argument(
         "--failures", type=Path, default=Path("fuzz-failures"), help="folder for failing cases"
     )
     parser.add_argument("--replay", type=Path, metavar="DIR", help="run the cases saved in DIR again")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the summary as JSON")
     parser.add_argument("--every", type=int, default=100, help="print progress every N cases")
+    parser.add_argument(
+        "--output",
+        choices=("out.mlmodel", "out.mlpackage"),
+        default="out.mlmodel",
+        help="what each case writes: a NeuralNetwork (default) or an ML Program",
+    )
     args = parser.parse_args(argv)
+    OUTPUT["name"] = args.output
+
+    def interrupt(signum, frame):  # `kill PID` stops a soak like Ctrl-C: with its summary
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
     if args.replay:
-        summary = replay(args.replay, args.timeout)
+        summary = replay(args.replay, args.timeout, args.fork)
     else:
         formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
         unknown = [f for f in formats if f not in FORMATS]
@@ -441,7 +756,14 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[{summary.cases}/{args.cases}] findings so far: {found}", flush=True)
 
         summary = fuzz(
-            args.cases, args.seed, args.timeout, formats, args.jobs, args.failures, progress=progress
+            args.cases,
+            args.seed,
+            args.timeout,
+            formats,
+            args.jobs,
+            args.failures,
+            progress=progress,
+            fork=args.fork,
         )
     print(summary.render())
     if args.json:

@@ -1,4 +1,4 @@
-"""Regenerate docs/coverage.md and the README's coverage numbers (between its coverage markers).
+"""Regenerate docs/coverage.md, docs/coverage-mlprogram.md and the README's coverage numbers.
 
     python tools/gen_coverage.py            # run ONNX's node tests through bridgec (~30 s) and write both
     python tools/gen_coverage.py --static   # keep the node-test results recorded in docs/coverage.md
@@ -17,19 +17,20 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "coverage.md"
+ML_DOC = ROOT / "docs" / "coverage-mlprogram.md"
 README = ROOT / "README.md"
 
 
-def expected(static: bool) -> tuple[str, str]:
-    """(docs/coverage.md, README.md) as they should be."""
+def expected(static: bool) -> tuple[str, str, str]:
+    """(docs/coverage.md, docs/coverage-mlprogram.md, README.md) as they should be."""
     from bridgec import coverage
 
-    recorded = coverage.parse_tests(DOC.read_text()) if static and DOC.exists() else None
-    if static and recorded is None:
-        raise SystemExit(f"gen_coverage: {DOC} records no node tests; run without --static")
-    main, others = coverage.generate(recorded)
+    recorded = [coverage.parse_tests(d.read_text()) if static and d.exists() else None for d in (DOC, ML_DOC)]
+    if static and None in recorded:
+        raise SystemExit("gen_coverage: a coverage document records no node tests; run without --static")
+    main, others = coverage.generate(*recorded)
     readme = coverage.replace_readme_block(README.read_text(), coverage.readme_block(main, others))
-    return coverage.document(main, others), readme
+    return coverage.document(main, others), coverage.mlprogram_document(others), readme
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,19 +43,21 @@ def main(argv: list[str] | None = None) -> int:
     warnings.simplefilter("ignore")
     start = time.monotonic()
     try:
-        doc, readme = expected(args.static)
+        doc, ml_doc, readme = expected(args.static)
     except ValueError as exc:
         print(f"gen_coverage: error: {exc}", file=sys.stderr)
         return 2
     stale = [
-        path for path, text in ((DOC, doc), (README, readme)) if not path.exists() or path.read_text() != text
+        path
+        for path, text in ((DOC, doc), (ML_DOC, ml_doc), (README, readme))
+        if not path.exists() or path.read_text() != text
     ]
     if args.check:
         for path in stale:
             print(f"gen_coverage: {path.relative_to(ROOT)} is stale; run python tools/gen_coverage.py")
         return 1 if stale else 0
     DOC.parent.mkdir(exist_ok=True)
-    for path, text in ((DOC, doc), (README, readme)):
+    for path, text in ((DOC, doc), (ML_DOC, ml_doc), (README, readme)):
         if path in stale:
             path.write_text(text)
             print(f"wrote {path.relative_to(ROOT)}")

@@ -6,23 +6,31 @@ from dataclasses import dataclass, field
 
 from bridgec.errors import UsageError
 
-# NeuralNetwork specification versions by the OS release that first runs them.
-SPEC_VERSIONS: dict[str, int] = {
-    "iOS13": 4,
-    "macOS10.15": 4,
-    "tvOS13": 4,
-    "watchOS6": 4,
-    "iOS14": 5,
-    "macOS11": 5,
-    "tvOS14": 5,
-    "watchOS7": 5,
+# Core ML specification versions by the OS release that first runs them. NeuralNetwork models
+# use whichever they need; ML Program models need 6 (iOS15) or newer.
+_RELEASES = {  # spec version: (iOS, macOS, tvOS, watchOS)
+    4: ("iOS13", "macOS10.15", "tvOS13", "watchOS6"),
+    5: ("iOS14", "macOS11", "tvOS14", "watchOS7"),
+    6: ("iOS15", "macOS12", "tvOS15", "watchOS8"),
+    7: ("iOS16", "macOS13", "tvOS16", "watchOS9"),
+    8: ("iOS17", "macOS14", "tvOS17", "watchOS10"),
+    9: ("iOS18", "macOS15", "tvOS18", "watchOS11"),
 }
-DEFAULT_TARGET = "iOS14"
+SPEC_VERSIONS: dict[str, int] = {name: spec for spec, names in _RELEASES.items() for name in names}
+FORMATS = ("auto", "neuralnetwork", "mlprogram")
+FORMAT_NAMES = {"neuralnetwork": "NeuralNetwork", "mlprogram": "ML Program"}
+MLPROGRAM_MIN_SPEC = 6
+DEFAULT_TARGET = "iOS15"
+
+
+def ios_name(spec_version: int) -> str:
+    return _RELEASES[spec_version][0]
 
 
 @dataclass(frozen=True)
 class Target:
-    """A deployment target for the NeuralNetwork format (the format that carries custom layers).
+    """A deployment target: an OS release (which fixes the Core ML specification version, and so
+    which layers or MIL ops a model may use) and a model format.
 
     ``avoid_ops`` lets a user declare ops the target must not be asked for (a runtime bug, a
     device that lacks them); the lowering rules then pick another form.
@@ -34,15 +42,36 @@ class Target:
     format: str = "neuralnetwork"
 
     @property
+    def ios(self) -> int:
+        """The iOS release with the same Core ML (13 for iOS13 / macOS10.15 ... 18 for iOS18 / macOS15)."""
+        return self.spec_version + 9
+
+    @property
     def description(self) -> str:
         avoided = f" without {', '.join(sorted(self.avoid_ops))}" if self.avoid_ops else ""
-        return f"Core ML NeuralNetwork for {self.name}{avoided}"
+        return f"Core ML {FORMAT_NAMES[self.format]} for {self.name}{avoided}"
+
+    def with_format(self, format: str) -> Target:
+        return Target(self.name, self.spec_version, self.avoid_ops, format)
 
     @classmethod
-    def parse(cls, name: str | None = None, avoid_ops: tuple[str, ...] | frozenset[str] = ()) -> Target:
+    def parse(
+        cls,
+        name: str | None = None,
+        avoid_ops: tuple[str, ...] | frozenset[str] = (),
+        format: str = "neuralnetwork",
+    ) -> Target:
         name = name or DEFAULT_TARGET
         lookup = {k.lower(): k for k in SPEC_VERSIONS}
         key = lookup.get(name.lower())
         if key is None:
             raise UsageError(f"unknown --target {name!r}; choose one of: {', '.join(SPEC_VERSIONS)}")
-        return cls(key, SPEC_VERSIONS[key], frozenset(avoid_ops))
+        if format not in FORMAT_NAMES:
+            raise UsageError(f"unknown --format {format!r}; choose one of: {', '.join(FORMATS)}")
+        spec = SPEC_VERSIONS[key]
+        if format == "mlprogram" and spec < MLPROGRAM_MIN_SPEC:
+            raise UsageError(
+                f"--format mlprogram needs --target iOS15 / macOS12 or newer (ML Programs do not run on "
+                f"{key}); choose a newer --target or --format neuralnetwork"
+            )
+        return cls(key, spec, frozenset(avoid_ops), format)

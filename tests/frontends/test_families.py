@@ -21,12 +21,30 @@ CHEAP = [
 ]
 
 
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("families")
+    return lambda name: (
+        zoo.save(name, folder / f"{name}.pt")
+        if not (folder / f"{name}.pt").exists()
+        else folder / f"{name}.pt"
+    )
+
+
+@pytest.mark.parametrize("fmt", ["neuralnetwork", "mlprogram"])
 @pytest.mark.parametrize("name", CHEAP)
-def test_family_matches_pytorch_everywhere(name, tmp_path):
-    path = zoo.save(name, tmp_path / f"{name}.pt")
-    result = verify(path, inputs={None: zoo.MODELS[name]}, pipeline="lower-custom", atol=1e-4, rtol=1e-3)
+def test_family_matches_pytorch_everywhere(name, fmt, saved):
+    path = saved(name)
+    result = verify(
+        path, inputs={None: zoo.MODELS[name]}, pipeline="lower-custom", atol=1e-4, rtol=1e-3, format=fmt
+    )
     assert {c.runtime for c in result.comparisons} == {"onnx_before", "onnx_after", "coreml_reference"}
     assert result.passed, [(c.output, c.runtime, c.max_abs) for c in result.comparisons]
+    assert f"Core ML format: {fmt}" in "\n".join(result.notes)
+    assert not [r for r in result.report.rows if r.status == "custom"]  # no custom layer in either format
+    coreml, reference = result.outputs["coreml_reference"], result.outputs["pytorch"]
+    for name_, want in reference.items():  # the bar: 1e-3 x max |output|
+        assert np.abs(coreml[name_] - want).max() <= 1e-3 * np.abs(want).max(), name_
     reference = result.outputs["pytorch"]
     if name in zoo.SEGMENTATION:
         assert list(reference) == ["out"]  # the dict output, flattened by its key

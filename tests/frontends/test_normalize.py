@@ -227,3 +227,25 @@ def test_onnx_file_with_standard_and_aten_nodes_loads_normalised(tmp_path):
     ]
     want = F.relu6(F.hardswish(torch.from_numpy(X))).numpy()
     np.testing.assert_allclose(run_graph(loaded, {"x": X})[0], want, atol=1e-6)
+
+
+@pytest.mark.parametrize("fmt", ["neuralnetwork", "mlprogram"])
+def test_shape_with_start_and_end_folds_to_the_right_dims(tmp_path, fmt):
+    """onnx-graphsurgeon folds Shape(start, end) to the whole shape; bridgec splits it into a Slice
+    first, so a reshape target built from part of a shape stays right."""
+    import onnx
+
+    from bridgec.convert import convert
+
+    path = tmp_path / "m.onnx"
+    onnx.save(
+        onnx.parser.parse_model(
+            '<ir_version: 8, opset_import: ["" : 18]> g (float[2,3,4] x) => (float[2,12] y) '
+            "<int64[1] rest = {-1}> { s = Shape <start = 0, end = 1> (x) t = Concat <axis = 0> (s, rest) "
+            "y = Reshape (x, t) }"
+        ),
+        str(path),
+    )
+    result = convert(path, write=False, format=fmt, pipeline="lower")
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    np.testing.assert_array_equal(result.model.run_reference({"x": x})["y"], x.reshape(2, 12))

@@ -22,13 +22,14 @@ _NETWORK_KINDS = ("neuralNetwork", "neuralNetworkRegressor", "neuralNetworkClass
 
 
 def load_spec(model: Any) -> Any:
-    """Accept a path to a ``.mlmodel`` or an already-parsed ``Model_pb2.Model``."""
+    """Accept a path to a ``.mlmodel`` or ``.mlpackage`` directory, or an already-parsed
+    ``Model_pb2.Model``."""
     if isinstance(model, (str, os.PathLike)):
         path = os.fspath(model)
         if os.path.isdir(path):
-            raise ExecutorError(
-                f"{path} is a directory (.mlpackage / ML Program); only .mlmodel is supported"
-            )
+            from bridgec.backends.coreml.executor.mlprogram.program import read_mlpackage
+
+            return read_mlpackage(path)[0]
         from bridgec.backends.coreml import _coremltools
 
         spec = _coremltools.load().proto.Model_pb2.Model()
@@ -144,13 +145,23 @@ def _last_uses(layers: Any, keep: set[str]) -> dict[int, list[str]]:
 
 
 def run(model: Any, inputs: Mapping[str, np.ndarray], intermediates: bool = False) -> dict[str, np.ndarray]:
-    """Execute a Core ML NeuralNetwork model with numpy.
+    """Execute a Core ML NeuralNetwork model with numpy (ML Program models go to ``run_mlprogram``).
 
-    ``model`` is a path to a ``.mlmodel`` or a ``Model_pb2.Model`` spec; ``inputs`` maps input
+    ``model`` is a path to a ``.mlmodel`` / ``.mlpackage``, a ``Model_pb2.Model`` spec, an
+    ``MLModel``, or a ``(spec, weights_dir)`` pair for ML Programs; ``inputs`` maps input
     names to arrays (converted to float32). Returns the model outputs by name, or, with
     ``intermediates=True``, every blob produced by a layer (outputs included), in layer order.
     """
+    if isinstance(model, tuple) and len(model) == 2:  # (spec, weights_dir): an ML Program
+        from bridgec.backends.coreml.executor.mlprogram import run_mlprogram
+
+        return run_mlprogram(model, inputs, intermediates)
     spec = load_spec(model)
+    if spec.WhichOneof("Type") == "mlProgram":
+        from bridgec.backends.coreml.executor.mlprogram import run_mlprogram
+
+        # Pass the original model along: its path or MLModel also locates the weights directory.
+        return run_mlprogram(model, inputs, intermediates)
     nn = network_of(spec)
     scalers = {}
     for entry in nn.preprocessing:

@@ -13,16 +13,14 @@ from typing import TYPE_CHECKING
 import onnx_graphsurgeon as gs
 
 from bridgec import ir
+from bridgec.backends.coreml._table import Check, EmitterInfo, EmitterTable
 
 if TYPE_CHECKING:
     from bridgec.backends.coreml.neuralnetwork import EmitContext
-    from bridgec.backends.coreml.targets import Target
-
-Check = Callable[[gs.Node, "Target"], "str | None"]
 
 
 @dataclass(frozen=True)
-class Emitter:
+class Emitter(EmitterInfo):
     op: str
     emit: Callable[[EmitContext, gs.Node], None]
     check: Check | None = None  # attribute/input restrictions: returns why not, or None
@@ -30,47 +28,28 @@ class Emitter:
     domain: str = ""
     layer: str = ""  # the Core ML layer kind(s) emitted, for reports
 
-    @property
-    def key(self) -> ir.OpKey:
-        return (self.domain, self.op)
 
-    @property
-    def restrictions(self) -> str:
-        """What the capability check requires, for coverage reports: its docstring's "Restrictions:" line."""
-        doc = (self.check.__doc__ or "") if self.check else ""
-        return doc.strip().removeprefix("Restrictions:").strip().rstrip(".")
-
-
-def _collect() -> dict[ir.OpKey, Emitter]:
-    from bridgec.backends.coreml.ops import (
-        activations,
-        conv,
-        custom,
-        elementwise,
-        linear,
-        pooling,
-        resize,
-        shape,
-        tensor,
-    )
-
-    table: dict[ir.OpKey, Emitter] = {}
-    for family in (activations, conv, custom, elementwise, linear, pooling, resize, shape, tensor):
-        for emitter in family.emitters:
-            if emitter.key in table:
-                raise ValueError(f"two emitters for {emitter.key}")
-            table[emitter.key] = emitter
-    return table
-
-
-_TABLE: dict[ir.OpKey, Emitter] | None = None
+FAMILIES = (
+    "activations",
+    "conv",
+    "custom",
+    "elementwise",
+    "generate",
+    "layout",
+    "linear",
+    "logic",
+    "math",
+    "pooling",
+    "reduce",
+    "resize",
+    "shape",
+    "tensor",
+)
+TABLE: EmitterTable[Emitter] = EmitterTable(__name__, FAMILIES)
 
 
 def table() -> dict[ir.OpKey, Emitter]:
-    global _TABLE
-    if _TABLE is None:
-        _TABLE = _collect()
-    return _TABLE
+    return TABLE.get()
 
 
 def lookup(node: gs.Node) -> Emitter | None:

@@ -94,7 +94,118 @@ def _bn(ctx, node: gs.Node) -> None:
     )
 
 
+# --- ConvTranspose -------------------------------------------------------------------------------
+
+
+def _conv_transpose_pads(
+    node: gs.Node, in_hw: tuple[int, int], kernel: tuple[int, int]
+) -> tuple[list[int], list[int]]:
+    """(pads [top, left, bottom, right], output [H, W]) by ONNX's rules for pads, auto_pad and
+    output_shape (which takes precedence: its total padding is split as auto_pad says)."""
+    strides = [int(s) for s in node.attrs.get("strides", [1, 1])]
+    extra = [int(p) for p in node.attrs.get("output_padding", [0, 0])]
+    auto_pad = node.attrs.get("auto_pad", "NOTSET")
+    full = [strides[i] * (in_hw[i] - 1) + extra[i] + kernel[i] for i in range(2)]
+    if "output_shape" in node.attrs or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        wanted = [int(d) for d in node.attrs.get("output_shape", [])[-2:]] or [
+            in_hw[i] * strides[i] for i in range(2)
+        ]
+        total = [full[i] - wanted[i] for i in range(2)]
+        light, heavy = [t // 2 for t in total], [t - t // 2 for t in total]
+        begin, end = (light, heavy) if auto_pad == "SAME_UPPER" else (heavy, light)
+        return [begin[0], begin[1], end[0], end[1]], wanted
+    pads = [0, 0, 0, 0] if auto_pad == "VALID" else [int(p) for p in node.attrs.get("pads", [0, 0, 0, 0])]
+    return pads, [full[0] - pads[0] - pads[2], full[1] - pads[1] - pads[3]]
+
+
+def _conv_transpose_check(node: gs.Node, target) -> str | None:
+    """Restrictions: 2-D only; constant weights and bias; no dilations; an output_shape no larger
+    than the full deconvolution."""
+    weight = ir.constant_value(node.inputs[1])
+    if weight is None:
+        return "ConvTranspose weights must be constant"
+    if weight.ndim != 4:
+        return f"only 2-D ConvTranspose maps to Core ML's deconvolution (weights are {weight.ndim - 2}-D)"
+    if len(node.inputs) > 2 and not ir.is_empty(node.inputs[2]) and ir.constant_value(node.inputs[2]) is None:
+        return "ConvTranspose bias must be constant"
+    if any(int(d) != 1 for d in node.attrs.get("dilations", [1, 1])):
+        return "ConvTranspose with dilations: Core ML's deconvolution ignores dilation"
+    shape = node.inputs[0].shape
+    if shape is None or len(shape) != 4 or not all(isinstance(d, int) for d in shape[2:]):
+        return "ConvTranspose needs the input's static H and W to size the output"
+    pads, _ = _conv_transpose_pads(node, tuple(shape[2:]), weight.shape[2:])
+    if any(p < 0 for p in pads):
+        return "ConvTranspose output_shape larger than the full deconvolution (negative padding)"
+    return None
+
+
+def _conv_transpose(ctx, node: gs.Node) -> None:
+    weight = np.asarray(ir.constant_value(node.inputs[1]), dtype=np.float32)  # (in, out/groups, kh, kw)
+    bias = None
+    if len(node.inputs) > 2 and not ir.is_empty(node.inputs[2]):
+        bias = np.asarray(ir.constant_value(node.inputs[2]), dtype=np.float32)
+    in_channels, out_per_group, kh, kw = weight.shape
+    groups = int(node.attrs.get("group", 1))
+    strides = [int(s) for s in node.attrs.get("strides", [1, 1])]
+    # Core ML crops the valid padding from the full map and extends it to outputShape at the end,
+    # which is ONNX's output_padding.
+    pads, size = _conv_transpose_pads(node, tuple(node.inputs[0].shape[2:]), (kh, kw))
+    ctx.builder.add_convolution(
+        name=node.name,
+        kernel_channels=in_channels,
+        output_channels=out_per_group * groups,
+        height=kh,
+        width=kw,
+        stride_height=strides[0],
+        stride_width=strides[1],
+        border_mode="valid",
+        groups=groups,
+        W=weight.transpose(2, 3, 0, 1),
+        b=bias,
+        has_bias=bias is not None,
+        is_deconv=True,
+        output_shape=size,
+        input_name=ctx.blob(node.inputs[0]),
+        output_name=node.outputs[0].name,
+        padding_top=pads[0],
+        padding_left=pads[1],
+        padding_bottom=pads[2],
+        padding_right=pads[3],
+    )
+
+
+# --- InstanceNormalization -----------------------------------------------------------------------
+
+
+def _instance_norm_check(node: gs.Node, target) -> str | None:
+    """Restrictions: constant scale and bias; rank-4 NCHW input."""
+    if any(ir.constant_value(t) is None for t in node.inputs[1:3]):
+        return "InstanceNormalization scale and bias must be constant"
+    shape = node.inputs[0].shape
+    if shape is None or len(shape) != 4:
+        return "Core ML's instance normalisation normalises H, W of a rank-4 NCHW input"
+    return None
+
+
+def _instance_norm(ctx, node: gs.Node) -> None:
+    gamma, beta = (np.asarray(ir.constant_value(t), dtype=np.float32) for t in node.inputs[1:3])
+    # batchnorm with computeMeanVar and instanceNormalization: statistics per sample and channel
+    ctx.builder.add_batchnorm(
+        node.name,
+        channels=gamma.shape[0],
+        gamma=gamma,
+        beta=beta,
+        input_name=ctx.blob(node.inputs[0]),
+        output_name=node.outputs[0].name,
+        compute_mean_var=True,
+        instance_normalization=True,
+        epsilon=float(node.attrs.get("epsilon", 1e-5)),
+    )
+
+
 emitters = [
     Emitter("Conv", _conv, _conv_check, layer="convolution"),
+    Emitter("ConvTranspose", _conv_transpose, _conv_transpose_check, layer="convolution"),
     Emitter("BatchNormalization", _bn, _bn_check, layer="batchnorm"),
+    Emitter("InstanceNormalization", _instance_norm, _instance_norm_check, layer="batchnorm"),
 ]

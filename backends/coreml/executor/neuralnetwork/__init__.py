@@ -7,10 +7,14 @@ from bridgec.backends.coreml.executor.neuralnetwork import (
     conv,
     custom,
     elementwise,
+    generate,
+    layout,
     linear,
+    logic,
     normalization,
     pooling,
     resize,
+    selection,
     shape,
 )
 from bridgec.backends.coreml.executor.neuralnetwork._common import LayerFn
@@ -21,6 +25,7 @@ LAYERS: dict[str, LayerFn] = {
     "activation": activations.activation,
     "clip": activations.clip,
     "gelu": activations.gelu,
+    "erf": activations.erf,
     "unary": activations.unary,
     **activations.UNARY_SIMPLE,
     "batchnorm": normalization.batchnorm,
@@ -52,6 +57,10 @@ LAYERS: dict[str, LayerFn] = {
     **shape.REDUCTIONS,
     "upsample": resize.upsample,
     "resizeBilinear": resize.resize_bilinear,
+    **generate.LAYERS,
+    **layout.LAYERS,
+    **logic.LAYERS,
+    **selection.LAYERS,
     "custom": custom.custom,
 }
 

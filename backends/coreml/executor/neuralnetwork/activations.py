@@ -77,6 +77,10 @@ def clip(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
 _erf = np.vectorize(math.erf, otypes=[np.float64])
 
 
+def erf(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    return [f32(_erf(f32(inputs[0]).astype(np.float64)))]
+
+
 def gelu(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
     x = f32(inputs[0])
     mode = layer.gelu.mode  # EXACT, TANH_APPROXIMATION, SIGMOID_APPROXIMATION

@@ -1,0 +1,62 @@
+"""What the NeuralNetwork layer table (``ops/``) and the ML Program MIL table (``mil/``) share:
+the emitter's key and restrictions, and a table collected lazily from one module per op family."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+
+import onnx_graphsurgeon as gs
+
+from bridgec import ir
+
+if TYPE_CHECKING:
+    from bridgec.backends.coreml.targets import Target
+
+Check = Callable[[gs.Node, "Target"], "str | None"]
+
+
+class EmitterInfo:
+    """Mixin for the emitter dataclasses (fields ``op``, ``domain``, ``check``)."""
+
+    op: str
+    domain: str
+    check: Check | None
+
+    @property
+    def key(self) -> ir.OpKey:
+        return (self.domain, self.op)
+
+    @property
+    def restrictions(self) -> str:
+        """What the capability check requires, for coverage reports: its docstring's "Restrictions:" line."""
+        doc = (self.check.__doc__ or "") if self.check else ""
+        return doc.strip().removeprefix("Restrictions:").strip().rstrip(".")
+
+
+class _HasKey(Protocol):
+    key: ir.OpKey
+
+
+E = TypeVar("E", bound=_HasKey)
+
+
+class EmitterTable(Generic[E]):
+    """ONNX op key -> emitter, from the ``emitters`` list of each family module of ``package``,
+    imported on first use (the table is consulted only once a model is converted)."""
+
+    def __init__(self, package: str, families: tuple[str, ...]) -> None:
+        self.package, self.families = package, families
+        self.entries: dict[ir.OpKey, E] | None = None
+
+    def get(self) -> dict[ir.OpKey, E]:
+        if self.entries is None:
+            entries: dict[ir.OpKey, E] = {}
+            for family in self.families:
+                for emitter in importlib.import_module(f"{self.package}.{family}").emitters:
+                    if emitter.key in entries:
+                        raise ValueError(f"{self.package}: two emitters for {emitter.key}")
+                    entries[emitter.key] = emitter
+            self.entries = entries
+        return self.entries

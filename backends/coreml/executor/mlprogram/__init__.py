@@ -1,0 +1,88 @@
+"""numpy reference executor for Core ML ML Program (``.mlpackage``) models.
+
+Walks the ``main`` function's block op by op, with one module per op family registering into
+``OPS``. Semantics follow coremltools' MIL op definitions (``mil/ops/defs/iOS15..iOS18``). Every
+result is rounded to the dtype the program declares for it, so an fp16 program shows fp16's real
+error; an op with no implementation is an ``UnsupportedLayerError``, never a pass-through.
+
+Not implemented (refused with that error): control flow (cond, while_loop), recurrent ops (lstm,
+gru, rnn), crop_resize, resample, affine, iOS17 resize, sliding_windows, space_to_batch /
+batch_to_space, reverse_sequence, non_maximum_suppression, states, and the iOS18 grouped-LUT /
+sparse-LUT compression ops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from bridgec.backends.coreml.executor.mlprogram import (
+    activations,
+    constexpr,
+    conv,
+    elementwise,
+    gather,
+    linear,
+    normalization,
+    pooling,
+    reductions,
+    resize,
+    shape,
+    tensor_ops,
+)
+from bridgec.backends.coreml.executor.mlprogram._op import Op, OpFn
+from bridgec.backends.coreml.executor.mlprogram.blob import BlobFile, BlobFormatError
+from bridgec.backends.coreml.executor.mlprogram.program import execute, read_mlpackage, resolve_model
+
+
+def _registry(*families: Mapping[str, OpFn]) -> dict[str, OpFn]:
+    ops: dict[str, OpFn] = {}
+    for family in families:
+        clash = sorted(set(ops) & set(family))
+        if clash:
+            raise RuntimeError(f"ML Program op(s) {clash} are implemented by two op families")
+        ops.update(family)
+    return ops
+
+
+OPS: dict[str, OpFn] = _registry(
+    elementwise.OPS,
+    activations.OPS,
+    conv.OPS,
+    pooling.OPS,
+    normalization.OPS,
+    linear.OPS,
+    reductions.OPS,
+    shape.OPS,
+    tensor_ops.OPS,
+    gather.OPS,
+    resize.OPS,
+    constexpr.OPS,
+)
+
+
+def run_mlprogram(
+    model: Any, inputs: Mapping[str, np.ndarray], intermediates: bool = False
+) -> dict[str, np.ndarray]:
+    """Execute an ML Program model with numpy.
+
+    ``model`` is a saved ``.mlpackage`` path, a coremltools ``MLModel``, or a ``(spec, weights_dir)``
+    pair. ``inputs`` are checked against the model description (names, shapes). Returns the model
+    outputs by name in the interface dtype (float32 for float outputs); with ``intermediates=True``
+    also every non-const op output, keyed by MIL variable name, in the program's own dtype.
+    """
+    return execute(model, inputs, OPS, intermediates)
+
+
+__all__ = [
+    "OPS",
+    "BlobFile",
+    "BlobFormatError",
+    "Op",
+    "OpFn",
+    "read_mlpackage",
+    "resolve_model",
+    "run_mlprogram",
+]

@@ -1,0 +1,112 @@
+"""Elementwise binary, comparison, logical and unary math ops (iOS15 elementwise_binary/unary)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from bridgec.backends.coreml.executor.mlprogram._op import Op, OpFn
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def erf(x: np.ndarray) -> np.ndarray:
+    # math.erf is exact to double precision; rounding to x's dtype happens in the runner.
+    return _erf(x.astype(np.float64)) if x.size else x
+
+
+def _binary(fn) -> OpFn:
+    return lambda op: fn(op["x"], op["y"])
+
+
+def _floor_div(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    if x.dtype.kind in "iu" and y.dtype.kind in "iu":
+        return np.floor_divide(x, y)
+    return np.floor(x / y)
+
+
+BINARY: dict[str, OpFn] = {
+    "add": _binary(np.add),
+    "sub": _binary(np.subtract),
+    "mul": _binary(np.multiply),
+    "real_div": _binary(np.true_divide),
+    "floor_div": _binary(_floor_div),
+    "pow": _binary(np.power),
+    "maximum": _binary(np.maximum),
+    "minimum": _binary(np.minimum),
+    "mod": _binary(np.mod),  # Python's sign-of-divisor remainder, as MIL's value_inference (operator.mod)
+    "equal": _binary(np.equal),
+    "not_equal": _binary(np.not_equal),
+    "less": _binary(np.less),
+    "less_equal": _binary(np.less_equal),
+    "greater": _binary(np.greater),
+    "greater_equal": _binary(np.greater_equal),
+    "logical_and": _binary(np.logical_and),
+    "logical_or": _binary(np.logical_or),
+    "logical_xor": _binary(np.logical_xor),
+}
+
+
+def _unary(fn) -> OpFn:
+    return lambda op: fn(op["x"])
+
+
+def _with_epsilon(fn, default: float) -> OpFn:
+    def impl(op: Op) -> np.ndarray:
+        x = op["x"]
+        return fn(x + np.asarray(op.float("epsilon", default), dtype=x.dtype))
+
+    return impl
+
+
+def _round(x: np.ndarray) -> np.ndarray:
+    # MIL's value_inference uses np.round: halves go to the even neighbour.
+    return np.round(x)
+
+
+UNARY: dict[str, OpFn] = {
+    "abs": _unary(np.abs),
+    "acos": _unary(np.arccos),
+    "asin": _unary(np.arcsin),
+    "atan": _unary(np.arctan),
+    "atanh": _unary(np.arctanh),
+    "ceil": _unary(np.ceil),
+    "cos": _unary(np.cos),
+    "cosh": _unary(np.cosh),
+    "erf": _unary(erf),
+    "exp": _unary(np.exp),
+    "exp2": _unary(np.exp2),
+    "floor": _unary(np.floor),
+    "round": _unary(_round),
+    "sign": _unary(np.sign),
+    "sin": _unary(np.sin),
+    "sinh": _unary(np.sinh),
+    "sqrt": _unary(np.sqrt),
+    "square": _unary(np.square),
+    "tan": _unary(np.tan),
+    "tanh": _unary(np.tanh),
+    "logical_not": _unary(np.logical_not),
+    "inverse": _with_epsilon(np.reciprocal, 1e-4),
+    "log": _with_epsilon(np.log, 1e-45),
+    "rsqrt": _with_epsilon(lambda v: 1.0 / np.sqrt(v), 1e-12),
+}
+
+
+def select(op: Op) -> np.ndarray:
+    return np.where(op["cond"].astype(bool), op["a"], op["b"])
+
+
+def cast(op: Op) -> np.ndarray:
+    x, dtype = op["x"], op.dtype("dtype")
+    if dtype.kind in "iu" and x.dtype.kind == "f":
+        # MIL casts float -> int by truncation toward zero (value_inference: np.astype).
+        return np.trunc(x).astype(dtype)
+    return x.astype(dtype)
+
+
+def identity(op: Op) -> np.ndarray:
+    return op["x"]
+
+
+OPS: dict[str, OpFn] = {**BINARY, **UNARY, "select": select, "cast": cast, "identity": identity}

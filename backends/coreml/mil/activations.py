@@ -1,0 +1,236 @@
+"""Activations, Clip, Softmax/LogSoftmax, Identity/Dropout, and the kept ai.bridgec activations."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import onnx_graphsurgeon as gs
+
+from bridgec import ir
+from bridgec.backends.coreml.mil import MilEmitter, attr_float, attr_str, unary
+from bridgec.passes.canonicalize import clip_bounds
+from bridgec.passes.lower.kept_activations import SOFTPLUS_MIN_THRESHOLD
+
+
+def _alpha(mil_op: str, default: float):
+    def emit(ctx, node: gs.Node) -> None:
+        op = getattr(ctx.mb, mil_op)
+        x = ctx.value(node.inputs[0])
+        ctx.set(
+            node.outputs[0], op(x=x, alpha=attr_float(node, "alpha", default), name=ctx.name(node.outputs[0]))
+        )
+
+    return emit
+
+
+def _hard_sigmoid(ctx, node: gs.Node) -> None:
+    alpha, beta = attr_float(node, "alpha", 0.2), attr_float(node, "beta", 0.5)
+    y = ctx.mb.sigmoid_hard(
+        x=ctx.value(node.inputs[0]), alpha=alpha, beta=beta, name=ctx.name(node.outputs[0])
+    )
+    ctx.set(node.outputs[0], y)
+
+
+def _hard_swish(ctx, node: gs.Node) -> None:
+    # x * relu6(x + 3) / 6 == x * sigmoid_hard(x, 1/6, 1/2); MIL has no hardswish op
+    x = ctx.value(node.inputs[0])
+    gate = ctx.mb.sigmoid_hard(x=x, alpha=1.0 / 6, beta=0.5, name=ctx.tmp(node, "gate"))
+    ctx.set(node.outputs[0], ctx.mb.mul(x=x, y=gate, name=ctx.name(node.outputs[0])))
+
+
+def _selu(ctx, node: gs.Node) -> None:
+    alpha = attr_float(node, "alpha", ir.SELU_ALPHA)
+    gamma = attr_float(node, "gamma", ir.SELU_GAMMA)
+    elu = ctx.mb.elu(x=ctx.value(node.inputs[0]), alpha=alpha, name=ctx.tmp(node, "elu"))
+    ctx.set(node.outputs[0], ctx.mb.mul(x=elu, y=np.float32(gamma), name=ctx.name(node.outputs[0])))
+
+
+def _celu(ctx, node: gs.Node) -> None:
+    # celu(x, a) = a * elu(x / a, 1): both are x above 0 and a * (exp(x / a) - 1) below
+    alpha = attr_float(node, "alpha", 1.0)
+    x = ctx.value(node.inputs[0])
+    if alpha == 1.0:
+        ctx.set(node.outputs[0], ctx.mb.elu(x=x, alpha=1.0, name=ctx.name(node.outputs[0])))
+        return
+    scaled = ctx.mb.real_div(x=x, y=np.float32(alpha), name=ctx.tmp(node, "scaled"))
+    elu = ctx.mb.elu(x=scaled, alpha=1.0, name=ctx.tmp(node, "elu"))
+    ctx.set(node.outputs[0], ctx.mb.mul(x=elu, y=np.float32(alpha), name=ctx.name(node.outputs[0])))
+
+
+def _mish(ctx, node: gs.Node) -> None:
+    x = ctx.value(node.inputs[0])
+    soft = ctx.mb.softplus(x=x, name=ctx.tmp(node, "softplus"))
+    gate = ctx.mb.tanh(x=soft, name=ctx.tmp(node, "tanh"))
+    ctx.set(node.outputs[0], ctx.mb.mul(x=x, y=gate, name=ctx.name(node.outputs[0])))
+
+
+def _softplus_check(node: gs.Node, target) -> str | None:
+    """Restrictions: threshold >= 15 (ONNX Softplus qualifies); any beta."""
+    threshold = attr_float(node, "threshold", 20.0)
+    if not threshold >= SOFTPLUS_MIN_THRESHOLD:
+        return f"threshold {threshold} < {SOFTPLUS_MIN_THRESHOLD}: MIL's softplus has no linear region"
+    return None
+
+
+def _softplus(ctx, node: gs.Node) -> None:
+    # torch's linear region (beta x > threshold) rounds to softplus in float32 when threshold >= 15
+    # (see backends/coreml/ops/activations.py), so only beta needs ops: softplus(beta x) / beta.
+    beta = attr_float(node, "beta", 1.0)
+    x = ctx.value(node.inputs[0])
+    if beta == 1.0:
+        ctx.set(node.outputs[0], ctx.mb.softplus(x=x, name=ctx.name(node.outputs[0])))
+        return
+    scaled = ctx.mb.mul(x=x, y=np.float32(beta), name=ctx.tmp(node, "scaled"))
+    soft = ctx.mb.softplus(x=scaled, name=ctx.tmp(node, "softplus"))
+    ctx.set(node.outputs[0], ctx.mb.real_div(x=soft, y=np.float32(beta), name=ctx.name(node.outputs[0])))
+
+
+_GELU_MODES = {"none": "EXACT", "tanh": "TANH_APPROXIMATION"}
+
+
+def _gelu_check(node: gs.Node, target) -> str | None:
+    """Restrictions: approximate 'none' or 'tanh'."""
+    mode = attr_str(node, "approximate", "none")
+    return None if mode in _GELU_MODES else f"Gelu approximate={mode!r} has no MIL gelu mode"
+
+
+def _gelu(ctx, node: gs.Node) -> None:
+    mode = _GELU_MODES[attr_str(node, "approximate", "none")]
+    ctx.set(
+        node.outputs[0], ctx.mb.gelu(x=ctx.value(node.inputs[0]), mode=mode, name=ctx.name(node.outputs[0]))
+    )
+
+
+def _prelu(ctx, node: gs.Node) -> None:
+    x = ctx.value(node.inputs[0])
+    slope = ctx.const(node.inputs[1])
+    if slope is not None and slope.size == 1:
+        alpha = float(slope.reshape(()))
+        ctx.set(node.outputs[0], ctx.mb.leaky_relu(x=x, alpha=alpha, name=ctx.name(node.outputs[0])))
+        return
+    # MIL prelu wants one slope per channel of a rank >= 3 input; any other broadcast is
+    # max(x, 0) + slope * min(x, 0)
+    rank = len(x.shape)
+    if slope is not None and rank >= 3 and _per_channel(slope, x.shape, rank):
+        alpha = slope.reshape(-1).astype(np.float32)
+        ctx.set(node.outputs[0], ctx.mb.prelu(x=x, alpha=alpha, name=ctx.name(node.outputs[0])))
+        return
+    positive = ctx.mb.relu(x=x, name=ctx.tmp(node, "pos"))
+    negative = ctx.mb.minimum(x=x, y=np.float32(0), name=ctx.tmp(node, "neg"))
+    scaled = ctx.mb.mul(x=negative, y=ctx.value(node.inputs[1]), name=ctx.tmp(node, "scaled"))
+    ctx.set(node.outputs[0], ctx.mb.add(x=positive, y=scaled, name=ctx.name(node.outputs[0])))
+
+
+def _per_channel(slope: np.ndarray, shape, rank: int) -> bool:
+    """slope is (C, 1, ...) or (1, C, 1, ...): one value per channel of dimension 1."""
+    want = (shape[1],) + (1,) * (rank - 2)
+    return tuple(slope.shape) in (want, (1, *want))
+
+
+def _clip_check(node: gs.Node, target) -> str | None:
+    """Restrictions: constant scalar bounds."""
+    return None if clip_bounds(node) is not None else "Clip bounds must be constant scalars"
+
+
+def _clip_to(ctx, node: gs.Node, lo: float, hi: float) -> None:
+    x, name = ctx.value(node.inputs[0]), ctx.name(node.outputs[0])
+    if math.isfinite(lo) and math.isfinite(hi):
+        y = ctx.mb.clip(x=x, alpha=np.float32(lo), beta=np.float32(hi), name=name)
+    elif lo == 0.0 and not math.isfinite(hi):
+        y = ctx.mb.relu(x=x, name=name)
+    elif math.isfinite(lo):
+        y = ctx.mb.maximum(x=x, y=np.float32(lo), name=name)
+    elif math.isfinite(hi):
+        y = ctx.mb.minimum(x=x, y=np.float32(hi), name=name)
+    else:
+        y = ctx.mb.identity(x=x, name=name)
+    ctx.set(node.outputs[0], y)
+
+
+def _clip(ctx, node: gs.Node) -> None:
+    lo, hi = clip_bounds(node)
+    _clip_to(ctx, node, lo, hi)
+
+
+def _hardtanh_check(node: gs.Node, target) -> str | None:
+    """Restrictions: min_value <= max_value."""
+    lo, hi = attr_float(node, "min_value", -1.0), attr_float(node, "max_value", 1.0)
+    return None if lo <= hi else f"min_value {lo} > max_value {hi}"
+
+
+def _hardtanh(ctx, node: gs.Node) -> None:
+    _clip_to(ctx, node, attr_float(node, "min_value", -1.0), attr_float(node, "max_value", 1.0))
+
+
+def _softmax(ctx, node: gs.Node) -> None:
+    # The IR is at opset >= 13 (the frontend upgrades older models), where axis means one axis.
+    axis = int(node.attrs.get("axis", -1))
+    ctx.set(
+        node.outputs[0],
+        ctx.mb.softmax(x=ctx.value(node.inputs[0]), axis=axis, name=ctx.name(node.outputs[0])),
+    )
+
+
+def _log_softmax(ctx, node: gs.Node) -> None:
+    # x - logsumexp(x): exact where log(softmax(x)) underflows to -inf
+    axis = int(node.attrs.get("axis", -1))
+    x = ctx.value(node.inputs[0])
+    lse = ctx.mb.reduce_log_sum_exp(x=x, axes=[axis], keep_dims=True, name=ctx.tmp(node, "lse"))
+    ctx.set(node.outputs[0], ctx.mb.sub(x=x, y=lse, name=ctx.name(node.outputs[0])))
+
+
+def _alias(ctx, node: gs.Node) -> None:
+    # No op: the output is the input's value (build_program adds an identity if it is a graph output).
+    ctx.set(node.outputs[0], ctx.value(node.inputs[0]))
+
+
+def _dropout_check(node: gs.Node, target) -> str | None:
+    """Restrictions: inference (training_mode absent or false); no mask output used."""
+    if len(node.inputs) > 2 and not ir.is_empty(node.inputs[2]):
+        mode = ir.constant_value(node.inputs[2])
+        if mode is None or bool(mode.reshape(())):
+            return "Dropout in training mode"
+    if len(node.outputs) > 1 and node.outputs[1].outputs:
+        return "Dropout's mask output is used"
+    return None
+
+
+def _kept(op: str, emit, check=None, mil_ops=()) -> MilEmitter:
+    return MilEmitter(op, emit, check, domain=ir.BRIDGEC_DOMAIN, mil_ops=mil_ops)
+
+
+emitters = [
+    MilEmitter("Relu", unary("relu"), mil_ops=("relu",)),
+    MilEmitter("Sigmoid", unary("sigmoid"), mil_ops=("sigmoid",)),
+    MilEmitter("Tanh", unary("tanh"), mil_ops=("tanh",)),
+    MilEmitter("LeakyRelu", _alpha("leaky_relu", 0.01), mil_ops=("leaky_relu",)),
+    MilEmitter("PRelu", _prelu, mil_ops=("prelu",)),
+    MilEmitter("Elu", _alpha("elu", 1.0), mil_ops=("elu",)),
+    MilEmitter("Selu", _selu, mil_ops=("elu", "mul")),
+    MilEmitter("Celu", _celu, mil_ops=("real_div", "elu", "mul")),
+    MilEmitter("Softplus", unary("softplus"), mil_ops=("softplus",)),
+    MilEmitter("Softsign", unary("softsign"), mil_ops=("softsign",)),
+    MilEmitter("HardSigmoid", _hard_sigmoid, mil_ops=("sigmoid_hard",)),
+    MilEmitter("HardSwish", _hard_swish, mil_ops=("sigmoid_hard", "mul")),
+    MilEmitter("Gelu", _gelu, _gelu_check, mil_ops=("gelu",)),
+    MilEmitter("Mish", _mish, mil_ops=("softplus", "tanh", "mul")),
+    MilEmitter("Clip", _clip, _clip_check, mil_ops=("clip",)),
+    MilEmitter("Softmax", _softmax, mil_ops=("softmax",)),
+    MilEmitter("LogSoftmax", _log_softmax, mil_ops=("reduce_log_sum_exp", "sub")),
+    MilEmitter("Identity", _alias),
+    MilEmitter("Dropout", _alias, _dropout_check),
+    # Kept ops (torch semantics, ir.BRIDGEC_OPS) that MIL computes directly.
+    _kept("HardTanh", _hardtanh, _hardtanh_check, ("clip",)),  # hardtanh(x, a, b) -> clip(x, a, b)
+    _kept("HardSwish", _hard_swish, mil_ops=("sigmoid_hard", "mul")),
+    _kept("HardSigmoid", _hard_sigmoid, mil_ops=("sigmoid_hard",)),
+    _kept("Gelu", _gelu, _gelu_check, ("gelu",)),
+    _kept("Silu", unary("silu"), mil_ops=("silu",)),
+    _kept("Mish", _mish, mil_ops=("softplus", "tanh", "mul")),
+    _kept("Elu", _alpha("elu", 1.0), mil_ops=("elu",)),
+    _kept("Selu", _selu, mil_ops=("elu", "mul")),
+    _kept("Celu", _celu, mil_ops=("real_div", "elu", "mul")),
+    _kept("Softplus", _softplus, _softplus_check, ("softplus",)),
+    _kept("LeakyRelu", _alpha("leaky_relu", 0.01), mil_ops=("leaky_relu",)),
+    _kept("Erf", unary("erf"), mil_ops=("erf",)),
+]

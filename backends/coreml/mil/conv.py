@@ -1,0 +1,116 @@
+"""Conv and ConvTranspose (1-D to 3-D): MIL conv / conv_transpose with explicit padding."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import onnx_graphsurgeon as gs
+
+from bridgec import ir
+from bridgec.backends.coreml.mil import MilEmitter, attr_str, constant_inputs
+
+
+def _spatial(node: gs.Node, weight_rank: int) -> tuple[list[int], list[int], list[int]]:
+    spatial = weight_rank - 2
+    strides = [int(s) for s in node.attrs.get("strides", [1] * spatial)]
+    dilations = [int(d) for d in node.attrs.get("dilations", [1] * spatial)]
+    kernel = [int(k) for k in node.attrs.get("kernel_shape", [])]
+    return strides, dilations, kernel
+
+
+def mil_pads(
+    node: gs.Node, in_spatial: tuple[int, ...], kernel: list[int], strides: list[int], dilations
+) -> list[int]:
+    """ONNX padding as MIL's custom pad list [begin_0, end_0, begin_1, end_1, ...].
+
+    ONNX lists all begins then all ends; SAME_UPPER/SAME_LOWER put the odd pixel at the end/begin.
+    """
+    auto = attr_str(node, "auto_pad", "NOTSET")
+    spatial = len(kernel)
+    if auto in ("SAME_UPPER", "SAME_LOWER"):
+        pads = []
+        for size, k, s, d in zip(in_spatial, kernel, strides, dilations, strict=True):
+            total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
+            small, large = total // 2, total - total // 2
+            pads += [small, large] if auto == "SAME_UPPER" else [large, small]
+        return pads
+    if auto == "VALID":
+        return [0] * (2 * spatial)
+    onnx_pads = [int(p) for p in node.attrs.get("pads", [0] * (2 * spatial))]
+    return [p for i in range(spatial) for p in (onnx_pads[i], onnx_pads[i + spatial])]
+
+
+def _conv_check(node: gs.Node, target) -> str | None:
+    """Restrictions: constant weight and bias."""
+    return constant_inputs(node, (1, 2), "the weight/bias")
+
+
+def _conv(ctx, node: gs.Node) -> None:
+    weight = np.asarray(ctx.require(node, 1), dtype=np.float32)
+    bias = ctx.const(node.inputs[2]) if len(node.inputs) > 2 and not ir.is_empty(node.inputs[2]) else None
+    strides, dilations, kernel = _spatial(node, weight.ndim)
+    kernel = kernel or list(weight.shape[2:])
+    x = ctx.value(node.inputs[0])
+    pads = mil_pads(node, tuple(x.shape[2:]), kernel, strides, dilations)
+    y = ctx.mb.conv(
+        x=x,
+        weight=weight,
+        bias=None if bias is None else np.asarray(bias, dtype=np.float32),
+        strides=strides,
+        dilations=dilations,
+        pad_type="custom",
+        pad=pads,
+        groups=int(node.attrs.get("group", 1)),
+        name=ctx.name(node.outputs[0]),
+    )
+    ctx.set(node.outputs[0], y)
+
+
+def _conv_transpose_check(node: gs.Node, target) -> str | None:
+    """Restrictions: constant weight and bias; explicit pads (no auto_pad SAME, no output_shape)."""
+    reason = constant_inputs(node, (1, 2), "the weight/bias")
+    if reason:
+        return reason
+    if attr_str(node, "auto_pad", "NOTSET") not in ("NOTSET", "VALID") or "output_shape" in node.attrs:
+        return "auto_pad SAME / output_shape: give explicit pads"
+    return None
+
+
+def _conv_transpose(ctx, node: gs.Node) -> None:
+    weight = np.asarray(ctx.require(node, 1), dtype=np.float32)
+    bias = ctx.const(node.inputs[2]) if len(node.inputs) > 2 and not ir.is_empty(node.inputs[2]) else None
+    strides, dilations, kernel = _spatial(node, weight.ndim)
+    kernel = kernel or list(weight.shape[2:])
+    groups = int(node.attrs.get("group", 1))
+    x = ctx.value(node.inputs[0])
+    pads = mil_pads(node, tuple(x.shape[2:]), kernel, strides, dilations)
+    extra = [int(p) for p in node.attrs.get("output_padding", [0] * len(kernel))]
+    # ONNX: out = s (in - 1) + output_padding + (k - 1) d + 1 - pad_begin - pad_end; MIL derives the
+    # same size without output_padding, so the full shape is given whenever there is some.
+    spatial = [
+        s * (size - 1) + e + (k - 1) * d + 1 - pads[2 * i] - pads[2 * i + 1]
+        for i, (size, k, s, d, e) in enumerate(
+            zip(x.shape[2:], kernel, strides, dilations, extra, strict=True)
+        )
+    ]
+    output_shape = [int(x.shape[0]), weight.shape[1] * groups, *spatial] if any(extra) else None
+    y = ctx.mb.conv_transpose(
+        x=x,
+        weight=weight,
+        bias=None if bias is None else np.asarray(bias, dtype=np.float32),
+        strides=strides,
+        dilations=dilations,
+        pad_type="custom",
+        pad=pads,
+        groups=groups,
+        output_shape=output_shape,
+        name=ctx.name(node.outputs[0]),
+    )
+    ctx.set(node.outputs[0], y)
+
+
+emitters = [
+    MilEmitter("Conv", _conv, _conv_check, mil_ops=("conv",)),
+    MilEmitter("ConvTranspose", _conv_transpose, _conv_transpose_check, mil_ops=("conv_transpose",)),
+]

@@ -1,0 +1,129 @@
+"""MatMul, Gemm and Einsum (the two contraction forms MIL's einsum takes)."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx_graphsurgeon as gs
+
+from bridgec import ir
+from bridgec.backends.coreml.mil import MilEmitter, attr_float, attr_str, operands, static_rank
+from bridgec.errors import ConversionError
+
+
+def _matmul_check(node: gs.Node, target) -> str | None:
+    """Restrictions: not both operands 1-D (their product is a scalar, which Core ML cannot hold)."""
+    if static_rank(node, 0) == 1 and static_rank(node, 1) == 1:
+        return "MatMul of two 1-D tensors is a rank-0 scalar, which Core ML tensors cannot be; reshape one to 2-D"
+    return None
+
+
+def _matmul(ctx, node: gs.Node) -> None:
+    x, y = operands(ctx, node.inputs)
+    out = node.outputs[0]
+    # numpy.matmul's 1-D rules, spelled out: MIL's own type inference gets a 1-D x against a
+    # batched y wrong ([K] @ [B, K, N] declared [1, N])
+    lift_x, lift_y = len(x.shape) == 1, len(y.shape) == 1
+    if lift_x and lift_y:
+        raise ConversionError(f"node {node.name!r} (MatMul): {_matmul_check(node, None)}")
+    if lift_x:
+        x = ctx.mb.expand_dims(x=x, axes=[0], name=ctx.tmp(node, "row"))  # [K] -> [1, K]
+    if lift_y:
+        y = ctx.mb.expand_dims(x=y, axes=[-1], name=ctx.tmp(node, "column"))  # [K] -> [K, 1]
+    if not (lift_x or lift_y):
+        ctx.set(out, ctx.mb.matmul(x=x, y=y, name=ctx.name(out)))
+        return
+    product = ctx.mb.matmul(x=x, y=y, name=ctx.tmp(node, "matmul"))
+    ctx.set(out, ctx.mb.squeeze(x=product, axes=[-2 if lift_x else -1], name=ctx.name(out)))
+
+
+def _gemm_linear_weights(node: gs.Node) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """(weight [N, K], bias [N]) when the Gemm is one MIL linear: A not transposed, B and C constant,
+    C one value per output column."""
+    if int(node.attrs.get("transA", 0)):
+        return None
+    b = ir.constant_value(node.inputs[1])
+    if b is None or b.ndim != 2:
+        return None
+    alpha, beta = attr_float(node, "alpha", 1.0), attr_float(node, "beta", 1.0)
+    weight = (b if int(node.attrs.get("transB", 0)) else b.T) * alpha
+    n = weight.shape[0]
+    if len(node.inputs) < 3 or ir.is_empty(node.inputs[2]):
+        return weight.astype(np.float32), None
+    c = ir.constant_value(node.inputs[2])
+    if c is None or c.size not in (1, n) or (c.ndim == 2 and c.shape[0] != 1):
+        return None
+    return weight.astype(np.float32), (np.broadcast_to(c.reshape(-1), (n,)) * beta).astype(np.float32)
+
+
+def _gemm(ctx, node: gs.Node) -> None:
+    out = node.outputs[0]
+    folded = _gemm_linear_weights(node)
+    if folded is not None:
+        weight, bias = folded
+        x = ctx.value(node.inputs[0])
+        ctx.set(out, ctx.mb.linear(x=x, weight=weight, bias=bias, name=ctx.name(out)))
+        return
+    a, b = operands(ctx, node.inputs[:2])
+    alpha, beta = attr_float(node, "alpha", 1.0), attr_float(node, "beta", 1.0)
+    has_c = len(node.inputs) > 2 and not ir.is_empty(node.inputs[2])
+    last = alpha == 1.0 and not has_c
+    y = ctx.mb.matmul(
+        x=a,
+        y=b,
+        transpose_x=bool(node.attrs.get("transA", 0)),
+        transpose_y=bool(node.attrs.get("transB", 0)),
+        name=ctx.name(out) if last else ctx.tmp(node, "matmul"),
+    )
+    if alpha != 1.0:
+        y = ctx.mb.mul(x=y, y=np.float32(alpha), name=ctx.name(out) if not has_c else ctx.tmp(node, "alpha"))
+    if has_c:
+        c = ctx.value(node.inputs[2])
+        if beta != 1.0:
+            c = ctx.mb.mul(x=c, y=np.float32(beta), name=ctx.tmp(node, "beta"))
+        y = ctx.mb.add(x=y, y=c, name=ctx.name(out))
+    ctx.set(out, y)
+
+
+def _einsum_form(equation: str) -> str | None:
+    """Why MIL's einsum cannot take ``equation``, or None. MIL multiplies matrices laid out on axes
+    -1 and -3, all others batch: "nchw,nwhu->nchu" and "chw,whr->chr", letters renamed."""
+    equation = equation.replace(" ", "")
+    if "->" not in equation or "..." in equation:
+        return "MIL's einsum needs an explicit '->' and no ellipsis"
+    lhs, out = equation.split("->")
+    terms = lhs.split(",")
+    if len(terms) != 2:
+        return f"MIL's einsum takes two operands, not {len(terms)}"
+    a, b = terms
+    if len(a) == 4 and len(b) == 4 and len(set(a + b)) == 5:
+        n, c, h, w = a
+        want_b, want_out = n + w + h + b[3], n + c + h + b[3]
+    elif len(a) == 3 and len(b) == 3 and len(set(a + b)) == 4:
+        c, h, w = a
+        want_b, want_out = w + h + b[2], c + h + b[2]
+    else:
+        return "MIL's einsum takes rank-3 or rank-4 operands with distinct letters"
+    if b != want_b or out != want_out:
+        return f"{equation!r} is not of MIL's forms 'nchw,nwhu->nchu' or 'chw,whr->chr'"
+    return None
+
+
+def _einsum_check(node: gs.Node, target) -> str | None:
+    """Restrictions: two operands of the forms 'nchw,nwhu->nchu' or 'chw,whr->chr' (letters renamed)."""
+    return _einsum_form(attr_str(node, "equation", ""))
+
+
+def _einsum(ctx, node: gs.Node) -> None:
+    equation = attr_str(node, "equation", "").replace(" ", "")
+    values = operands(ctx, node.inputs)
+    ctx.set(
+        node.outputs[0],
+        ctx.mb.einsum(values=tuple(values), equation=equation, name=ctx.name(node.outputs[0])),
+    )
+
+
+emitters = [
+    MilEmitter("MatMul", _matmul, _matmul_check, mil_ops=("matmul", "expand_dims", "squeeze")),
+    MilEmitter("Gemm", _gemm, mil_ops=("linear", "matmul")),
+    MilEmitter("Einsum", _einsum, _einsum_check, mil_ops=("einsum",)),
+]

@@ -1,0 +1,71 @@
+"""ReduceX over constant axes, and ArgMax/ArgMin."""
+
+from __future__ import annotations
+
+import onnx_graphsurgeon as gs
+
+from bridgec import ir
+from bridgec.backends.coreml.mil import MilEmitter, constant_inputs
+
+_REDUCE = {
+    "ReduceMean": "reduce_mean",
+    "ReduceSum": "reduce_sum",
+    "ReduceMax": "reduce_max",
+    "ReduceMin": "reduce_min",
+    "ReduceProd": "reduce_prod",
+    "ReduceL1": "reduce_l1_norm",
+    "ReduceL2": "reduce_l2_norm",
+    "ReduceLogSumExp": "reduce_log_sum_exp",
+    "ReduceSumSquare": "reduce_sum_square",
+}
+
+
+def _axes(ctx, node: gs.Node) -> list[int] | None:
+    if "axes" in node.attrs:
+        return [int(a) for a in node.attrs["axes"]]
+    if len(node.inputs) > 1 and not ir.is_empty(node.inputs[1]):
+        return [int(a) for a in ctx.require(node, 1).reshape(-1)]
+    return None
+
+
+def _reduce_check(node: gs.Node, target) -> str | None:
+    """Restrictions: constant axes."""
+    return constant_inputs(node, (1,), "axes")
+
+
+def _reduce(ctx, node: gs.Node) -> None:
+    x, out = ctx.value(node.inputs[0]), node.outputs[0]
+    axes = _axes(ctx, node)
+    if not axes:
+        if int(node.attrs.get("noop_with_empty_axes", 0)):
+            ctx.set(out, ctx.mb.identity(x=x, name=ctx.name(out)))
+            return
+        axes = list(range(len(x.shape)))
+    keep = bool(int(node.attrs.get("keepdims", 1)))
+    op = getattr(ctx.mb, _REDUCE[node.op])
+    ctx.set(out, op(x=x, axes=axes, keep_dims=keep, name=ctx.name(out)))
+
+
+def _arg_check(node: gs.Node, target) -> str | None:
+    """Restrictions: select_last_index 0."""
+    return "select_last_index=1 has no MIL form" if int(node.attrs.get("select_last_index", 0)) else None
+
+
+def _arg(mil_op: str):
+    def emit(ctx, node: gs.Node) -> None:
+        # MIL gives int32 indices where ONNX gives int64: bridgec keeps integers in int32 throughout
+        y = getattr(ctx.mb, mil_op)(
+            x=ctx.value(node.inputs[0]),
+            axis=int(node.attrs.get("axis", 0)),
+            keep_dims=bool(int(node.attrs.get("keepdims", 1))),
+            name=ctx.name(node.outputs[0]),
+        )
+        ctx.set(node.outputs[0], y)
+
+    return emit
+
+
+emitters = [MilEmitter(op, _reduce, _reduce_check, mil_ops=(mil_op,)) for op, mil_op in _REDUCE.items()] + [
+    MilEmitter("ArgMax", _arg("reduce_argmax"), _arg_check, mil_ops=("reduce_argmax",)),
+    MilEmitter("ArgMin", _arg("reduce_argmin"), _arg_check, mil_ops=("reduce_argmin",)),
+]

@@ -1,0 +1,263 @@
+"""Emit a Core ML ML Program (``.mlpackage``) from legal bridgec IR through coremltools' MIL builder.
+
+Each ONNX node becomes MIL ops by the table in ``backends/coreml/mil``; ``ct.convert`` then runs
+coremltools' own MIL passes (conv + batchnorm folding, bias fusion, fp16 casts) and writes the
+program. Values are float32 at the interface; integers inside are int32, as MIL wants them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import re
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import onnx_graphsurgeon as gs
+
+from bridgec import __version__, ir
+from bridgec.backends.coreml import _coremltools, mil
+from bridgec.backends.coreml.capabilities import CoreMLCapabilities
+from bridgec.backends.coreml.inputs import static_inputs
+from bridgec.backends.coreml.targets import DEFAULT_TARGET, Target
+from bridgec.errors import ConversionError
+
+PRECISIONS = ("fp32", "fp16")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_INT32 = np.iinfo(np.int32)
+
+
+def mil_array(value: np.ndarray) -> np.ndarray:
+    """A constant as MIL stores it: float32, int32 (clamped) or bool."""
+    value = np.asarray(value)
+    if value.dtype == np.bool_:
+        return value
+    if np.issubdtype(value.dtype, np.integer):
+        return np.clip(value, _INT32.min, _INT32.max).astype(np.int32)
+    return value.astype(np.float32)
+
+
+@dataclass
+class MilContext:
+    """What an emitter sees: the MIL builder, the values made so far, and naming."""
+
+    mb: Any  # coremltools.converters.mil.Builder
+    ios: int
+    graph: gs.Graph
+    values: dict[str, Any] = field(default_factory=dict)  # tensor name -> MIL Var or numpy constant
+    _taken: set[str] = field(default_factory=set)
+
+    def const(self, tensor: gs.Tensor) -> np.ndarray | None:
+        """The tensor's value if known at conversion time, else None: a constant of the IR, a value
+        folded here (shapes of static tensors), or a MIL op all of whose inputs were known."""
+        value = ir.constant_value(tensor)
+        if value is not None:
+            return value
+        found = self.values.get(tensor.name)
+        if isinstance(found, np.ndarray):
+            return found
+        known = getattr(found, "val", None)  # MIL's value inference
+        return None if known is None else np.asarray(known)
+
+    def require(self, node: gs.Node, index: int) -> np.ndarray:
+        """The value of input ``index`` of ``node``, which its check said is known when building."""
+        value = self.const(node.inputs[index])
+        if value is None:
+            raise ConversionError(
+                f"node {node.name!r} ({ir.op_label(node)}): input {node.inputs[index].name!r} was expected to "
+                "fold to a constant and did not; make it a constant in the model"
+            )
+        return value
+
+    def value(self, tensor: gs.Tensor) -> Any:
+        """The MIL Var for ``tensor``, or its constant value as a MIL-typed numpy array."""
+        value = ir.constant_value(tensor)
+        if value is not None:
+            return mil_array(value)
+        if tensor.name not in self.values:
+            raise ConversionError(f"internal error: tensor {tensor.name!r} is read before it is made")
+        found = self.values[tensor.name]
+        return mil_array(found) if isinstance(found, np.ndarray) else found
+
+    def shape(self, tensor: gs.Tensor) -> tuple[int, ...] | None:
+        """The static shape of ``tensor`` (from its MIL type or constant value), else None."""
+        value = self.value(tensor)
+        shape = tuple(value.shape)
+        return shape if all(isinstance(d, int | np.integer) for d in shape) else None
+
+    def set(self, tensor: gs.Tensor, value: Any) -> None:
+        self.values[tensor.name] = value
+
+    def name(self, tensor: gs.Tensor) -> str:
+        """The MIL name for the op producing ``tensor``: a graph output keeps its own name."""
+        if tensor.name in self._outputs:
+            return tensor.name
+        return self._unique(re.sub(r"[^A-Za-z0-9_]", "_", tensor.name))
+
+    def tmp(self, node: gs.Node, what: str) -> str:
+        """A name for an intermediate op of ``node``'s expansion."""
+        return self._unique(re.sub(r"[^A-Za-z0-9_]", "_", f"{node.name}_{what}"))
+
+    @functools.cached_property
+    def _outputs(self) -> set[str]:
+        return {t.name for t in self.graph.outputs}
+
+    def _unique(self, name: str) -> str:
+        if not re.match(r"[A-Za-z_]", name):
+            name = f"_{name}"
+        base, n = name, 1
+        while name in self._taken or name in self._outputs:
+            name = f"{base}_{n}"
+            n += 1
+        self._taken.add(name)
+        return name
+
+
+def _check_nodes(graph: gs.Graph, target: Target) -> None:
+    custom = [n for n in graph.nodes if ir.op_key(n)[0] == ir.CUSTOM_DOMAIN]
+    if custom:
+        names = ", ".join(f"{n.name!r} ({n.op})" for n in custom[:5])
+        raise ConversionError(
+            f"custom layer node(s) {names} cannot be in an ML Program (Core ML custom layers exist only "
+            "in the NeuralNetwork format); convert with --format neuralnetwork, or lower these ops instead"
+        )
+    caps = CoreMLCapabilities(target)  # the capability table answers from backends/coreml/mil
+    for node in graph.nodes:
+        reason = caps.unsupported_reason(node)
+        if reason:
+            raise ConversionError(
+                f"node {node.name!r} ({ir.op_label(node)}): {reason}; run the passes for this ML Program "
+                f"target (bridgec convert -O lower-custom) so it is lowered, or choose a newer --target"
+            )
+        if any(t.shape is not None and len(t.shape) > 5 for t in node.outputs):
+            raise ConversionError(
+                f"node {node.name!r} ({ir.op_label(node)}) makes a rank-{max(len(t.shape or ()) for t in node.outputs)} "
+                "tensor; Core ML tensors have rank <= 5: reshape the model to merge axes"
+            )
+
+
+def _input_specs(mb: Any, graph: gs.Graph) -> dict[str, Any]:
+    return {name: mb.TensorSpec(shape=shape) for name, shape in static_inputs(graph)}
+
+
+def _check_names(graph: gs.Graph) -> None:
+    # coremltools would silently rename these (input.1 -> input_1), and the reference executor and
+    # `bridgec verify` feed and read features by their ONNX names.
+    for kind, tensors in (("input", graph.inputs), ("output", graph.outputs)):
+        for tensor in tensors:
+            if not _IDENTIFIER.match(tensor.name):
+                raise ConversionError(
+                    f"graph {kind} {tensor.name!r} is not a valid ML Program name (letters, digits and _, "
+                    f"not starting with a digit); rename it in the model (e.g. "
+                    f"{re.sub(r'[^A-Za-z0-9_]', '_', tensor.name)!r}) or use the NeuralNetwork format"
+                )
+
+
+def build_program(graph: gs.Graph, target: Target) -> Any:
+    """The MIL program (before coremltools' passes) for ``graph``."""
+    ct = _coremltools.load()
+    from coremltools.converters.mil import Builder as mb
+    from coremltools.converters.mil.mil import Function, Program
+
+    _check_names(graph)
+    _check_nodes(graph, target)
+    ios = target.ios
+    opset = getattr(ct.target, f"iOS{ios}")
+    graph.toposort()
+    with Function(_input_specs(mb, graph), opset) as function:
+        ctx = MilContext(mb, ios, graph, dict(function.inputs), set(function.inputs))
+        for node in graph.nodes:
+            try:
+                mil.lookup(node).emit(ctx, node)
+            except ConversionError:
+                raise
+            except Exception as exc:
+                raise ConversionError(
+                    f"emitting node {node.name!r} ({ir.op_label(node)}) as MIL failed: {exc}; convert with "
+                    f"--avoid-op {node.op} so the passes lower it, and report the model to bridgec"
+                ) from exc
+        outputs = []
+        for tensor in graph.outputs:
+            value = ctx.values.get(tensor.name)
+            if value is None and ir.constant_value(tensor) is None:
+                raise ConversionError(f"output {tensor.name!r} is produced by no node")
+            var = ctx.value(tensor)
+            if not hasattr(var, "op") or var.name != tensor.name or var in outputs:
+                var = mb.identity(x=var, name=tensor.name)  # an alias, an input or a constant
+            outputs.append(var)
+        function.set_outputs(outputs)
+    program = Program()
+    program.add_function("main", function)
+    return program
+
+
+def build_mlprogram(graph: gs.Graph, target: Target | str | None = None, *, precision: str = "fp32") -> Any:
+    """The ML Program ``coremltools.models.MLModel`` for ``graph``; save it with ``.save(path.mlpackage)``.
+
+    ``precision`` "fp16" computes in float16; the model's inputs and outputs stay float32 (coremltools
+    casts at the boundary). Raises ConversionError naming the node, its op and what to do.
+    """
+    if precision not in PRECISIONS:
+        raise ConversionError(f"precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    target = _as_target(target)
+    ios = target.ios
+    if ios < 15:
+        raise ConversionError(f"target {target.name}: ML Program needs iOS15 / macOS12 or newer")
+    ct = _coremltools.load()
+    program = build_program(graph, target)
+    # coremltools' pass progress bars (tqdm, no off switch) go to the discarded stderr; its
+    # renaming warnings cannot apply, _check_names having refused such names.
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        try:
+            model = ct.convert(
+                program,
+                convert_to="mlprogram",
+                minimum_deployment_target=getattr(ct.target, f"iOS{ios}"),
+                compute_precision=ct.precision.FLOAT16 if precision == "fp16" else ct.precision.FLOAT32,
+                skip_model_load=True,  # Core ML itself cannot load models on Linux
+            )
+        except Exception as exc:
+            raise ConversionError(f"coremltools could not finish the ML Program: {exc}") from exc
+    _describe(model, graph, precision)
+    return model
+
+
+def _as_target(target: Target | str | None) -> Target:
+    if target is None or isinstance(target, str):
+        return Target.parse(target or DEFAULT_TARGET, format="mlprogram")
+    return target if target.format == "mlprogram" else target.with_format("mlprogram")
+
+
+def _describe(model: Any, graph: gs.Graph, precision: str) -> None:
+    spec = model.get_spec()
+    got = [f.name for f in spec.description.output]
+    want = [t.name for t in graph.outputs]
+    if got != want:  # guards the naming contract above
+        raise ConversionError(f"internal error: ML Program outputs {got}, the graph's are {want}")
+    model.short_description = "Converted by bridgec"
+    model.user_defined_metadata["bridgec.version"] = __version__
+    model.user_defined_metadata["bridgec.precision"] = precision
+    # coremltools stamps the conversion date; drop it so one graph always gives the same package.
+    model.user_defined_metadata.pop("com.github.apple.coremltools.conversion_date", None)
+
+
+def mil_op_counts(model: Any, *, include_const: bool = False) -> Counter:
+    """How many MIL ops of each type the model holds (``const`` left out unless asked)."""
+    from bridgec.backends.coreml.model import mil_op_counts as count
+
+    return count(model.get_spec(), include_const=include_const)
+
+
+__all__ = [
+    "MilContext",
+    "PRECISIONS",
+    "build_mlprogram",
+    "build_program",
+    "mil_array",
+    "mil_op_counts",
+]

@@ -1,0 +1,182 @@
+"""One emitted Core ML model, whichever format: build it, describe it, run it, save it.
+
+A NeuralNetwork model is one protobuf (``.mlmodel``); an ML Program is a package folder
+(``.mlpackage``: the protobuf plus a weights blob file). Both are saved byte for byte the same
+for the same input: protobuf maps serialised in key order, package identifiers derived from
+the paths instead of random UUIDs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import uuid
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx_graphsurgeon as gs
+
+from bridgec import __version__
+from bridgec.backends.coreml import _coremltools
+from bridgec.backends.coreml.neuralnetwork import NEURALNETWORK_MAX_SPEC
+from bridgec.backends.coreml.targets import Target
+
+SUFFIXES = {"neuralnetwork": ".mlmodel", "mlprogram": ".mlpackage"}
+PRECISIONS = ("fp32", "fp16")
+_SPEC_IN_PACKAGE = Path("Data/com.apple.CoreML/model.mlmodel")
+_PACKAGE_NAMESPACE = uuid.UUID("6b1c2f0e-5a4d-4c3b-9e8f-b41d6ec0a7d1")  # fixed: identifiers stay stable
+
+
+@dataclass
+class Metadata:
+    """What the app developer sees in Xcode's model page, plus provenance (``userDefined``)."""
+
+    short_description: str = ""
+    author: str = ""
+    license: str = ""
+    version: str = ""
+    input_descriptions: dict[str, str] = field(default_factory=dict)
+    output_descriptions: dict[str, str] = field(default_factory=dict)
+    provenance: dict[str, str] = field(default_factory=dict)  # stored as userDefined["bridgec.KEY"]
+
+    def apply(self, spec: Any) -> None:
+        meta = spec.description.metadata
+        meta.shortDescription = self.short_description or meta.shortDescription or "Converted by bridgec"
+        meta.author = self.author
+        meta.license = self.license
+        meta.versionString = self.version
+        for key in [k for k in meta.userDefined if k.startswith("bridgec.")]:
+            del meta.userDefined[key]
+        meta.userDefined["bridgec.version"] = __version__
+        for key, value in sorted(self.provenance.items()):
+            meta.userDefined[f"bridgec.{key}"] = str(value)
+        for features, given, kind in (
+            (spec.description.input, self.input_descriptions, "input"),
+            (spec.description.output, self.output_descriptions, "output"),
+        ):
+            names = {feature.name for feature in features}
+            unknown = sorted(set(given) - names)
+            if unknown:
+                from bridgec.errors import UsageError
+
+                raise UsageError(
+                    f"--{kind}-description {unknown[0]}=...: the model has no {kind} {unknown[0]!r} "
+                    f"(its {kind}s: {', '.join(sorted(names))})"
+                )
+            for feature in features:
+                if feature.name in given:
+                    feature.shortDescription = given[feature.name]
+
+
+@dataclass
+class BuiltModel:
+    format: str  # "neuralnetwork" or "mlprogram"
+    spec: Any  # Model_pb2.Model (for an ML Program, the program; weights live in mlmodel.weights_dir)
+    mlmodel: Any = None  # coremltools MLModel of an ML Program (it owns the weights folder)
+    precision: str = "fp32"
+
+    @property
+    def suffix(self) -> str:
+        return SUFFIXES[self.format]
+
+    @property
+    def custom_classes(self) -> dict[str, list[str]]:
+        if self.format != "neuralnetwork":
+            return {}
+        from bridgec.backends.coreml import neuralnetwork
+
+        return neuralnetwork.custom_classes(self.spec)
+
+    def op_counts(self) -> Counter:
+        """Core ML layers (NeuralNetwork) or MIL operations, ``const`` excluded (ML Program), by kind."""
+        if self.format == "neuralnetwork":
+            from bridgec.backends.coreml import neuralnetwork
+
+            return neuralnetwork.layer_kinds(self.spec)
+        return mil_op_counts(self.spec)
+
+    def run_reference(
+        self, feeds: Mapping[str, np.ndarray], intermediates: bool = False
+    ) -> dict[str, np.ndarray]:
+        """Outputs of bridgec's numpy reference executor for this model."""
+        from bridgec.backends.coreml.executor import run
+
+        model = self.spec if self.format == "neuralnetwork" else (self.spec, self.mlmodel.weights_dir)
+        return run(model, feeds, intermediates=intermediates)
+
+    def save(self, path: Path) -> None:
+        """Write the model at ``path`` (a new file or folder: callers stage it and rename)."""
+        path = Path(path)
+        if self.format == "neuralnetwork":
+            path.write_bytes(self.spec.SerializeToString(deterministic=True))
+            return
+        with contextlib.redirect_stdout(io.StringIO()):
+            self.mlmodel.save(str(path))
+        (path / _SPEC_IN_PACKAGE).write_bytes(self.spec.SerializeToString(deterministic=True))
+        _stable_manifest(path / "Manifest.json")
+
+
+def mil_op_counts(spec: Any, *, include_const: bool = False) -> Counter:
+    """How many MIL ops of each type an ML Program spec holds (``const`` left out unless asked)."""
+    counts: Counter = Counter()
+    for function in spec.mlProgram.functions.values():
+        for block in function.block_specializations.values():
+            for op in block.operations:
+                if include_const or op.type != "const":
+                    counts[op.type] += 1
+    return counts
+
+
+def _stable_manifest(manifest: Path) -> None:
+    """coremltools names package items with random UUIDs; derive them from the item paths instead."""
+    data = json.loads(manifest.read_text())
+    renamed = {
+        old: str(uuid.uuid5(_PACKAGE_NAMESPACE, entry["path"])).upper()
+        for old, entry in data["itemInfoEntries"].items()
+    }
+    data["itemInfoEntries"] = {renamed[old]: entry for old, entry in data["itemInfoEntries"].items()}
+    data["rootModelIdentifier"] = renamed.get(data["rootModelIdentifier"], data["rootModelIdentifier"])
+    manifest.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def fp16_weights(spec: Any) -> Any:
+    """The NeuralNetwork ``spec`` with every float weight stored as float16 (half the file size)."""
+    ct = _coremltools.load()
+    from coremltools.models.neural_network import quantization_utils
+
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints a line per layer
+        quantized = quantization_utils.quantize_weights(ct.models.MLModel(spec, skip_model_load=True), 16)
+    return quantized.get_spec()
+
+
+def build(
+    graph: gs.Graph,
+    target: Target,
+    *,
+    precision: str = "fp32",
+    metadata: Metadata | None = None,
+    image: Any = None,
+    labels: list[str] | None = None,
+) -> BuiltModel:
+    """Emit ``graph`` (legal for ``target``) in ``target.format``."""
+    if target.format == "mlprogram":
+        from bridgec.backends.coreml.mlprogram import build_mlprogram
+
+        mlmodel = build_mlprogram(graph, target, precision=precision)
+        built = BuiltModel("mlprogram", mlmodel.get_spec(), mlmodel, precision)
+    else:
+        from bridgec.backends.coreml import neuralnetwork
+
+        spec = neuralnetwork.build_spec(graph, target, image=image, labels=labels)
+        if precision == "fp16":
+            spec = fp16_weights(spec)
+        # No NeuralNetwork layer is newer than iOS14: say so, and the model loads on every OS it can.
+        spec.specificationVersion = min(target.spec_version, NEURALNETWORK_MAX_SPEC)
+        built = BuiltModel("neuralnetwork", spec, None, precision)
+    (metadata or Metadata()).apply(built.spec)
+    return built

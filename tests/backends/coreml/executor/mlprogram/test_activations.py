@@ -1,0 +1,82 @@
+"""Activations and softmax against torch.nn.functional (and the MIL docs' formulas)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from _mlp_helpers import close, mb, rand, run_one
+
+X = rand(2, 3, 4, 5, seed=1, low=-4, high=4)
+T = torch.from_numpy(X)
+
+CASES = {
+    "relu": (lambda x: mb.relu(x=x), F.relu(T)),
+    "relu6": (lambda x: mb.relu6(x=x), F.relu6(T)),
+    "leaky_relu": (lambda x: mb.leaky_relu(x=x, alpha=0.1), F.leaky_relu(T, 0.1)),
+    "elu": (lambda x: mb.elu(x=x, alpha=0.7), F.elu(T, 0.7)),
+    "sigmoid": (lambda x: mb.sigmoid(x=x), torch.sigmoid(T)),
+    "silu": (lambda x: mb.silu(x=x), F.silu(T)),
+    "softplus": (lambda x: mb.softplus(x=x), F.softplus(T)),
+    "softsign": (lambda x: mb.softsign(x=x), F.softsign(T)),
+    "sigmoid_hard": (lambda x: mb.sigmoid_hard(x=x, alpha=1 / 6, beta=0.5), F.hardsigmoid(T)),
+    "clip": (lambda x: mb.clip(x=x, alpha=-1.0, beta=2.5), torch.clamp(T, -1, 2.5)),
+    "thresholded_relu": (lambda x: mb.thresholded_relu(x=x, alpha=1.0), torch.where(T >= 1, T, 0)),
+    "scaled_tanh": (lambda x: mb.scaled_tanh(x=x, alpha=2.0, beta=0.5), 2 * torch.tanh(0.5 * T)),
+    "linear_activation": (lambda x: mb.linear_activation(x=x, alpha=2.0, beta=-1.0), 2 * T - 1),
+    "prelu": (
+        lambda x: mb.prelu(x=x, alpha=np.array([0.1, 0.2, 0.3], np.float32)),
+        F.prelu(T, torch.tensor([0.1, 0.2, 0.3])),
+    ),
+    "softmax": (lambda x: mb.softmax(x=x, axis=1), F.softmax(T, dim=1)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_activation(name, tmp_path):
+    build, want = CASES[name]
+    close(run_one(build, {"x": X}, tmp_path, name), want, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "mode,approximate", [("EXACT", "none"), ("TANH_APPROXIMATION", "tanh"), ("SIGMOID_APPROXIMATION", None)]
+)
+def test_gelu_modes(mode, approximate, tmp_path):
+    got = run_one(lambda x: mb.gelu(x=x, mode=mode), {"x": X}, tmp_path, "gelu")
+    want = T * torch.sigmoid(1.702 * T) if approximate is None else F.gelu(T, approximate=approximate)
+    close(got, want, atol=1e-6, rtol=1e-5)
+
+
+def test_sigmoid_fp16_does_not_overflow(tmp_path):
+    x = np.array([-60000, -20, 0, 20, 60000], np.float32)
+    got = run_one(lambda x: mb.sigmoid(x=x), {"x": x}, tmp_path, "sigmoid", fp16=True)
+    close(got, [0, 2.0611537e-09, 0.5, 1, 1], atol=1e-7)
+
+
+def test_parametric_activations(tmp_path):
+    alpha, beta = np.array([0.5, 1.0, 2.0], np.float32), np.array([1.0, 2.0, 0.5], np.float32)
+
+    def build(x):
+        return (
+            mb.softplus_parametric(x=x, alpha=alpha, beta=beta),
+            mb.clamped_relu(x=x, alpha=0.1, beta=2.0),
+            mb.threshold(x=x, alpha=0.5),
+        )
+
+    from _mlp_helpers import run_program
+
+    got = list(run_program(build, {"x": X}, tmp_path, "softplus_parametric").values())
+    a, b = alpha.reshape(1, 3, 1, 1), beta.reshape(1, 3, 1, 1)
+    close(got[0], a * np.log1p(np.exp(b * X)), atol=1e-5, rtol=1e-5)
+    close(got[1], np.where(X >= 0, np.minimum(X, 2.0), np.minimum(0.1 * X, 2.0)), atol=1e-6)
+    close(got[2], np.maximum(X, 0.5))
+
+
+def test_softmax_fp16_rounds_inputs_and_result_only(tmp_path):
+    x = rand(4, 300, seed=2, low=-3, high=3)
+    got = run_one(lambda x: mb.softmax(x=x, axis=-1), {"x": x}, tmp_path, "softmax", fp16=True)
+    x16 = x.astype(np.float16).astype(np.float32)
+    want = F.softmax(torch.from_numpy(x16), dim=-1).numpy().astype(np.float16).astype(np.float32)
+    close(got, want, atol=0, rtol=0)
+    assert not np.array_equal(got, F.softmax(torch.from_numpy(x), dim=-1).numpy())

@@ -1,0 +1,97 @@
+"""gather / scatter family against numpy / torch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from _mlp_helpers import close, ct, mb, rand, run_one
+
+X = rand(3, 4, 5, seed=1)
+
+
+def test_gather_negative_indices(tmp_path):
+    idx = np.array([[0, -1], [2, 1]], np.int32)
+    close(
+        run_one(lambda x: mb.gather(x=x, indices=idx, axis=1), {"x": X}, tmp_path, "gather"),
+        np.take(X, idx % 4, axis=1),
+    )
+
+
+def test_gather_batch_dims(tmp_path):
+    idx = np.array([[0, 3], [1, 1], [2, 0]], np.int32)
+    got = run_one(
+        lambda x: mb.gather(x=x, indices=idx, axis=1, batch_dims=1),
+        {"x": X},
+        tmp_path,
+        "gather",
+        target=ct.target.iOS16,
+    )
+    close(got, np.stack([X[i][idx[i]] for i in range(3)]))
+
+
+def test_gather_along_axis(tmp_path):
+    idx = np.random.default_rng(2).integers(0, 5, size=(3, 4, 2)).astype(np.int32)
+    close(
+        run_one(
+            lambda x: mb.gather_along_axis(x=x, indices=idx, axis=2), {"x": X}, tmp_path, "gather_along_axis"
+        ),
+        np.take_along_axis(X, idx, 2),
+    )
+
+
+def test_gather_nd(tmp_path):
+    idx = np.array([[0, 1], [2, 3], [1, 0]], np.int32)
+    close(
+        run_one(lambda x: mb.gather_nd(x=x, indices=idx), {"x": X}, tmp_path, "gather_nd"),
+        X[idx[:, 0], idx[:, 1]],
+    )
+
+
+@pytest.mark.parametrize("mode", ["update", "add", "max"])
+def test_scatter_modes(mode, tmp_path):
+    idx = np.array([2, 0], np.int32)
+    upd = rand(3, 2, 5, seed=3)
+
+    def build(x):
+        return mb.scatter(data=x, indices=idx, updates=upd, axis=1, mode=mode)
+
+    want = X.copy()
+    for j, i in enumerate(idx):
+        want[:, i] = {
+            "update": upd[:, j],
+            "add": want[:, i] + upd[:, j],
+            "max": np.maximum(want[:, i], upd[:, j]),
+        }[mode]
+    close(run_one(build, {"x": X}, tmp_path, "scatter"), want)
+
+
+def test_scatter_along_axis_and_nd(tmp_path):
+    idx = (
+        np.random.default_rng(4)
+        .permutation(5)[:3]
+        .reshape(1, 1, 3)
+        .repeat(3, 0)
+        .repeat(4, 1)
+        .astype(np.int32)
+    )
+    upd = rand(3, 4, 3, seed=5)
+    want = torch.from_numpy(X.copy()).scatter_add(2, torch.from_numpy(idx).long(), torch.from_numpy(upd))
+    got = run_one(
+        lambda x: mb.scatter_along_axis(data=x, indices=idx, updates=upd, axis=2, mode="add"),
+        {"x": X},
+        tmp_path,
+        "scatter_along_axis",
+    )
+    close(got, want, atol=1e-6)
+    nd_idx = np.array([[0, 1], [2, 3]], np.int32)
+    nd_upd = rand(2, 5, seed=6)
+    got = run_one(
+        lambda x: mb.scatter_nd(data=x, indices=nd_idx, updates=nd_upd, mode="update"),
+        {"x": X},
+        tmp_path,
+        "scatter_nd",
+    )
+    want = X.copy()
+    want[0, 1], want[2, 3] = nd_upd
+    close(got, want)

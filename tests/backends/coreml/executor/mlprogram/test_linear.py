@@ -1,0 +1,43 @@
+"""linear, matmul (transposes, broadcasting) and einsum against numpy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _mlp_helpers import close, mb, rand, run_one
+
+
+def test_linear(tmp_path):
+    x, w, b = rand(2, 3, 6, seed=1), rand(4, 6, seed=2), rand(4, seed=3)
+    close(
+        run_one(lambda x: mb.linear(x=x, weight=w, bias=b), {"x": x}, tmp_path, "linear"),
+        x @ w.T + b,
+        atol=1e-5,
+    )
+
+
+@pytest.mark.parametrize("tx,ty", [(False, False), (True, False), (False, True), (True, True)])
+def test_matmul_transposes_and_broadcasts(tx, ty, tmp_path):
+    a = rand(2, 1, 5, 3, seed=4) if tx else rand(2, 1, 3, 5, seed=4)
+    b = rand(3, 4, 5, seed=5) if ty else rand(3, 5, 4, seed=5)
+    got = run_one(
+        lambda a, b: mb.matmul(x=a, y=b, transpose_x=tx, transpose_y=ty), {"a": a, "b": b}, tmp_path, "matmul"
+    )
+    want = np.matmul(a.swapaxes(-1, -2) if tx else a, b.swapaxes(-1, -2) if ty else b)
+    close(got, want, atol=1e-5)
+
+
+def test_matmul_rank1(tmp_path):
+    a, b = rand(5, seed=6), rand(5, 3, seed=7)
+    close(run_one(lambda a, b: mb.matmul(x=a, y=b), {"a": a, "b": b}, tmp_path, "matmul"), a @ b, atol=1e-5)
+
+
+def test_einsum(tmp_path):
+    a, b = rand(2, 3, 4, 5, seed=8), rand(2, 5, 4, 6, seed=9)
+    got = run_one(
+        lambda a, b: mb.einsum(values=(a, b), equation="nchw,nwhr->nchr"),
+        {"a": a, "b": b},
+        tmp_path,
+        "einsum",
+    )
+    close(got, np.einsum("nchw,nwhr->nchr", a, b), atol=1e-5)

@@ -1,0 +1,99 @@
+"""Layout ops: reshape, expand_dims, squeeze, transpose, slicing, depth/space moves, against numpy/torch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from _mlp_helpers import close, ct, mb, rand, run_one
+
+X = rand(2, 3, 4, 6, seed=1)
+
+
+def test_reshape_with_inferred_dim(tmp_path):
+    close(run_one(lambda x: mb.reshape(x=x, shape=[6, -1]), {"x": X}, tmp_path, "reshape"), X.reshape(6, -1))
+
+
+def test_expand_dims_then_squeeze(tmp_path):
+    def build(x):
+        e = mb.expand_dims(x=x, axes=[0, -1])
+        return mb.add(x=e, y=1.0), mb.squeeze(x=mb.add(x=e, y=2.0), axes=[0, -1])
+
+    from _mlp_helpers import run_program
+
+    x = X[0]
+    got = list(run_program(build, {"x": x}, tmp_path, "squeeze").values())
+    close(got[0], x[None, ..., None] + 1)
+    close(got[1], x + 2)
+
+
+def test_transpose(tmp_path):
+    close(
+        run_one(lambda x: mb.transpose(x=x, perm=[2, 0, 3, 1]), {"x": X}, tmp_path, "transpose"),
+        X.transpose(2, 0, 3, 1),
+    )
+
+
+def test_slice_by_index_masks_strides_and_squeeze(tmp_path):
+    def build(x):
+        return mb.slice_by_index(
+            x=x,
+            begin=[1, 0, 3, 5],
+            end=[2, 3, 0, 0],
+            stride=[1, 2, -1, -2],
+            begin_mask=[False, True, False, False],
+            end_mask=[False, False, True, True],
+            squeeze_mask=[True, False, False, False],
+        )
+
+    close(run_one(build, {"x": X}, tmp_path, "slice_by_index"), X[1, ::2, 3::-1, 5::-2])
+
+
+def test_slice_by_size(tmp_path):
+    close(
+        run_one(
+            lambda x: mb.slice_by_size(x=x, begin=[0, 1, 1, 2], size=[2, -1, 2, 3]),
+            {"x": X},
+            tmp_path,
+            "slice_by_size",
+        ),
+        X[:, 1:, 1:3, 2:5],
+    )
+
+
+def test_reverse(tmp_path):
+    close(
+        run_one(lambda x: mb.reverse(x=x, axes=[1, -1]), {"x": X}, tmp_path, "reverse"), X[:, ::-1, :, ::-1]
+    )
+
+
+def test_depth_to_space_is_dcr_and_space_to_depth_inverts_it(tmp_path):
+    x = rand(1, 8, 2, 3, seed=2)
+    got = run_one(lambda x: mb.depth_to_space(x=x, block_size=2), {"x": x}, tmp_path, "depth_to_space")
+    want = x.reshape(1, 2, 2, 2, 2, 3).transpose(0, 3, 4, 1, 5, 2).reshape(1, 2, 4, 6)  # ONNX DCR
+    close(got, want)
+    back = run_one(lambda x: mb.space_to_depth(x=x, block_size=2), {"x": want}, tmp_path, "space_to_depth")
+    close(back, x)
+
+
+@pytest.mark.parametrize("op", ["pixel_shuffle", "pixel_unshuffle"])
+def test_pixel_shuffle_matches_torch(op, tmp_path):
+    if op == "pixel_shuffle":
+        x = rand(1, 8, 2, 3, seed=3)
+        got = run_one(lambda x: mb.pixel_shuffle(x=x, upscale_factor=2), {"x": x}, tmp_path, op)
+        close(got, F.pixel_shuffle(torch.from_numpy(x), 2))
+    else:
+        x = rand(1, 2, 4, 6, seed=3)
+        got = run_one(
+            lambda x: mb.pixel_unshuffle(x=x, downscale_factor=np.uint32(2)),
+            {"x": x},
+            tmp_path,
+            op,
+            target=ct.target.iOS16,
+        )
+        close(got, F.pixel_unshuffle(torch.from_numpy(x), 2))
+
+
+def test_flatten2d(tmp_path):
+    close(run_one(lambda x: mb.flatten2d(x=x, axis=2), {"x": X}, tmp_path, "flatten2d"), X.reshape(6, 24))

@@ -1,0 +1,44 @@
+"""getShape / fill* / range* layers against numpy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _executor_helpers import close, rand, run_one
+
+
+def test_get_shape():
+    close(run_one({"x": rand(2, 3, 4)}, lambda b: b.add_get_shape("s", "x", "y")), [2.0, 3.0, 4.0])
+
+
+def test_fill_static_dynamic_like():
+    x = rand(2, 3)
+    close(run_one({"x": x}, lambda b: b.add_fill_static("f", "y", [3, 2], value=1.5)), np.full((3, 2), 1.5))
+    shape = np.array([2.0, 4.0], np.float32)
+    close(
+        run_one({"s": shape}, lambda b: b.add_fill_dynamic("f", "s", "y", value=-2.0)), np.full((2, 4), -2.0)
+    )
+    close(run_one({"x": x}, lambda b: b.add_fill_like("f", "x", "y", value=7.0)), np.full((2, 3), 7.0))
+
+
+@pytest.mark.parametrize("start, end, step", [(0, 5, 1), (0.5, 3.0, 0.5), (5, -3, -2), (1, 1, 1)])
+def test_range_static_and_dynamic(start, end, step):
+    x = rand(1)
+    close(
+        run_one({"x": x}, lambda b: b.add_range_static("r", "y", end=end, start=start, step=step)),
+        np.arange(start, end, step, dtype=np.float32),
+    )
+    feeds = {
+        "e": np.array([end], np.float32),
+        "s": np.array([start], np.float32),
+        "d": np.array([step], np.float32),
+    }
+    close(
+        run_one(feeds, lambda b: b.add_range_dynamic("r", ["e", "s", "d"], "y")),
+        np.arange(start, end, step, dtype=np.float32),
+    )
+
+
+def test_range_dynamic_end_only_uses_the_parameters():
+    feeds = {"e": np.array([4.0], np.float32)}
+    close(run_one(feeds, lambda b: b.add_range_dynamic("r", ["e"], "y", start=1, step=2)), [1.0, 3.0])

@@ -1,0 +1,89 @@
+"""tile / broadcastTo* / constantPad / reorganizeData / logical / whereBroadcastable / erf layers
+against numpy and torch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from _executor_helpers import close, rand, run_one
+from torch.nn import functional as F
+
+
+def test_tile_static_and_dynamic():
+    x = rand(2, 3)
+    close(run_one({"x": x}, lambda b: b.add_tile("t", "x", "y", reps=[2, 3])), np.tile(x, (2, 3)))
+    reps = np.array([3.0, 1.0], np.float32)
+    close(run_one({"x": x, "r": reps}, lambda b: b.add_tile("t", ["x", "r"], "y")), np.tile(x, (3, 1)))
+
+
+def test_broadcast_to_static_dynamic_like():
+    x = rand(3, 1)
+    close(
+        run_one({"x": x}, lambda b: b.add_broadcast_to_static("t", "x", "y", [2, 3, 4])),
+        np.broadcast_to(x, (2, 3, 4)),
+    )
+    shape = np.array([2.0, 3.0, 4.0], np.float32)
+    close(
+        run_one({"x": x, "s": shape}, lambda b: b.add_broadcast_to_dynamic("t", ["x", "s"], "y")),
+        np.broadcast_to(x, (2, 3, 4)),
+    )
+    like = rand(5, 3, 6)
+    close(
+        run_one({"x": x, "l": like}, lambda b: b.add_broadcast_to_like("t", ["x", "l"], "y")),
+        np.broadcast_to(x, (5, 3, 6)),
+    )
+
+
+def test_constant_pad_begin_end_pairs_per_axis():
+    x = rand(2, 3, 4)
+    y = run_one(
+        {"x": x}, lambda b: b.add_constant_pad("p", ["x"], "y", value=2.5, pad_amounts=[0, 1, 2, 0, 1, 3])
+    )
+    close(y, F.pad(torch.from_numpy(x), (1, 3, 2, 0, 0, 1), value=2.5))
+
+
+def test_depth_to_space_matches_the_proto_example():
+    x = np.arange(1, 17, dtype=np.float32).reshape(1, 8, 1, 2)
+    y = run_one({"x": x}, lambda b: b.add_reorganize_data("r", "x", "y", mode="DEPTH_TO_SPACE", block_size=2))
+    want = [[[1, 5, 2, 6], [9, 13, 10, 14]], [[3, 7, 4, 8], [11, 15, 12, 16]]]
+    close(y, np.asarray(want, np.float32)[None])
+
+
+def test_pixel_shuffle_and_space_to_depth():
+    x = rand(2, 8, 3, 4, seed=2)
+    shuffled = run_one(
+        {"x": x}, lambda b: b.add_reorganize_data("r", "x", "y", mode="PIXEL_SHUFFLE", block_size=2)
+    )
+    close(shuffled, F.pixel_shuffle(torch.from_numpy(x), 2))
+    d2s = run_one(
+        {"x": x}, lambda b: b.add_reorganize_data("r", "x", "y", mode="DEPTH_TO_SPACE", block_size=2)
+    )
+    back = run_one(
+        {"x": d2s}, lambda b: b.add_reorganize_data("r", "x", "y", mode="SPACE_TO_DEPTH", block_size=2)
+    )
+    close(back, x)
+
+
+@pytest.mark.parametrize(
+    "mode, fn", [("AND", np.logical_and), ("OR", np.logical_or), ("XOR", np.logical_xor)]
+)
+def test_logical_binary(mode, fn):
+    a, c = np.round(rand(3, 4, seed=1)), np.round(rand(4, seed=2))
+    close(
+        run_one({"a": a, "c": c}, lambda b: b.add_logical("l", ["a", "c"], "y", mode)),
+        fn(a != 0, c != 0).astype(np.float32),
+    )
+
+
+def test_logical_not_and_where():
+    a = np.round(rand(3, 4, seed=3))
+    close(run_one({"a": a}, lambda b: b.add_logical("l", ["a"], "y", "NOT")), (a == 0).astype(np.float32))
+    x, z = rand(3, 4, seed=4), rand(4, seed=5)
+    y = run_one({"a": a, "x": x, "z": z}, lambda b: b.add_where_broadcastable("w", ["a", "x", "z"], "y"))
+    close(y, np.where(a != 0, x, z))
+
+
+def test_erf():
+    x = rand(4, 5, low=-4, high=4)
+    close(run_one({"x": x}, lambda b: b.add_erf("e", "x", "y")), torch.erf(torch.from_numpy(x)), atol=1e-6)

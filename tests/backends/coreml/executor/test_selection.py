@@ -1,0 +1,57 @@
+"""argMax / argMin / topK / cumSum layers against numpy and torch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from _executor_helpers import close, rand, run_one
+
+
+@pytest.mark.parametrize("axis, keep", [(1, True), (-1, False), (0, True)])
+def test_argmax_argmin(axis, keep):
+    x = rand(2, 3, 4, seed=1)
+    got_max = run_one({"x": x}, lambda b: b.add_argmax("m", "x", "y", axis=axis, keepdims=keep))
+    got_min = run_one({"x": x}, lambda b: b.add_argmin("m", "x", "y", axis=axis, keepdims=keep))
+    close(got_max, torch.argmax(torch.from_numpy(x), dim=axis, keepdim=keep).float())
+    close(got_min, torch.argmin(torch.from_numpy(x), dim=axis, keepdim=keep).float())
+
+
+def test_argmax_takes_the_first_of_a_tie():
+    x = np.array([[1.0, 3.0, 3.0, 0.0]], np.float32)
+    close(run_one({"x": x}, lambda b: b.add_argmax("m", "x", "y", axis=1, keepdims=False)), [1.0])
+
+
+@pytest.mark.parametrize("axis, bottom", [(-1, False), (1, True)])
+def test_topk_values_and_indices(axis, bottom):
+    x = rand(2, 5, 6, seed=2)
+    out = run_one(
+        {"x": x},
+        lambda b: b.add_topk("t", ["x"], ["v", "i"], k=3, axis=axis, use_bottom_k=bottom),
+        outputs=("v", "i"),
+    )
+    values, indices = torch.topk(torch.from_numpy(x), 3, dim=axis, largest=not bottom)
+    close(out["v"], values)
+    close(out["i"], indices.float())
+
+
+def test_topk_k_from_a_second_input():
+    x = rand(2, 6, seed=3)
+    out = run_one(
+        {"x": x, "k": np.array([2.0], np.float32)},
+        lambda b: b.add_topk("t", ["x", "k"], ["v", "i"], axis=1),
+        outputs=("v", "i"),
+    )
+    close(out["v"], torch.topk(torch.from_numpy(x), 2, dim=1).values)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("exclusive", [False, True])
+def test_cumsum(reverse, exclusive):
+    x = rand(2, 3, 4, seed=4)
+    y = run_one(
+        {"x": x}, lambda b: b.add_cumsum("c", ["x"], "y", axis=1, reverse=reverse, exclusive=exclusive)
+    )
+    t = torch.from_numpy(x).flip(1) if reverse else torch.from_numpy(x)
+    want = torch.cumsum(t, 1) - (t if exclusive else 0)
+    close(y, want.flip(1) if reverse else want, atol=1e-5)

@@ -1,0 +1,61 @@
+"""Elementwise arithmetic and math as ML Program ops, against onnxruntime."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.backends.coreml.mlprogram._mlprogram_helpers import check, graph
+
+TWO = "float[2,3,4,5] x, float[1,3,1,5] z"
+POSITIVE = {"x": np.random.default_rng(0).uniform(0.5, 2.0, (2, 3, 4, 5)).astype(np.float32)}
+
+CASES = {
+    "add": ("y = Add (x, z)", ("add",), TWO, None),
+    "sub": ("y = Sub (x, z)", ("sub",), TWO, None),
+    "mul": ("y = Mul (x, z)", ("mul",), TWO, None),
+    "div": ("y = Div (x, z)", ("real_div",), TWO, {"z": np.full((1, 3, 1, 5), 1.5, np.float32)}),
+    "add_const": ("c = Constant <value = float {2.5}> ()\n y = Add (c, x)", ("add",), None, None),
+    "pow_const": ("c = Constant <value = float {3.0}> ()\n y = Pow (x, c)", ("pow",), None, None),
+    "pow_int_exponent": ("c = Constant <value = int64 {2}> ()\n y = Pow (x, c)", ("pow",), None, None),
+    "sqrt": ("y = Sqrt (x)", ("sqrt",), None, POSITIVE),
+    "exp": ("y = Exp (x)", ("exp",), None, None),
+    "log": ("y = Log (x)", ("log",), None, POSITIVE),
+    "abs": ("y = Abs (x)", ("abs",), None, None),
+    "neg": ("y = Neg (x)", ("mul",), None, None),
+    "reciprocal": ("y = Reciprocal (x)", ("real_div",), None, POSITIVE),
+    "erf": ("y = Erf (x)", ("erf",), None, None),
+    "floor_ceil": ("a = Floor (x)\n b = Ceil (x)\n y = Add (a, b)", ("floor", "ceil"), None, None),
+    "min3": ("c = Constant <value = float {0.1}> ()\n y = Min (x, z, c)", ("minimum",), TWO, None),
+    "max2": ("y = Max (x, z)", ("maximum",), TWO, None),
+    "max1": ("y = Max (x)", (), None, None),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_elementwise(case):
+    body, mil_ops, inputs, given = CASES[case]
+    g = graph(body, inputs=inputs or "float[2,3,4,5] x")
+    feeds = {
+        t.name: np.random.default_rng(1).standard_normal(tuple(t.shape)).astype(np.float32) for t in g.inputs
+    }
+    feeds.update(given or {})
+    check(g, mil_ops, feeds=feeds)
+
+
+def test_integer_div_and_mod():
+    """Integer arithmetic (shape math): Mod takes the divisor's sign, as MIL's mod does."""
+    body = (
+        "k = Constant <value = float {4.0}> ()\n s = Mul (x, k)\n i = Cast <to = 6> (s)\n"
+        " d = Constant <value = int32 {3}> ()\n m = Mod (i, d)\n q = Div (i, d)\n mf = Cast <to = 1> (m)\n"
+        " qf = Cast <to = 1> (q)\n y = Add (mf, qf)"
+    )
+    # quarters: 4x is an exact integer in fp16 too, so both precisions cast the same ints
+    quarters = np.random.default_rng(0).integers(-12, 13, (2, 3, 4, 5)) / 4
+    feeds = {"x": np.abs(quarters).astype(np.float32)}
+    check(graph(body), ("mod", "floor_div"), feeds=feeds)
+    feeds = {"x": quarters.astype(np.float32)}
+    only_mod = body.replace(" q = Div (i, d)\n", "").replace(
+        " qf = Cast <to = 1> (q)\n y = Add (mf, qf)", " y = Identity (mf)"
+    )
+    check(graph(only_mod), ("mod",), feeds=feeds)

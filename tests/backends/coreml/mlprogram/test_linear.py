@@ -1,0 +1,69 @@
+"""MatMul, Gemm and Einsum as ML Program ops, against onnxruntime; Einsum forms MIL lacks are refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from bridgec.backends.coreml import mil
+from tests.backends.coreml.mlprogram._mlprogram_helpers import check, freeze, graph
+
+
+def test_matmul_two_variables():
+    check(graph("y = MatMul (x, z)", inputs="float[2,3,4,5] x, float[2,3,5,6] z"), ("matmul",))
+
+
+def test_matmul_constant_weight():
+    check(freeze(graph("y = MatMul (x, w)", inputs="float[2,3,4,5] x, float[5,7] w"), w=None), ("matmul",))
+
+
+@pytest.mark.parametrize(
+    ("attrs", "b_shape", "c_shape", "mil_op"),
+    [
+        ("transB = 1", "[6,5]", "[6]", "linear"),
+        ("alpha = 0.5, beta = 2.0", "[5,6]", "[1,6]", "linear"),
+        ("transA = 1", "[5,6]", "[6]", "linear"),
+        ("beta = 0.5", "[5,6]", "[4,6]", "matmul"),
+    ],
+)
+def test_gemm(attrs, b_shape, c_shape, mil_op):
+    a_shape = "[5,4]" if "transA" in attrs else "[4,5]"
+    g = graph(f"y = Gemm <{attrs}> (a, b, c)", inputs=f"float{a_shape} a, float{b_shape} b, float{c_shape} c")
+    check(freeze(g, b=None, c=None), (mil_op,))
+
+
+def test_gemm_variable_b():
+    check(graph("y = Gemm <transB = 1> (a, b)", inputs="float[4,5] a, float[6,5] b"), ("matmul",))
+
+
+@pytest.mark.parametrize(
+    ("equation", "a", "b"),
+    [
+        ("nchw,nwhu->nchu", "[2,3,4,5]", "[2,5,4,6]"),
+        ("chw,whr->chr", "[3,4,5]", "[5,4,6]"),
+        ("abcd,adce->abce", "[1,2,3,4]", "[1,4,3,2]"),
+    ],
+)
+def test_einsum_mil_forms(equation, a, b):
+    g = graph(f'y = Einsum <equation = "{equation}"> (p, q)', inputs=f"float{a} p, float{b} q", opset=17)
+    check(g, ("einsum",))
+
+
+@pytest.mark.parametrize("equation", ["ij,jk->ik", "bij,bjk->bik", "nchw,nwhu->nhcu", "nchw->nhwc", "i,i->"])
+def test_einsum_other_forms_are_refused(equation):
+    g = graph(f'y = Einsum <equation = "{equation}"> (p, q)', inputs="float[2,2] p, float[2,2] q")
+    node = g.nodes[0]
+    assert mil.lookup(node).check(node, None) is not None
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [("[5]", "[2,3,5,4]"), ("[5]", "[5,4]"), ("[2,3,4,5]", "[5]"), ("[4,5]", "[5]"), ("[5]", "[2,5,1]")],
+)
+def test_matmul_one_dimensional_operands(a, b):
+    # numpy.matmul: a 1-D left operand is a row, a 1-D right one a column, and that axis is dropped
+    check(graph("y = MatMul (p, q)", inputs=f"float{a} p, float{b} q"), ("matmul", "squeeze"))
+
+
+def test_matmul_of_two_vectors_refused():
+    node = graph("y = MatMul (p, q)", inputs="float[5] p, float[5] q").nodes[0]
+    assert "rank-0 scalar" in mil.lookup(node).check(node, None)

@@ -1,0 +1,88 @@
+"""Resize / Upsample as MIL upsample_nearest_neighbor / resize_bilinear, against onnxruntime;
+the coordinate modes MIL cannot match are refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from bridgec.backends.coreml import mil
+from tests.backends.coreml.mlprogram._mlprogram_helpers import check, graph
+
+SCALES = (
+    "roi = Constant <value = float[0] {{}}> ()\n sc = Constant <value = float[4] {{1.0, 1.0, {h}, {w}}}> ()\n"
+)
+SIZES = "sz = Constant <value = int64[4] {{1, 3, {h}, {w}}}> ()\n"
+
+CASES = {
+    "nearest_asymmetric_floor": (
+        SCALES.format(h=2.0, w=3.0),
+        '<mode = "nearest", coordinate_transformation_mode = "asymmetric", nearest_mode = "floor">',
+        "(x, roi, sc)",
+        "upsample_nearest_neighbor",
+    ),
+    "nearest_half_pixel": (
+        SCALES.format(h=2.0, w=2.0),
+        '<mode = "nearest">',
+        "(x, roi, sc)",
+        "upsample_nearest_neighbor",
+    ),
+    "linear_align_corners": (
+        SIZES.format(h=9, w=7),
+        '<mode = "linear", coordinate_transformation_mode = "align_corners">',
+        "(x, , , sz)",
+        "resize_bilinear",
+    ),
+    "linear_asymmetric": (
+        SCALES.format(h=2.0, w=2.0),
+        '<mode = "linear", coordinate_transformation_mode = "asymmetric">',
+        "(x, roi, sc)",
+        "resize_bilinear",
+    ),
+    "linear_half_pixel": (
+        SCALES.format(h=2.0, w=3.0),
+        '<mode = "linear">',
+        "(x, roi, sc)",
+        "resize_bilinear",
+    ),
+    "linear_half_pixel_down": (
+        SCALES.format(h=0.5, w=0.5),
+        '<mode = "linear">',
+        "(x, roi, sc)",
+        "resize_bilinear",
+    ),
+    "linear_pytorch_half_pixel": (
+        SIZES.format(h=8, w=12),
+        '<mode = "linear", coordinate_transformation_mode = "pytorch_half_pixel">',
+        "(x, , , sz)",
+        "resize_bilinear",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_resize(case):
+    consts, attrs, args, mil_op = CASES[case]
+    check(graph(f"{consts} y = Resize {attrs} {args}", inputs="float[1,3,4,6] x", opset=13), (mil_op,))
+
+
+def test_upsample():
+    body = (
+        'sc = Constant <value = float[4] {1.0, 1.0, 2.0, 2.0}> ()\n y = Upsample <mode = "nearest"> (x, sc)'
+    )
+    check(graph(body, inputs="float[1,3,4,6] x", opset=9), ("upsample_nearest_neighbor",))
+
+
+@pytest.mark.parametrize(
+    "attrs",
+    [
+        '<mode = "nearest", coordinate_transformation_mode = "align_corners">',
+        '<mode = "cubic">',
+        '<mode = "nearest", coordinate_transformation_mode = "asymmetric", nearest_mode = "round_prefer_ceil">',
+    ],
+)
+def test_unmatched_modes_refused(attrs):
+    g = graph(
+        f"{SCALES.format(h=2.0, w=2.0)} y = Resize {attrs} (x, roi, sc)", inputs="float[1,3,4,6] x", opset=13
+    )
+    node = next(n for n in g.nodes if n.op == "Resize")
+    assert mil.lookup(node).check(node, None) is not None
