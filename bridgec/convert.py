@@ -7,6 +7,7 @@ temporary names beside their destinations and renamed only after everything succ
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import signal
@@ -158,7 +159,7 @@ def lower(
     # An ML Program if nothing ends up a custom layer: find out by running the pipeline for it,
     # with the final legality check held back, since a custom layer is a reason to switch, not an error.
     original = graph.copy()
-    trial = RunOptions(**{**options.__dict__, "disable": (*options.disable, "check::target_legal")})
+    trial = dataclasses.replace(options, disable=(*options.disable, "check::target_legal"))
     ml = nn.with_format("mlprogram")
     source, out, ctx = run_pipeline(graph, pipeline, ml, avoid_ops, options=trial, format="mlprogram")
     custom = sorted({n.op for n in out.nodes if ir.op_key(n)[0] == ir.CUSTOM_DOMAIN})
