@@ -416,24 +416,20 @@ def _signals_deferred() -> Iterator[None]:
 
 
 def _replace_package(staged: Path, destination: Path) -> None:
-    """Put the staged ``.mlpackage`` folder in place of ``destination`` (an older package, or nothing)."""
-    if destination.exists():
-        old = destination.with_name(f".{destination.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(destination, old)
-        os.replace(staged, destination)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(staged, destination)
+    """Put the staged ``.mlpackage`` folder in place of ``destination`` (an older package, or nothing;
+    anything else there was refused before staging)."""
+    _swap_dir(staged, destination, destination.with_name(f".{destination.name}.old"))
 
 
 def _replace_dir(staged: Path, destination: Path) -> None:
+    if destination.exists() and not (destination / KERNELS_MARKER).exists():
+        raise UsageError(f"{destination} exists and was not written by bridgec; move it away or choose -o")
+    _swap_dir(staged, destination, destination.with_name(destination.name + ".old"))
+
+
+def _swap_dir(staged: Path, destination: Path, old: Path) -> None:
+    """Rename ``staged`` to ``destination``, moving an existing one aside first and deleting it after."""
     if destination.exists():
-        if not (destination / KERNELS_MARKER).exists():
-            raise UsageError(
-                f"{destination} exists and was not written by bridgec; move it away or choose -o"
-            )
-        old = destination.with_name(destination.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
         os.replace(destination, old)
         os.replace(staged, destination)
