@@ -295,8 +295,7 @@ def classify(target: str | None = None, format: str = "neuralnetwork") -> Covera
     result = []
     for op, since in onnx_ops():
         key = ("", op)
-        probe_node = _OpNode(op)
-        emitter, first = caps._lookup(probe_node)
+        emitter = caps.emitter_for(key)
         row, report = _probe(op, name, format)
         status = None
         converts = row is not None and (
@@ -307,15 +306,15 @@ def classify(target: str | None = None, format: str = "neuralnetwork") -> Covera
             restrictions = ""
             if row.status == "native":
                 final = [n for n in report.graph.nodes if n.name == row.nodes[0]]
-                found = caps._lookup(final[0])[0] if final else emitter
-                restrictions = _restrictions(found)
+                found = caps.emitter(final[0]) if final else emitter
+                restrictions = found.restrictions if found else ""
             elif row.status == "custom":
                 restrictions = f"{kernel_kinds(_class_of(row.how))} kernels"
             evidence = "probe"
         if status is None:
             evidence, restrictions = "table", ""
-            if emitter is not None and first <= caps.target.spec_version:
-                status, how, restrictions = "native", _layer(emitter), _restrictions(emitter)
+            if emitter is not None and emitter.min_spec_version <= caps.target.spec_version:
+                status, how, restrictions = "native", emitter.emits, emitter.restrictions
             elif key in rules:
                 status, how = "lowered", ", ".join(rules[key])
             elif kernel_for_op(*key) is not None and caps.custom_layers:
@@ -323,27 +322,15 @@ def classify(target: str | None = None, format: str = "neuralnetwork") -> Covera
                 status, how = "custom", spec.class_name
                 restrictions = f"{kernel_kinds(spec.class_name)} kernels"
             elif emitter is not None:
-                status, how = "unsupported", f"{_layer(emitter)} needs {ios_name(first)} or newer"
+                status, how = (
+                    "unsupported",
+                    f"{emitter.emits} needs {ios_name(emitter.min_spec_version)} or newer",
+                )
             else:
                 what = "Core ML layer" if format == "neuralnetwork" else "MIL op"
                 status, how = "unsupported", f"no {what}, lowering rule or kernel"
         result.append(OpStatus(op, since, status, how, restrictions, evidence))
     return Coverage(caps.description, name, result, format=format)
-
-
-class _OpNode:
-    """Just enough of a node for a table lookup by op type."""
-
-    def __init__(self, op: str) -> None:
-        self.op, self.domain, self.name, self.attrs, self.inputs, self.outputs = op, "", op, {}, [], []
-
-
-def _layer(emitter) -> str:
-    return getattr(emitter, "layer", "") or ", ".join(getattr(emitter, "mil_ops", ()) or ()) or emitter.op
-
-
-def _restrictions(emitter) -> str:
-    return getattr(emitter, "restrictions", "") if emitter is not None else ""
 
 
 def _class_of(how: str) -> str:

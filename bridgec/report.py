@@ -389,8 +389,9 @@ def build(source: list[tuple[str, str]], final: gs.Graph, ctx: PassContext, caps
             if reason:
                 status, how = "unsupported", reason
             else:
-                emitter = caps._lookup(node)[0] if hasattr(caps, "_lookup") else None
-                layer = (getattr(emitter, "layer", "") or ", ".join(getattr(emitter, "mil_ops", ()))) or "?"
+                # a user's Capabilities (passes.Capabilities) need not have a table
+                emitter = caps.emitter(node) if hasattr(caps, "emitter") else None
+                layer = (emitter.emits if emitter is not None else "") or "?"
                 via = f" via {steps[-1].rule}" if steps else ""
                 status, how = (
                     "native",

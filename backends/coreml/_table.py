@@ -29,6 +29,16 @@ class EmitterInfo:
         return (self.domain, self.op)
 
     @property
+    def emits(self) -> str:
+        """The Core ML layer kind(s) or MIL ops it writes, for reports."""
+        raise NotImplementedError
+
+    @property
+    def min_spec_version(self) -> int:
+        """The first Core ML specification version that has what it writes."""
+        raise NotImplementedError
+
+    @property
     def restrictions(self) -> str:
         """What the capability check requires, for coverage reports: its docstring's "Restrictions:" line."""
         doc = (self.check.__doc__ or "") if self.check else ""

@@ -26,30 +26,33 @@ class CoreMLCapabilities:
         domain = ir.op_key(node)[0]
         if domain == ir.CUSTOM_DOMAIN and not self.custom_layers:
             return "an ML Program cannot hold custom layers"
-        emitter, first = self._lookup(node)
+        emitter = self.emitter(node)
         if emitter is None:
             if domain == ir.BRIDGEC_DOMAIN:
                 return "no Core ML layer computes it"
             return "no Core ML layer for this op" if self.custom_layers else "no MIL op for this op"
         if node.op in self.target.avoid_ops and domain != ir.CUSTOM_DOMAIN:  # a custom layer is not the op
             return "avoided with --avoid-op"
-        if first > self.target.spec_version:
-            return f"needs {ios_name(first)} or newer"
+        if emitter.min_spec_version > self.target.spec_version:
+            return f"needs {ios_name(emitter.min_spec_version)} or newer"
         if emitter.check is not None:
             return emitter.check(node, self.target)
         return None
 
-    def _lookup(self, node: gs.Node):
-        """The emitter for ``node`` in this format's table and the first spec version that has it."""
+    def emitter(self, node: gs.Node):
+        """The emitter for ``node`` in this format's table (NeuralNetwork layers or MIL ops), or None."""
+        return self.emitter_for(ir.op_key(node))
+
+    def emitter_for(self, key: ir.OpKey):
+        """The emitter for an op key in this format's table, whatever the target's version; or None."""
+        domain, op = key
         if self.target.format == "mlprogram":
             from bridgec.backends.coreml import mil
 
-            emitter = mil.lookup(node)
-            return emitter, (emitter.min_ios - 9 if emitter is not None else 0)
+            return mil.table().get(key)
         from bridgec.backends.coreml import ops
 
-        emitter = ops.lookup(node)
-        return emitter, (emitter.min_spec if emitter is not None else 0)
+        return ops.table().get((domain, "*" if domain == ir.CUSTOM_DOMAIN else op))
 
 
 def capabilities_for(

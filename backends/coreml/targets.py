@@ -27,6 +27,11 @@ def ios_name(spec_version: int) -> str:
     return _RELEASES[spec_version][0]
 
 
+def spec_version_of_ios(ios: int) -> int:
+    """The Core ML specification version iOS ``ios`` introduced (iOS13 -> 4 ... iOS18 -> 9)."""
+    return ios - 9
+
+
 @dataclass(frozen=True)
 class Target:
     """A deployment target: an OS release (which fixes the Core ML specification version, and so
@@ -44,7 +49,7 @@ class Target:
     @property
     def ios(self) -> int:
         """The iOS release with the same Core ML (13 for iOS13 / macOS10.15 ... 18 for iOS18 / macOS15)."""
-        return self.spec_version + 9
+        return next(int(name[3:]) for name in _RELEASES[self.spec_version] if name.startswith("iOS"))
 
     @property
     def description(self) -> str:

@@ -17,6 +17,7 @@ import onnx_graphsurgeon as gs
 
 from bridgec import ir
 from bridgec.backends.coreml._table import Check, EmitterInfo, EmitterTable
+from bridgec.backends.coreml.targets import spec_version_of_ios
 
 if TYPE_CHECKING:
     from bridgec.backends.coreml.mlprogram import MilContext
@@ -30,6 +31,14 @@ class MilEmitter(EmitterInfo):
     min_ios: int = 15  # first iOS release whose MIL opset has the op(s) used
     domain: str = ""
     mil_ops: tuple[str, ...] = ()  # the MIL op kinds emitted, for reports
+
+    @property
+    def emits(self) -> str:
+        return ", ".join(self.mil_ops) or "no MIL op (the value is passed on)"
+
+    @property
+    def min_spec_version(self) -> int:
+        return spec_version_of_ios(self.min_ios)
 
 
 FAMILIES = (

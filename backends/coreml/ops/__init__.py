@@ -28,6 +28,14 @@ class Emitter(EmitterInfo):
     domain: str = ""
     layer: str = ""  # the Core ML layer kind(s) emitted, for reports
 
+    @property
+    def emits(self) -> str:
+        return self.layer
+
+    @property
+    def min_spec_version(self) -> int:
+        return self.min_spec
+
 
 FAMILIES = (
     "activations",
