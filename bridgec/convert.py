@@ -164,7 +164,7 @@ def lower(
     source, out, ctx = run_pipeline(graph, pipeline, ml, avoid_ops, options=trial, format="mlprogram")
     custom = sorted({n.op for n in out.nodes if ir.op_key(n)[0] == ir.CUSTOM_DOMAIN})
     if not custom:
-        if "check::target_legal" not in options.disable:
+        if "check::target_legal" in passes_mod.pipeline_ids(pipeline, options.passes, options.disable):
             passes_mod.create("check::target_legal")(out, ctx)
         return Lowered(source, out, ctx, "mlprogram", "no custom layer remains")
     why = f"custom layer(s) {', '.join(custom)} remain, and only NeuralNetwork models carry custom layers"

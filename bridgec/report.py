@@ -430,7 +430,7 @@ def analyze_graph(
     from dataclasses import replace
 
     from bridgec import passes as passes_mod
-    from bridgec.convert import RunOptions, run_pipeline
+    from bridgec.convert import RunOptions, lower
     from bridgec.errors import UsageError
 
     if pipeline not in passes_mod.PIPELINES:
@@ -445,21 +445,9 @@ def analyze_graph(
         disable=(),
         allow_missing_kernels=True,
     )
-    from bridgec.backends.coreml.targets import MLPROGRAM_MIN_SPEC, Target
-
-    done = None
-    if format == "auto":  # as convert decides: an ML Program unless custom layers remain
-        format = "neuralnetwork"
-        if Target.parse(target, tuple(avoid_ops)).spec_version >= MLPROGRAM_MIN_SPEC:
-            original = graph.copy()
-            done = run_pipeline(
-                graph, pipeline, target, tuple(avoid_ops), options=lenient, format="mlprogram"
-            )
-            if any(ir.op_key(n)[0] == ir.CUSTOM_DOMAIN for n in done[1].nodes):
-                done, graph = None, original
-    source, graph, ctx = done or run_pipeline(
-        graph, pipeline, target, tuple(avoid_ops), options=lenient, format=format
-    )
+    # the same format choice a conversion makes (convert.lower), for --format auto included
+    lowered = lower(graph, pipeline, target, tuple(avoid_ops), format=format, options=lenient)
+    source, graph, ctx = lowered.source, lowered.graph, lowered.context
     ctx.pipeline = pipeline
     report = build(source, graph, ctx, ctx.capabilities)
     report.graph, report.context = graph, ctx

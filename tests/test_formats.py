@@ -184,3 +184,16 @@ def test_fp16(faceseg_path, small_input, small_reference, tmp_path, capsys, suff
         error = np.abs(got - small_reference).max() / np.abs(small_reference).max()
         assert error <= (1e-3 if precision == "fp32" else 2e-2), (precision, error)
     assert sizes["fp16"] < 0.6 * sizes["fp32"]
+
+
+@pytest.mark.parametrize(
+    "args, described",
+    [
+        ([], "Core ML ML Program for iOS15"),
+        (["-O", "custom", "--avoid-op", "HardTanh"], "Core ML NeuralNetwork for iOS15 without HardTanh"),
+    ],
+)
+def test_report_picks_the_format_a_conversion_would(faceseg_path, capsys, args, described):
+    code = main(["report", str(faceseg_path), "--input", SHAPE, *args])
+    out = capsys.readouterr().out
+    assert code == 0 and f"— {described} possible" in out, out
