@@ -388,7 +388,7 @@ def _convert_parser() -> _Parser:
 
 
 def _metadata(args: argparse.Namespace):
-    from bridgec.backends.coreml.model import Metadata
+    from bridgec.backends.coreml.metadata import Metadata
 
     def pairs(values: list[str], flag: str) -> dict[str, str]:
         found = {}

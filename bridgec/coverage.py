@@ -451,7 +451,7 @@ ML_DOC_TARGET = "iOS15"  # docs/coverage-mlprogram.md's: bridgec's default targe
 
 def other_targets() -> list[str]:
     """One target per NeuralNetwork specification version other than DOC_TARGET's (iOS names)."""
-    from bridgec.backends.coreml.model import NEURALNETWORK_MAX_SPEC
+    from bridgec.backends.coreml.neuralnetwork import NEURALNETWORK_MAX_SPEC
     from bridgec.backends.coreml.targets import SPEC_VERSIONS
 
     seen = {SPEC_VERSIONS[DOC_TARGET]}

@@ -180,6 +180,8 @@ def test_fp16(faceseg_path, small_input, small_reference, tmp_path, capsys, suff
         assert code == 0, err
         files = [out] if out.is_file() else [p for p in out.rglob("*") if p.is_file()]
         sizes[precision] = sum(p.stat().st_size for p in files)
+        if suffix == ".mlmodel":  # fp16 storage keeps the specification version: iOS14's, loadable from there
+            assert load_spec(out).specificationVersion == 5
         got = run_coreml(out, {"x": small_input})["output"]
         error = np.abs(got - small_reference).max() / np.abs(small_reference).max()
         assert error <= (1e-3 if precision == "fp32" else 2e-2), (precision, error)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from bridgec import __version__, ir
+from bridgec import ir
 from bridgec.backends.coreml import _coremltools, mil
 from bridgec.backends.coreml.capabilities import CoreMLCapabilities
 from bridgec.backends.coreml.inputs import static_inputs
@@ -223,7 +223,7 @@ def build_mlprogram(graph: gs.Graph, target: Target | str | None = None, *, prec
             )
         except Exception as exc:
             raise ConversionError(f"coremltools could not finish the ML Program: {exc}") from exc
-    _describe(model, graph, precision)
+    _check_outputs_and_drop_date(model, graph)
     return model
 
 
@@ -233,15 +233,12 @@ def _as_target(target: Target | str | None) -> Target:
     return target if target.format == "mlprogram" else target.with_format("mlprogram")
 
 
-def _describe(model: Any, graph: gs.Graph, precision: str) -> None:
+def _check_outputs_and_drop_date(model: Any, graph: gs.Graph) -> None:
     spec = model.get_spec()
     got = [f.name for f in spec.description.output]
     want = [t.name for t in graph.outputs]
     if got != want:  # guards the naming contract above
         raise ConversionError(f"internal error: ML Program outputs {got}, the graph's are {want}")
-    model.short_description = "Converted by bridgec"
-    model.user_defined_metadata["bridgec.version"] = __version__
-    model.user_defined_metadata["bridgec.precision"] = precision
     # coremltools stamps the conversion date; drop it so one graph always gives the same package.
     model.user_defined_metadata.pop("com.github.apple.coremltools.conversion_date", None)
 

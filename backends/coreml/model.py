@@ -14,63 +14,21 @@ import json
 import uuid
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from bridgec import __version__
 from bridgec.backends.coreml import _coremltools
-from bridgec.backends.coreml.neuralnetwork import NEURALNETWORK_MAX_SPEC
+from bridgec.backends.coreml.metadata import Metadata
 from bridgec.backends.coreml.targets import Target
 
 SUFFIXES = {"neuralnetwork": ".mlmodel", "mlprogram": ".mlpackage"}
 PRECISIONS = ("fp32", "fp16")
 _SPEC_IN_PACKAGE = Path("Data/com.apple.CoreML/model.mlmodel")
 _PACKAGE_NAMESPACE = uuid.UUID("6b1c2f0e-5a4d-4c3b-9e8f-b41d6ec0a7d1")  # fixed: identifiers stay stable
-
-
-@dataclass
-class Metadata:
-    """What the app developer sees in Xcode's model page, plus provenance (``userDefined``)."""
-
-    short_description: str = ""
-    author: str = ""
-    license: str = ""
-    version: str = ""
-    input_descriptions: dict[str, str] = field(default_factory=dict)
-    output_descriptions: dict[str, str] = field(default_factory=dict)
-    provenance: dict[str, str] = field(default_factory=dict)  # stored as userDefined["bridgec.KEY"]
-
-    def apply(self, spec: Any) -> None:
-        meta = spec.description.metadata
-        meta.shortDescription = self.short_description or meta.shortDescription or "Converted by bridgec"
-        meta.author = self.author
-        meta.license = self.license
-        meta.versionString = self.version
-        for key in [k for k in meta.userDefined if k.startswith("bridgec.")]:
-            del meta.userDefined[key]
-        meta.userDefined["bridgec.version"] = __version__
-        for key, value in sorted(self.provenance.items()):
-            meta.userDefined[f"bridgec.{key}"] = str(value)
-        for features, given, kind in (
-            (spec.description.input, self.input_descriptions, "input"),
-            (spec.description.output, self.output_descriptions, "output"),
-        ):
-            names = {feature.name for feature in features}
-            unknown = sorted(set(given) - names)
-            if unknown:
-                from bridgec.errors import UsageError
-
-                raise UsageError(
-                    f"--{kind}-description {unknown[0]}=...: the model has no {kind} {unknown[0]!r} "
-                    f"(its {kind}s: {', '.join(sorted(names))})"
-                )
-            for feature in features:
-                if feature.name in given:
-                    feature.shortDescription = given[feature.name]
 
 
 @dataclass
@@ -175,8 +133,6 @@ def build(
         spec = neuralnetwork.build_spec(graph, target, image=image, labels=labels)
         if precision == "fp16":
             spec = fp16_weights(spec)
-        # No NeuralNetwork layer is newer than iOS14: say so, and the model loads on every OS it can.
-        spec.specificationVersion = min(target.spec_version, NEURALNETWORK_MAX_SPEC)
         built = BuiltModel("neuralnetwork", spec, None, precision)
     (metadata or Metadata()).apply(built.spec)
     return built

@@ -18,10 +18,11 @@ from typing import Any
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from bridgec import __version__, ir
+from bridgec import ir
 from bridgec.backends.coreml import _coremltools, ops
 from bridgec.backends.coreml.capabilities import CoreMLCapabilities, capabilities_for
 from bridgec.backends.coreml.inputs import static_inputs
+from bridgec.backends.coreml.metadata import Metadata
 from bridgec.backends.coreml.targets import Target
 from bridgec.errors import ConversionError, UsageError
 
@@ -291,7 +292,7 @@ def build_spec(
     spec = builder.spec
     # No NeuralNetwork layer is newer than iOS14: a model for a newer OS says iOS14 and loads on all.
     spec.specificationVersion = min(caps.target.spec_version, NEURALNETWORK_MAX_SPEC)
-    _describe(spec, metadata or {})
+    Metadata.from_dict(metadata or {}).apply(spec)
     _validate(spec)
     return spec
 
@@ -339,15 +340,6 @@ def make_flexible(spec: Any, flexible: dict[str, Any], alternatives: list[tuple[
 def network_of(spec: Any) -> Any:
     """The NeuralNetwork message of a plain model or a classifier (``--labels``)."""
     return getattr(spec, spec.WhichOneof("Type"))
-
-
-def _describe(spec: Any, metadata: dict[str, str]) -> None:
-    spec.description.metadata.shortDescription = metadata.pop("description", "Converted by bridgec")
-    spec.description.metadata.author = metadata.pop("author", "")
-    spec.description.metadata.versionString = metadata.pop("version", "")
-    spec.description.metadata.userDefined["bridgec.version"] = __version__
-    for key, value in sorted(metadata.items()):
-        spec.description.metadata.userDefined[f"bridgec.{key}"] = str(value)
 
 
 def _validate(spec: Any) -> None:
