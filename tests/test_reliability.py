@@ -382,6 +382,26 @@ def previous_outputs(relu6_model, tmp_path_factory) -> Path:
     return out.parent
 
 
+def _interrupt(args: list[str], stage: str, signum: int) -> tuple[subprocess.Popen, str]:
+    """Run ``args`` and send ``signum`` when a progress line holds ``stage``, or after ``stage``'s
+    seconds ("after 3.2s"); returns the finished process and its stderr."""
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    if stage.startswith("after "):
+        try:
+            proc.wait(timeout=float(stage.removeprefix("after ").removesuffix("s")))
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signum)
+    else:
+        deadline = time.monotonic() + 240
+        for line in proc.stderr:
+            if stage in line or time.monotonic() > deadline:
+                proc.send_signal(signum)
+                break
+    err = proc.stderr.read()
+    proc.wait(timeout=240)
+    return proc, err
+
+
 # random moments too, not only the progress lines: seconds after the start (seeded, so reproducible)
 DELAYS = [round(d, 2) for d in np.random.default_rng(10).uniform(2.0, 8.0, 4)]
 
@@ -408,20 +428,7 @@ def test_interrupted_run_keeps_the_previous_outputs_whole(
     args = _convert_args(relu6_model, out)
     args[args.index("custom")] = "lower-custom"
     args += ["--allow-missing-kernels"]
-    proc = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    if stage.startswith("after "):
-        try:
-            proc.wait(timeout=float(stage.removeprefix("after ").removesuffix("s")))
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signum)
-    else:
-        deadline = time.monotonic() + 240
-        for line in proc.stderr:
-            if stage in line or time.monotonic() > deadline:
-                proc.send_signal(signum)
-                break
-    err = proc.stderr.read()
-    proc.wait(timeout=240)
+    proc, err = _interrupt(args, stage, signum)
     after = _tree(folder)
     names = sorted(p.name for p in folder.iterdir())
     assert not [n for n in names if n.startswith(".") or n.endswith((".old", ".tmp"))], names
@@ -629,21 +636,7 @@ def test_interrupted_ml_program_keeps_the_previous_package_whole(signum, stage, 
     done = subprocess.run([*base, "-q", "--author", "A"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     before = _tree(tmp_path)
-    proc = subprocess.Popen(
-        [*base, "--author", "B"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
-    )
-    if stage.startswith("after "):
-        try:
-            proc.wait(timeout=float(stage.removeprefix("after ").removesuffix("s")))
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signum)
-    else:
-        for line in proc.stderr:
-            if stage in line:
-                proc.send_signal(signum)
-                break
-    err = proc.stderr.read()
-    proc.wait(timeout=240)
+    proc, err = _interrupt([*base, "--author", "B"], stage, signum)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["net.mlpackage"], err  # nothing staged is left
     assert "Traceback" not in err, err
     from bridgec.backends.coreml import load_spec
