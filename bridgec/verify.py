@@ -5,7 +5,6 @@ the Core ML model, compared output by output — and, with ``per_node``, tensor 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ import onnx_graphsurgeon as gs
 from bridgec import frontends, ir, runtimes
 from bridgec.backends.coreml import neuralnetwork
 from bridgec.backends.coreml.executor import ExecutorError
+from bridgec.backends.coreml.mlprogram import mil_identifier
 from bridgec.backends.coreml.model import build as build_model
 from bridgec.convert import RunOptions, lower
 from bridgec.errors import UsageError
@@ -120,8 +120,8 @@ def _first_divergence(
     compared = 0
     for node in graph.nodes:
         for tensor in node.outputs:
-            # an ML Program names its values as MIL identifiers: "/enc/Conv_output_0" is "_enc_Conv_output_0"
-            key = tensor.name if tensor.name in got else re.sub(r"[^A-Za-z0-9_]", "_", tensor.name)
+            # an ML Program names its values as MIL identifiers
+            key = tensor.name if tensor.name in got else mil_identifier(tensor.name)
             if key not in got or tensor.name not in want:
                 continue
             a, b = np.asarray(got[key]), np.asarray(want[tensor.name])

@@ -96,19 +96,17 @@ class MilContext:
         """The MIL name for the op producing ``tensor``: a graph output keeps its own name."""
         if tensor.name in self._outputs:
             return tensor.name
-        return self._unique(re.sub(r"[^A-Za-z0-9_]", "_", tensor.name))
+        return self._unique(mil_identifier(tensor.name))
 
     def tmp(self, node: gs.Node, what: str) -> str:
         """A name for an intermediate op of ``node``'s expansion."""
-        return self._unique(re.sub(r"[^A-Za-z0-9_]", "_", f"{node.name}_{what}"))
+        return self._unique(mil_identifier(f"{node.name}_{what}"))
 
     @functools.cached_property
     def _outputs(self) -> set[str]:
         return {t.name for t in self.graph.outputs}
 
     def _unique(self, name: str) -> str:
-        if not re.match(r"[A-Za-z_]", name):
-            name = f"_{name}"
         base, n = name, 1
         while name in self._taken or name in self._outputs:
             name = f"{base}_{n}"
@@ -144,6 +142,13 @@ def _input_specs(mb: Any, graph: gs.Graph) -> dict[str, Any]:
     return {name: mb.TensorSpec(shape=shape) for name, shape in static_inputs(graph)}
 
 
+def mil_identifier(name: str) -> str:
+    """The MIL value name bridgec gives an ONNX tensor (``/enc/Conv_output_0`` -> ``_enc_Conv_output_0``);
+    ``bridgec verify --per-node`` maps the executor's values back to the graph with it."""
+    name = re.sub(r"[^A-Za-z0-9_]", "_", name)
+    return name if re.match(r"[A-Za-z_]", name) else f"_{name}"
+
+
 def _check_names(graph: gs.Graph) -> None:
     # coremltools would silently rename these (input.1 -> input_1), and the reference executor and
     # `bridgec verify` feed and read features by their ONNX names.
@@ -153,7 +158,7 @@ def _check_names(graph: gs.Graph) -> None:
                 raise ConversionError(
                     f"graph {kind} {tensor.name!r} is not a valid ML Program name (letters, digits and _, "
                     f"not starting with a digit); rename it in the model (e.g. "
-                    f"{re.sub(r'[^A-Za-z0-9_]', '_', tensor.name)!r}) or use the NeuralNetwork format"
+                    f"{mil_identifier(tensor.name)!r}) or use the NeuralNetwork format"
                 )
 
 
