@@ -32,7 +32,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_model_args(parser: _Parser) -> None:
     """The arguments that say what to convert and how: shared by convert and verify."""
-    from bridgec.backends.coreml.targets import DEFAULT_TARGET, SPEC_VERSIONS
+    from bridgec.backends.coreml.targets import DEFAULT_TARGET, FORMATS, PRECISIONS, SPEC_VERSIONS
     from bridgec.passes import DEFAULT_PIPELINE, PIPELINE_DOCS
 
     pipelines = "; ".join(f"{name}: {doc}" for name, doc in PIPELINE_DOCS.items())
@@ -76,7 +76,7 @@ def _add_model_args(parser: _Parser) -> None:
     )
     parser.add_argument(
         "--format",
-        choices=("auto", "neuralnetwork", "mlprogram"),
+        choices=FORMATS,
         default="auto",
         help="Core ML model format: mlprogram (.mlpackage; iOS15+, fp16, the Neural Engine's format, no "
         "custom layers) or neuralnetwork (.mlmodel; the format with custom layers). auto (default) "
@@ -85,7 +85,7 @@ def _add_model_args(parser: _Parser) -> None:
     )
     parser.add_argument(
         "--precision",
-        choices=("fp32", "fp16"),
+        choices=PRECISIONS,
         default="fp32",
         help="fp16: ML Program computes in float16; a NeuralNetwork stores its weights as float16 "
         "(half the size). Default fp32",
@@ -536,7 +536,7 @@ def _cmd_report(argv: list[str]) -> int:
 
 
 def _coverage_parser() -> _Parser:
-    from bridgec.backends.coreml.targets import DEFAULT_TARGET, SPEC_VERSIONS
+    from bridgec.backends.coreml.targets import DEFAULT_TARGET, FORMAT_NAMES, SPEC_VERSIONS
 
     parser = _Parser(
         prog="bridgec coverage",
@@ -558,7 +558,7 @@ def _coverage_parser() -> _Parser:
     )
     parser.add_argument(
         "--model-format",
-        choices=("neuralnetwork", "mlprogram"),
+        choices=tuple(FORMAT_NAMES),
         default="neuralnetwork",
         help="Core ML model format to report on (default neuralnetwork)",
     )

@@ -22,9 +22,16 @@ from bridgec import __version__, frontends, ir, timing
 from bridgec import passes as passes_mod
 from bridgec.backends.coreml import capabilities_for, neuralnetwork
 from bridgec.backends.coreml.metadata import Metadata
-from bridgec.backends.coreml.model import PRECISIONS, SUFFIXES, BuiltModel
+from bridgec.backends.coreml.model import BuiltModel
 from bridgec.backends.coreml.model import build as build_model
-from bridgec.backends.coreml.targets import FORMAT_NAMES, FORMATS, MLPROGRAM_MIN_SPEC, Target
+from bridgec.backends.coreml.targets import (
+    FORMAT_NAMES,
+    FORMATS,
+    MLPROGRAM_MIN_SPEC,
+    PRECISIONS,
+    SUFFIXES,
+    Target,
+)
 from bridgec.errors import ConversionError, UsageError
 from bridgec.report import Report, build
 from bridgec.runtime_kernels.catalog import KERNELS, write_kernels

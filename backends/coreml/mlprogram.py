@@ -23,10 +23,9 @@ from bridgec import ir
 from bridgec.backends.coreml import _coremltools, mil
 from bridgec.backends.coreml.capabilities import CoreMLCapabilities
 from bridgec.backends.coreml.inputs import static_inputs
-from bridgec.backends.coreml.targets import DEFAULT_TARGET, Target
+from bridgec.backends.coreml.targets import DEFAULT_TARGET, PRECISIONS, Target
 from bridgec.errors import ConversionError
 
-PRECISIONS = ("fp32", "fp16")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _INT32 = np.iinfo(np.int32)
 

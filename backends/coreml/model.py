@@ -23,10 +23,8 @@ import onnx_graphsurgeon as gs
 
 from bridgec.backends.coreml import _coremltools
 from bridgec.backends.coreml.metadata import Metadata
-from bridgec.backends.coreml.targets import Target
+from bridgec.backends.coreml.targets import SUFFIXES, Target
 
-SUFFIXES = {"neuralnetwork": ".mlmodel", "mlprogram": ".mlpackage"}
-PRECISIONS = ("fp32", "fp16")
 _SPEC_IN_PACKAGE = Path("Data/com.apple.CoreML/model.mlmodel")
 _PACKAGE_NAMESPACE = uuid.UUID("6b1c2f0e-5a4d-4c3b-9e8f-b41d6ec0a7d1")  # fixed: identifiers stay stable
 

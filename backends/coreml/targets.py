@@ -19,6 +19,8 @@ _RELEASES = {  # spec version: (iOS, macOS, tvOS, watchOS)
 SPEC_VERSIONS: dict[str, int] = {name: spec for spec, names in _RELEASES.items() for name in names}
 FORMATS = ("auto", "neuralnetwork", "mlprogram")
 FORMAT_NAMES = {"neuralnetwork": "NeuralNetwork", "mlprogram": "ML Program"}
+SUFFIXES = {"neuralnetwork": ".mlmodel", "mlprogram": ".mlpackage"}
+PRECISIONS = ("fp32", "fp16")
 MLPROGRAM_MIN_SPEC = 6
 DEFAULT_TARGET = "iOS15"
 
