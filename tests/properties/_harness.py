@@ -75,6 +75,9 @@ class In:
     dtype: Any = np.float32
     value: np.ndarray | None = None
     absent: bool = False  # an optional input left out ("" in the node's input list)
+    # a graph input of a dtype Core ML inputs cannot have (bool, int64): the model takes float32
+    # and a Cast node makes ``dtype`` of it, as a comparison or a Shape would inside a real model
+    from_float: bool = False
 
 
 @dataclass
@@ -102,8 +105,12 @@ class Case:
         name = f"{self.domain}::{self.op}" if self.domain else self.op
         return f"{name}({', '.join(args)}{'; ' + attrs if attrs else ''})"
 
+    @property
+    def node_name(self) -> str:
+        return f"{self.op.lower()}_0"
+
     def model(self) -> onnx.ModelProto:
-        names, graph_inputs, inits = [], [], []
+        names, graph_inputs, inits, prelude = [], [], [], []
         for i, x in enumerate(self.inputs):
             if x.absent:
                 names.append("")
@@ -112,15 +119,24 @@ class Case:
             names.append(name)
             if x.value is not None:
                 inits.append(onnx.numpy_helper.from_array(np.asarray(x.value, dtype=x.dtype), name))
+            elif x.from_float:
+                graph_inputs.append(
+                    helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, list(x.shape))
+                )
+                elem = helper.np_dtype_to_tensor_dtype(np.dtype(x.dtype))
+                names[-1] = f"{name}_cast"
+                prelude.append(helper.make_node("Cast", [name], [names[-1]], name=f"cast_{name}", to=elem))
             else:
                 elem = helper.np_dtype_to_tensor_dtype(np.dtype(x.dtype))
                 graph_inputs.append(helper.make_tensor_value_info(name, elem, list(x.shape)))
         outs = [f"y{i}" for i in range(self.outputs)]
-        node = helper.make_node(
-            self.op, names, outs, name=f"{self.op.lower()}_0", domain=self.domain, **self.attrs
-        )
+        node = helper.make_node(self.op, names, outs, name=self.node_name, domain=self.domain, **self.attrs)
         graph = helper.make_graph(
-            [node], "case", graph_inputs, [helper.make_empty_tensor_value_info(o) for o in outs], inits
+            [*prelude, node],
+            "case",
+            graph_inputs,
+            [helper.make_empty_tensor_value_info(o) for o in outs],
+            inits,
         )
         imports = [helper.make_opsetid("", self.opset)]
         if self.domain:
@@ -133,10 +149,15 @@ class Case:
         for i, x in enumerate(self.inputs):
             if x.absent or x.value is not None:
                 continue
+            fed = np.float32 if x.from_float else x.dtype
             if self.feed is not None:
-                out[f"x{i}"] = np.asarray(self.feed(rng, x.shape, x.dtype), dtype=x.dtype)
-            else:
-                out[f"x{i}"] = (rng.standard_normal(x.shape) * 2).astype(x.dtype)
+                out[f"x{i}"] = np.asarray(self.feed(rng, x.shape, x.dtype), dtype=fed)
+            elif x.from_float and np.dtype(x.dtype) == np.bool_:
+                out[f"x{i}"] = rng.integers(0, 2, x.shape).astype(fed)
+            elif x.from_float:
+                out[f"x{i}"] = rng.integers(-3, 4, x.shape).astype(fed)
+            else:  # np.asarray: a rank-0 draw is a numpy scalar, which onnxruntime does not take
+                out[f"x{i}"] = np.asarray((rng.standard_normal(x.shape) * 2).astype(x.dtype))
         return out
 
 
@@ -198,10 +219,11 @@ def run_case(case: Case, format: str, target: str) -> Outcome:
         return Outcome("invalid", "empty tensors are out of scope")
     chosen = Target.parse(target, format=format)
     caps = capabilities_for(chosen)
-    node = graph.nodes[0]
-    why = caps.unsupported_reason(node)
-    if why:
-        return Outcome("refused", why)
+    # the node under test last: a Cast prelude (``In.from_float``) must be legal too
+    for node in sorted(graph.nodes, key=lambda n: n.name == case.node_name):
+        why = caps.unsupported_reason(node)
+        if why:
+            return Outcome("refused", why if node.name == case.node_name else f"{node.name}: {why}")
     try:
         built = build_model(graph.copy(), chosen)
     except ConversionError as exc:
