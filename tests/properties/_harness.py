@@ -89,6 +89,9 @@ class Case:
     domain: str = ""
     opset: int = OPSET
     feed: Callable[[np.random.Generator, tuple[int, ...], Any], np.ndarray] | None = None  # custom data
+    # a float graph input named "spare" that the node does not read: a Core ML model needs an input,
+    # and a node whose inputs are all constants (Constant, ConstantOfShape, Range) has none
+    spare: tuple[int, ...] | None = None
 
     def describe(self) -> str:
         args = []
@@ -129,6 +132,10 @@ class Case:
             else:
                 elem = helper.np_dtype_to_tensor_dtype(np.dtype(x.dtype))
                 graph_inputs.append(helper.make_tensor_value_info(name, elem, list(x.shape)))
+        if self.spare is not None:
+            graph_inputs.append(
+                helper.make_tensor_value_info("spare", onnx.TensorProto.FLOAT, list(self.spare))
+            )
         outs = [f"y{i}" for i in range(self.outputs)]
         node = helper.make_node(self.op, names, outs, name=self.node_name, domain=self.domain, **self.attrs)
         graph = helper.make_graph(
@@ -158,6 +165,8 @@ class Case:
                 out[f"x{i}"] = rng.integers(-3, 4, x.shape).astype(fed)
             else:  # np.asarray: a rank-0 draw is a numpy scalar, which onnxruntime does not take
                 out[f"x{i}"] = np.asarray((rng.standard_normal(x.shape) * 2).astype(x.dtype))
+        if self.spare is not None:
+            out["spare"] = rng.standard_normal(self.spare).astype(np.float32)
         return out
 
 
