@@ -29,6 +29,7 @@ from bridgec.passes.lower.activations import LowerHardTanh
 from bridgec.passes.lower.einsum import LowerEinsum
 from bridgec.passes.lower.kept_activations import LowerKeptActivations
 from bridgec.passes.lower.math import LowerMath
+from bridgec.passes.lower.resize import LowerResize  # noqa: F401 - registers lower::resize
 
 _CLEANUP = ("cleanup::fold_constants", "cleanup::identities", "cleanup::dead_nodes")
 _LOWER = (
@@ -37,6 +38,7 @@ _LOWER = (
     "lower::kept_activations",
     "lower::math",
     "lower::einsum",
+    "lower::resize",
 )
 
 PIPELINES: dict[str, tuple[str, ...]] = {

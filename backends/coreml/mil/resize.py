@@ -1,136 +1,160 @@
-"""Resize and Upsample on NCHW: nearest (integer factors) and bilinear, by coordinate mode.
+"""Resize and Upsample of the last two axes as MIL upsample_nearest_neighbor / resize_bilinear.
 
-ONNX coordinate_transformation_mode -> MIL resize_bilinear sampling_mode (1-D, in -> out pixels):
-  align_corners        x_in = x_out (in - 1) / (out - 1)           STRICT_ALIGN_CORNERS
-  asymmetric           x_in = x_out in / out                        DEFAULT
-  half_pixel           x_in = (x_out + 0.5) in / out - 0.5, >= 0    UNALIGN_CORNERS
-  pytorch_half_pixel   the same while out > 1                       UNALIGN_CORNERS
-ONNX computes with the given scale where MIL uses out / in, so the sizes must be exact multiples.
-Nearest with integer factor s picks floor(x_out / s): asymmetric + floor does, and so does any
-half-pixel mode with round_prefer_*, since (x + 0.5) / s - 0.5 stays within 0.5 of floor(x / s).
+Emitted only where the op computes exactly what ONNX does (the MIL op reference, iOS15
+image_resizing):
+
+- nearest: ``upsample_nearest_neighbor`` by integer factors, where ONNX picks input i // k for
+  output i (asymmetric + floor, half-pixel + round_prefer_*: ``replication_factor``). The op's doc
+  gives no index formula ("nearest-neighbor interpolation", output floor(H1 * scale)); with an
+  integer factor every convention replicates each pixel k times, and nothing else is emitted.
+- linear: ``resize_bilinear`` with the first sampling_mode whose documented grid equals ONNX's
+  source coordinates (clamped to the input) on both axes, within ``GRID_TOLERANCE`` pixels: the
+  align_corners, asymmetric and half-pixel resizes of any sizes whose ratio is in / out. A
+  half-pixel resize by a scale whose product with the input is not an integer (5 px x 1.5)
+  samples at 1 / scale in ONNX, at in / out in MIL: refused, and ``lower::resize`` lowers it.
+
+Cubic, antialias, a roi crop, resizing N or C, ranks below 3: refused (lowered by the pass).
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import numpy as np
 import onnx_graphsurgeon as gs
 
 from bridgec import ir
-from bridgec.backends.coreml.mil import MilEmitter, attr_str, known_at_build, static_shape
+from bridgec.backends.coreml.mil import MilEmitter, known_at_build, static_shape
 from bridgec.errors import ConversionError
+from bridgec.passes.lower.resize import (
+    ResizeRequest,
+    modes,
+    read,
+    replicates,
+    replication_factor,
+    source_coordinates,
+)
 
-_LINEAR_MODES = {
-    "align_corners": "STRICT_ALIGN_CORNERS",
-    "asymmetric": "DEFAULT",
-    "half_pixel": "UNALIGN_CORNERS",
-    "pytorch_half_pixel": "UNALIGN_CORNERS",
-}
-_HALF_PIXEL = ("half_pixel", "pytorch_half_pixel")
-
-
-def _settings(node: gs.Node) -> tuple[str, str, str]:
-    """(mode, coordinate_transformation_mode, nearest_mode); Upsample is asymmetric + floor."""
-    mode = attr_str(node, "mode", "nearest")
-    if node.op == "Upsample":
-        return mode, "asymmetric", "floor"
-    return (
-        mode,
-        attr_str(node, "coordinate_transformation_mode", "half_pixel"),
-        attr_str(node, "nearest_mode", "round_prefer_floor"),
-    )
+# ONNX's float32 scales misstate ratios like 1/3 by ~1e-7 pixel per pixel of the axis; a grid that
+# agrees within this stays within 2e-5 of the interpolated values' range (fp32 tolerance: 1e-4).
+GRID_TOLERANCE = 1e-5
 
 
-def _sizes(
-    node: gs.Node, shape: tuple[int, ...] | None, const: Callable = ir.constant_value
-) -> tuple[tuple[int, ...] | None, np.ndarray | None] | str:
-    """(output shape, scales) from constant scales or sizes, either None where the input shape
-    (None if unknown) or a value folded only while building (``const`` is ``ctx.const`` then) is
-    needed to know it; or why they cannot be known."""
-    if shape is not None and len(shape) != 4:
-        return f"only NCHW (rank 4) input is resized, not rank {len(shape)}"
-    if node.op == "Upsample" and "scales" in node.attrs:
-        scales = np.asarray(node.attrs["scales"], dtype=np.float64)
-    else:
-        scale_index = 1 if node.op == "Upsample" or len(node.inputs) == 2 else 2
-        inputs = node.inputs
-        if len(inputs) > 3 and not ir.is_empty(inputs[3]):
-            sizes = const(inputs[3])
-            if sizes is None:
-                return (None, None) if known_at_build(inputs[3]) else "sizes must be a constant"
-            out = tuple(int(d) for d in sizes.reshape(-1))
-            return out, None if shape is None else np.array(out, dtype=np.float64) / np.array(shape)
-        scales = const(inputs[scale_index]) if len(inputs) > scale_index else None
-        if scales is None and len(inputs) > scale_index and known_at_build(inputs[scale_index]):
-            return None, None
-        if scales is None or scales.size == 0:
-            return "scales or sizes must be a constant"
-        scales = scales.astype(np.float64).reshape(-1)
-    if len(scales) != 4:
-        return f"only NCHW (rank 4) input is resized, not rank {len(scales)}"
-    out = None if shape is None else tuple(int(np.floor(d * s)) for d, s in zip(shape, scales, strict=True))
-    return out, scales
+def _grid(mode: str, n_in: int, n_out: int) -> np.ndarray | None:
+    """resize_bilinear's grid for ``sampling_mode`` (its doc's formulas, clamped to [0, Xin-1] as each
+    says), or None where the doc leaves it undefined (a spacing over Xout - 1 with Xout = 1)."""
+    i = np.arange(n_out, dtype=np.float64)
+    if mode in ("STRICT_ALIGN_CORNERS", "ALIGN_CORNERS"):
+        if n_out == 1:  # "ALIGN_CORNERS: ... grid_point[0] = (Xin-1) / 2, if Xout==1"; STRICT: undefined
+            return np.array([(n_in - 1) / 2]) if mode == "ALIGN_CORNERS" else None
+        grid = i * (n_in - 1) / (n_out - 1)
+    elif mode == "DEFAULT":  # spacing = (Xin - Xin/Xout) / (Xout - 1)
+        if n_out == 1:
+            return None
+        grid = i * (n_in - n_in / n_out) / (n_out - 1)
+    elif mode == "UNALIGN_CORNERS":  # spacing = Xin / Xout; i * spacing + 0.5 * spacing - 0.5
+        grid = i * n_in / n_out + 0.5 * n_in / n_out - 0.5
+    else:  # OFFSET_CORNERS: delta = max(1, Xin - 1) / Xout; 0.5 * delta + i * delta
+        delta = max(1, n_in - 1) / n_out
+        grid = 0.5 * delta + i * delta
+    return np.clip(grid, 0.0, n_in - 1)
 
 
-def _reason(node: gs.Node, shape: tuple[int, ...] | None, const: Callable = ir.constant_value) -> str | None:
-    if int(node.attrs.get("antialias", 0)) or "axes" in node.attrs:
-        return "antialias/axes have no MIL form"
-    if attr_str(node, "keep_aspect_ratio_policy", "stretch") != "stretch":
-        return "keep_aspect_ratio_policy has no MIL form"
-    found = _sizes(node, shape, const)
-    if isinstance(found, str):
-        return found
-    out, scales = found
-    if scales is not None and list(scales[:2]) != [1.0, 1.0] or shape and out and out[:2] != shape[:2]:
-        return "only H and W can be resized"
-    if shape and out and any(o != d * s for o, d, s in zip(out[2:], shape[2:], scales[2:], strict=True)):
-        return f"output {out[2:]} is not exactly input {shape[2:]} x scales {tuple(scales[2:])}"
-    mode, ctm, nearest = _settings(node)
-    if mode == "nearest":
-        factors = [o / d for o, d in zip(out[2:], shape[2:], strict=True)] if shape and out else scales
-        if factors is not None and any(f != int(f) or f < 1 for f in factors[-2:]):
-            return "nearest needs integer upsampling factors"
-        if not (
-            (ctm == "asymmetric" and nearest == "floor")
-            or (ctm in _HALF_PIXEL and nearest.startswith("round"))
+_SAMPLING_MODES = ("STRICT_ALIGN_CORNERS", "ALIGN_CORNERS", "DEFAULT", "UNALIGN_CORNERS", "OFFSET_CORNERS")
+
+
+def _sampling_mode(request: ResizeRequest) -> str | None:
+    axes = (len(request.in_shape) - 2, len(request.in_shape) - 1)
+    want = {a: np.clip(source_coordinates(request, a), 0.0, request.in_shape[a] - 1) for a in axes}
+    for mode in _SAMPLING_MODES:
+        grids = {a: _grid(mode, request.in_shape[a], request.out_shape[a]) for a in axes}
+        if all(
+            g is not None and np.abs(g - want[a]).max(initial=0.0) <= GRID_TOLERANCE for a, g in grids.items()
         ):
-            return f"nearest with {ctm}/{nearest} is not MIL's floor(x / scale)"
-        return None
-    if mode != "linear":
-        return f"mode {mode!r} has no MIL form"
-    if ctm not in _LINEAR_MODES:
-        return f"coordinate_transformation_mode {ctm!r} has no MIL sampling mode"
-    if ctm == "pytorch_half_pixel" and out and min(out[2:]) == 1:
-        return "pytorch_half_pixel to size 1 differs from MIL's sampling"
+            return mode
+    return None
+
+
+def _form(request: ResizeRequest) -> tuple[str, object] | str:
+    """("nearest", (k_h, k_w)) or ("linear", sampling_mode) emitting the request exactly, or why not."""
+    rank = len(request.in_shape)
+    if rank < 3:
+        return f"MIL resizes the last two axes of a rank >= 3 tensor, not rank {rank}"
+    if any(a < rank - 2 for a in request.resized()):
+        return "only the last two axes can be resized"
+    if request.antialias:
+        return "antialias has no MIL op"
+    h, w = rank - 2, rank - 1
+    if request.mode == "nearest":
+        factors = (replication_factor(request, h), replication_factor(request, w))
+        if None in factors:
+            return (
+                f"nearest {request.transform}/{request.nearest_mode} {request.in_shape[h:]} -> "
+                f"{request.out_shape[h:]} does not match MIL's nearest upsampling by integer factors"
+            )
+        return "nearest", factors
+    if request.mode != "linear":
+        return f"mode {request.mode!r} has no MIL op"
+    if request.transform == "tf_crop_and_resize":
+        return "tf_crop_and_resize has no MIL form"
+    mode = _sampling_mode(request)
+    if mode is None:
+        return (
+            f"linear {request.transform} resize {request.in_shape[h:]} -> {request.out_shape[h:]} samples "
+            "where no resize_bilinear sampling_mode does"
+        )
+    return "linear", mode
+
+
+def _deferred(node: gs.Node) -> bool:
+    """Scales/sizes computed from shapes: known only when the program is built (its input shapes are
+    static), so the check passes them on to the build, which refuses what is not exact."""
+    inputs = [t for t in node.inputs[1:] if not ir.is_empty(t)]
+    return any(ir.constant_value(t) is None for t in inputs) and all(known_at_build(t) for t in inputs)
+
+
+def _tentative(node: gs.Node) -> str | None:
+    """The check before the shapes or scales are known (the build knows them, and refuses there what
+    they rule out): only what rules the node out whatever they are."""
+    found = modes(node)
+    if found.antialias or found.policy != "stretch":
+        return "antialias / keep_aspect_ratio_policy have no MIL equivalent"
+    if found.mode == "nearest" and not replicates(found.transform, found.nearest_mode):
+        return f"nearest {found.transform}/{found.nearest_mode} does not match MIL's nearest upsampling"
+    if found.mode not in ("nearest", "linear") or found.transform == "tf_crop_and_resize":
+        return f"{found.mode} {found.transform} resizing has no MIL equivalent"
     return None
 
 
 def _resize_check(node: gs.Node, target) -> str | None:
-    """Restrictions: NCHW with constant scales/sizes (N, C unscaled); nearest by integer factors
-    (asymmetric+floor or half_pixel+round_prefer_*); linear with align_corners/asymmetric/half_pixel/
-    pytorch_half_pixel at exact multiples; no antialias, axes or keep_aspect_ratio_policy."""
-    return _reason(node, static_shape(node.inputs[0]))
+    """Restrictions: constant scales/sizes (or folded from shapes) and a static rank >= 3 input, only
+    the last two axes resized, no antialias; nearest by integer upsampling factors (asymmetric+floor or
+    half-pixel+round_prefer_*); linear where a resize_bilinear sampling_mode samples ONNX's coordinates
+    (align_corners, asymmetric and half-pixel by in/out ratios)."""
+    if _deferred(node) or static_shape(node.inputs[0]) is None:
+        return _tentative(node)
+    request = read(node, static_shape(node.inputs[0]))
+    if isinstance(request, str):
+        return request
+    found = _form(request)
+    return found if isinstance(found, str) else None
 
 
 def _resize(ctx, node: gs.Node) -> None:
     x, name = ctx.value(node.inputs[0]), ctx.name(node.outputs[0])
-    shape = tuple(int(d) for d in x.shape)
-    reason = _reason(node, shape, ctx.const)  # now with the real input shape and folded values
-    out, _ = _sizes(node, shape, ctx.const)
-    if reason or out is None:
-        raise ConversionError(f"node {node.name!r} ({node.op}): {reason or 'the output size did not fold'}")
-    mode, ctm, _ = _settings(node)
-    if mode == "nearest":
+    request = read(node, tuple(int(d) for d in x.shape), ctx.const)  # with the values folded now
+    found = _form(request) if not isinstance(request, str) else request
+    if isinstance(found, str):
+        raise ConversionError(f"node {node.name!r} ({node.op}): {found}")
+    kind, how = found
+    if kind == "nearest":
         y = ctx.mb.upsample_nearest_neighbor(
-            x=x, scale_factor_height=out[2] // shape[2], scale_factor_width=out[3] // shape[3], name=name
+            x=x, scale_factor_height=int(how[0]), scale_factor_width=int(how[1]), name=name
         )
     else:
         y = ctx.mb.resize_bilinear(
             x=x,
-            target_size_height=out[2],
-            target_size_width=out[3],
-            sampling_mode=_LINEAR_MODES[ctm],
+            target_size_height=int(request.out_shape[-2]),
+            target_size_width=int(request.out_shape[-1]),
+            sampling_mode=how,
             name=name,
         )
     ctx.set(node.outputs[0], y)

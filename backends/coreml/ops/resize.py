@@ -1,104 +1,186 @@
-"""Resize / Upsample on the two spatial axes, as Core ML's upsample layer."""
+"""Resize / Upsample of the last two axes, as Core ML's upsample or resizeBilinear layer.
+
+Emitted only where the layer computes exactly what ONNX does (NeuralNetwork.proto):
+
+- nearest: ``upsample`` NN by integer factors, where ONNX picks input i // k for output i (each
+  pixel repeated k times: asymmetric + floor, half-pixel + round_prefer_*; see
+  ``passes.lower.resize.replication_factor``). The proto gives the output size
+  ``scalingFactor * H`` and "pick the nearest true value", no formula: with an integer factor
+  replication is the only reading.
+- linear: the first layer whose documented sampling grid equals ONNX's source coordinates
+  (clamped to the input, as linear reads are) on both axes, within ``GRID_TOLERANCE`` pixels:
+  ``resizeBilinear`` STRICT_ALIGN_ENDPOINTS / UPSAMPLE_MODE (any sizes, iOS12+), or ``upsample``
+  BILINEAR ALIGN_CORNERS_FALSE (upsampling, iOS14+). A half-pixel resize by a given scale whose
+  product with the input size is not an integer (5 px x 1.5) samples at 1 / scale in ONNX and at
+  in / out in Core ML: refused, so ``lower::resize`` makes it exact MatMuls instead.
+
+Everything else (cubic, antialias, a roi crop, N or C resized, ranks other than 3..5) is refused.
+"""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from bridgec import ir
 from bridgec.backends.coreml.ops import Emitter
+from bridgec.errors import ConversionError
+from bridgec.passes.lower.resize import (
+    ResizeRequest,
+    modes,
+    read,
+    replicates,
+    replication_factor,
+    source_coordinates,
+)
 
-_HALF_PIXEL = ("half_pixel", "pytorch_half_pixel")
-
-
-def _scales(node: gs.Node) -> tuple[float, float] | str:
-    """(scale_h, scale_w) of an NCHW resize, or why they cannot be known."""
-    x = node.inputs[0]
-    if node.op == "Upsample":
-        scales = node.attrs.get("scales")
-        if scales is None and len(node.inputs) > 1:
-            scales = ir.constant_value(node.inputs[1])
-    else:
-        scales = (
-            ir.constant_value(node.inputs[2])
-            if len(node.inputs) > 2 and not ir.is_empty(node.inputs[2])
-            else None
-        )
-        if scales is not None and scales.size == 0:
-            scales = None
-        if scales is None and len(node.inputs) > 3 and not ir.is_empty(node.inputs[3]):
-            sizes = ir.constant_value(node.inputs[3])
-            if sizes is None or x.shape is None or not all(isinstance(d, int) for d in x.shape):
-                return "Resize sizes must be constant and the input shape known"
-            scales = np.asarray(sizes, dtype=np.float64) / np.asarray(x.shape, dtype=np.float64)
-    if scales is None:
-        return "Resize scales must be constant"
-    scales = [float(s) for s in np.asarray(scales).reshape(-1)]
-    if len(scales) != 4 or scales[0] != 1.0 or scales[1] != 1.0:
-        return f"only NCHW resizes of H and W map to Core ML (scales {scales})"
-    return scales[2], scales[3]
+# ONNX's float32 scales misstate ratios like 1/3 by ~1e-7 pixel per pixel of the axis; a grid that
+# agrees within this stays within 2e-5 of the interpolated values' range (fp32 tolerance: 1e-4).
+GRID_TOLERANCE = 1e-5
+ALIGN_CORNERS_FALSE_SPEC = 5  # upsample's linearUpsampleMode and fractionalScalingFactor: iOS14
 
 
-def _mode(node: gs.Node) -> tuple[str, str] | str:
-    """(Core ML upsample mode, linear mode) for the node's interpolation, or why it has none."""
-    mode = node.attrs.get("mode", "nearest")
-    transform = node.attrs.get(
-        "coordinate_transformation_mode", "half_pixel" if node.op == "Resize" else "asymmetric"
-    )
-    if node.op == "Upsample":
-        transform = "asymmetric"
-    if mode == "nearest":
-        nearest = node.attrs.get("nearest_mode", "round_prefer_floor")
-        # With integer scales, floor(i / s) is what asymmetric+floor computes, and also what the
-        # half-pixel transforms compute with rounding (the offset stays inside (-0.5, 0.5)).
-        if (transform == "asymmetric" and nearest == "floor") or (
-            transform in _HALF_PIXEL and nearest in ("round_prefer_floor", "round_prefer_ceil")
+def _clamped(grid: np.ndarray, n_in: int) -> np.ndarray:
+    return np.clip(grid, 0.0, n_in - 1)
+
+
+def _strict_align_endpoints(n_in: int, n_out: int, _: object) -> np.ndarray:
+    # SamplingMode STRICT_ALIGN_ENDPOINTS_MODE: "start = 0, end = X-1; numpy.linspace(start, end)"
+    return np.linspace(0.0, n_in - 1, n_out)
+
+
+def _upsample_mode(n_in: int, n_out: int, _: object) -> np.ndarray:
+    # SamplingMode UPSAMPLE_MODE: "start = 0, end = X - X/N; min(X-1, numpy.linspace(start, end))"
+    return _clamped(np.linspace(0.0, n_in - n_in / n_out, n_out), n_in)
+
+
+def _align_corners_false(n_in: int, n_out: int, _: object) -> np.ndarray:
+    # LinearUpsampleMode ALIGN_CORNERS_FALSE: "spacing = Xin / Xout;
+    # grid_point[i] = min(Xin-1, max(0, i * spacing + 0.5 * spacing - 0.5))"
+    spacing = n_in / n_out
+    return _clamped(np.arange(n_out) * spacing + 0.5 * spacing - 0.5, n_in)
+
+
+def _upsample_factor(n_in: int, n_out: int) -> float | None:
+    """The upsample layer's factor for n_in -> n_out: an integer, or a fractional one whose product
+    with n_in is n_out exactly in float32 and float64 (the proto does not say how a fractional
+    product is rounded), and which the builder does not round to an integer (fraction > 0.001)."""
+    if n_out < n_in or n_in == 0:
+        return None
+    if n_out % n_in == 0:
+        return float(n_out // n_in)
+    factor = np.float32(n_out / n_in)
+    exact = float(factor) * n_in == n_out and factor * np.float32(n_in) == np.float32(n_out)
+    return float(factor) if exact and factor - math.floor(factor) > 0.001 else None
+
+
+def _linear_form(request: ResizeRequest, target) -> tuple[str, str] | str:
+    """(layer, sampling mode) computing the linear resize of the last two axes, or why none does."""
+    h, w = len(request.in_shape) - 2, len(request.in_shape) - 1
+    want = {a: _clamped(source_coordinates(request, a), request.in_shape[a]) for a in (h, w)}
+    candidates = [
+        ("resizeBilinear", "STRICT_ALIGN_ENDPOINTS_MODE", _strict_align_endpoints),
+        ("resizeBilinear", "UPSAMPLE_MODE", _upsample_mode),
+    ]
+    upsampling = all(_upsample_factor(request.in_shape[a], request.out_shape[a]) for a in (h, w))
+    if upsampling and (target is None or target.spec_version >= ALIGN_CORNERS_FALSE_SPEC):
+        candidates.append(("upsample", "ALIGN_CORNERS_FALSE", _align_corners_false))
+    for layer, mode, grid in candidates:
+        if all(
+            np.abs(grid(request.in_shape[a], request.out_shape[a], None) - want[a]).max(initial=0.0)
+            <= GRID_TOLERANCE
+            for a in (h, w)
         ):
-            return "NN", "DEFAULT"
-        return f"nearest resize with {transform}/{nearest} does not match Core ML's nearest upsample"
-    if mode in ("linear", "bilinear"):
-        if transform == "align_corners":
-            return "BILINEAR", "ALIGN_CORNERS_TRUE"
-        if transform in _HALF_PIXEL:
-            return "BILINEAR", "ALIGN_CORNERS_FALSE"
-        return f"linear resize with {transform} coordinates does not match a Core ML upsample mode"
-    return f"Resize mode {mode!r} has no Core ML equivalent"
+            return layer, mode
+    old = upsampling and target is not None and target.spec_version < ALIGN_CORNERS_FALSE_SPEC
+    hint = "; upsample's half-pixel mode needs iOS14 or newer" if old else ""
+    return (
+        f"linear {request.transform} resize {request.in_shape[h:]} -> {request.out_shape[h:]} samples "
+        f"where no Core ML upsample/resizeBilinear mode does{hint}"
+    )
 
 
-def _check(node: gs.Node, target) -> str | None:
-    """Restrictions: constant scales >= 1 (upsampling only); nearest needs integer scales; linear modes Core ML's upsample computes (align-corners forms need iOS14)."""
-    scales = _scales(node)
-    if isinstance(scales, str):
-        return scales
-    mode = _mode(node)
-    if isinstance(mode, str):
-        return mode
-    if mode[0] == "NN" and not all(float(s).is_integer() for s in scales):
-        return "nearest upsampling needs integer scales"
-    if any(s < 1 for s in scales):
-        return "downsampling resizes are not supported"
-    if mode[0] == "BILINEAR" and target.spec_version < 5:
-        return "bilinear upsample with align-corners modes needs iOS14 or newer"
+def _form(node: gs.Node, target, shape: tuple[int, ...] | None = None) -> tuple | str:
+    """(request, layer, mode, (factor_h, factor_w)) emitting ``node`` exactly, or why there is none."""
+    request = read(node, shape)
+    if isinstance(request, str):
+        return request
+    rank = len(request.in_shape)
+    if not 3 <= rank <= 5:
+        return f"Core ML resizes the last two axes of a rank 3..5 tensor, not rank {rank}"
+    if any(a < rank - 2 for a in request.resized()):
+        return "only the last two axes can be resized"
+    if request.antialias:
+        return "antialias has no Core ML layer"
+    h, w = rank - 2, rank - 1
+    if request.mode == "nearest":
+        factors = (replication_factor(request, h), replication_factor(request, w))
+        if None in factors:
+            return (
+                f"nearest {request.transform}/{request.nearest_mode} {request.in_shape[h:]} -> "
+                f"{request.out_shape[h:]} does not match Core ML's nearest upsampling by integer factors"
+            )
+        return request, "upsample", "NN", (float(factors[0]), float(factors[1]))
+    if request.mode != "linear":
+        return f"mode {request.mode!r} has no Core ML equivalent"
+    if request.transform == "tf_crop_and_resize":
+        return "tf_crop_and_resize has no Core ML layer"
+    found = _linear_form(request, target)
+    if isinstance(found, str):
+        return found
+    layer, mode = found
+    factors = tuple(
+        (_upsample_factor(request.in_shape[a], request.out_shape[a]) or 0.0) if layer == "upsample" else 0.0
+        for a in (h, w)
+    )
+    return request, layer, mode, factors
+
+
+def _tentative(node: gs.Node) -> str | None:
+    """The check before the shapes or scales are known (the build knows them, and refuses there what
+    they rule out): only what rules the node out whatever they are."""
+    found = modes(node)
+    if found.antialias or found.policy != "stretch":
+        return "antialias / keep_aspect_ratio_policy have no Core ML equivalent"
+    if found.mode == "nearest" and not replicates(found.transform, found.nearest_mode):
+        return f"nearest {found.transform}/{found.nearest_mode} does not match Core ML's nearest upsampling"
+    if found.mode not in ("nearest", "linear") or found.transform == "tf_crop_and_resize":
+        return f"{found.mode} {found.transform} resizing has no Core ML equivalent"
     return None
 
 
+def _check(node: gs.Node, target) -> str | None:
+    """Restrictions: constant scales/sizes and a static rank 3..5 input, only the last two axes
+    resized, no antialias; nearest by integer upsampling factors (asymmetric+floor or half-pixel+
+    round_prefer_*); linear where resizeBilinear (align_corners, asymmetric) or upsample
+    ALIGN_CORNERS_FALSE (half-pixel upsampling, iOS14+) samples ONNX's coordinates."""
+    shape = node.inputs[0].shape
+    if shape is None or not all(isinstance(d, int) for d in shape):  # the build infers it
+        return _tentative(node)
+    found = _form(node, target)
+    return found if isinstance(found, str) else None
+
+
 def _emit(ctx, node: gs.Node) -> None:
-    sh, sw = _scales(node)
-    mode, linear_mode = _mode(node)
-    if float(sh).is_integer() and float(sw).is_integer():
-        sh, sw = int(sh), int(sw)
+    found = _form(node, ctx.target, ctx.shape(node.inputs[0]))
+    if isinstance(found, str):
+        raise ConversionError(f"node {node.name!r} ({node.op}): {found}")
+    request, layer, mode, (fh, fw) = found
+    x, y = ctx.blob(node.inputs[0]), node.outputs[0].name
+    if layer == "resizeBilinear":
+        out_h, out_w = request.out_shape[-2:]
+        ctx.builder.add_resize_bilinear(node.name, x, y, target_height=out_h, target_width=out_w, mode=mode)
+        return
+    if float(fh).is_integer() and float(fw).is_integer():
+        fh, fw = int(fh), int(fw)
+    linear = "DEFAULT" if mode == "NN" else mode
     ctx.builder.add_upsample(
-        node.name,
-        sh,
-        sw,
-        ctx.blob(node.inputs[0]),
-        node.outputs[0].name,
-        mode=mode,
-        linear_upsample_mode=linear_mode,
+        node.name, fh, fw, x, y, mode="NN" if mode == "NN" else "BILINEAR", linear_upsample_mode=linear
     )
 
 
 emitters = [
-    Emitter("Resize", _emit, _check, layer="upsample"),
-    Emitter("Upsample", _emit, _check, layer="upsample"),
+    Emitter("Resize", _emit, _check, layer="upsample, resizeBilinear"),
+    Emitter("Upsample", _emit, _check, layer="upsample, resizeBilinear"),
 ]

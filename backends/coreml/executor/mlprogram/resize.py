@@ -2,6 +2,19 @@
 
 Bilinear sampling is written as two small interpolation matrices (one per axis) applied with
 matmul, which keeps it exact to the formula and fast.
+
+Semantics from the MIL op reference (coremltools ops/defs/iOS15 and iOS16 image_resizing.py):
+- upsample_nearest_neighbor: "Upsample ... by integer scale factors using nearest-neighbor
+  interpolation", H2 = floor(H1 * scale_factor_height). No index formula: with an integer factor
+  each pixel is repeated (output i reads input i // factor), the only unambiguous reading.
+  resize_nearest_neighbor and fractional factors (the type allows them) are not documented
+  further: the executor assumes floor(i * in / out), PyTorch's "nearest"; no emitter uses them.
+- upsample_bilinear: grid "align_corners == True: spacing = (Xin - 1) / (Xout - 1); grid_point[i] =
+  min(Xin - 1, max(0, i*spacing))"; "align_corners == False: spacing = Xin / Xout; grid_point[i] =
+  min(Xin - 1, max(0, i*spacing + 0.5*spacing - 0.5))"; H2 = floor(H1 * scale_factor_height).
+  iOS16 adds half_pixel_centers, "Defaults to !align_corners"; the pair (False, False) is not
+  described: assumed TF1's legacy grid i * Xin / Xout (tf.raw_ops.ResizeBilinear with both False).
+- resize_bilinear: sampling_mode grids quoted in ``_resize_grid``; H2 = target_size_height.
 """
 
 from __future__ import annotations
@@ -39,6 +52,7 @@ def _apply(x: np.ndarray, mh: np.ndarray, mw: np.ndarray) -> np.ndarray:
 
 def _nearest(x: np.ndarray, oh: int, ow: int) -> np.ndarray:
     # floor(i * in / out): the source pixel whose cell holds the output pixel's top-left corner.
+    # Documented only for integer factors (i // factor, which this is); otherwise an assumption.
     h, w = x.shape[-2:]
     rows = np.minimum((np.arange(oh) * h) // oh, h - 1)
     cols = np.minimum((np.arange(ow) * w) // ow, w - 1)
@@ -64,11 +78,15 @@ def _half_pixel_grid(size: int, out: int) -> np.ndarray:
 
 
 def upsample_bilinear(op: Op) -> np.ndarray:
+    # "corresponds to the recompute_scale_factor=True mode in the pytorch bilinear interpolation
+    # op": the grid spacing comes from the output size, not from the scale factor
     x = op["x"]
     oh, ow = _out_hw(op, x, op.float("scale_factor_height", 1), op.float("scale_factor_width", 1))
     h, w = x.shape[-2:]
     align = op.bool("align_corners", True)
     half = op.bool("half_pixel_centers", not align)
+    if align and half:  # TensorFlow rejects the pair; the MIL doc does not describe it
+        raise op.error("align_corners and half_pixel_centers both true is not described")
     if align:
         gh, gw = _align_grid(h, oh), _align_grid(w, ow)
     elif half:
@@ -80,6 +98,17 @@ def upsample_bilinear(op: Op) -> np.ndarray:
 
 
 def _resize_grid(mode: str, size: int, out: int) -> np.ndarray:
+    """resize_bilinear's grid (Xin = size, Xout = out), clamped by ``_interp_matrix`` to [0, Xin-1]:
+
+        STRICT_ALIGN_CORNERS: spacing = (Xin - 1) / (Xout - 1); i * spacing
+        ALIGN_CORNERS:        the same unless Xout = 1, then grid_point[0] = (Xin - 1) / 2
+        DEFAULT:              spacing = (Xin - Xin/Xout) / (Xout - 1); i * spacing
+        OFFSET_CORNERS:       delta = max(1, Xin - 1) / Xout; 0.5 * delta + i * delta
+        UNALIGN_CORNERS:      spacing = Xin / Xout; i * spacing + 0.5 * spacing - 0.5
+
+    STRICT_ALIGN_CORNERS and DEFAULT divide by zero at Xout = 1: the executor samples 0 there (the
+    doc's contrast with ALIGN_CORNERS implies it for STRICT; an assumption; no emitter uses it).
+    """
     i = np.arange(out, dtype=np.float64)
     if mode in ("STRICT_ALIGN_CORNERS", "ALIGN_CORNERS"):
         if out == 1:

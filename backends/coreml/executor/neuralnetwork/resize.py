@@ -3,6 +3,18 @@
 Both reduce to "sample the input at a grid of real-valued coordinates per spatial axis"; the
 layers differ only in how the grid is laid out, which is where Core ML's modes differ from
 PyTorch's ``align_corners`` flag (see the grid functions below).
+
+Semantics from NeuralNetwork.proto; where it is silent this file says what it assumes:
+- UpsampleLayerParams: "Output ... [C, scalingFactor[0] * H, scalingFactor[1] * W]"; NN "simply
+  pick[s] the nearest true value" (no index formula: with an integer factor each input pixel is
+  repeated, the one reading under which every output's nearest input is unambiguous); BILINEAR
+  samples at LinearUpsampleMode's grid_point[i] (quoted in ``upsample_grid``). The output size for
+  a fractionalScalingFactor is not given: assumed floor(H * factor), as MIL's upsample_* say.
+- ResizeBilinearLayerParams: "resizes the input to a pre-specified spatial size using bilinear
+  interpolation" at SamplingMode's grid points (quoted in ``sampling_grid``); "the leading
+  dimensions ... are all treated as batch" (both layers).
+- Bilinear interpolation between the two neighbours of a grid point is the proto's word
+  ("bilinear"), not spelled out; the grids are clamped to [0, Xin - 1] as the formulas say.
 """
 
 from __future__ import annotations
@@ -21,11 +33,16 @@ STRICT_ALIGN_ENDPOINTS, ALIGN_ENDPOINTS, UPSAMPLE_MODE, ROI_ALIGN = 0, 1, 2, 3
 
 
 def upsample_grid(n_in: int, n_out: int, mode: int) -> np.ndarray:
-    """Input coordinate sampled by each output index, per ``LinearUpsampleMode``.
+    """Input coordinate sampled by each output index, per ``LinearUpsampleMode``:
 
-    DEFAULT is *neither* align_corners setting: its spacing (Xin - Xin/Xout) / (Xout - 1)
-    simplifies to Xin / Xout with no half-pixel shift, i.e. output i reads input i * Xin / Xout
-    (the "asymmetric" convention of ONNX Resize / TF1 resize_bilinear).
+        DEFAULT:             spacing = (Xin-Xin/Xout) / (Xout-1); grid_point[i] = min(Xin-1, max(0, i * spacing))
+        ALIGN_CORNERS_TRUE:  spacing = (Xin-1) / (Xout-1);        grid_point[i] = min(Xin-1, max(0, i * spacing))
+        ALIGN_CORNERS_FALSE: spacing = Xin / Xout;  grid_point[i] = min(Xin-1, max(0, i * spacing + 0.5 * spacing - 0.5))
+
+    DEFAULT is *neither* align_corners setting: its spacing simplifies to Xin / Xout with no
+    half-pixel shift, i.e. output i reads input i * Xin / Xout (ONNX's "asymmetric" by in / out).
+    Xout = 1 makes the first two spacings 0/0 in the proto; the executor samples i * spacing = 0
+    there (an assumption; no emitter relies on it: upsampling to one pixel reads the only one).
     """
     i = np.arange(n_out, dtype=np.float64)
     if mode == DEFAULT:
@@ -43,7 +60,14 @@ def upsample_grid(n_in: int, n_out: int, mode: int) -> np.ndarray:
 
 
 def sampling_grid(n_in: int, n_out: int, method: int) -> np.ndarray:
-    """Input coordinate sampled by each output index, per ``SamplingMode.Method``."""
+    """Input coordinate sampled by each output index, per ``SamplingMode.Method`` (X in, N out):
+
+    STRICT_ALIGN_ENDPOINTS_MODE: start = 0, end = X-1; numpy.linspace(start, end)
+    ALIGN_ENDPOINTS_MODE:        if N == 1: start = end = (X-1)/2, otherwise as STRICT
+    UPSAMPLE_MODE:               start = 0, end = X - X/N; min(X-1, numpy.linspace(start, end))
+    ROI_ALIGN_MODE:              spacing = max(1, X-1)/N; start = 0.5 * spacing;
+                                 end = start + (N-1) * spacing; min(X-1, numpy.linspace(start, end))
+    """
     if method == STRICT_ALIGN_ENDPOINTS:
         g = np.linspace(0.0, n_in - 1, n_out) if n_out > 1 else np.zeros(1)
     elif method == ALIGN_ENDPOINTS:
@@ -94,6 +118,7 @@ def upsample(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
         if fractional:
             # The proto only defines fractional factors for BILINEAR (the builder enforces it).
             raise UnsupportedLayerError(layer.name, "upsample", "nearest-neighbour with a fractional factor")
+        # "pick the nearest true value" with integer factors: output i reads input i // factor
         y = np.repeat(np.repeat(x, sh, axis=2), sw, axis=3)
     elif p.mode == BILINEAR:
         mode = int(p.linearUpsampleMode)
