@@ -334,6 +334,37 @@ def _convert_parser() -> _Parser:
     )
     parser.add_argument("--report-json", type=Path, metavar="FILE", help="also write the op report as JSON")
     _add_report_args(parser)
+    check = parser.add_argument_group(
+        "the numbers check (before anything is written, the emitted model runs in bridgec's reference "
+        "executor and is compared with the source model: PyTorch, or onnxruntime for .onnx files)"
+    )
+    check.add_argument(
+        "--check-input",
+        action="append",
+        default=[],
+        metavar="NAME=FILE.npy",
+        help="check on this input instead of seeded random data (repeatable; FILE.npy alone for a one-input "
+        "model; for an --image-input, H x W x 3 pixels 0..255)",
+    )
+    check.add_argument(
+        "--tolerance",
+        type=float,
+        metavar="T",
+        help="largest accepted max|coreml - source| / max|source| per output (default 1e-4 at fp32, 5e-2 at "
+        "fp16)",
+    )
+    check.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail (exit 1, nothing written) when the model cannot be checked, e.g. the reference executor "
+        "lacks one of its ops",
+    )
+    check.add_argument(
+        "--no-check",
+        dest="check",
+        action="store_false",
+        help="skip the check (the model is written unchecked, and the last line says so)",
+    )
     app = parser.add_argument_group("what the app feeds and gets")
     app.add_argument(
         "--image-input",
@@ -424,10 +455,10 @@ def _verify_parser() -> _Parser:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for random inputs (default 0)")
     parser.add_argument(
-        "--atol", type=float, help="absolute tolerance (default 1e-4; 1e-2 with --precision fp16)"
-    )
-    parser.add_argument(
-        "--rtol", type=float, help="relative tolerance (default 1e-3; 5e-2 with --precision fp16)"
+        "--tolerance",
+        type=float,
+        metavar="T",
+        help="largest accepted max|got - ref| / max|ref| per output (default 1e-4; 5e-2 with --precision fp16)",
     )
     parser.add_argument(
         "--per-node",
@@ -475,16 +506,17 @@ def _cmd_verify(argv: list[str]) -> int:
     from bridgec.verify import render, save_inputs, save_outputs, verify
 
     _check_report_out(args)
+    from bridgec.numerics import TOLERANCES
+
+    if args.tolerance is not None and not args.tolerance > 0:
+        raise UsageError(f"--tolerance {args.tolerance}: give a positive number such as 1e-4")
     # float16 keeps 11 significant bits: its honest error is far above float32's
-    fp16 = args.precision == "fp16"
-    args.atol = args.atol if args.atol is not None else (1e-2 if fp16 else 1e-4)
-    args.rtol = args.rtol if args.rtol is not None else (5e-2 if fp16 else 1e-3)
+    args.tolerance = args.tolerance if args.tolerance is not None else TOLERANCES[args.precision]
     result = verify(
         args.model,
         feeds_file=args.inputs,
         seed=args.seed,
-        atol=args.atol,
-        rtol=args.rtol,
+        tolerance=args.tolerance,
         per_node=args.per_node,
         **_model_kwargs(args),
     )
@@ -492,7 +524,7 @@ def _cmd_verify(argv: list[str]) -> int:
         save_inputs(result, args.save_inputs)
     if args.save_outputs:
         save_outputs(result, args.save_outputs)
-    print(render(result, args.pipeline, args.atol, args.rtol))
+    print(render(result, args.pipeline, args.tolerance))
     _print_stats(args, result.context)
     if args.report_out:
         from bridgec.report import Verification
@@ -627,9 +659,15 @@ def _cmd_convert(argv: list[str]) -> int:
     from bridgec.convert import convert
 
     _check_report_out(args)
+    from bridgec.check import parse_check_inputs
+
     result = convert(
         args.model,
         output=args.output,
+        check=args.check,
+        check_inputs=parse_check_inputs(args.check_input),
+        strict=args.strict,
+        tolerance=args.tolerance,
         **_model_kwargs(args),
         metadata=_metadata(args),
         flexible=_flexible_inputs(args),
@@ -651,6 +689,9 @@ def _cmd_convert(argv: list[str]) -> int:
             print(
                 f"note: no bundled kernel for custom layer(s) {', '.join(missing)}: the app must implement them"
             )
+        print(result.check.line())  # the last line: what was proven about the numbers
+    elif result.check.status != "checked":
+        print(f"bridgec: warning: {result.model_path}: {result.check.line()}", file=sys.stderr)
     return 0
 
 

@@ -12,13 +12,15 @@ import os
 import shutil
 import signal
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import onnx_graphsurgeon as gs
 
 from bridgec import __version__, frontends, ir, timing
+from bridgec import check as check_mod
 from bridgec import passes as passes_mod
 from bridgec.backends.coreml import capabilities_for, neuralnetwork
 from bridgec.backends.coreml.metadata import Metadata
@@ -51,6 +53,7 @@ class Conversion:
     model_path: Path | None = None
     kernels_dir: Path | None = None
     kernel_files: list[Path] = field(default_factory=list)
+    check: check_mod.Check | None = None  # what the numbers check proved (None: not run)
 
     @property
     def spec(self):
@@ -156,6 +159,7 @@ def lower(
     nn = Target.parse(target, avoid_ops)
     if format == "mlprogram" and neuralnetwork_only:
         raise UsageError(f"--format mlprogram: {neuralnetwork_only}; use --format neuralnetwork")
+    neuralnetwork_only = neuralnetwork_only or _custom_layers_asked(pipeline, format, options)
     if format != "auto":
         chosen = Target.parse(target, avoid_ops, format)
         source, out, ctx = run_pipeline(graph, pipeline, chosen, avoid_ops, options=options, format=format)
@@ -179,6 +183,20 @@ def lower(
     say(f"{why}: emitting a NeuralNetwork instead of an ML Program")
     source, out, ctx = run_pipeline(original, pipeline, nn, avoid_ops, options=options)
     return Lowered(source, out, ctx, "neuralnetwork", why)
+
+
+def _custom_layers_asked(pipeline: str, format: str, options: RunOptions) -> str | None:
+    """-O custom promises custom layers, and only a NeuralNetwork carries them: an ML Program would
+    quietly compute natively what the user asked to keep as a layer of their own. The reason to
+    write a NeuralNetwork, or a usage error when the format asked for cannot hold them."""
+    if pipeline != "custom" or options.passes:
+        return None
+    if format == "mlprogram":
+        raise UsageError(
+            "-O custom makes custom layers, which an ML Program cannot hold; use --format neuralnetwork "
+            "(or -O lower / -O none for an ML Program)"
+        )
+    return "-O custom asks for custom layers, which only NeuralNetwork models carry"
 
 
 def _neuralnetwork_only(output: Path | None, image: object, labels: object, flexible: object) -> str | None:
@@ -211,11 +229,26 @@ def convert(
     labels: list[str] | None = None,
     flexible: dict | None = None,
     extra_outputs: dict[Path, Callable[[Conversion], bytes]] | None = None,
+    check: bool = True,
+    check_inputs: Mapping[str | None, np.ndarray | str | os.PathLike] | None = None,
+    strict: bool = False,
+    tolerance: float | None = None,
 ) -> Conversion:
     """Convert ``model``. With ``write`` the model lands at ``output`` (default: beside ``model``,
     ``.mlpackage`` for an ML Program, ``.mlmodel`` for a NeuralNetwork) with kernels for its custom
     layers, and ``extra_outputs`` (path -> bytes of the result, such as the JSON report), all in one
-    all-or-nothing step."""
+    all-or-nothing step.
+
+    Before anything is written the emitted model's numbers are checked (``bridgec.check``) against
+    the source model on a seeded random input, or on ``check_inputs`` (input name, or None for a
+    one-input model -> array or ``.npy`` path); ``tolerance`` overrides the precision's default.
+    A mismatch raises ``check.CheckFailed`` and writes nothing. A model that cannot be checked (the
+    executor lacks an op) is written with ``result.check.status == "not checked"``, unless
+    ``strict``, which raises ``check.NotChecked``. ``check=False`` skips it (``result.check`` says so)."""
+    if strict and not check:
+        raise UsageError("--strict asks for a checked model and --no-check for none: give one of them")
+    if tolerance is not None and not (tolerance > 0):
+        raise UsageError(f"--tolerance {tolerance}: give a positive number such as 1e-4")
     model = Path(model)
     say = progress or (lambda message: None)
     output = Path(output) if output else None
@@ -238,10 +271,15 @@ def convert(
     if precision not in PRECISIONS:
         raise UsageError(f"unknown --precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
     nn_only = _neuralnetwork_only(output if write else None, image, labels, flexible)
+    _custom_layers_asked(pipeline, format, options or RunOptions())  # a conflict fails before the slow part
     caps = capabilities_for(target, avoid_ops, "mlprogram" if format == "mlprogram" else "neuralnetwork")
     say(f"loading {model} ({frontends.detect_format(model)})")
     with timing.stage("load"):
-        graph = frontends.load(model, inputs, frontend)
+        source = frontends.open_source(model, inputs, frontend)
+    graph = source.graph
+    feeds = None
+    if check:  # bad --check-input fails now, before the slow part
+        feeds = check_mod.check_feeds(graph, check_inputs, source.example, image)
     wanted = FORMAT_NAMES.get(format, "the best format the model allows")
     say(f"running -O {pipeline} for {caps.target.name} ({wanted}) on {len(graph.nodes)} nodes")
     lowered = lower(
@@ -295,12 +333,66 @@ def convert(
         )
     report = build(lowered.source, lowered.graph, ctx, ctx.capabilities)
     result = Conversion(lowered.source, lowered.graph, ctx, report, built, lowered.reason)
+    if check:
+        with timing.stage("check"):
+            result.check = _check(source, result, precision, feeds, tolerance, flexible, say)
+        if result.check.status == check_mod.FAILED:
+            raise check_mod.CheckFailed(result.check)
+        if result.check.status == check_mod.NOT_CHECKED and strict:
+            raise check_mod.NotChecked(f"--strict: {result.check.line()}; nothing was written")
+    else:
+        result.check = check_mod.not_checked("--no-check was given")
+    report.check = result.check
     if write:
         destination = output or default_output(model, lowered.format)
         say(f"writing {destination}")
         with timing.stage("save"):
             _write_outputs(result, destination, extra_outputs)
     return result
+
+
+def _check(
+    source: frontends.Source,
+    result: Conversion,
+    precision: str,
+    feeds: tuple[dict, dict, bool],
+    tolerance: float | None,
+    flexible: dict | None,
+    say: Callable[[str], None],
+) -> check_mod.Check:
+    """Run the numbers check on the emitted model (and, for flexible shapes, at their other corner
+    shapes too, where the source can be run at them)."""
+    source_feeds, model_feeds, user = feeds
+    more = []
+    if flexible and source.format in frontends.TORCH_FORMATS:
+        names = [t.name for t in result.graph.inputs]
+        rng = np.random.default_rng(1)
+        for key, shape in flexible.items():
+            name = key if key is not None else names[0]
+            for corner in shape.corners():
+                if corner == shape.default:
+                    continue
+                other = {**source_feeds, name: rng.standard_normal(corner).astype(np.float32)}
+                label = ", ".join(f"{n}:{'x'.join(map(str, np.shape(v)))}" for n, v in other.items())
+                more.append((label, other, dict(other)))
+    subject = check_mod.Subject(
+        built=result.model,
+        graph=result.graph,
+        reference=source.reference,
+        run_source=source.run,
+        source_model=source.onnx_model,
+        precision=precision,
+        created_by=result.context.created_by,
+    )
+    return check_mod.run_check(
+        subject,
+        source_feeds,
+        model_feeds,
+        user_inputs=user,
+        tolerance=tolerance,
+        more_shapes=more,
+        progress=say,
+    )
 
 
 def _flexible_shapes(

@@ -18,6 +18,15 @@ a JSON-Schema subset checked by :func:`validate` (no dependency needed)::
         # how: the Core ML layer, "PASS/RULE -> new ops", the custom class and its kernels, or why not
         # kernel: for custom rows "CPU+GPU" (bundled Swift + Metal kernels) or "none"; else null
       ],
+      "check": null | {                              # the numbers check of the written model (bridgec.check)
+        "status": "checked",                         # checked | failed | not checked
+        "line": "checked: 1 output, max rel err 2.1e-07 (fp32 tolerance 0.0001) against PyTorch",
+        "reference": "PyTorch", "precision": "fp32", "tolerance": 1e-4,
+        "reason": "",                                # why not checked, or where it failed
+        "shapes": ["x:1x3x256x256"], "user_inputs": false,
+        "outputs": [{"name": "output", "max_abs": 1e-7, "max_rel": 2e-7, "passed": true,
+                     "nonfinite": 0, "size": 196608, "note": ""}]   # max_abs/max_rel -1: not finite
+      },
       "verification": null | {                       # present when `bridgec verify` ran
         "passed": true,
         "reference": "pytorch",
@@ -85,6 +94,35 @@ SCHEMA: dict = {
                     "how": {"type": "string"},
                     "kernel": {"enum": [None, "CPU+GPU", "CPU", "GPU", "none"]},
                     "nodes": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        },
+        "check": {
+            "nullable": True,
+            "type": "object",
+            "required": {
+                "status": {"enum": ["checked", "failed", "not checked"]},
+                "line": {"type": "string"},
+                "reference": {"type": "string"},
+                "precision": {"type": "string"},
+                "tolerance": _NUMBER,
+                "reason": {"type": "string"},
+                "shapes": {"type": "array", "items": {"type": "string"}},
+                "user_inputs": {"type": "boolean"},
+                "outputs": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": {
+                            "name": {"type": "string"},
+                            "max_abs": _NUMBER,
+                            "max_rel": _NUMBER,
+                            "passed": {"type": "boolean"},
+                            "nonfinite": {"type": "integer"},
+                            "size": {"type": "integer"},
+                            "note": {"type": "string"},
+                        },
+                    },
                 },
             },
         },
@@ -205,6 +243,7 @@ class Report:
     pipeline: str
     rows: list[Row]
     verification: Verification | None = None
+    check: object = None  # bridgec.check.Check of the written model, when a conversion ran it
 
     def counts(self) -> dict[str, int]:
         totals = dict.fromkeys(STATUSES, 0)
@@ -241,6 +280,7 @@ class Report:
             "summary": self.summary,
             "counts": self.counts(),
             "rows": [asdict(r) for r in self.rows],
+            "check": self.check.to_dict() if self.check is not None else None,
             "verification": asdict(self.verification) if self.verification else None,
         }
 
@@ -285,6 +325,8 @@ class Report:
             )
             lines.append(f"| `{cell(r.op)}` | {r.count} | {r.status} | {cell(r.how)} | {cell(shown)} |")
         lines += ["", f"**{self.summary}**"]
+        if self.check is not None:
+            lines += ["", f"**{cell(self.check.line())}**"]
         if self.verification:
             lines += ["", self.verification.line, "", "| output | runtime | max abs | max rel | result |"]
             lines.append("|---|---|---:|---:|---|")
@@ -330,7 +372,8 @@ class Report:
             "td.n{text-align:right}</style></head><body>"
             f"<h1>bridgec op report</h1><p>{e(self.target)}, -O {e(self.pipeline)}</p>"
             f"<p><strong>{e(self.summary)}</strong></p>"
-            "<table><tr><th>op</th><th>count</th><th>status</th><th>how</th><th>nodes</th></tr>"
+            + (f"<p><strong>{e(self.check.line())}</strong></p>" if self.check is not None else "")
+            + "<table><tr><th>op</th><th>count</th><th>status</th><th>how</th><th>nodes</th></tr>"
             f"{rows}</table>{verification}</body></html>\n"
         )
 

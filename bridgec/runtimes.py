@@ -25,8 +25,6 @@ def run_onnxruntime(
     With ``intermediates`` every typed tensor a node produces is an output too, as Polygraphy
     marks them, so a divergence can be traced to the first node that causes it.
     """
-    import onnxruntime as ort
-
     model = ir.export_model(graph)
     if intermediates:
         present = {o.name for o in model.graph.output}
@@ -36,6 +34,13 @@ def run_onnxruntime(
                 if name and name not in present and name in typed:
                     model.graph.output.append(typed[name])
                     present.add(name)
+    return run_model(model, feeds)
+
+
+def run_model(model: Any, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Run an ONNX ``ModelProto`` in onnxruntime (CPU), every graph output by name."""
+    import onnxruntime as ort
+
     options = ort.SessionOptions()
     options.log_severity_level = 3
     try:
@@ -101,6 +106,7 @@ __all__ = [
     "coreml_runtime_unavailable",
     "run_coreml_native",
     "run_coreml_reference",
+    "run_model",
     "run_onnxruntime",
     "run_torchscript",
 ]

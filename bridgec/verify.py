@@ -13,13 +13,14 @@ from typing import Any
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from bridgec import frontends, ir, runtimes
+from bridgec import frontends, runtimes
 from bridgec.backends.coreml import neuralnetwork
 from bridgec.backends.coreml.executor import ExecutorError
-from bridgec.backends.coreml.mlprogram import mil_identifier
 from bridgec.backends.coreml.model import build as build_model
+from bridgec.check import Divergence, first_divergence, short
 from bridgec.convert import RunOptions, lower
 from bridgec.errors import UsageError
+from bridgec.numerics import TOLERANCES, difference
 from bridgec.report import build as build_report
 
 REFERENCE = "pytorch"
@@ -43,18 +44,6 @@ class Comparison:
 
 
 @dataclass
-class Divergence:
-    """The first tensor, in graph order, where a runtime leaves the tolerance."""
-
-    stage: str  # which pair of runtimes
-    tensor: str
-    node: str
-    op: str
-    max_abs: float
-    compared: int  # tensors compared before and including this one
-
-
-@dataclass
 class VerifyResult:
     reference: str
     feeds: dict[str, np.ndarray]
@@ -70,20 +59,12 @@ class VerifyResult:
         return all(c.passed for c in self.comparisons)
 
 
-def compare(got: np.ndarray, want: np.ndarray, atol: float, rtol: float) -> tuple[float, float, bool, str]:
-    """(max abs error, max relative error, within atol + rtol*|want| everywhere, note)."""
-    if got.shape != want.shape:
-        return float("inf"), float("inf"), False, f"shape {got.shape} != {want.shape}"
-    got64, want64 = got.astype(np.float64), want.astype(np.float64)
-    diff = np.abs(got64 - want64)
-    both_nan = np.isnan(got64) & np.isnan(want64)
-    diff = np.where(both_nan | (got64 == want64), 0.0, diff)  # equal infinities too
-    if np.isnan(diff).any():
-        return float("nan"), float("nan"), False, "NaN where the reference has a number"
-    scale = np.abs(np.where(both_nan, 0.0, want64))
-    rel = diff / np.maximum(scale, np.finfo(np.float32).eps)
-    ok = bool(np.all(diff <= atol + rtol * scale))
-    return float(diff.max(initial=0.0)), float(rel.max(initial=0.0)), ok, ""
+def compare(got: np.ndarray, want: np.ndarray, tolerance: float) -> tuple[float, float, bool, str]:
+    """(max abs error, max rel error, within ``tolerance``, note), by ``bridgec.numerics``' metric: the
+    error relative to the reference output's scale, max |got - want| / max |want|."""
+    diff = difference(got, want)
+    note = diff.note or ("NaN/inf where the reference differs" if diff.mismatched_nonfinite else "")
+    return diff.max_abs, diff.max_rel, diff.within(tolerance), note
 
 
 def make_feeds(graph: gs.Graph, given: Path | None, seed: int) -> dict[str, np.ndarray]:
@@ -109,33 +90,6 @@ def make_feeds(graph: gs.Graph, given: Path | None, seed: int) -> dict[str, np.n
     return {t.name: feeds[t.name] for t in graph.inputs}
 
 
-def _first_divergence(
-    stage: str,
-    graph: gs.Graph,
-    got: dict[str, np.ndarray],
-    want: dict[str, np.ndarray],
-    atol: float,
-    rtol: float,
-) -> tuple[Divergence | None, int]:
-    compared = 0
-    for node in graph.nodes:
-        for tensor in node.outputs:
-            # an ML Program names its values as MIL identifiers
-            key = tensor.name if tensor.name in got else mil_identifier(tensor.name)
-            if key not in got or tensor.name not in want:
-                continue
-            a, b = np.asarray(got[key]), np.asarray(want[tensor.name])
-            if not (np.issubdtype(a.dtype, np.floating) and np.issubdtype(b.dtype, np.floating)):
-                continue
-            compared += 1
-            max_abs, _, ok, _ = compare(a, b, atol, rtol)
-            if not ok:
-                return Divergence(
-                    stage, tensor.name, node.name, ir.op_label(node), max_abs, compared
-                ), compared
-    return None, compared
-
-
 def verify(
     model: str | os.PathLike,
     *,
@@ -145,8 +99,7 @@ def verify(
     avoid_ops: tuple[str, ...] = (),
     feeds_file: Path | None = None,
     seed: int = 0,
-    atol: float = 1e-4,
-    rtol: float = 1e-3,
+    tolerance: float | None = None,
     per_node: bool = False,
     progress: Callable[[str], None] | None = None,
     options: RunOptions | None = None,
@@ -156,6 +109,7 @@ def verify(
 ) -> VerifyResult:
     model = Path(model)
     say = progress or (lambda message: None)
+    tolerance = tolerance if tolerance is not None else TOLERANCES[precision]
     fmt = frontends.detect_format(model)
     say(f"loading {model} ({fmt})")
     before = frontends.load(model, inputs, frontend)
@@ -199,7 +153,7 @@ def verify(
             continue
         for name in output_names:
             max_abs, max_rel, ok, note = compare(
-                np.asarray(values[name]), outputs[reference][name], atol, rtol
+                np.asarray(values[name]), outputs[reference][name], tolerance
             )
             comparisons.append(Comparison(name, runtime, max_abs, max_rel, ok, note))
     if unchecked:
@@ -221,14 +175,14 @@ def verify(
                 ("onnx_after -> coreml_reference", outputs["coreml_reference"], outputs["onnx_after"])
             )
         for stage, got, want in stages:
-            found, compared = _first_divergence(stage, after, got, want, atol, rtol)
+            found, compared = first_divergence(stage, after, got, want, tolerance, ctx.created_by)
             result.per_node_compared[stage] = compared
             if found:
                 result.divergences.append(found)
     return result
 
 
-def render(result: VerifyResult, pipeline: str, atol: float, rtol: float) -> str:
+def render(result: VerifyResult, pipeline: str, tolerance: float) -> str:
     titles = {k: v.format(pipeline=pipeline) for k, v in RUNTIME_TITLES.items()}
     rows = [("output", "runtime", "max abs err", "max rel err", "result")]
     for c in result.comparisons:
@@ -241,8 +195,8 @@ def render(result: VerifyResult, pipeline: str, atol: float, rtol: float) -> str
         if i == 0:
             lines.append("  ".join("-" * w for w in widths) + "  ------")
     lines.append(
-        f"reference: {titles[result.reference]}; PASS means |got - ref| <= {atol:g} + {rtol:g} * |ref| "
-        "everywhere"
+        f"reference: {titles[result.reference]}; PASS means max|got - ref| <= {short(tolerance)} * max|ref| "
+        "for each output (max rel err: the error relative to the output's scale)"
     )
     lines.extend(result.notes)
     for stage, compared in result.per_node_compared.items():
@@ -250,7 +204,8 @@ def render(result: VerifyResult, pipeline: str, atol: float, rtol: float) -> str
         if hit:
             lines.append(
                 f"per-node {stage}: first divergence at tensor {hit.tensor!r} from node {hit.node!r} "
-                f"({hit.op}), max abs err {hit.max_abs:.3g} (tensor {hit.compared} of those compared)"
+                f"({hit.op}{', made by ' + hit.made_by if hit.made_by else ''}), max rel err {hit.max_rel:.3g} "
+                f"(tensor {hit.compared} of those compared)"
             )
         else:
             lines.append(f"per-node {stage}: {compared} intermediate tensors compared, all within tolerance")

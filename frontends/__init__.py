@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import os
 import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import onnx_graphsurgeon as gs
 
 from bridgec.errors import UsageError
@@ -72,6 +76,79 @@ def detect_format(path: Path) -> str:
     )
 
 
+@dataclass
+class Source:
+    """A model file read into the IR, and a way to compute what the model itself outputs: PyTorch for
+    PyTorch files, onnxruntime on the graph as read for ``.onnx`` files. The conversion check compares
+    the emitted Core ML model against ``run``."""
+
+    path: Path
+    format: str
+    graph: gs.Graph
+    reference: str  # what ``run`` runs, for messages: "PyTorch" or "onnxruntime"
+    example: dict[
+        str, np.ndarray
+    ]  # seeded random inputs (for PyTorch files, the ones the export traced with)
+    _run: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
+    onnx_model: Any = None  # the ONNX model before any pass (read, or exported from PyTorch)
+    _example_outputs: dict[str, np.ndarray] | None = None
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The source model's outputs on ``feeds``, by graph output name."""
+        example = self.example
+        if (
+            self._example_outputs
+            and feeds.keys() == example.keys()
+            and all(feeds[k] is example[k] for k in feeds)
+        ):
+            return self._example_outputs  # what the frontend computed on these very arrays
+        return self._run(feeds)
+
+
+def open_source(
+    path: str | os.PathLike,
+    inputs: dict | None = None,
+    options: LoadOptions | None = None,
+) -> Source:
+    """Read ``path`` into the IR (see ``load``) and keep what runs the source model."""
+    path = Path(path)
+    fmt = detect_format(path)
+    given = {k: tuple(v) for k, v in (inputs or {}).items()}
+    if fmt in TORCH_FORMATS:
+        from bridgec.frontends import pytorch
+
+        opened = pytorch.open_model(path, fmt, given, options)
+        return Source(
+            path,
+            fmt,
+            opened.graph,
+            "PyTorch",
+            opened.example,
+            opened.run,
+            opened.onnx_model,
+            opened.outputs or None,
+        )
+    from bridgec.frontends import onnx_file
+
+    if None in given:
+        given = dict(given)
+        shape = given.pop(None)
+        names = _onnx_input_names(path)
+        if len(names) != 1:
+            raise UsageError(f"{path.name} has {len(names)} inputs ({', '.join(names)}); name each --input")
+        given[names[0]] = shape
+    model, graph = onnx_file.read(path, given)
+    rng = np.random.default_rng(0)
+    example = {t.name: rng.standard_normal(tuple(t.shape)).astype(np.float32) for t in graph.inputs}
+
+    def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        from bridgec import runtimes
+
+        return runtimes.run_model(model, feeds)
+
+    return Source(path, fmt, graph, "onnxruntime", example, run, model)
+
+
 def load(
     path: str | os.PathLike,
     inputs: dict | None = None,
@@ -124,8 +201,10 @@ __all__ = [
     "EXPORTERS",
     "FORMATS",
     "LoadOptions",
+    "Source",
     "detect_format",
     "load",
+    "open_source",
     "parse_input_spec",
     "parse_input_specs",
     "run_pytorch",

@@ -61,6 +61,12 @@ def _infer_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
 
 def graph_from_model(model: onnx.ModelProto, path: Path, shapes: InputShapes | None = None) -> gs.Graph:
     """The IR graph of an in-memory ONNX model (also used for models the torch frontend exported)."""
+    return _import(_prepare(model, path, shapes), path)
+
+
+def _prepare(model: onnx.ModelProto, path: Path, shapes: InputShapes | None) -> onnx.ModelProto:
+    """The model at opset >= 13, without weights listed as inputs, its inputs at the given shapes:
+    still the source model, runnable as it is by onnxruntime."""
     model = upgrade(model, path)
     initializer_names = {init.name for init in model.graph.initializer}
     real_inputs = [i for i in model.graph.input if i.name not in initializer_names]
@@ -86,6 +92,10 @@ def graph_from_model(model: onnx.ModelProto, path: Path, shapes: InputShapes | N
             del dims[:]
             for d in given:
                 dims.add().dim_value = d
+    return model
+
+
+def _import(model: onnx.ModelProto, path: Path) -> gs.Graph:
     try:
         graph = ir.import_model(_infer_shapes(model))
     except (KeyError, ValueError, TypeError) as exc:  # graphsurgeon on e.g. an unknown element type
@@ -301,6 +311,12 @@ def load_external_data(model: onnx.ModelProto, path: Path) -> None:
 
 
 def load(path: Path, shapes: InputShapes | None = None) -> gs.Graph:
+    return read(path, shapes)[1]
+
+
+def read(path: Path, shapes: InputShapes | None = None) -> tuple[onnx.ModelProto, gs.Graph]:
+    """The ``.onnx`` file as a validated model onnxruntime can run (the reference a conversion is
+    checked against) and as the IR graph the passes rewrite."""
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # noqa: BLE001 - a truncated or foreign file fails in many ways
@@ -316,4 +332,5 @@ def load(path: Path, shapes: InputShapes | None = None) -> gs.Graph:
         raise UsageError(f"{path}: invalid ONNX model: {str(exc).splitlines()[0]}") from None
     except UnicodeDecodeError:  # a name or string attribute that is not UTF-8: a damaged file
         raise UsageError(f"{path}: invalid ONNX model: a name or string in it is not UTF-8 text") from None
-    return graph_from_model(model, path, shapes)
+    model = _prepare(model, path, shapes)
+    return model, _import(model, path)

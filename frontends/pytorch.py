@@ -669,8 +669,37 @@ def example_inputs(
     return resolved, tuple(torch.randn(*resolved[n], generator=generator) for n in loaded.inputs)
 
 
-def load(path: Path, fmt: str, given: dict | None, options: LoadOptions | None = None) -> Any:
-    """Read a PyTorch file into the IR: load, run once on the given shapes, export, import."""
+@dataclass
+class Opened:
+    """A PyTorch file read into the IR, with the model kept to run again (the conversion check) and
+    its outputs on the seeded example inputs the export traced with."""
+
+    graph: Any  # gs.Graph
+    loaded: LoadedModel
+    example: dict[str, np.ndarray]  # input name -> the seeded random example input
+    outputs: dict[str, np.ndarray]  # output name (as the graph names it) -> PyTorch's value on ``example``
+    onnx_model: Any = None  # the exported ONNX model, before any pass
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """PyTorch's outputs on ``feeds``, named as the graph's outputs."""
+        import torch
+
+        with torch.no_grad():
+            result = self.loaded.runnable()(
+                *(torch.from_numpy(np.ascontiguousarray(feeds[n])) for n in self.loaded.inputs)
+            )
+        return _named_outputs(result)
+
+
+def _named_outputs(result: Any) -> dict[str, np.ndarray]:
+    names, tensors = flatten_outputs(result)
+    return {name: t.detach().numpy() for name, t in zip(names, tensors, strict=True)}
+
+
+def open_model(path: Path, fmt: str, given: dict | None, options: LoadOptions | None = None) -> Opened:
+    """Read a PyTorch file into the IR: load, run once on seeded random inputs of the given shapes,
+    export, import. The run's outputs are kept: they are the reference the conversion is checked
+    against, at no second forward pass."""
     import torch
 
     from bridgec.frontends import onnx_file
@@ -680,7 +709,7 @@ def load(path: Path, fmt: str, given: dict | None, options: LoadOptions | None =
     resolved, args = example_inputs(loaded, path, given)
     try:
         with torch.no_grad():
-            loaded.runnable()(*args)
+            result = loaded.runnable()(*args)
     except Exception as exc:  # noqa: BLE001 - a shape the model cannot take: the model's own message
         raise UsageError(
             f"{path.name}: the model does not run on inputs of shape "
@@ -698,7 +727,18 @@ def load(path: Path, fmt: str, given: dict | None, options: LoadOptions | None =
         )
     if options.exporter == "auto" and used != loaded.prefer:
         options.say(f"exported {path.name} with the {used} exporter")
-    return onnx_file.graph_from_model(model, path, resolved)
+    graph = onnx_file.graph_from_model(model, path, resolved)
+    example = {name: arg.numpy() for name, arg in zip(loaded.inputs, args, strict=True)}
+    try:
+        outputs = _named_outputs(result)
+    except Exception:  # noqa: BLE001 - outputs that are not tensors: the check reruns and says why
+        outputs = {}
+    return Opened(graph, loaded, example, outputs, model)
+
+
+def load(path: Path, fmt: str, given: dict | None, options: LoadOptions | None = None) -> Any:
+    """Read a PyTorch file into the IR (see ``open_model``)."""
+    return open_model(path, fmt, given, options).graph
 
 
 def run_reference(
@@ -727,6 +767,7 @@ __all__ = [
     "flatten_outputs",
     "load",
     "load_module",
+    "open_model",
     "output_names",
     "run_reference",
 ]

@@ -61,16 +61,37 @@ def test_auto_writes_an_ml_program_when_nothing_is_custom(
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # nothing staged is left
 
 
+# hardtanh as a custom layer whatever the format: no lowering rule for it, and its op avoided
+KEEP_HARDTANH = ("--disable-pass", "lower::hardtanh", "--avoid-op", "HardTanh")
+
+
 def test_auto_falls_back_to_neuralnetwork_for_custom_layers(faceseg_path, tmp_path, capsys):
     model = tmp_path / "faceseg.pt"
     model.write_bytes(faceseg_path.read_bytes())
-    # An ML Program computes hardtanh natively (MIL clip); avoiding that op leaves a custom layer.
-    code, out, err = _convert(capsys, model, "-O", "custom", "--avoid-op", "HardTanh")
+    # An ML Program computes hardtanh natively (MIL clip); avoiding that op with its lowering rules
+    # left out leaves a custom layer.
+    code, out, err = _convert(capsys, model, *KEEP_HARDTANH)
     assert code == 0, err
     assert "custom layer(s) HardTanh remain" in err and "NeuralNetwork instead of an ML Program" in err
     assert "format: neuralnetwork (custom layer(s) HardTanh remain" in out
     assert (tmp_path / "faceseg.mlmodel").is_file() and (tmp_path / "faceseg_kernels").is_dir()
     assert not (tmp_path / "faceseg.mlpackage").exists()
+
+
+def test_custom_pipeline_writes_a_neuralnetwork_and_says_why(faceseg_path, tmp_path, capsys):
+    """-O custom promises custom layers: never an ML Program that quietly computes them natively."""
+    model = tmp_path / "faceseg.pt"
+    model.write_bytes(faceseg_path.read_bytes())
+    code, out, err = _convert(capsys, model, "-O", "custom")
+    assert code == 0, err
+    assert (
+        "format: neuralnetwork (-O custom asks for custom layers, which only NeuralNetwork models carry)"
+        in out
+    )
+    kinds = {
+        layer.WhichOneof("layer") for layer in load_spec(tmp_path / "faceseg.mlmodel").neuralNetwork.layers
+    }
+    assert "custom" in kinds and not (tmp_path / "faceseg.mlpackage").exists()
 
 
 def test_mlmodel_output_asks_for_a_neuralnetwork(faceseg_path, tmp_path, capsys):
@@ -82,9 +103,10 @@ def test_mlmodel_output_asks_for_a_neuralnetwork(faceseg_path, tmp_path, capsys)
 @pytest.mark.parametrize(
     "args, message",
     [
+        ([*KEEP_HARDTANH, "--format", "mlprogram"], "an ML Program cannot hold custom layers"),
         (
-            ["-O", "custom", "--avoid-op", "HardTanh", "--format", "mlprogram"],
-            "an ML Program cannot hold custom layers",
+            ["-O", "custom", "--format", "mlprogram"],
+            "-O custom makes custom layers, which an ML Program cannot hold",
         ),
         (["--format", "mlprogram", "--target", "iOS14"], "--format mlprogram needs --target iOS15"),
         (["--format", "mlprogram", "-o", "{tmp}/m.mlmodel"], "an ML Program is a .mlpackage folder"),
@@ -92,7 +114,7 @@ def test_mlmodel_output_asks_for_a_neuralnetwork(faceseg_path, tmp_path, capsys)
             ["--format", "neuralnetwork", "-o", "{tmp}/m.mlpackage"],
             "a NeuralNetwork model is a .mlmodel file",
         ),
-        (["-O", "custom", "--avoid-op", "HardTanh", "-o", "{tmp}/m.mlpackage"], "name OUT.mlmodel"),
+        (["-O", "custom", "-o", "{tmp}/m.mlpackage"], "name OUT.mlmodel"),
         (["-o", "{tmp}/m.coreml"], "name a .mlpackage (ML Program) or .mlmodel"),
         (["--input-description", "nope=x", "-o", "{tmp}/m.mlmodel"], "the model has no input 'nope'"),
     ],
@@ -111,7 +133,7 @@ def test_custom_layers_in_an_ml_program_name_the_ops_and_the_fix(faceseg_path, t
     code, _, err = _convert(
         capsys,
         faceseg_path,
-        *("-O", "custom", "--avoid-op", "HardTanh", "--format", "mlprogram", "-o", tmp_path / "m.mlpackage"),
+        *(*KEEP_HARDTANH, "--format", "mlprogram", "-o", tmp_path / "m.mlpackage"),
     )
     assert code == 1
     assert "HardTanh" in err and "--format neuralnetwork" in err and "-O lower" in err

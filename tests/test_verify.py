@@ -137,12 +137,15 @@ def test_bad_inputs_file_is_a_usage_error(tmp_path, capsys):
     "got, want, ok",
     [
         ([1.0, 2.0], [1.0, 2.0], True),
-        ([1.0, 2.001], [1.0, 2.0], True),  # within rtol 1e-3 * 2
-        ([1.0, 2.01], [1.0, 2.0], False),
+        ([1.0, 2.0001], [1.0, 2.0], True),  # 1e-4 off on an output of scale 2: 5e-5 relative
+        ([1.0, 2.001], [1.0, 2.0], False),  # 5e-4 relative
+        ([1e-9, 2.0], [2e-9, 2.0], True),  # relative to the output's scale, not to each element
+        ([1e-7], [2e-7], False),  # a tiny output is judged on its own scale
         ([np.nan], [np.nan], True),
         ([np.nan], [1.0], False),
+        ([1.0], [np.inf], False),
         ([[1.0]], [1.0], False),
     ],
 )
 def test_compare(got, want, ok):
-    assert compare(np.array(got), np.array(want), 1e-4, 1e-3)[2] is ok
+    assert compare(np.array(got), np.array(want), 1e-4)[2] is ok

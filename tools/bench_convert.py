@@ -7,8 +7,11 @@ convert  whole-process wall time of `bridgec model.pt` vs a process running core
 cleanup  bridgec's cleanup passes vs onnxslim on the same exported ONNX graphs: time and node counts.
 custom   custom layers the default pipeline leaves per family (goal 0: they force Core ML's slow path).
 scaling  tools/bench_scaling.py's table (1k/10k/100k-node synthetic graphs).
+check    what the numbers check in every conversion costs: whole-process `bridgec` against
+         `bridgec --no-check` on the same model, same format, alternating runs, median wall and CPU
+         time (the child's user + system), and the check stage alone (--timings).
 
-  python tools/bench_convert.py [--runs 3] [--sections convert,cleanup,custom,scaling] [--out docs/benchmarks.md]
+  python tools/bench_convert.py [--runs 3] [--sections convert,cleanup,custom,scaling,check] [--out docs/benchmarks.md]
 """
 
 from __future__ import annotations
@@ -50,6 +53,66 @@ def timed(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess]:
     start = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True)
     return time.perf_counter() - start, done
+
+
+def timed_cpu(cmd: list[str]) -> tuple[float, float, subprocess.CompletedProcess]:
+    """(wall seconds, CPU seconds of the child: user + system, all its threads), and the process."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, done
+
+
+CHECK_MODELS = ["mobilenet_v2", "resnet50"]
+
+
+def section_check(runs: int, work: Path, models: list[str] = CHECK_MODELS) -> list[str]:
+    """The default check's price: `bridgec` vs `bridgec --no-check`, alternating, median of ``runs``."""
+    from examples import zoo
+
+    rows = [
+        "| model | format | wall with check / without (s) | ratio | CPU with / without (s) | CPU ratio | "
+        "check stage (s, median) | load avg (1 min) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name in models:
+        path = zoo.save(name, work / f"{name}.pt")
+        shape = "x".join(map(str, zoo.MODELS[name]))
+        for fmt, suffix in (("mlprogram", ".mlpackage"), ("neuralnetwork", ".mlmodel")):
+            base = [_bin("bridgec"), str(path), "-i", shape, "--format", fmt, "-q", "--timings"]
+            walls: dict[bool, list[float]] = {True: [], False: []}
+            cpus: dict[bool, list[float]] = {True: [], False: []}
+            stage: list[float] = []
+            loads = []
+            for _ in range(runs):  # alternate, so machine noise hits both alike
+                for checked in (True, False):
+                    cmd = [*base, "-o", str(work / f"k{int(checked)}{suffix}")] + (
+                        [] if checked else ["--no-check"]
+                    )
+                    wall, cpu, done = timed_cpu(cmd)
+                    if done.returncode != 0:
+                        raise SystemExit(f"{name} {fmt}: {done.stderr.strip().splitlines()[-1]}")
+                    walls[checked].append(wall)
+                    cpus[checked].append(cpu)
+                    timings = next((ln for ln in done.stderr.splitlines() if ln.startswith("stages:")), "")
+                    if checked and " check " in timings:
+                        stage.append(float(timings.split(" check ")[1].split("s")[0]))
+                    loads.append(os.getloadavg()[0])
+            w = {k: statistics.median(v) for k, v in walls.items()}
+            c = {k: statistics.median(v) for k, v in cpus.items()}
+            rows.append(
+                f"| {name} | {fmt} | {w[True]:.2f} / {w[False]:.2f} | {w[True] / w[False]:.2f} | "
+                f"{c[True]:.2f} / {c[False]:.2f} | {c[True] / c[False]:.2f} | "
+                f"{statistics.median(stage) if stage else float('nan'):.2f} | "
+                f"{min(loads):.1f}–{max(loads):.1f} |"
+            )
+            print(rows[-1], flush=True)
+    return rows
 
 
 def section_convert(
@@ -198,7 +261,7 @@ def section_scaling() -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--sections", default="convert,cleanup,custom,scaling")
+    parser.add_argument("--sections", default="convert,cleanup,custom,scaling,check")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--models", default=",".join(CONVERT_MODELS), help="models for the convert section")
     parser.add_argument(
@@ -240,6 +303,13 @@ def main() -> None:
             ]
         if "scaling" in sections:
             lines += ["## Scaling (-O lower-custom with per-pass checks)", "", *section_scaling(), ""]
+        if "check" in sections:
+            lines += [
+                f"## The numbers check: `bridgec` vs `bridgec --no-check`, median of {args.runs} alternating runs",
+                "",
+                *section_check(args.runs, work),
+                "",
+            ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines))
     print(f"wrote {args.out}")

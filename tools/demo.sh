@@ -30,3 +30,4 @@ echo "==> bridgec verify $out/faceseg.pt --input x:1x3x256x256 --precision fp16 
 "$bin/bridgec" verify "$out/faceseg.pt" --input x:1x3x256x256 --precision fp16 -q || exit 1
 echo
 echo "models and kernels are in $out/; the custom-layer kernels for -O custom are in $out/faceseg_custom_kernels/"
+echo "(every conversion above ended with the line saying what its numbers check proved)"

@@ -10,7 +10,7 @@ exporter, the max abs error of the exported ONNX in onnxruntime against PyTorch,
 conversion (``-O lower-custom``) checked by ``bridgec.verify`` through the reference executor, and
 the ops the Core ML backend has no layer for (what would otherwise become custom layers). A family
 passes when every Core ML output is within 1e-3 x max |output| of PyTorch's (and verify's own
-atol/rtol check holds).
+tolerance, 1e-4 x max |output| by default, holds).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def relative_error(result) -> float:
     return max(float(np.max(np.abs(got[n] - want[n]))) / float(np.max(np.abs(want[n]))) for n in want)
 
 
-def run_family(name: str, exporter: str, target: str, atol: float, rtol: float, fmt: str) -> Row:
+def run_family(name: str, exporter: str, target: str, tolerance: float, fmt: str) -> Row:
     import torch
 
     from bridgec.errors import BridgecError
@@ -97,8 +97,7 @@ def run_family(name: str, exporter: str, target: str, atol: float, rtol: float, 
                 path,
                 inputs={input_name: shape},
                 target=target,
-                atol=atol,
-                rtol=rtol,
+                tolerance=tolerance,
                 frontend=options,
                 format=fmt,
             )
@@ -161,8 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--format", choices=("neuralnetwork", "mlprogram"), action="append", help="default: both"
     )
-    parser.add_argument("--atol", type=float, default=1e-4)
-    parser.add_argument("--rtol", type=float, default=1e-3)
+    parser.add_argument(
+        "--tolerance", type=float, default=1e-4, help="max|coreml - pytorch| / max|pytorch| per output"
+    )
     args = parser.parse_args(argv)
     unknown = [f for f in args.families if f not in zoo.MODELS]
     if unknown:
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.families or list(zoo.MODELS):
         print(f"families: {name} ...", file=sys.stderr, flush=True)
         for fmt in args.format or ["neuralnetwork", "mlprogram"]:
-            rows.append(run_family(name, args.exporter, args.target, args.atol, args.rtol, fmt))
+            rows.append(run_family(name, args.exporter, args.target, args.tolerance, fmt))
     print(render(rows))
     return 0 if all(r.export == "ok" and r.coreml.endswith("PASS") for r in rows) else 1
 

@@ -36,7 +36,7 @@ def saved(tmp_path_factory):
 def test_family_matches_pytorch_everywhere(name, fmt, saved):
     path = saved(name)
     result = verify(
-        path, inputs={None: zoo.MODELS[name]}, pipeline="lower-custom", atol=1e-4, rtol=1e-3, format=fmt
+        path, inputs={None: zoo.MODELS[name]}, pipeline="lower-custom", tolerance=1e-4, format=fmt
     )
     assert {c.runtime for c in result.comparisons} == {"onnx_before", "onnx_after", "coreml_reference"}
     assert result.passed, [(c.output, c.runtime, c.max_abs) for c in result.comparisons]

@@ -1,0 +1,607 @@
+"""The numbers check every conversion runs before it writes anything.
+
+The emitted Core ML model is run by the reference executor (numpy, with the semantics of Apple's
+NeuralNetwork.proto and MIL op reference; ``backends/coreml/executor``) on a seeded random input, or
+on the user's ``--check-input``, and its outputs are compared with the source model's: PyTorch for a
+PyTorch file, onnxruntime on the file's graph for an ``.onnx`` file. The metric and the tolerances per
+precision are ``bridgec.numerics``'. A mismatch fails the conversion, naming the worst output and the
+first node whose tensor leaves the tolerance (found by comparing intermediate tensors stage by stage:
+PyTorch -> the exported ONNX graph -> the graph after the passes -> the Core ML model).
+
+What cannot be checked is said, never passed off as checked: an op the executor has no semantics for,
+a source model that cannot be run again, outputs the source computes as NaN or infinity everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx_graphsurgeon as gs
+
+from bridgec import ir
+from bridgec.errors import BridgecError, ConversionError, UsageError
+from bridgec.numerics import TOLERANCES, Difference, difference
+
+CHECKED, FAILED, NOT_CHECKED = "checked", "failed", "not checked"
+
+
+class CheckFailed(ConversionError):
+    """The emitted model's numbers differ from the source model's beyond the tolerance."""
+
+    def __init__(self, check: Check) -> None:
+        self.check = check
+        super().__init__(check.line())
+
+
+class NotChecked(ConversionError):
+    """``--strict``: the model could not be checked, so it is not written."""
+
+
+@dataclass
+class OutputCheck:
+    name: str
+    max_abs: float
+    max_rel: float
+    passed: bool
+    nonfinite: int = 0  # elements the reference computes as NaN or infinity (got must match them there)
+    size: int = 0
+    note: str = ""
+
+
+@dataclass
+class Check:
+    """What the check proved about one emitted model."""
+
+    status: str  # checked | failed | not checked
+    reference: str = ""  # what the outputs were compared against: "PyTorch" or "onnxruntime"
+    precision: str = "fp32"
+    tolerance: float = 0.0
+    outputs: list[OutputCheck] = field(default_factory=list)
+    reason: str = ""  # not checked: why; failed: the worst output and where it diverges
+    shapes: list[str] = field(default_factory=list)  # the input shapes the model was run at
+    user_inputs: bool = False  # --check-input gave (some of) the inputs
+
+    @property
+    def max_rel(self) -> float:
+        return max((o.max_rel for o in self.outputs), default=0.0)
+
+    def line(self) -> str:
+        """The one line the CLI ends with."""
+        if self.status == NOT_CHECKED:
+            return f"NOT checked: {self.reason}"
+        if self.status == FAILED:
+            return f"check failed: {self.reason}"
+        count = len(self.outputs)
+        line = (
+            f"checked: {count} output{'s' if count != 1 else ''}, max rel err {self.max_rel:.2g} "
+            f"({self.precision} tolerance {short(self.tolerance)}) against {self.reference}"
+        )
+        if self.user_inputs:
+            line += " on --check-input"
+        if len(self.shapes) > 1:
+            line += f" at {len(self.shapes)} shapes ({'; '.join(self.shapes)})"
+        partial = [o for o in self.outputs if o.nonfinite]
+        if partial:
+            line += "; " + ", ".join(
+                f"{o.name!r} is NaN/inf in {self.reference} at {o.nonfinite} of {o.size} elements (matched there)"
+                for o in partial
+            )
+        return line
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["line"] = self.line()
+        for output in data["outputs"]:
+            for key in ("max_abs", "max_rel"):  # JSON has no NaN / infinity
+                if not np.isfinite(output[key]):
+                    output[key] = -1.0
+        return data
+
+
+def short(value: float) -> str:
+    """1e-4 rather than 0.0001: tolerances read as orders of magnitude."""
+    mantissa, _, exponent = f"{value:.1e}".partition("e")
+    mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def not_checked(reason: str) -> Check:
+    return Check(NOT_CHECKED, reason=reason)
+
+
+# ---------------------------------------------------------------------------------- inputs
+
+
+def parse_check_inputs(values: list[str]) -> dict[str | None, np.ndarray]:
+    """``--check-input NAME=FILE.npy`` (repeatable; ``FILE.npy`` alone for a one-input model), read now
+    so that a missing or unreadable file fails before the slow part."""
+    found: dict[str | None, np.ndarray] = {}
+    for value in values:
+        name, sep, file = value.partition("=")
+        if not sep:
+            name, file = None, value
+        elif not name.strip() or not file:
+            raise UsageError(f"--check-input {value!r}: expected NAME=FILE.npy")
+        key = name.strip() if name is not None else None
+        if key in found:
+            raise UsageError(f"--check-input: {key or 'the input'} is given twice")
+        found[key] = _numeric(value, _read_array(value, Path(file)))
+    return found
+
+
+def _numeric(label: str, array: np.ndarray) -> np.ndarray:
+    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+        raise UsageError(
+            f"--check-input {label}: holds {array.dtype} values; the model's inputs take float32 numbers"
+        )
+    return array
+
+
+def _read_array(label: str, path: Path) -> np.ndarray:
+    try:
+        value = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise UsageError(f"--check-input {label}: no such file") from None
+    except (OSError, ValueError, EOFError) as exc:
+        raise UsageError(
+            f"--check-input {label}: not a readable .npy array ({str(exc).splitlines()[0][:120]})"
+        ) from None
+    if isinstance(value, np.lib.npyio.NpzFile):
+        value.close()
+        raise UsageError(
+            f"--check-input {label}: an .npz archive; give one .npy array per input (NAME=FILE.npy)"
+        )
+    return np.asarray(value)
+
+
+def check_feeds(
+    graph: gs.Graph,
+    given: Mapping[str | None, np.ndarray | str | os.PathLike] | None,
+    example: Mapping[str, np.ndarray],
+    image: Any = None,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], bool]:
+    """(inputs for the source model, inputs for the Core ML model, whether the user gave any).
+
+    ``given`` maps input names (None for a one-input model) to arrays or ``.npy`` paths; the other
+    inputs take ``example`` (seeded random data). An image input (``--image-input``) is fed to Core ML
+    as pixels (H x W x 3, or H x W for GRAY, 0..255) and to the source as ``scale * pixel + bias`` in
+    the model's channel order, as Core ML's preprocessing hands it to the network."""
+    names = [t.name for t in graph.inputs]
+    shapes = {t.name: tuple(int(d) for d in t.shape) for t in graph.inputs}
+    arrays: dict[str, np.ndarray] = {}
+    for key, value in (given or {}).items():
+        name = key
+        if name is None:
+            if len(names) != 1:
+                raise UsageError(
+                    f"--check-input {value}: the model has {len(names)} inputs ({', '.join(names)}); "
+                    "name each as NAME=FILE.npy"
+                )
+            name = names[0]
+        if name not in names:
+            raise UsageError(
+                f"--check-input {name}: not an input of the model (its inputs: {', '.join(names)})"
+            )
+        label = f"{name}={value}" if isinstance(value, (str, os.PathLike)) else name
+        array = (
+            _read_array(label, Path(value)) if isinstance(value, (str, os.PathLike)) else np.asarray(value)
+        )
+        if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+            raise UsageError(
+                f"--check-input {label}: holds {array.dtype} values; input {name} takes float32 numbers"
+            )
+        arrays[name] = array
+    source_feeds, model_feeds = {}, {}
+    image_name = getattr(image, "name", None)
+    for name in names:
+        if name == image_name:
+            pixels = arrays.get(name)
+            if pixels is None:
+                rng = np.random.default_rng(0)
+                channels = 1 if image.color_layout == "GRAY" else 3
+                h, w = shapes[name][-2:]
+                pixels = rng.integers(0, 256, (h, w) if channels == 1 else (h, w, 3)).astype(np.float32)
+            source_feeds[name], model_feeds[name] = _image_feeds(name, pixels, shapes[name], image)
+            continue
+        value = arrays.get(name)
+        if value is None:
+            value = np.asarray(example[name])
+        elif tuple(value.shape) != shapes[name]:
+            raise UsageError(
+                f"--check-input {name}: shape {tuple(value.shape)}, but the model's input {name} has shape "
+                f"{shapes[name]}"
+            )
+        source_feeds[name] = model_feeds[name] = np.ascontiguousarray(value, dtype=np.float32)
+    return source_feeds, model_feeds, bool(arrays)
+
+
+def _image_feeds(
+    name: str, pixels: np.ndarray, shape: tuple[int, ...], image: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    gray = image.color_layout == "GRAY"
+    h, w = shape[-2:]
+    want = (h, w) if gray else (h, w, 3)
+    pixels = np.asarray(pixels, dtype=np.float32)
+    if gray and pixels.ndim == 3 and pixels.shape[-1] == 1:
+        pixels = pixels[..., 0]
+    if pixels.shape != want:
+        raise UsageError(
+            f"--check-input {name}: shape {pixels.shape}, but the image input {name} takes {want} pixels "
+            f"({'H x W' if gray else 'H x W x 3, RGB'}, 0..255)"
+        )
+    # Core ML's NeuralNetworkImageScaler: channelScale * pixel + the bias of each channel (R, G, B
+    # order in the proto, the channels in the model's color layout).
+    chw = pixels[None] if gray else np.moveaxis(pixels, -1, 0)
+    bias = np.asarray(image.bias, np.float32)
+    if gray:
+        bias = bias[:1].reshape(1, 1, 1)
+    else:
+        bias = np.broadcast_to(bias, (3,)).reshape(3, 1, 1)
+        if image.color_layout == "BGR":
+            chw, bias = chw[::-1], bias[::-1]
+    network = (np.float32(image.scale) * chw + bias)[None].astype(np.float32)
+    return network.reshape(shape), pixels
+
+
+# ---------------------------------------------------------------------------------- what the executor lacks
+
+
+def executor_gaps(model: Any) -> dict[str, list[str]]:
+    """Layer kinds / MIL ops of ``model`` (a BuiltModel) the reference executor has no semantics for,
+    each with the layers that use it. Custom layers count as the op they compute, known when bridgec
+    bundles a kernel (and so a numpy reference) for the class."""
+    gaps: dict[str, list[str]] = {}
+    if model.format == "neuralnetwork":
+        from bridgec.backends.coreml.executor import LAYERS
+        from bridgec.runtime_kernels.catalog import KERNELS
+
+        network = getattr(model.spec, model.spec.WhichOneof("Type"))
+        for layer in network.layers:
+            kind = layer.WhichOneof("layer")
+            if kind == "custom":
+                if layer.custom.className not in KERNELS:
+                    gaps.setdefault(f"custom layer {layer.custom.className}", []).append(layer.name)
+            elif kind not in LAYERS:
+                gaps.setdefault(kind, []).append(layer.name)
+        return gaps
+    from bridgec.backends.coreml.executor.mlprogram import OPS
+
+    for function in model.spec.mlProgram.functions.values():
+        for block in function.block_specializations.values():
+            for op in block.operations:
+                name = op.outputs[0].name if op.outputs else op.type
+                if op.type == "const":  # the program's own values, decoded by the executor itself
+                    continue
+                if op.type not in OPS:
+                    gaps.setdefault(op.type, []).append(name)
+                elif len(op.blocks):
+                    gaps.setdefault(f"{op.type} with nested blocks", []).append(name)
+    return gaps
+
+
+def _gap_reason(gaps: dict[str, list[str]]) -> str:
+    parts = []
+    for kind, layers in sorted(gaps.items()):
+        shown = ", ".join(layers[:3]) + (f", +{len(layers) - 3} more" if len(layers) > 3 else "")
+        parts.append(f"{kind} (nodes {shown})")
+    return "the reference executor lacks " + "; ".join(parts)
+
+
+# ---------------------------------------------------------------------------------- comparing
+
+
+def compare_outputs(
+    got: Mapping[str, np.ndarray], want: Mapping[str, np.ndarray], names: list[str], tolerance: float
+) -> list[OutputCheck]:
+    checks = []
+    for name in names:
+        expected = np.asarray(want[name])
+        actual = got.get(name)
+        if actual is None:
+            checks.append(
+                OutputCheck(name, float("inf"), float("inf"), False, note="missing from the Core ML model")
+            )
+            continue
+        actual = np.asarray(actual)
+        if actual.shape != expected.shape and actual.size == expected.size == 1:
+            actual = actual.reshape(expected.shape)  # Core ML has no rank-0 tensors
+        diff = difference(actual, expected)
+        checks.append(
+            OutputCheck(
+                name,
+                diff.max_abs,
+                diff.max_rel,
+                diff.within(tolerance),
+                diff.nonfinite,
+                diff.size,
+                diff.note or ("NaN/inf where the reference differs" if diff.mismatched_nonfinite else ""),
+            )
+        )
+    return checks
+
+
+def nonfinite_reason(reference: str, want: Mapping[str, np.ndarray], names: list[str]) -> str | None:
+    """Why the outputs cannot be judged when the source itself computes nothing finite, or None."""
+    dead = []
+    for name in names:
+        value = np.asarray(want[name])
+        if (
+            (np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.complexfloating))
+            and value.size
+            and not np.isfinite(value).any()
+        ):
+            dead.append(name)
+    if not dead:
+        return None
+    quoted = ", ".join(repr(n) for n in dead)
+    return (
+        f"{reference} itself computes output{'s' if len(dead) > 1 else ''} {quoted} as NaN or infinity everywhere "
+        "on the check input; pass --check-input NAME=FILE.npy with data the model is meant for"
+    )
+
+
+@dataclass
+class Divergence:
+    """The first tensor, in graph order, where one stage leaves the tolerance against the one before."""
+
+    stage: str  # e.g. "onnx_after -> coreml_reference"
+    tensor: str
+    node: str
+    op: str
+    max_abs: float
+    max_rel: float
+    compared: int  # tensors compared before and including this one
+    made_by: str = ""  # the pass that created the node, when a pass recorded it
+
+
+def first_divergence(
+    stage: str,
+    graph: gs.Graph,
+    got: Mapping[str, np.ndarray],
+    want: Mapping[str, np.ndarray],
+    tolerance: float,
+    created_by: Mapping[str, str] | None = None,
+) -> tuple[Divergence | None, int]:
+    """Walk ``graph``'s nodes in order and compare each output tensor ``got`` and ``want`` both have
+    (an ML Program names its values as MIL identifiers); (the first one out of tolerance, how many
+    tensors were compared)."""
+    from bridgec.backends.coreml.mlprogram import mil_identifier
+
+    compared = 0
+    for node in graph.nodes:
+        for tensor in node.outputs:
+            key = tensor.name if tensor.name in got else mil_identifier(tensor.name)
+            if key not in got or tensor.name not in want:
+                continue
+            a, b = np.asarray(got[key]), np.asarray(want[tensor.name])
+            if not (np.issubdtype(a.dtype, np.floating) and np.issubdtype(b.dtype, np.floating)):
+                continue
+            if a.shape != b.shape and a.size == b.size:
+                a = a.reshape(b.shape)
+            compared += 1
+            diff = difference(a, b)
+            if not diff.within(tolerance):
+                made_by = (created_by or {}).get(node.name, "")
+                return (
+                    Divergence(
+                        stage,
+                        tensor.name,
+                        node.name,
+                        ir.op_label(node),
+                        diff.max_abs,
+                        diff.max_rel,
+                        compared,
+                        made_by,
+                    ),
+                    compared,
+                )
+    return None, compared
+
+
+# ---------------------------------------------------------------------------------- the check
+
+
+@dataclass
+class Subject:
+    """What is checked: the emitted model, the graph it was emitted from, and how to run the source."""
+
+    built: Any  # BuiltModel
+    graph: gs.Graph  # the graph after the passes (what was emitted)
+    reference: str  # "PyTorch" or "onnxruntime"
+    run_source: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
+    source_model: Any = None  # the ONNX ModelProto before the passes (to tell the export from a pass)
+    precision: str = "fp32"
+    created_by: Mapping[str, str] = field(
+        default_factory=dict
+    )  # node name -> the pass (and rule) that made it
+
+
+def run_check(
+    subject: Subject,
+    source_feeds: dict[str, np.ndarray],
+    model_feeds: dict[str, np.ndarray],
+    *,
+    user_inputs: bool = False,
+    tolerance: float | None = None,
+    more_shapes: list[tuple[str, dict[str, np.ndarray], dict[str, np.ndarray]]] = (),
+    progress: Callable[[str], None] | None = None,
+) -> Check:
+    """Run the check (see the module docstring). ``more_shapes``: (label, source feeds, model feeds)
+    of further input shapes a flexible model takes. Raises nothing for a mismatch: the result's
+    status says it (``convert`` turns it into CheckFailed)."""
+    say = progress or (lambda message: None)
+    tolerance = tolerance if tolerance is not None else TOLERANCES[subject.precision]
+    names = [t.name for t in subject.graph.outputs]
+    gaps = executor_gaps(subject.built)
+    if gaps:
+        return not_checked(_gap_reason(gaps))
+    runs = [(_shape_label(source_feeds), source_feeds, model_feeds), *more_shapes]
+    result = Check(CHECKED, subject.reference, subject.precision, tolerance, user_inputs=user_inputs)
+    for label, src_feeds, ml_feeds in runs:
+        say(
+            f"checking the numbers: {subject.reference} against the Core ML model (reference executor) at {label}"
+        )
+        try:
+            want = subject.run_source(src_feeds)
+        except BridgecError as exc:
+            return not_checked(f"{subject.reference} could not run the source model again ({exc})")
+        except Exception as exc:  # noqa: BLE001 - the user's model raising on the check input
+            message = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            return not_checked(
+                f"{subject.reference} could not run the source model on the check input: {message}"
+            )
+        missing = [n for n in names if n not in want]
+        if missing:
+            return not_checked(f"{subject.reference} gives no output named {', '.join(map(repr, missing))}")
+        dead = nonfinite_reason(subject.reference, want, names)
+        if dead:
+            return not_checked(dead)
+        try:
+            got = subject.built.run_reference(ml_feeds)
+        except BridgecError as exc:  # an executor gap found while running (a variant of a known layer)
+            return not_checked(f"the reference executor could not run the model: {exc}")
+        outputs = compare_outputs(got, want, names, tolerance)
+        result.shapes.append(label)
+        if result.outputs:  # a further shape: keep the worst of each output
+            outputs = [
+                max(a, b, key=lambda o: (not o.passed, o.max_rel))
+                for a, b in zip(result.outputs, outputs, strict=True)
+            ]
+        result.outputs = outputs
+        failed = [o for o in outputs if not o.passed]
+        if failed:
+            result.status = FAILED
+            worst = max(failed, key=lambda o: o.max_rel if np.isfinite(o.max_rel) else float("inf"))
+            where = diagnose(subject, src_feeds, ml_feeds, want, tolerance, say)
+            result.reason = (
+                f"output {worst.name!r} differs from {subject.reference} by max rel err {worst.max_rel:.3g} "
+                f"({subject.precision} tolerance {short(tolerance)}{'; ' + worst.note if worst.note else ''})"
+                f"{' at ' + label if len(runs) > 1 else ''}; {where}"
+            )
+            return result
+    return result
+
+
+def _shape_label(feeds: Mapping[str, np.ndarray]) -> str:
+    return ", ".join(f"{n}:{'x'.join(map(str, np.shape(v)))}" for n, v in feeds.items())
+
+
+def diagnose(
+    subject: Subject,
+    source_feeds: dict[str, np.ndarray],
+    model_feeds: dict[str, np.ndarray],
+    want: Mapping[str, np.ndarray],
+    tolerance: float,
+    say: Callable[[str], None],
+) -> str:
+    """Where the numbers leave the source's: the export, a pass, or a Core ML layer (named by node)."""
+    from bridgec import runtimes
+
+    say("the check failed: comparing intermediate tensors to find where")
+    names = [t.name for t in subject.graph.outputs]
+    try:
+        after = runtimes.run_onnxruntime(subject.graph, source_feeds, intermediates=True)
+    except BridgecError:
+        after = None
+    if after is not None and not all(
+        difference(np.asarray(after[n]), np.asarray(want[n])).within(tolerance) for n in names if n in after
+    ):
+        # the graph handed to Core ML is already wrong: the export or a pass
+        before = None
+        if subject.source_model is not None:
+            try:
+                before = runtimes.run_model(_with_intermediates(subject.source_model), source_feeds)
+            except BridgecError:
+                before = None
+        if before is not None and not all(
+            difference(np.asarray(before[n]), np.asarray(want[n])).within(tolerance)
+            for n in names
+            if n in before
+        ):
+            return (
+                f"the exported ONNX graph already differs from {subject.reference} (an exporter mistranslation, "
+                "before any bridgec pass); try --exporter dynamo or --exporter torchscript"
+            )
+        if before is not None:
+            found, _ = first_divergence(
+                "onnx_before -> onnx_after", subject.graph, after, before, tolerance, subject.created_by
+            )
+            if found:
+                by = f", made by {found.made_by}" if found.made_by else ""
+                return (
+                    f"a pass changed the numbers first at node {found.node!r} ({found.op}{by}), tensor "
+                    f"{found.tensor!r} max rel err {found.max_rel:.3g}; --verify-each names the pass"
+                )
+        return "the graph after the passes already differs; bridgec verify --per-node and --verify-each localise it"
+    try:
+        coreml = subject.built.run_reference(model_feeds, intermediates=True)
+    except BridgecError as exc:
+        return f"(the per-node search could not run: {exc})"
+    if after is None:
+        return "(onnxruntime could not run the graph after the passes, so no node could be named)"
+    found, compared = first_divergence(
+        "onnx_after -> coreml_reference", subject.graph, coreml, after, tolerance
+    )
+    if found is None:
+        return f"no single Core ML layer leaves the tolerance ({compared} intermediate tensors compared)"
+    emitted = _emitted_as(subject, found.node)
+    return (
+        f"first diverging node {found.node!r} ({found.op}{' -> Core ML ' + emitted if emitted else ''}), tensor "
+        f"{found.tensor!r} max rel err {found.max_rel:.3g} against onnxruntime"
+    )
+
+
+def _with_intermediates(model: Any) -> Any:
+    import onnx
+
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    present = {o.name for o in copy.graph.output}
+    try:
+        inferred = ir.infer_shapes_best_effort(copy)
+    except Exception:  # noqa: BLE001 - intermediates are a diagnosis aid
+        return copy
+    typed = {v.name: v for v in inferred.graph.value_info if v.type.tensor_type.elem_type}
+    for node in inferred.graph.node:
+        for name in node.output:
+            if name and name not in present and name in typed:
+                inferred.graph.output.append(typed[name])
+                present.add(name)
+    return inferred
+
+
+def _emitted_as(subject: Subject, node_name: str) -> str:
+    """The Core ML layer kind a NeuralNetwork emitted for ``node_name`` (layers carry node names)."""
+    if subject.built.format != "neuralnetwork":
+        return ""
+    network = getattr(subject.built.spec, subject.built.spec.WhichOneof("Type"))
+    kinds = sorted(
+        {layer.WhichOneof("layer") for layer in network.layers if layer.name.startswith(node_name)}
+    )
+    return "/".join(kinds)
+
+
+__all__ = [
+    "CHECKED",
+    "FAILED",
+    "NOT_CHECKED",
+    "Check",
+    "CheckFailed",
+    "Difference",
+    "Divergence",
+    "NotChecked",
+    "OutputCheck",
+    "Subject",
+    "check_feeds",
+    "compare_outputs",
+    "executor_gaps",
+    "first_divergence",
+    "not_checked",
+    "parse_check_inputs",
+    "run_check",
+]
