@@ -65,6 +65,7 @@ class Check:
     reason: str = ""  # not checked: why; failed: the worst output and where it diverges
     shapes: list[str] = field(default_factory=list)  # the input shapes the model was run at
     user_inputs: bool = False  # --check-input gave (some of) the inputs
+    notes: list[str] = field(default_factory=list)  # limits of what was proven, shown in the line
 
     @property
     def max_rel(self) -> float:
@@ -91,6 +92,8 @@ class Check:
                 f"{o.name!r} is NaN/inf in {self.reference} at {o.nonfinite} of {o.size} elements (matched there)"
                 for o in partial
             )
+        if self.notes:
+            line += "; " + "; ".join(self.notes)
         return line
 
     def to_dict(self) -> dict:

@@ -384,7 +384,7 @@ def _check(
         precision=precision,
         created_by=result.context.created_by,
     )
-    return check_mod.run_check(
+    result = check_mod.run_check(
         subject,
         source_feeds,
         model_feeds,
@@ -393,6 +393,11 @@ def _check(
         more_shapes=more,
         progress=say,
     )
+    if flexible and not more and result.status == check_mod.CHECKED:
+        result.notes.append(
+            "the other shapes of the flexible input not run (onnxruntime runs the .onnx at this one)"
+        )
+    return result
 
 
 def _flexible_shapes(

@@ -313,34 +313,44 @@ def test_report_json_carries_the_check(tmp_path, capsys):
     assert report["check"]["line"].startswith("checked: 1 output")
 
 
-def test_image_input_is_checked_through_the_preprocessing(tmp_path, capsys):
+@pytest.mark.parametrize("layout", ["RGB", "BGR"])
+def test_image_classifier_is_checked_through_the_preprocessing(layout, tmp_path, capsys):
+    """Core ML gets pixels and applies scale and per-channel bias; PyTorch gets the tensor that makes.
+    A bias applied to the wrong channel would show as a mismatch."""
     import torch
 
     class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("weights", torch.tensor([1.0, -2.0, 3.0]).reshape(1, 3, 1, 1))
+
         def forward(self, x):
-            return torch.nn.functional.softmax(x.mean(dim=(2, 3)) * 50, dim=1)
+            return torch.nn.functional.softmax((x * self.weights).mean(dim=(2, 3)) * 50, dim=1)
 
     path = save_torch(tmp_path / "net.pt", Net(), (1, 3, 4, 6))
-    code, out, _ = run_cli(
-        [
-            path,
-            "--input",
-            "x:1x3x4x6",
-            "--image-input",
-            "x",
-            "--scale",
-            "0.0039",
-            "--bias",
-            "-0.5,-0.4,-0.3",
-            "--color-layout",
-            "BGR",
-            "-o",
-            tmp_path / "net.mlmodel",
-        ],
-        capsys,
-    )
+    (tmp_path / "labels.txt").write_text("cat\ndog\neel\n")
+    args = [
+        path,
+        "--input",
+        "x:1x3x4x6",
+        "--image-input",
+        "x",
+        "--scale",
+        "0.0039",
+        "--bias",
+        "-0.5,-0.1,-0.9",
+    ]
+    args += ["--color-layout", layout, "--labels", tmp_path / "labels.txt", "-o", tmp_path / "net.mlmodel"]
+    code, out, _ = run_cli(args, capsys)
     assert code == 0, out
     assert out.strip().splitlines()[-1].startswith("checked: 1 output")
+    pixels = np.random.default_rng(3).integers(0, 256, (4, 6, 3)).astype(np.float32)
+    np.save(tmp_path / "pixels.npy", pixels)
+    code, out, _ = run_cli([*args, "--check-input", f"x={tmp_path / 'pixels.npy'}"], capsys)
+    assert code == 0 and out.strip().splitlines()[-1].endswith("on --check-input"), out
+    np.save(tmp_path / "tensor.npy", np.zeros((1, 3, 4, 6), np.float32))
+    code, _, err = run_cli([*args, "--check-input", f"x={tmp_path / 'tensor.npy'}", "-q"], capsys)
+    assert code == 2 and "takes (4, 6, 3) pixels" in err
 
 
 def test_flexible_shapes_are_checked_at_every_corner(tmp_path, capsys):
