@@ -69,3 +69,37 @@ def test_batched_matmul_with_weight(bias):
         )
 
     close(run_one({"x": x}, add), x @ w + (b if bias else 0))
+
+
+@pytest.mark.parametrize(
+    "a_shape,b_shape,want_shape",
+    [
+        ((3,), (3, 5), (1, 5)),  # "prepending a 1"; the result has rank max(2, 1, 2)
+        ((4, 3), (3,), (4, 1)),  # "appending a 1"
+        ((3,), (2, 3, 5), (2, 1, 5)),
+        ((2, 4, 3), (3,), (2, 4, 1)),
+        ((3,), (3,), (1, 1)),
+    ],
+)
+def test_batched_matmul_keeps_the_promoted_axis_of_a_vector(a_shape, b_shape, want_shape):
+    # Proto: "When there are two inputs: rank is max(2, rank(a), rank(b))"; a 1-D operand is promoted
+    # to a matrix and nothing says the axis is removed again (numpy.matmul removes it).
+    a, b = rand(*a_shape, seed=12), rand(*b_shape, seed=13)
+    y = run_one({"a": a, "b": b}, lambda bld: bld.add_batched_mat_mul("mm", ["a", "b"], "y"))
+    a2 = a.reshape(1, -1) if a.ndim == 1 else a
+    b2 = b.reshape(-1, 1) if b.ndim == 1 else b
+    expected = np.einsum("...mk,...kn->...mn", a2, b2)
+    assert y.shape == want_shape
+    close(y, expected)
+
+
+def test_batched_matmul_with_weight_ignores_transpose():
+    # Proto: transposeA/transposeB "is ignored when there is one input".
+    x, w = rand(2, 4, seed=14), rand(4, 3, seed=15)
+
+    def add(bld):
+        layer = bld.add_batched_mat_mul("mm", ["x"], "y", weight_matrix_rows=4, weight_matrix_columns=3, W=w)
+        layer.batchedMatmul.transposeA = True
+        layer.batchedMatmul.transposeB = True
+
+    close(run_one({"x": x}, add), x @ w)
