@@ -15,6 +15,7 @@ _REDUCE = {
     "ReduceProd": "reduce_prod",
     "ReduceL1": "reduce_l1_norm",
     "ReduceL2": "reduce_l2_norm",
+    "ReduceLogSum": "reduce_log_sum",
     "ReduceLogSumExp": "reduce_log_sum_exp",
     "ReduceSumSquare": "reduce_sum_square",
 }
@@ -33,12 +34,26 @@ def _reduce_check(node: gs.Node, target) -> str | None:
     return constant_inputs(node, (1,), "axes")
 
 
+def _reduce_nothing(ctx, node: gs.Node, x, out: gs.Tensor):
+    """noop_with_empty_axes: "the reduction step behaves like a no-op (identity function), but
+    composite-reduction operators will still perform the non-reduction steps" (ONNX) -- |x| for L1
+    and L2, x * x for SumSquare, log x for LogSum, x itself for the rest (LogSumExp: log(exp(x)))."""
+    name = ctx.name(out)
+    if node.op in ("ReduceL1", "ReduceL2"):
+        return ctx.mb.abs(x=x, name=name)
+    if node.op == "ReduceSumSquare":
+        return ctx.mb.square(x=x, name=name)
+    if node.op == "ReduceLogSum":
+        return ctx.mb.log(x=x, epsilon=0.0, name=name)  # MIL's log adds 1e-45 unless told not to
+    return ctx.mb.identity(x=x, name=name)
+
+
 def _reduce(ctx, node: gs.Node) -> None:
     x, out = ctx.value(node.inputs[0]), node.outputs[0]
     axes = _axes(ctx, node)
     if not axes:
         if int(node.attrs.get("noop_with_empty_axes", 0)):
-            ctx.set(out, ctx.mb.identity(x=x, name=ctx.name(out)))
+            ctx.set(out, _reduce_nothing(ctx, node, x, out))
             return
         axes = list(range(len(x.shape)))
     keep = bool(int(node.attrs.get("keepdims", 1)))

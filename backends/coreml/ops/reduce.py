@@ -23,6 +23,20 @@ def _reduce_check(node: gs.Node, target) -> str | None:
     return None
 
 
+def _reduce_nothing(ctx, node: gs.Node, x: str, out: str) -> None:
+    """noop_with_empty_axes: "the reduction step behaves like a no-op (identity function), but
+    composite-reduction operators will still perform the non-reduction steps" (ONNX) -- |x| for L1
+    and L2, x * x for SumSquare, log x for LogSum, x itself for the rest (LogSumExp: log(exp(x)))."""
+    if node.op in ("ReduceL1", "ReduceL2"):
+        ctx.builder.add_unary(node.name, x, out, mode="abs")
+    elif node.op == "ReduceSumSquare":
+        ctx.builder.add_multiply_broadcastable(node.name, [x, x], out)
+    elif node.op == "ReduceLogSum":
+        ctx.builder.add_unary(node.name, x, out, mode="log")
+    else:
+        ctx.builder.add_activation(node.name, "LINEAR", x, out, params=[1.0, 0.0])
+
+
 def _reduce(method: str):
     def emit(ctx, node: gs.Node) -> None:
         axes = _axes(node)
@@ -31,7 +45,7 @@ def _reduce(method: str):
         rank = _rank(node.inputs[0])
         if not axes:
             if int(node.attrs.get("noop_with_empty_axes", 0)):
-                ctx.builder.add_activation(node.name, "LINEAR", x, out, params=[1.0, 0.0])
+                _reduce_nothing(ctx, node, x, out)
                 return
             axes = list(range(rank))
         getattr(ctx.builder, method)(
@@ -83,11 +97,10 @@ def _arg(method: str):
 
 
 def _topk_check(node: gs.Node, target) -> str | None:
-    """Restrictions: constant K; sorted=1."""
+    """Restrictions: constant K."""
+    # sorted=0 leaves the order undefined (ONNX): topK's sorted order is one of them
     if ir.constant_value(node.inputs[1]) is None:
         return "TopK's K must be constant (it is computed at run time)"
-    if not int(node.attrs.get("sorted", 1)):
-        return "TopK sorted=0: Core ML's topK always sorts"
     return None
 
 

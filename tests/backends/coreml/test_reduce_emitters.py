@@ -29,6 +29,12 @@ CASES = {
     "sum_square": ("float[2,3,4,1] y", axes("-1") + "y = ReduceSumSquare (x, a)", None, 18),
     "log_sum": ("float[2,3,4,1] y", axes("-1") + "y = ReduceLogSum (x, a)", np.abs, 18),
     "log_sum_exp": ("float[2,3,1,5] y", axes("2") + "y = ReduceLogSumExp (x, a)", lambda x: x * 20, 18),
+    # noop_with_empty_axes: "composite-reduction operators will still perform the non-reduction steps"
+    "l1_noop": ("float[2,3,4,5] y", "y = ReduceL1 <noop_with_empty_axes = 1> (x)", None, 18),
+    "l2_noop": ("float[2,3,4,5] y", "y = ReduceL2 <noop_with_empty_axes = 1> (x)", None, 18),
+    "sum_square_noop": ("float[2,3,4,5] y", "y = ReduceSumSquare <noop_with_empty_axes = 1> (x)", None, 18),
+    "log_sum_noop": ("float[2,3,4,5] y", "y = ReduceLogSum <noop_with_empty_axes = 1> (x)", np.abs, 18),
+    "log_sum_exp_noop": ("float[2,3,4,5] y", "y = ReduceLogSumExp <noop_with_empty_axes = 1> (x)", None, 18),
     "argmax": ("int64[2,1,4,5] y", "y = ArgMax <axis = 1> (x)", None, 13),
     "argmax_drop": ("int64[2,3,4] y", "y = ArgMax <axis = -1, keepdims = 0> (x)", None, 13),
     "argmin": ("int64[2,3,1,5] y", "y = ArgMin <axis = 2> (x)", None, 13),
@@ -77,3 +83,31 @@ def test_cumsum_needs_ios14():
 )
 def test_runtime_or_unmappable_arguments_are_refused(inputs, outputs, body, reason):
     assert reason in unsupported_reason(model_text(inputs, outputs, body, 18))
+
+
+def test_topk_unsorted_is_emitted_sorted():
+    # sorted=0: "order of returned 'Values' and 'Indices' are undefined" -- Core ML's sorted order is
+    # one of them, so both sides are compared in index order
+    from bridgec.backends.coreml.executor import run as run_coreml
+    from bridgec.backends.coreml.neuralnetwork import build_spec
+    from tests.backends.coreml._emitter_helpers import feeds_for
+    from tests.helpers import graph_from_text, run_graph
+
+    text = model_text(
+        X,
+        "float[2,3,4,2] v, int64[2,3,4,2] i",
+        "k = Constant <value = int64[1] {2}> ()\n v, i = TopK <sorted = 0> (x, k)",
+    )
+    assert unsupported_reason(text) is None
+    graph = graph_from_text(text)
+    values = feeds_for(graph, np.round)  # ties
+    want = run_graph(graph, values)
+    got = run_coreml(build_spec(graph.copy(), "iOS14"), values)
+
+    def by_index(v: np.ndarray, i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        order = np.argsort(i, axis=-1, kind="stable")
+        return np.take_along_axis(v, order, -1), np.take_along_axis(i, order, -1)
+
+    (v_got, i_got), (v_want, i_want) = by_index(got["v"], got["i"]), by_index(*want)
+    np.testing.assert_array_equal(i_got, i_want)
+    np.testing.assert_allclose(v_got, v_want)

@@ -24,13 +24,19 @@ CASES = {
     "l1": (13, "y = ReduceL1 <axes = [1]> (x)", "reduce_l1_norm"),
     "log_sum_exp": (13, "y = ReduceLogSumExp <axes = [3]> (x)", "reduce_log_sum_exp"),
     "sum_square": (13, "y = ReduceSumSquare <axes = [3]> (x)", "reduce_sum_square"),
+    "log_sum": (13, "y = ReduceLogSum <axes = [1, 3]> (x)", "reduce_log_sum"),
+    # noop_with_empty_axes: "composite-reduction operators will still perform the non-reduction steps"
+    "l1_noop": (18, "y = ReduceL1 <noop_with_empty_axes = 1> (x)", "abs"),
+    "l2_noop": (18, "y = ReduceL2 <noop_with_empty_axes = 1> (x)", "abs"),
+    "sum_square_noop": (18, "y = ReduceSumSquare <noop_with_empty_axes = 1> (x)", "square"),
+    "log_sum_noop": (18, "y = ReduceLogSum <noop_with_empty_axes = 1> (x)", "log"),
 }
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_reduce(case):
     opset, body, mil_op = CASES[case]
-    feeds = POSITIVE if case == "prod" else None
+    feeds = POSITIVE if case in ("prod", "log_sum", "log_sum_noop") else None
     check(graph(body, opset=opset), (mil_op,), feeds=feeds)
 
 
