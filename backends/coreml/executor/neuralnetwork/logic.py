@@ -1,6 +1,8 @@
-"""Logical layers (``logicalAnd/Or/Xor/Not``) and ``whereBroadcastable``.
+"""Logical layers (``logicalAnd/Or/Xor/Not``) and ``whereBroadcastable``, as NeuralNetwork.proto's
+Logical*LayerParams and WhereBroadcastableLayerParams comments describe them.
 
-Core ML blobs are float: a condition is true where it is non-zero, and results are 1.0 / 0.0.
+Core ML blobs are float: "Input is considered False if equal to 0.0f otherwise True. Output is 1.0f
+if the condition is true otherwise 0.0f" (every Logical*LayerParams).
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from bridgec.backends.coreml.executor.neuralnetwork._common import LayerFn, f32
 
 
 def _logical(op: Callable[..., np.ndarray], arity: int) -> LayerFn:
+    """LogicalAnd/Or/Xor: "Must have 2 inputs", "Broadcasting is supported"; LogicalNot: "Must have 1
+    input"."""
+
     def run(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
         if len(inputs) != arity:
             raise ValueError(f"needs exactly {arity} input(s), got {len(inputs)}")
@@ -23,7 +28,10 @@ def _logical(op: Callable[..., np.ndarray], arity: int) -> LayerFn:
 
 
 def where_broadcastable(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    """WhereBroadcastableLayerParams: inputs (condition, true values, false values), broadcast."""
+    """WhereBroadcastableLayerParams: "similar in functionality to the numpy.where method with 3
+    inputs"; "Inputs, in order, are the condition tensor, x and y"; "All the 3 inputs are first
+    broadcasted to a common shape". The proto does not say when a float condition is "True": taken as
+    the logical layers define it, non-zero."""
     if len(inputs) != 3:
         raise ValueError(f"needs exactly 3 inputs (condition, a, b), got {len(inputs)}")
     cond, a, b = (f32(x) for x in inputs)

@@ -1,7 +1,11 @@
-"""Index-producing and scanning layers: ``argMax``, ``argMin``, ``topK``, ``cumSum``.
+"""Index-producing and scanning layers: ``argMax``, ``argMin``, ``topK``, ``cumSum``, as
+NeuralNetwork.proto's ArgMax/ArgMin/TopK/CumSumLayerParams comments describe them.
 
-Indices are returned as float blobs (every Core ML NeuralNetwork blob is float); ties resolve
-to the lowest index, as ONNX specifies for ArgMax/ArgMin/TopK.
+Indices are returned as float blobs (every Core ML NeuralNetwork blob is float). The proto does not
+say which index a tie gives, nor in which order topK returns its K elements: the executor takes the
+lowest index and largest (bottom K: smallest) first, what numpy's argmax and a stable sort give and
+what ONNX specifies for ArgMax/ArgMin/TopK; tests/backends/coreml/executor/test_selection.py pins
+that assumption against numpy, and the emitters' property tests hold it against onnxruntime.
 """
 
 from __future__ import annotations
@@ -14,6 +18,11 @@ from bridgec.backends.coreml.executor.neuralnetwork._common import LayerFn, f32,
 
 
 def _arg(kind: str, fn: Any) -> LayerFn:
+    """ArgMaxLayerParams / ArgMinLayerParams: "the indices of the maximum [minimum] value along a
+    specified axis", "Negative indexing is supported"; "Output has rank one less than the input if
+    "removeDim" is True and input rank is more than 1", and "input shape = (5,) ... output shape =
+    (1,), if removeDim = False or True"."""
+
     def run(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
         p = getattr(layer, kind)
         x = f32(inputs[0])
@@ -28,7 +37,10 @@ def _arg(kind: str, fn: Any) -> LayerFn:
 
 
 def top_k(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    """TopKLayerParams: outputs (values, indices) along ``axis``; K from a second input if given."""
+    """TopKLayerParams: "returns top K (or bottom K) values and the corresponding indices of the input
+    along a given axis" ("useBottomK: if true, bottom K (values, indices) are returned instead");
+    "The second input is the value of the K, and is optional"; "axis: negative indexing is
+    supported"; both outputs have the input's rank, K along ``axis``."""
     p = layer.topK
     x = f32(inputs[0])
     axis = norm_axis(int(p.axis), x.ndim)
@@ -42,15 +54,22 @@ def top_k(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def cum_sum(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    """CumSumLayerParams: running sum along ``axis``; ``excludeFinalSum`` shifts it by one place."""
+    """CumSumLayerParams: "computes the cumsum values of the input along a given axis"; "If the second
+    input is present, it is used to determine the value of "axis""; excludeFinalSum: "the first element
+    of the output is 0, and the last element contains the sum of the input up to the penultimate
+    value"; reverse: "cumsum is performed in the opposite direction" (the proto's [4, 6, 7] example:
+    [4, 10, 17], [0, 4, 10], [17, 13, 7], [13, 7, 0])."""
     p = layer.cumSum
     x = f32(inputs[0])
-    axis = norm_axis(int(p.axis), x.ndim)
+    axis = int(np.asarray(inputs[1]).reshape(-1)[0]) if len(inputs) > 1 else int(p.axis)
+    axis = norm_axis(axis, x.ndim)
     if p.reverse:
         x = np.flip(x, axis)
+    if p.excludeFinalSum:  # the running sum of the elements before each one: shift in a zero
+        x = np.concatenate(
+            [np.zeros_like(np.take(x, [0], axis=axis)), np.delete(x, -1, axis=axis)], axis=axis
+        )
     y = np.cumsum(x, axis=axis, dtype=np.float32)
-    if p.excludeFinalSum:
-        y = y - x
     if p.reverse:
         y = np.flip(y, axis)
     return [np.ascontiguousarray(y)]
