@@ -175,6 +175,12 @@ def copy(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def _reduction(kind: str, fn: Any) -> LayerFn:
+    """Reduce{Sum,Mean,Max,Min,Prod,L1,L2,SumSquare,LogSum,LogSumExp}LayerParams: "axes: dimensions
+    along which to perform reduction", "Negative indexing is supported"; "keepDims: if True, keep the
+    reduced dimensions (value will be 1), otherwise, reduced dimensions are squeezed"; "reduceAll:
+    ignore the "axes" parameter, perform reduction along all axes". The proto does not say what a
+    reduction to no axis left gives; blobs have rank >= 1, so it is taken as shape (1,)."""
+
     def run(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
         p = getattr(layer, kind)
         x = f32(inputs[0])
@@ -196,6 +202,13 @@ def gather(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
     return [np.take(x, indices, axis=axis)]
 
 
+# What each reduction computes is only named by the proto ("reduction with L1 normalization",
+# "with logSum operation", ...). reduceLogSum is taken as log(sum x): the proto is silent, and the older
+# ReduceLayerParams' LOGSUM is a sum of logs, sum(log(x + epsilon)); log of the sum is what coremltools
+# itself lowers MIL's reduce_log_sum ("the natural logarithm of the sum") to this layer for.
+# tests/backends/coreml/executor/test_reduce.py holds these layers to numpy, and the emitters' tests
+# hold ONNX's ReduceLogSum emitted as this layer to onnxruntime. (The proto's comment on
+# ReduceSumSquareLayerParams says "logSumExp": a copy of the next message's.)
 REDUCTIONS: dict[str, LayerFn] = {
     "reduceSum": _reduction("reduceSum", lambda x, a, k: x.sum(axis=a, keepdims=k)),
     "reduceMean": _reduction("reduceMean", lambda x, a, k: x.mean(axis=a, keepdims=k)),
