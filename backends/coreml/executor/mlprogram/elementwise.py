@@ -36,6 +36,8 @@ BINARY: dict[str, OpFn] = {
     "maximum": _binary(np.maximum),
     "minimum": _binary(np.minimum),
     "mod": _binary(np.mod),  # Python's sign-of-divisor remainder, as MIL's value_inference (operator.mod)
+    # equal, less, ...: "Return the truth value of x == y [x < y, ...] element-wise with broadcasting",
+    # a bool tensor; logical_and/or/xor: the same over bool tensors (iOS15 elementwise_binary.py)
     "equal": _binary(np.equal),
     "not_equal": _binary(np.not_equal),
     "less": _binary(np.less),
@@ -86,7 +88,7 @@ UNARY: dict[str, OpFn] = {
     "square": _unary(np.square),
     "tan": _unary(np.tan),
     "tanh": _unary(np.tanh),
-    "logical_not": _unary(np.logical_not),
+    "logical_not": _unary(np.logical_not),  # "A numeric value t is evaluated to true iff t != 0"
     "inverse": _with_epsilon(np.reciprocal, 1e-4),
     "log": _with_epsilon(np.log, 1e-45),
     "rsqrt": _with_epsilon(lambda v: 1.0 / np.sqrt(v), 1e-12),
@@ -94,6 +96,9 @@ UNARY: dict[str, OpFn] = {
 
 
 def select(op: Op) -> np.ndarray:
+    """select (iOS15 control_flow.py): "When True, select element from x, otherwise, y"; "The shape
+    of cond, a, and b must be broadcastable" and the result's shape follows "broadcast rules from
+    cond, a, b"."""
     return np.where(op["cond"].astype(bool), op["a"], op["b"])
 
 
