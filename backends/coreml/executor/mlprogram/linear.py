@@ -1,4 +1,5 @@
-"""linear, matmul and einsum (iOS15 linear.py; iOS17 only widens dtypes)."""
+"""linear, matmul and einsum, as the MIL op reference describes them (iOS15 linear.py; iOS17 only
+widens dtypes)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ from bridgec.backends.coreml.executor.mlprogram._op import Op, accumulate_dtype
 
 
 def linear(op: Op) -> np.ndarray:
+    """linear: "Perform x * weight.T + bias"; x is [*D, D_in] with "1 <= rank <= 3", weight
+    [D_out, D_in], bias [D_out] ("Default to 0")."""
     x, w = op["x"], op["weight"]
     acc = accumulate_dtype(x, w)
+    if not 1 <= x.ndim <= 3:
+        raise op.error(f"x must have rank 1 to 3, got shape {x.shape}")
     if w.ndim != 2 or x.shape[-1] != w.shape[1]:
         raise op.error(f"weight {w.shape} must be [D_out, D_in] with D_in = last dim of input {x.shape}")
     y = np.matmul(x.astype(acc), w.astype(acc).T)
@@ -18,10 +23,13 @@ def linear(op: Op) -> np.ndarray:
 
 
 def matmul(op: Op) -> np.ndarray:
+    """matmul: "N-D batch matrix multiplication with NumPy-style broadcasting": batch axes broadcast
+    ("Rule 2"); a 1-D x is "promoted to matrix xm by prepending a 1" and a 1-D y "by appending a 1",
+    the inserted dimension removed from the result; two 1-D operands give "the scalar from the dot
+    product". transpose_x/y "transpose the last two dimensions", with "no effect when x is 1-D"."""
     x, y = op["x"], op["y"]
     acc = accumulate_dtype(x, y)
     x, y = x.astype(acc), y.astype(acc)
-    # Rank-1 operands are never transposed: MIL promotes them to a row / column like numpy.
     if op.bool("transpose_x", False) and x.ndim >= 2:
         x = np.swapaxes(x, -1, -2)
     if op.bool("transpose_y", False) and y.ndim >= 2:
@@ -29,11 +37,29 @@ def matmul(op: Op) -> np.ndarray:
     return np.matmul(x, y)
 
 
+# einsum's two equations, each letter numbered by its first appearance: "nchw,nwhu->nchu" and
+# "chw,whr->chr" ("and its equivalent equation strings")
+_EINSUM_FORMS = ([[0, 1, 2, 3], [0, 3, 2, 4], [0, 1, 2, 4]], [[0, 1, 2], [2, 1, 3], [0, 1, 3]])
+
+
+def _numbered(equation: str) -> list[list[int]]:
+    inputs, _, output = equation.replace(" ", "").partition("->")
+    first: dict[str, int] = {}
+    return [[first.setdefault(c, len(first)) for c in term] for term in [*inputs.split(","), output]]
+
+
 def einsum(op: Op) -> np.ndarray:
+    """einsum: "The mode/equation that is currently supported is multiplying matrices that are laid out
+    on dimensions -1 and -3, treating all the other dimensions as batch. Broadcasting is supported along
+    batch dimensions" -- [B, C, H, W1] x [B, W1, H, W2] -> [B, C, H, W2], or the same without B, "If,
+    for one of the inputs, the dimensions "B" or "H" is 1, they are broadcast"."""
     values = op["values"]
     values = (values,) if isinstance(values, np.ndarray) else tuple(values)
+    equation = op.str("equation")
+    if len(values) != 2 or _numbered(equation) not in _EINSUM_FORMS:
+        raise op.error(f"equation {equation!r} on {len(values)} operand(s) is not one einsum supports")
     acc = accumulate_dtype(*values)
-    return np.einsum(op.str("equation"), *[v.astype(acc) for v in values], optimize=True)
+    return np.einsum(equation, *[v.astype(acc) for v in values], optimize=True)
 
 
 def scaled_dot_product_attention(op: Op) -> np.ndarray:

@@ -1,4 +1,9 @@
-"""reduce_* ops (iOS15 reduction.py); argmax/argmin's iOS17 ``output_dtype`` is the declared type."""
+"""reduce_* ops, as the MIL op reference describes them (iOS15 reduction.py): "axes ... (Optional,
+default="None", reduce on all axes.)", "keep_dims ... If False, the rank is reduced by 1 for each entry
+in axes, otherwise retain reduced axes with length 1"; reduce_log_sum is "the natural logarithm of the
+sum", reduce_log_sum_exp "the natural logarithm of the sum of the exponentials", the norms sum |x| and
+sqrt(sum x^2). argmax/argmin's iOS17 ``output_dtype`` is the declared type.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +36,11 @@ def _reduce(fn: Callable[[np.ndarray, tuple[int, ...], bool], np.ndarray], widen
 
 
 def _arg(fn: Callable[..., np.ndarray]) -> OpFn:
+    """reduce_argmax / reduce_argmin: the index of the maximum (minimum) along ``axis`` (default -1).
+    "In case of ties, the identity of the return value is not guaranteed": the executor takes the
+    first, as numpy and ONNX's select_last_index=0 do (the emitters refuse select_last_index=1);
+    test_reductions.py pins that here and the ArgMax property test against onnxruntime."""
+
     def impl(op: Op) -> np.ndarray:
         x = op["x"]
         axis = op.axis("axis", x.ndim, -1)

@@ -41,3 +41,33 @@ def test_einsum(tmp_path):
         "einsum",
     )
     close(got, np.einsum("nchw,nwhr->nchr", a, b), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "equation, a_shape, b_shape",
+    [("nchw,nwhr->nchr", (1, 3, 4, 5), (2, 5, 1, 6)), ("chw,whr->chr", (3, 1, 5), (5, 4, 6))],
+)
+def test_einsum_broadcasts_size_one_batch_axes(equation, a_shape, b_shape, tmp_path):
+    # Reference: "If, for one of the inputs, the dimensions "B" or "H" is 1, they are broadcast"
+    a, b = rand(*a_shape, seed=10), rand(*b_shape, seed=11)
+    got = run_one(
+        lambda a, b: mb.einsum(values=(a, b), equation=equation), {"a": a, "b": b}, tmp_path, "einsum"
+    )
+    # the same contraction by broadcasting by hand: "...w" of a against "w..." of b
+    if len(a_shape) == 4:
+        a_, b_ = np.broadcast_to(a, (2, 3, 4, 5)), np.broadcast_to(b, (2, 5, 4, 6))
+        want = np.stack([np.stack([a_[n, :, h, :] @ b_[n, :, h, :] for h in range(4)], 1) for n in range(2)])
+    else:
+        a_, b_ = np.broadcast_to(a, (3, 4, 5)), np.broadcast_to(b, (5, 4, 6))
+        want = np.stack([a_[:, h, :] @ b_[:, h, :] for h in range(4)], 1)
+    close(got, want, atol=1e-5)
+
+
+@pytest.mark.parametrize("equation", ["nchw,nwhr->nhcr", "ab,bc->ac", "chw,whr->chr,", "nchw->nwhc"])
+def test_einsum_refuses_other_equations(equation):
+    from bridgec.backends.coreml.executor.mlprogram._op import Op
+    from bridgec.backends.coreml.executor.mlprogram.linear import einsum
+
+    values = tuple(rand(*([2] * len(term)), seed=12) for term in equation.split("->")[0].split(",") if term)
+    with pytest.raises(Exception, match="not one einsum supports"):
+        einsum(Op("einsum", "e", {"values": values, "equation": np.array(equation)}))

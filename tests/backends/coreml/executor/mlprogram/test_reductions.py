@@ -36,3 +36,17 @@ def test_arg_reductions(name, tmp_path):
 
     want = (np.argmax if name == "reduce_argmax" else np.argmin)(X, axis=1, keepdims=True)
     close(run_one(build, {"x": X}, tmp_path, name), want.astype(np.float32))
+
+
+@pytest.mark.parametrize("name", ["reduce_argmax", "reduce_argmin"])
+def test_arg_reductions_take_the_first_of_a_tie(name, tmp_path):
+    # Reference: "In case of ties, the identity of the return value is not guaranteed"; the executor
+    # assumes the first (ONNX's select_last_index=0), checked here against an explicit scan
+    x = np.array([[1.0, 3.0, 3.0, -2.0, -2.0], [0.0, 0.0, 0.0, 0.0, 0.0]], np.float32)
+
+    def build(x):
+        return mb.cast(x=getattr(mb, name)(x=x, axis=-1), dtype="fp32")
+
+    best = max if name == "reduce_argmax" else min
+    want = [row.index(best(row)) for row in x.tolist()]
+    close(run_one(build, {"x": x}, tmp_path, name), np.array(want, np.float32))
