@@ -1,4 +1,6 @@
-"""Layers that make tensors from shapes and scalars: ``getShape``, ``fill*``, ``range*``."""
+"""Layers that make tensors from shapes and scalars: ``getShape``, ``fill*``, ``range*``, as
+NeuralNetwork.proto's GetShape/FillLike/FillStatic/FillDynamic/RangeStatic/RangeDynamicLayerParams
+comments describe them."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from bridgec.backends.coreml.executor.neuralnetwork._common import LayerFn, f32
 
 
 def get_shape(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """GetShapeLayerParams: "Output: a vector of length R, where R is the rank of the input tensor"."""
     return [np.asarray(inputs[0].shape, dtype=np.float32).reshape(-1)]
 
 
@@ -22,20 +25,26 @@ def _shape_from_blob(blob: np.ndarray) -> tuple[int, ...]:
 
 
 def fill_like(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """FillLikeLayerParams: "Input is only used to determine the shape of the output"."""
     return [np.full(inputs[0].shape, np.float32(layer.fillLike.value), np.float32)]
 
 
 def fill_static(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """FillStaticLayerParams: "A N-Dimensional tensor of shape "targetShape"" filled with ``value``."""
     shape = tuple(int(v) for v in layer.fillStatic.targetShape)
     return [np.full(shape, np.float32(layer.fillStatic.value), np.float32)]
 
 
 def fill_dynamic(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    """FillDynamicLayerParams: the input is a rank-1 blob holding the output shape."""
+    """FillDynamicLayerParams: the input is "A rank 1 tensor specifying the shape of the output"."""
     return [np.full(_shape_from_blob(inputs[0]), np.float32(layer.fillDynamic.value), np.float32)]
 
 
 def _arange(start: float, end: float, step: float) -> np.ndarray:
+    """Range*LayerParams: "similar in functionality to the numpy.arange method". numpy.arange gives
+    ceil((end - start) / step) values start + i * step, computed in double from the (float32)
+    parameters; the proto says nothing about the precision Core ML counts in, so where the limit lands
+    exactly on a step the length follows numpy's double arithmetic here."""
     if step == 0:
         raise ValueError("range step is 0")
     count = max(0, math.ceil((end - start) / step))
@@ -49,7 +58,9 @@ def range_static(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def range_dynamic(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    """RangeDynamicLayerParams: inputs (end), (end, start) or (end, start, step); the rest from params."""
+    """RangeDynamicLayerParams: "The first input represents the "endValue". The second input, if
+    present, corresponds to "startValue" ... The third input, if present, corresponds to
+    "stepSizeValue""; what is missing comes from the parameters."""
     if not 1 <= len(inputs) <= 3:
         raise ValueError(f"rangeDynamic takes 1 to 3 inputs, got {len(inputs)}")
     p = layer.rangeDynamic

@@ -42,3 +42,14 @@ def test_range_static_and_dynamic(start, end, step):
 def test_range_dynamic_end_only_uses_the_parameters():
     feeds = {"e": np.array([4.0], np.float32)}
     close(run_one(feeds, lambda b: b.add_range_dynamic("r", ["e"], "y", start=1, step=2)), [1.0, 3.0])
+
+
+@pytest.mark.parametrize("start, end, step", [(0.0, 0.6, 0.1), (0.1, 0.7, 0.3), (1.5, -0.35, -0.7)])
+def test_range_on_a_step_counts_like_numpy_in_double(start, end, step):
+    # Proto: "similar in functionality to the numpy.arange method", silent on precision: the float32
+    # parameters are counted in double, as numpy.arange counts Python floats (float32 arithmetic
+    # would make 0.6f / 0.1f = 6.0000005 -> 7 values)
+    start, end, step = (float(np.float32(v)) for v in (start, end, step))
+    y = run_one({"x": rand(1)}, lambda b: b.add_range_static("r", "y", end=end, start=start, step=step))
+    count = int(np.ceil((end - start) / step))
+    close(y, np.float32(start) + np.arange(count, dtype=np.float32) * np.float32(step))
