@@ -1,47 +1,138 @@
-"""Max/average pooling, local and global (2-D)."""
+"""Max/average pooling, local and global (2-D).
+
+Every ONNX window layout (explicit or asymmetric pads, auto_pad, ceil_mode) is emitted as Core ML's
+floor-mode pooling with explicit ``ValidPadding`` amounts: ``window_pads`` finds the end padding
+with which floor mode computes exactly ONNX's windows. ``includeLastPixel`` (Core ML's rounding-up
+padding) is not used: NeuralNetwork.proto does not say whether its rounding overhang counts in an
+average, and it only takes symmetric padding.
+"""
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
 
 import onnx_graphsurgeon as gs
 
 from bridgec.backends.coreml.ops import Emitter
 
 
+def _attr_str(node: gs.Node, name: str, default: str) -> str:
+    value = node.attrs.get(name, default)
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@dataclass(frozen=True)
+class PoolWindows:
+    """ONNX pooling windows as floor-mode pooling: per spatial axis the begin pad, the end pad that
+    fits exactly ONNX's windows (``end``), the node's own end pad (``declared_end``) and the count."""
+
+    kernel: tuple[int, ...]
+    strides: tuple[int, ...]
+    begin: tuple[int, ...]
+    end: tuple[int, ...]
+    declared_end: tuple[int, ...]
+    out: tuple[int, ...]
+
+    @property
+    def overhang(self) -> bool:
+        """Whether a window (ceil_mode's last) runs past the node's padding."""
+        return any(e > d for e, d in zip(self.end, self.declared_end, strict=True))
+
+    @property
+    def declared_padding(self) -> bool:
+        return any(self.begin) or any(self.declared_end)
+
+
+def window_pads(node: gs.Node, in_spatial: tuple[int, ...]) -> PoolWindows | str:
+    """The windows of a MaxPool/AveragePool ``node`` over ``in_spatial``, or why there is no
+    floor-mode form of them (ONNX's rules: pads/auto_pad, then ceil_mode's rounding up, which never
+    starts a window in the end padding, as in PyTorch)."""
+    kernel = tuple(int(k) for k in node.attrs["kernel_shape"])
+    n = len(kernel)
+    strides = tuple(int(s) for s in node.attrs.get("strides", [1] * n))
+    dilations = [int(d) for d in node.attrs.get("dilations", [1] * n)]
+    if any(d != 1 for d in dilations):
+        return "pooling with dilations has no Core ML form"
+    auto = _attr_str(node, "auto_pad", "NOTSET")
+    ceil = bool(int(node.attrs.get("ceil_mode", 0)))
+    begin, end, declared, out = [], [], [], []
+    onnx_pads = [int(p) for p in node.attrs.get("pads", [0] * 2 * n)]
+    for axis, (size, k, s) in enumerate(zip(in_spatial, kernel, strides, strict=True)):
+        if auto in ("SAME_UPPER", "SAME_LOWER"):
+            count = math.ceil(size / s)
+            total = max((count - 1) * s + k - size, 0)
+            light, heavy = total // 2, total - total // 2
+            b, e = (light, heavy) if auto == "SAME_UPPER" else (heavy, light)
+        else:
+            b, e = (0, 0) if auto == "VALID" else (onnx_pads[axis], onnx_pads[axis + n])
+            span = size + b + e - k
+            if span < 0:
+                # onnxruntime still makes one window here (integer division truncates); ONNX's
+                # formula makes none. Neither is a pooling Core ML can express.
+                return f"kernel {k} is larger than the padded input ({size} + pads {b}, {e})"
+            if ceil:
+                count = -(-span // s) + 1
+                if (count - 1) * s >= size + b:  # a window starting in the end padding is dropped
+                    count -= 1
+            else:
+                count = span // s + 1
+        fit = (count - 1) * s + k - size - b  # the end pad with which the last window ends the input
+        begin.append(b)
+        declared.append(e)
+        end.append(min(max(e, fit), fit + s - 1))  # any end pad in [fit, fit + s) fits no more windows
+        out.append(count)
+    return PoolWindows(kernel, strides, tuple(begin), tuple(end), tuple(declared), tuple(out))
+
+
+def exclude_padding(node: gs.Node, windows: PoolWindows) -> bool | str:
+    """An AveragePool's divisor as Core ML's one flag (exclude the padding from the count or not),
+    or why the flag cannot say it.
+
+    ONNX (like PyTorch) counts the node's own padding when count_include_pad is set, but never the
+    part of a ceil_mode window beyond it; Core ML counts all padding or none."""
+    if not int(node.attrs.get("count_include_pad", 0)):
+        return True
+    if not windows.overhang:
+        return False
+    if not windows.declared_padding:
+        return True  # nothing declared to count: the divisor is the part inside the input
+    return "count_include_pad with a ceil_mode window past the pads: its divisor has no Core ML form"
+
+
+def _static_spatial(node: gs.Node) -> tuple[int, ...] | None:
+    shape = node.inputs[0].shape
+    if shape is None or len(shape) < 3 or not all(isinstance(d, int) for d in shape[2:]):
+        return None
+    return tuple(int(d) for d in shape[2:])
+
+
 def _pool_check(node: gs.Node, target) -> str | None:
-    """Restrictions: 2-D only; no dilations; auto_pad NOTSET or VALID; no MaxPool indices output; ceil_mode only with symmetric padding (and kernel >= stride when unpadded)."""
+    """Restrictions: 2-D only; no dilations; a static input H and W; no MaxPool indices output; an
+    AveragePool counting its pads only where the ceil_mode windows stay inside them."""
     kernel = node.attrs.get("kernel_shape", [])
     if len(kernel) != 2:
         return f"only 2-D pooling maps to Core ML (kernel_shape {list(kernel)})"
-    if any(d != 1 for d in node.attrs.get("dilations", [1, 1])):
-        return "dilated pooling is not supported"
-    if node.attrs.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
-        return f"auto_pad {node.attrs['auto_pad']} is not supported"
     if len(node.outputs) > 1 and node.outputs[1].outputs:
         return "MaxPool indices output is not supported"
-    if int(node.attrs.get("ceil_mode", 0)):
-        pads = list(node.attrs.get("pads", [0, 0, 0, 0]))
-        if pads[:2] != pads[2:]:
-            return "ceil_mode with asymmetric padding is not supported"
-        if not any(pads) and any(
-            k < s for k, s in zip(kernel, node.attrs.get("strides", [1, 1]), strict=True)
-        ):
-            # Core ML keeps a last window that starts past the input; ONNX/torch drop it.
-            return "ceil_mode without padding and kernel < stride rounds differently in Core ML"
+    spatial = _static_spatial(node)
+    if spatial is None:
+        return f"{node.op} needs the input's static H and W to place its windows"
+    windows = window_pads(node, spatial)
+    if isinstance(windows, str):
+        return windows
+    if node.op == "AveragePool":
+        exclude = exclude_padding(node, windows)
+        if isinstance(exclude, str):
+            return exclude
     return None
 
 
 def _pool(kind: str):
     def emit(ctx, node: gs.Node) -> None:
-        kh, kw = node.attrs["kernel_shape"]
-        sh, sw = node.attrs.get("strides", [1, 1])
-        pads = (
-            [0, 0, 0, 0]
-            if node.attrs.get("auto_pad") == "VALID"
-            else list(node.attrs.get("pads", [0, 0, 0, 0]))
-        )
-        exclude_pad = not int(node.attrs.get("count_include_pad", 0))
-        # INCLUDE_LAST_PIXEL: symmetric padding, output size rounded up like ceil_mode.
-        padding_type = "INCLUDE_LAST_PIXEL" if int(node.attrs.get("ceil_mode", 0)) else "VALID"
+        windows = window_pads(node, _static_spatial(node))
+        (kh, kw), (sh, sw) = windows.kernel, windows.strides
+        exclude = exclude_padding(node, windows) if kind == "AVERAGE" else True
         ctx.builder.add_pooling(
             node.name,
             kh,
@@ -49,14 +140,14 @@ def _pool(kind: str):
             sh,
             sw,
             kind,
-            padding_type,
+            "VALID",
             ctx.blob(node.inputs[0]),
             node.outputs[0].name,
-            exclude_pad_area=exclude_pad,
-            padding_top=pads[0],
-            padding_left=pads[1],
-            padding_bottom=pads[2],
-            padding_right=pads[3],
+            exclude_pad_area=exclude,
+            padding_top=windows.begin[0],
+            padding_bottom=windows.end[0],
+            padding_left=windows.begin[1],
+            padding_right=windows.end[1],
         )
 
     return emit

@@ -72,10 +72,32 @@ def test_pool_ceil_mode(op, attrs, shape):
 
 
 def test_ceil_mode_counting_pads_past_the_pads_refused():
-    # the rounded-up window runs past the input's end: ONNX divides it by fewer cells than MIL would
+    # the rounded-up window runs past the pads: ONNX counts the pads but not the cells past them,
+    # MIL counts all padding or none
     g = graph(
-        "y = AveragePool <kernel_shape = [3, 3], strides = [2, 2], ceil_mode = 1, count_include_pad = 1> (x)",
-        inputs="float[1,2,6,6] x",
+        "y = AveragePool <kernel_shape = [3, 3], strides = [2, 2], pads = [1, 1, 1, 1], ceil_mode = 1, "
+        "count_include_pad = 1> (x)",
+        inputs="float[1,2,8,8] x",
     )
     node = g.nodes[0]
-    assert "runs past the pads" in mil.lookup(node).check(node, None)
+    assert "past the pads" in mil.lookup(node).check(node, None)
+
+
+@pytest.mark.parametrize(
+    ("attrs", "shape"),
+    [
+        # no pads declared: counting them or not is the same, so the cells past the input never count
+        ("kernel_shape = [3, 3], strides = [2, 2], ceil_mode = 1, count_include_pad = 1", "[1,2,6,6]"),
+        # the rounded-up window ends inside the declared pads: all of it counts
+        (
+            "kernel_shape = [3, 3], strides = [2, 2], pads = [1, 1, 1, 1], ceil_mode = 1, count_include_pad = 1",
+            "[1,2,7,7]",
+        ),
+        # asymmetric pads with ceil_mode, and auto_pad with ceil_mode (which SAME ignores)
+        ("kernel_shape = [3, 2], strides = [2, 2], pads = [2, 0, 0, 1], ceil_mode = 1", "[1,2,8,7]"),
+        ('kernel_shape = [3, 3], strides = [2, 2], auto_pad = "SAME_LOWER", ceil_mode = 1', "[1,2,8,7]"),
+        ('kernel_shape = [2, 3], strides = [3, 2], auto_pad = "VALID", ceil_mode = 1', "[1,2,8,7]"),
+    ],
+)
+def test_average_pool_ceil_mode_windows(attrs, shape):
+    check(graph(f"y = AveragePool <{attrs}> (x)", inputs=f"float{shape} x"), ("avg_pool",))
