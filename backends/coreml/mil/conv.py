@@ -8,7 +8,8 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from bridgec import ir
-from bridgec.backends.coreml.mil import MilEmitter, attr_str, constant_inputs
+from bridgec.backends.coreml.mil import MilEmitter, attr_str, constant_inputs, static_shape
+from bridgec.backends.coreml.ops.conv import conv_transpose_crops, conv_transpose_form
 
 
 def _spatial(node: gs.Node, weight_rank: int) -> tuple[list[int], list[int], list[int]]:
@@ -68,44 +69,42 @@ def _conv(ctx, node: gs.Node) -> None:
 
 
 def _conv_transpose_check(node: gs.Node, target) -> str | None:
-    """Restrictions: constant weight and bias; explicit pads (no auto_pad SAME, no output_shape)."""
+    """Restrictions: constant weight and bias; a static input shape; an output_padding beyond the end
+    padding only without begin padding."""
     reason = constant_inputs(node, (1, 2), "the weight/bias")
     if reason:
         return reason
-    if attr_str(node, "auto_pad", "NOTSET") not in ("NOTSET", "VALID") or "output_shape" in node.attrs:
-        return "auto_pad SAME / output_shape: give explicit pads"
-    return None
+    x, w = static_shape(node.inputs[0]), static_shape(node.inputs[1])
+    if x is None or w is None:
+        return "ConvTranspose needs static input and weight shapes to size the output"
+    return conv_transpose_form(conv_transpose_crops(node, x[2:], w[2:]))
 
 
 def _conv_transpose(ctx, node: gs.Node) -> None:
     weight = np.asarray(ctx.require(node, 1), dtype=np.float32)
     bias = ctx.const(node.inputs[2]) if len(node.inputs) > 2 and not ir.is_empty(node.inputs[2]) else None
-    strides, dilations, kernel = _spatial(node, weight.ndim)
-    kernel = kernel or list(weight.shape[2:])
+    strides, dilations, _ = _spatial(node, weight.ndim)
     groups = int(node.attrs.get("group", 1))
     x = ctx.value(node.inputs[0])
-    pads = mil_pads(node, tuple(x.shape[2:]), kernel, strides, dilations)
-    extra = [int(p) for p in node.attrs.get("output_padding", [0] * len(kernel))]
-    # ONNX: out = s (in - 1) + output_padding + (k - 1) d + 1 - pad_begin - pad_end; MIL derives the
-    # same size without output_padding, so the full shape is given whenever there is some.
-    spatial = [
-        s * (size - 1) + e + (k - 1) * d + 1 - pads[2 * i] - pads[2 * i + 1]
-        for i, (size, k, s, d, e) in enumerate(
-            zip(x.shape[2:], kernel, strides, dilations, extra, strict=True)
-        )
-    ]
-    output_shape = [int(x.shape[0]), weight.shape[1] * groups, *spatial] if any(extra) else None
+    begin, end, size = conv_transpose_crops(node, tuple(int(d) for d in x.shape[2:]), weight.shape[2:])
+    params = {}
+    if any(e < 0 for e in end):
+        # rows past the full map (output_padding beyond the end pad): only output_shape makes them;
+        # nothing is cropped at the begin (conv_transpose_form), so the map stays at the origin
+        params["output_shape"] = [int(x.shape[0]), weight.shape[1] * groups, *size]
+        params["pad_type"] = "valid"
+    else:  # conv_transpose's pad crops the full map: Dout = full - pad[2i] - pad[2i+1]
+        params["pad_type"] = "custom"
+        params["pad"] = [p for b, e in zip(begin, end, strict=True) for p in (b, e)]
     y = ctx.mb.conv_transpose(
         x=x,
         weight=weight,
         bias=None if bias is None else np.asarray(bias, dtype=np.float32),
         strides=strides,
         dilations=dilations,
-        pad_type="custom",
-        pad=pads,
         groups=groups,
-        output_shape=output_shape,
         name=ctx.name(node.outputs[0]),
+        **params,
     )
     ctx.set(node.outputs[0], y)
 

@@ -97,30 +97,66 @@ def _bn(ctx, node: gs.Node) -> None:
 # --- ConvTranspose -------------------------------------------------------------------------------
 
 
-def _conv_transpose_pads(
-    node: gs.Node, in_hw: tuple[int, int], kernel: tuple[int, int]
-) -> tuple[list[int], list[int]]:
-    """(pads [top, left, bottom, right], output [H, W]) by ONNX's rules for pads, auto_pad and
-    output_shape (which takes precedence: its total padding is split as auto_pad says)."""
-    strides = [int(s) for s in node.attrs.get("strides", [1, 1])]
-    extra = [int(p) for p in node.attrs.get("output_padding", [0, 0])]
+def conv_transpose_crops(
+    node: gs.Node, in_spatial: tuple[int, ...], kernel: tuple[int, ...]
+) -> tuple[list[int], list[int], list[int]] | str:
+    """ONNX's ConvTranspose output as a crop of the full map ``s (in - 1) + (k - 1) d + 1``: per
+    spatial axis (rows cropped at the begin, rows cropped at the end, output size). A negative end
+    crop means rows past the full map (output_padding beyond the end pad), which ONNX fills with
+    the bias alone.
+
+    ONNX's rules: output = full + output_padding - pads; an output_shape (which takes precedence)
+    or auto_pad SAME (output = in * stride) gives the total padding, split with the odd row at the
+    end for SAME_UPPER and at the begin otherwise. A negative total (an output larger than that)
+    has no rule: ONNX's formula would pad negatively, onnxruntime clamps it to 0 and ignores the
+    size asked for; refused (a string says why)."""
+    n = len(kernel)
+    strides = [int(s) for s in node.attrs.get("strides", [1] * n)]
+    dilations = [int(d) for d in node.attrs.get("dilations", [1] * n)]
+    extra = [int(p) for p in node.attrs.get("output_padding", [0] * n)]
     auto_pad = node.attrs.get("auto_pad", "NOTSET")
-    full = [strides[i] * (in_hw[i] - 1) + extra[i] + kernel[i] for i in range(2)]
+    auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
+    full = [
+        s * (i - 1) + (k - 1) * d + 1
+        for i, k, s, d in zip(in_spatial, kernel, strides, dilations, strict=True)
+    ]
     if "output_shape" in node.attrs or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
-        wanted = [int(d) for d in node.attrs.get("output_shape", [])[-2:]] or [
-            in_hw[i] * strides[i] for i in range(2)
+        wanted = [int(d) for d in node.attrs.get("output_shape", [])[-n:]] or [
+            i * s for i, s in zip(in_spatial, strides, strict=True)
         ]
-        total = [full[i] - wanted[i] for i in range(2)]
+        total = [f + e - w for f, e, w in zip(full, extra, wanted, strict=True)]
+        if any(t < 0 for t in total):
+            return "ConvTranspose output_shape (or auto_pad SAME's) larger than the full deconvolution"
         light, heavy = [t // 2 for t in total], [t - t // 2 for t in total]
-        begin, end = (light, heavy) if auto_pad == "SAME_UPPER" else (heavy, light)
-        return [begin[0], begin[1], end[0], end[1]], wanted
-    pads = [0, 0, 0, 0] if auto_pad == "VALID" else [int(p) for p in node.attrs.get("pads", [0, 0, 0, 0])]
-    return pads, [full[0] - pads[0] - pads[2], full[1] - pads[1] - pads[3]]
+        begin = light if auto_pad == "SAME_UPPER" else heavy
+    else:
+        pads = [0] * 2 * n if auto_pad == "VALID" else [int(p) for p in node.attrs.get("pads", [0] * 2 * n)]
+        begin = pads[:n]
+        wanted = [f + e - b - p for f, e, b, p in zip(full, extra, begin, pads[n:], strict=True)]
+    return begin, [f - b - w for f, b, w in zip(full, begin, wanted, strict=True)], wanted
+
+
+def conv_transpose_form(crops: tuple[list[int], list[int], list[int]] | str) -> str | None:
+    """Why a ConvTranspose with these crops (``conv_transpose_crops``) has no documented Core ML
+    form, or None.
+
+    Cropping is Core ML's padding (NeuralNetwork ValidPadding: H_out = (H_in - 1) stride + k - pads;
+    MIL conv_transpose: Dout = full - pad). Rows past the full map need an explicit output shape,
+    with which NeuralNetwork.proto ignores the padding: so only with nothing cropped at the begin."""
+    if isinstance(crops, str):
+        return crops
+    begin, end, _ = crops
+    if any(e < 0 for e in end) and any(begin):
+        return (
+            "ConvTranspose output_padding beyond the end padding together with begin padding: Core ML "
+            "ignores the padding when the output shape is given"
+        )
+    return None
 
 
 def _conv_transpose_check(node: gs.Node, target) -> str | None:
-    """Restrictions: 2-D only; constant weights and bias; no dilations; an output_shape no larger
-    than the full deconvolution."""
+    """Restrictions: 2-D only; constant weights and bias; no dilations; a static input H and W; an
+    output_padding beyond the end padding only without begin padding."""
     weight = ir.constant_value(node.inputs[1])
     if weight is None:
         return "ConvTranspose weights must be constant"
@@ -133,10 +169,7 @@ def _conv_transpose_check(node: gs.Node, target) -> str | None:
     shape = node.inputs[0].shape
     if shape is None or len(shape) != 4 or not all(isinstance(d, int) for d in shape[2:]):
         return "ConvTranspose needs the input's static H and W to size the output"
-    pads, _ = _conv_transpose_pads(node, tuple(shape[2:]), weight.shape[2:])
-    if any(p < 0 for p in pads):
-        return "ConvTranspose output_shape larger than the full deconvolution (negative padding)"
-    return None
+    return conv_transpose_form(conv_transpose_crops(node, tuple(shape[2:]), tuple(weight.shape[2:])))
 
 
 def _conv_transpose(ctx, node: gs.Node) -> None:
@@ -147,9 +180,13 @@ def _conv_transpose(ctx, node: gs.Node) -> None:
     in_channels, out_per_group, kh, kw = weight.shape
     groups = int(node.attrs.get("group", 1))
     strides = [int(s) for s in node.attrs.get("strides", [1, 1])]
-    # Core ML crops the valid padding from the full map and extends it to outputShape at the end,
-    # which is ONNX's output_padding.
-    pads, size = _conv_transpose_pads(node, tuple(node.inputs[0].shape[2:]), (kh, kw))
+    begin, end, size = conv_transpose_crops(node, tuple(node.inputs[0].shape[2:]), (kh, kw))
+    if any(e < 0 for e in end):
+        # rows past the full map: the output shape sizes the result and the padding is ignored
+        # (there is none, see conv_transpose_form); an axis with an end crop is cut by it too
+        padding, output_shape = [0, 0, 0, 0], size
+    else:
+        padding, output_shape = [begin[0], end[0], begin[1], end[1]], None
     ctx.builder.add_convolution(
         name=node.name,
         kernel_channels=in_channels,
@@ -164,13 +201,13 @@ def _conv_transpose(ctx, node: gs.Node) -> None:
         b=bias,
         has_bias=bias is not None,
         is_deconv=True,
-        output_shape=size,
+        output_shape=output_shape,
         input_name=ctx.blob(node.inputs[0]),
         output_name=node.outputs[0].name,
-        padding_top=pads[0],
-        padding_left=pads[1],
-        padding_bottom=pads[2],
-        padding_right=pads[3],
+        padding_top=padding[0],
+        padding_bottom=padding[1],
+        padding_left=padding[2],
+        padding_right=padding[3],
     )
 
 

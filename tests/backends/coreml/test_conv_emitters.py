@@ -24,9 +24,16 @@ def conv_transpose(attrs: str, groups: int = 1, bias: bool = True) -> str:
 CASES = {
     "plain": ("[1,6,7,8]", conv_transpose("group = 1")),
     "stride2_pads": ("[1,6,11,13]", conv_transpose("strides = [2, 2], pads = [1, 0, 1, 0]")),
+    # output_padding inside the end pads: a smaller end crop, no output shape
     "output_padding": (
-        "[1,6,12,14]",
-        conv_transpose("strides = [2, 2], pads = [1, 0, 1, 0], output_padding = [1, 1]"),
+        "[1,6,10,12]",
+        conv_transpose("strides = [2, 2], pads = [1, 1, 1, 1], output_padding = [1, 1]"),
+    ),
+    # output_padding past the full map: the output shape grows it (bias-only rows)
+    "output_padding_no_pads": ("[1,6,12,14]", conv_transpose("strides = [2, 2], output_padding = [1, 1]")),
+    "output_padding_mixed": (
+        "[1,6,12,12]",
+        conv_transpose("strides = [2, 2], pads = [0, 0, 0, 1], output_padding = [1, 0]"),
     ),
     "asymmetric_pads": ("[1,6,5,7]", conv_transpose("pads = [1, 0, 0, 1]", bias=False)),
     "groups": ("[1,6,7,8]", conv_transpose("group = 2", groups=2)),
@@ -60,7 +67,10 @@ def test_instance_norm_matches_onnxruntime(target):
     "attrs, reason",
     [
         ("dilations = [2, 2]", "dilation"),
-        ("output_shape = [8, 9]", "negative padding"),
+        ("output_shape = [8, 9]", "larger than the full deconvolution"),
+        ('strides = [4, 4], auto_pad = "SAME_LOWER"', "larger than the full deconvolution"),
+        # an output shape is needed for the extra row, and Core ML then ignores the padding
+        ("strides = [2, 2], pads = [1, 0, 1, 0], output_padding = [1, 1]", "begin padding"),
     ],
 )
 def test_unmappable_conv_transpose_is_refused(attrs, reason):

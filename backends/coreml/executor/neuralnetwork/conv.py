@@ -152,17 +152,23 @@ def _deconvolution(
         for v in range(kw):
             full[:, :, u : u + (h - 1) * sh + 1 : sh, v : v + (wd - 1) * sw + 1 : sw] += patches[:, :, u, v]
 
-    kind = p.WhichOneof("ConvolutionPaddingType")
-    if kind == "same":
+    if len(p.outputShape):
+        # "For Deconvolution, ConvolutionPaddingType (valid or same) is ignored when outputShape is
+        # set" (ConvolutionLayerParams): nothing is cropped at the start. The proto does not say
+        # where the map sits in a larger output nor what fills the rest; we take it at the origin,
+        # the rest receiving only the bias (tested against torch's output_padding, which is that).
+        pt, pl = 0, 0
+        out_h, out_w = (int(v) for v in p.outputShape)
+    elif p.WhichOneof("ConvolutionPaddingType") == "same":
+        # SamePadding: "With Deconvolution: H_out = H_in * stride[0]"; which side loses the odd row
+        # is not stated for deconvolution: we follow the asymmetry mode as for convolution.
         out_h, out_w = h * sh, wd * sw
         pt, _, pl, _ = same_pads_deconv(p.same, (full_h, full_w), (out_h, out_w))
     else:
+        # ValidPadding: "With Deconvolution: H_out = (H_in-1) * stride[0] + kernelSize[0] -
+        # (topPaddingAmount + bottomPaddingAmount)": the padding amounts crop the full map.
         pt, pb, pl, pr = valid_pads(p.valid)
         out_h, out_w = full_h - pt - pb, full_w - pl - pr
-    if len(p.outputShape):
-        # An explicit output shape (ConvTranspose output_padding) keeps the padding's start
-        # offset and extends/truncates at the end; rows past the computed map receive only bias.
-        out_h, out_w = (int(v) for v in p.outputShape)
     out = np.zeros((b, c_out, out_h, out_w), dtype=np.float32)
     src = full[:, :, pt : pt + out_h, pl : pl + out_w]
     out[:, :, : src.shape[2], : src.shape[3]] = src

@@ -146,13 +146,45 @@ def test_convolution_rank5_leading_batch_dims():
 DECONV_CASES = [
     (4, 6, 5, 5, (3, 3), (2, 2), (1, 1), (1, 1), 1),
     (4, 6, 4, 6, (4, 4), (2, 2), (1, 1), (0, 0), 2),
-    (3, 2, 3, 4, (3, 2), (3, 1), (0, 0), (2, 0), 1),
+    (3, 2, 3, 4, (3, 2), (3, 1), (2, 0), (2, 0), 1),
     (6, 6, 5, 5, (3, 3), (2, 2), (2, 2), (0, 1), 6),
 ]
 
 
+def _add_deconv(w_t, b, stride, groups, output_shape=None, pads=(0, 0, 0, 0)):
+    c_in, og, kh, kw = w_t.shape
+
+    def add(builder):
+        builder.add_convolution(
+            "deconv",
+            kernel_channels=c_in,
+            output_channels=og * groups,
+            height=kh,
+            width=kw,
+            stride_height=stride[0],
+            stride_width=stride[1],
+            border_mode="valid",
+            groups=groups,
+            W=w_t.transpose(2, 3, 0, 1),
+            b=b,
+            has_bias=b is not None,
+            is_deconv=True,
+            output_shape=output_shape,
+            input_name="x",
+            output_name="y",
+            padding_top=pads[0],
+            padding_bottom=pads[1],
+            padding_left=pads[2],
+            padding_right=pads[3],
+        )
+
+    return add
+
+
 @pytest.mark.parametrize("case", DECONV_CASES, ids=[f"d{i}" for i in range(len(DECONV_CASES))])
-def test_deconvolution(case):
+def test_deconvolution_padding_crops_the_full_map(case):
+    # ValidPadding with deconvolution: H_out = (H_in-1) * stride + kernelSize - (top + bottom); torch's
+    # output_padding (at most the padding here) is a smaller bottom/right crop
     c_in, c_out, h, w, k, stride, pad, out_pad, groups = case
     x = rand(1, c_in, h, w, seed=12)
     w_t = rand(c_in, c_out // groups, *k, seed=13)  # torch ConvTranspose layout [C_in, C_out/G, kh, kw]
@@ -166,32 +198,29 @@ def test_deconvolution(case):
         output_padding=out_pad,
         groups=groups,
     )
+    pads = (pad[0], pad[0] - out_pad[0], pad[1], pad[1] - out_pad[1])
+    close(run_one({"x": x}, _add_deconv(w_t, b, stride, groups, pads=pads)), ref)
 
-    def add(builder):
-        builder.add_convolution(
-            "deconv",
-            kernel_channels=c_in,
-            output_channels=c_out,
-            height=k[0],
-            width=k[1],
-            stride_height=stride[0],
-            stride_width=stride[1],
-            border_mode="valid",
-            groups=groups,
-            W=w_t.transpose(2, 3, 0, 1),
-            b=b,
-            has_bias=True,
-            is_deconv=True,
-            output_shape=tuple(ref.shape[2:]),
-            input_name="x",
-            output_name="y",
-            padding_top=pad[0],
-            padding_bottom=pad[0],
-            padding_left=pad[1],
-            padding_right=pad[1],
-        )
 
+@pytest.mark.parametrize("out_pad", [(1, 1), (2, 0), (0, 1)])
+def test_deconvolution_output_shape_past_the_full_map_is_bias(out_pad):
+    # the proto is silent on what fills an outputShape larger than the map: we assume the bias alone,
+    # which is torch's (and ONNX's) output_padding without padding
+    x, w_t, b = rand(1, 3, 4, 5, seed=20), rand(3, 4, 3, 3, seed=21), rand(4, seed=22)
+    ref = F.conv_transpose2d(
+        torch.from_numpy(x), torch.from_numpy(w_t), torch.from_numpy(b), stride=(3, 2), output_padding=out_pad
+    )
+    add = _add_deconv(w_t, b, (3, 2), 1, output_shape=tuple(ref.shape[2:]))
     close(run_one({"x": x}, add), ref)
+
+
+def test_deconvolution_output_shape_ignores_the_padding():
+    # "ConvolutionPaddingType (valid or same) is ignored when outputShape is set": nothing is cropped
+    # at the start, the output is the full map's first rows and columns
+    x, w_t = rand(1, 2, 4, 4, seed=23), rand(2, 3, 3, 3, seed=24)
+    full = F.conv_transpose2d(torch.from_numpy(x), torch.from_numpy(w_t), stride=2)  # 9 x 9
+    add = _add_deconv(w_t, None, (2, 2), 1, output_shape=(7, 8), pads=(1, 1, 1, 0))
+    close(run_one({"x": x}, add), full[:, :, :7, :8])
 
 
 def test_deconvolution_without_output_shape():

@@ -43,6 +43,16 @@ CONV_T = {
     ),
     "grouped": ("strides = [2, 2], group = 2, pads = [0, 1, 0, 1]", "[1,4,5,6]", "[4,3,2,2]"),
     "dilated": ("dilations = [2, 2]", "[1,2,4,4]", "[2,3,3,3]"),
+    # output_padding past the full map: output_shape with nothing cropped at the begin
+    "output_padding_no_pads": ("strides = [3, 2], output_padding = [2, 1]", "[1,2,4,5]", "[2,3,3,3]"),
+    "output_padding_dilated": (
+        "strides = [2, 2], dilations = [2, 1], pads = [0, 0, 0, 1], output_padding = [1, 1]",
+        "[1,2,4,5]",
+        "[2,3,3,3]",
+    ),
+    "same_upper": ('strides = [2, 2], auto_pad = "SAME_UPPER"', "[1,2,4,5]", "[2,3,4,3]"),
+    "same_lower": ('strides = [2, 2], auto_pad = "SAME_LOWER"', "[1,2,4,5]", "[2,3,4,3]"),
+    "output_shape": ("strides = [2, 2], output_shape = [8, 10]", "[1,2,4,5]", "[2,3,3,3]"),
 }
 
 
@@ -53,3 +63,19 @@ def test_conv_transpose(case):
     channels = int(w.strip("[]").split(",")[1]) * groups
     g = graph(f"y = ConvTranspose <{attrs}> (x, w, b)", inputs=f"float{x} x, float{w} w, float[{channels}] b")
     check(freeze(g, w=None, b=None), ("conv_transpose",))
+
+
+@pytest.mark.parametrize(
+    ("attrs", "reason"),
+    [
+        ("strides = [2, 2], output_shape = [12, 12]", "larger than the full deconvolution"),
+        # the extra row needs output_shape, whose placement next to a begin crop MIL does not document
+        ("strides = [2, 2], pads = [1, 0, 1, 0], output_padding = [1, 1]", "begin padding"),
+    ],
+)
+def test_conv_transpose_refused(attrs, reason):
+    from bridgec.backends.coreml import mil
+
+    g = graph(f"y = ConvTranspose <{attrs}> (x, w)", inputs="float[1,2,4,5] x, float[2,3,3,3] w")
+    node = freeze(g, w=None).nodes[0]
+    assert reason in mil.lookup(node).check(node, None)

@@ -93,6 +93,14 @@ TRANSPOSE = [
         {"stride": 2, "padding": 1, "output_padding": 1},
     ),
     ((1, 3, 7), (3, 2, 3), {"pad_type": "valid", "dilations": [2]}, {"dilation": 2}),
+    # the MIL doc says only Dout = output_shape: past the full map we assume the bias alone, as torch's
+    # output_padding without padding (what the ConvTranspose emitter relies on)
+    (
+        (1, 2, 4, 5),
+        (2, 3, 3, 3),
+        {"pad_type": "valid", "strides": [3, 2], "output_shape": [1, 3, 14, 12]},
+        {"stride": (3, 2), "output_padding": (2, 1)},
+    ),
 ]
 
 
