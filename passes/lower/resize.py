@@ -71,9 +71,13 @@ class ResizeRequest:
 
     def is_identity(self, axis: int) -> bool:
         """Does the 1-D resize along ``axis`` return its input? (Same length, scale 1, and a mode whose
-        coordinates are then the output's own: everything but a roi crop or a filter.)"""
-        same = self.out_shape[axis] == self.in_shape[axis] and self.scales[axis] == 1.0
-        return same and self.transform != "tf_crop_and_resize" and not self.antialias
+        coordinates are then the output's own, or the whole roi for a crop; an antialias filter at
+        scale 1 is the plain kernel, which weighs the pixel itself only.)"""
+        if self.out_shape[axis] != self.in_shape[axis]:
+            return False
+        if self.transform == "tf_crop_and_resize":  # the roi, not the scale, places the samples
+            return self.roi[axis] == (0.0, 1.0)
+        return self.scales[axis] == 1.0
 
 
 def _text(value) -> str:
@@ -257,10 +261,21 @@ def replication_factor(request: ResizeRequest, axis: int) -> int | None:
 
 def _probe_model(node: gs.Node, request: ResizeRequest, axis: int, opset: int) -> onnx.ModelProto:
     """The node's 1-D resize along ``axis`` as a one-node model on X [1, n, n, 1]: channel k holds
-    the unit vector e_k along the resized axis 2, whose scale (or size) and roi are the axis'."""
+    the unit vector e_k along the resized axis 2, whose scale (or size) and roi are the axis'.
+
+    onnxruntime returns its input unchanged when the output shape equals the input's, whatever the
+    scales say (n = 2 by 1.25 gives 2 pixels, which ONNX and PyTorch sample at 0 and 0.8). Such a
+    probe also doubles the width 1 -> 2 (every mode reads the one pixel for output 0, and the
+    spec applies no antialias filter when upscaling, onnxruntime's needs the width untouched).
+    """
     n, out = request.in_shape[axis], request.out_shape[axis]
-    attrs = {k: v for k, v in node.attrs.items() if k not in ("axes", "keep_aspect_ratio_policy", "scales")}
-    scales = np.array([1, 1, request.scales[axis], 1], np.float32)
+    dodge = out == n
+    drop = ("axes", "keep_aspect_ratio_policy", "scales")
+    if dodge:
+        drop += ("antialias",) + (("exclude_outside",) if request.mode == "linear" else ())
+    attrs = {k: v for k, v in node.attrs.items() if k not in drop}
+    width = 2 if dodge else 1
+    scales = np.array([1, 1, request.scales[axis], width], np.float32)
     inits, names = [], ["x"]
 
     def constant(name: str, value: np.ndarray) -> str:
@@ -276,7 +291,8 @@ def _probe_model(node: gs.Node, request: ResizeRequest, axis: int, opset: int) -
         roi = np.array([0, 0, start, 0, 1, 1, end, 1], np.float32)
         names.append(constant("roi", roi if request.transform == "tf_crop_and_resize" else roi[:0]))
         if request.from_sizes:
-            names += [constant("scales", scales[:0]), constant("sizes", np.array([1, n, out, 1], np.int64))]
+            sizes = np.array([1, n, out, width], np.int64)
+            names += [constant("scales", scales[:0]), constant("sizes", sizes)]
         else:
             names.append(constant("scales", scales))
     graph = helper.make_graph(
@@ -298,7 +314,7 @@ def interpolation_matrix(node: gs.Node, request: ResizeRequest, axis: int, opset
     model = _probe_model(node, request, axis, opset)
     probe = np.eye(n, dtype=np.float32).reshape(1, n, n, 1)
     y = run_model(model, {"x": probe})["y"]
-    if y.shape != (1, n, out, 1):
+    if y.shape[:3] != (1, n, out):
         raise ConversionError(f"the 1-D resize along axis {axis} gives {y.shape[2]} pixels, not {out}")
     # tf_crop_and_resize: points outside the roi become extrapolation_value, affine unless that is 0
     if request.transform == "tf_crop_and_resize" and np.any(
@@ -346,7 +362,7 @@ def _apply(op: Builder, x: gs.Tensor, rank: int, plan: dict[int, np.ndarray]) ->
 
 @register
 class LowerResize(Pass):
-    """Lower a Resize/Upsample the target refuses to MatMuls by its interpolation matrices."""
+    """Lower a Resize/Upsample the target refuses: y = A_h @ x @ A_w^T, a MatMul per resized axis."""
 
     id = "lower::resize"
     after = ("cleanup::fold_constants",)  # sizes computed from Shape are constants by then

@@ -14,10 +14,28 @@ import dataclasses
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, reject
 from hypothesis import strategies as st
+from onnx.reference import ReferenceEvaluator
 
-from tests.properties._harness import FORMATS, PROPERTY_SETTINGS, Case, Hints, In, ops_of, prove, schema_cases
+from bridgec.backends.coreml import capabilities_for
+from bridgec.backends.coreml.model import build as build_model
+from bridgec.backends.coreml.targets import Target
+from bridgec.numerics import TOLERANCES, difference
+from bridgec.passes import PassContext
+from bridgec.passes.lower.resize import LowerResize
+from tests.properties._harness import (
+    FORMATS,
+    PROPERTY_SETTINGS,
+    STATS,
+    Case,
+    Hints,
+    In,
+    ops_of,
+    prove,
+    reference,
+    schema_cases,
+)
 
 # factors that hit integer, "nice" fractional (4 * 1.5 = 6) and awkward (5 * 1.5 = 7.5) products
 _FACTORS = [0.25, 1 / 3, 0.5, 0.6, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0]
@@ -148,3 +166,47 @@ def test_resize_other_ranks(format, data):
     # ranks 3 and 5 (1-D and 3-D resizes): no Core ML layer is rank-generic, so these are refused
     # or, where emitted, must be right
     prove(data, resize_cases(ranks=(3, 5)), format)
+
+
+def _as_resize(case: Case) -> Case:
+    """Upsample as the Resize it is (asymmetric, floor when upsampling): the ONNX reference
+    implements Upsample for integer scales only."""
+    if case.op != "Upsample":
+        return case
+    attrs = {**case.attrs, "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
+    return dataclasses.replace(
+        case, op="Resize", inputs=[case.inputs[0], In((), absent=True), case.inputs[1]], attrs=attrs, opset=13
+    )
+
+
+@pytest.mark.parametrize("format", FORMATS)
+@PROPERTY_SETTINGS
+@given(data=st.data())
+def test_refused_resizes_lower_exactly(format, data):
+    """What the emitter refuses, lower::resize turns into MatMuls computing what onnxruntime does
+    (or leaves, with a reason); the lowered model is run by the reference executor."""
+    case = data.draw(st.one_of(resize_cases(), resize_cases(ranks=(2, 5)), upsample_cases()), label="case")
+    found = reference(case)
+    if found is None or any(v.size == 0 for v in found[2]):
+        reject()
+    graph, feeds, want = found
+    target = Target.parse(data.draw(st.sampled_from(FORMATS[format]), label="target"), format=format)
+    context = PassContext(capabilities=capabilities_for(target))
+    node = graph.nodes[0]
+    if context.capabilities.unsupported_reason(node) is None:
+        return  # native: test_resize proves it
+    lowered = LowerResize()(graph, context).graph
+    key = (format, f"{case.op} -> lower::resize")
+    if not context.rewrites:
+        assert context.near_misses["lower::resize/resize_to_matmul"].reason
+        STATS[(*key, "refused")] += 1
+        return
+    expected = want[0]
+    if expected.shape == tuple(graph.inputs[0].shape):
+        # onnxruntime returns the input as it is when the shape does not change, whatever the scales
+        # say (2 px by 1.25 -> 2 px); the ONNX reference (and PyTorch) sample at i / 1.25
+        expected = ReferenceEvaluator(_as_resize(case).model()).run(None, feeds)[0]
+    got = build_model(lowered.copy(), target).run_reference(feeds)[graph.outputs[0].name]
+    diff = difference(np.asarray(got).reshape(expected.shape), expected)
+    STATS[(*key, "matched" if diff.within(TOLERANCES["fp32"]) else "wrong")] += 1
+    assert diff.within(TOLERANCES["fp32"]), f"{case.describe()} lowered for {target.name}: {diff.max_rel:.3g}"

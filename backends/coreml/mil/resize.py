@@ -78,10 +78,10 @@ def _form(request: ResizeRequest) -> tuple[str, object] | str:
     rank = len(request.in_shape)
     if rank < 3:
         return f"MIL resizes the last two axes of a rank >= 3 tensor, not rank {rank}"
-    if any(a < rank - 2 for a in request.resized()):
-        return "only the last two axes can be resized"
     if request.antialias:
         return "antialias has no MIL op"
+    if any(a < rank - 2 for a in request.resized()):
+        return "only the last two axes can be resized"
     h, w = rank - 2, rank - 1
     if request.mode == "nearest":
         factors = (replication_factor(request, h), replication_factor(request, w))

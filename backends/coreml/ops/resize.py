@@ -9,10 +9,12 @@ Emitted only where the layer computes exactly what ONNX does (NeuralNetwork.prot
   replication is the only reading.
 - linear: the first layer whose documented sampling grid equals ONNX's source coordinates
   (clamped to the input, as linear reads are) on both axes, within ``GRID_TOLERANCE`` pixels:
-  ``resizeBilinear`` STRICT_ALIGN_ENDPOINTS / UPSAMPLE_MODE (any sizes, iOS12+), or ``upsample``
-  BILINEAR ALIGN_CORNERS_FALSE (upsampling, iOS14+). A half-pixel resize by a given scale whose
-  product with the input size is not an integer (5 px x 1.5) samples at 1 / scale in ONNX and at
-  in / out in Core ML: refused, so ``lower::resize`` makes it exact MatMuls instead.
+  ``upsample`` BILINEAR when upsampling (DEFAULT by integer factors; ALIGN_CORNERS_TRUE / FALSE
+  from iOS14), preferred because a factor holds at every input size (flexible shapes), then
+  ``resizeBilinear`` STRICT_ALIGN_ENDPOINTS / UPSAMPLE_MODE (any sizes). A half-pixel resize by a
+  given scale whose product with the input size is not an integer (5 px x 1.5) samples at
+  1 / scale in ONNX and at in / out in Core ML: refused, so ``lower::resize`` makes it exact
+  MatMuls instead.
 
 Everything else (cubic, antialias, a roi crop, N or C resized, ranks other than 3..5) is refused.
 """
@@ -45,21 +47,39 @@ def _clamped(grid: np.ndarray, n_in: int) -> np.ndarray:
     return np.clip(grid, 0.0, n_in - 1)
 
 
-def _strict_align_endpoints(n_in: int, n_out: int, _: object) -> np.ndarray:
+# The layers' documented sampling grids (Xin = n_in, Xout = n_out), to compare with ONNX's.
+
+
+def _strict_align_endpoints(n_in: int, n_out: int) -> np.ndarray:
     # SamplingMode STRICT_ALIGN_ENDPOINTS_MODE: "start = 0, end = X-1; numpy.linspace(start, end)"
     return np.linspace(0.0, n_in - 1, n_out)
 
 
-def _upsample_mode(n_in: int, n_out: int, _: object) -> np.ndarray:
+def _upsample_mode(n_in: int, n_out: int) -> np.ndarray:
     # SamplingMode UPSAMPLE_MODE: "start = 0, end = X - X/N; min(X-1, numpy.linspace(start, end))"
     return _clamped(np.linspace(0.0, n_in - n_in / n_out, n_out), n_in)
 
 
-def _align_corners_false(n_in: int, n_out: int, _: object) -> np.ndarray:
-    # LinearUpsampleMode ALIGN_CORNERS_FALSE: "spacing = Xin / Xout;
+def _spaced(n_in: int, n_out: int, spacing: float, offset: float = 0.0) -> np.ndarray:
+    return _clamped(np.arange(n_out) * spacing + offset, n_in)
+
+
+def _default(n_in: int, n_out: int) -> np.ndarray:
+    # LinearUpsampleMode DEFAULT: "spacing = (Xin-Xin/Xout) / (Xout-1);
+    # grid_point[i] = min(Xin-1, max(0, i * spacing))"; Xout = 1 only from Xin = 1: one pixel
+    return _spaced(n_in, n_out, (n_in - n_in / n_out) / (n_out - 1) if n_out > 1 else 0.0)
+
+
+def _align_corners_true(n_in: int, n_out: int) -> np.ndarray:
+    # ALIGN_CORNERS_TRUE: "spacing = (Xin-1) / (Xout-1); grid_point[i] = min(Xin-1, max(0, i * spacing))"
+    return _spaced(n_in, n_out, (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0)
+
+
+def _align_corners_false(n_in: int, n_out: int) -> np.ndarray:
+    # ALIGN_CORNERS_FALSE: "spacing = Xin / Xout;
     # grid_point[i] = min(Xin-1, max(0, i * spacing + 0.5 * spacing - 0.5))"
     spacing = n_in / n_out
-    return _clamped(np.arange(n_out) * spacing + 0.5 * spacing - 0.5, n_in)
+    return _spaced(n_in, n_out, spacing, 0.5 * spacing - 0.5)
 
 
 def _upsample_factor(n_in: int, n_out: int) -> float | None:
@@ -79,21 +99,28 @@ def _linear_form(request: ResizeRequest, target) -> tuple[str, str] | str:
     """(layer, sampling mode) computing the linear resize of the last two axes, or why none does."""
     h, w = len(request.in_shape) - 2, len(request.in_shape) - 1
     want = {a: _clamped(source_coordinates(request, a), request.in_shape[a]) for a in (h, w)}
-    candidates = [
+    factors = [_upsample_factor(request.in_shape[a], request.out_shape[a]) for a in (h, w)]
+    upsampling = all(factors)
+    recent = target is None or target.spec_version >= ALIGN_CORNERS_FALSE_SPEC
+    # upsample first: its factor holds at every input size (flexible shapes), a target size does not
+    candidates = []
+    if upsampling and all(float(f).is_integer() for f in factors):  # DEFAULT takes no fractions
+        candidates.append(("upsample", "DEFAULT", _default))
+    if upsampling and recent:
+        candidates += [("upsample", "ALIGN_CORNERS_TRUE", _align_corners_true)]
+        candidates += [("upsample", "ALIGN_CORNERS_FALSE", _align_corners_false)]
+    candidates += [
         ("resizeBilinear", "STRICT_ALIGN_ENDPOINTS_MODE", _strict_align_endpoints),
         ("resizeBilinear", "UPSAMPLE_MODE", _upsample_mode),
     ]
-    upsampling = all(_upsample_factor(request.in_shape[a], request.out_shape[a]) for a in (h, w))
-    if upsampling and (target is None or target.spec_version >= ALIGN_CORNERS_FALSE_SPEC):
-        candidates.append(("upsample", "ALIGN_CORNERS_FALSE", _align_corners_false))
     for layer, mode, grid in candidates:
         if all(
-            np.abs(grid(request.in_shape[a], request.out_shape[a], None) - want[a]).max(initial=0.0)
+            np.abs(grid(request.in_shape[a], request.out_shape[a]) - want[a]).max(initial=0.0)
             <= GRID_TOLERANCE
             for a in (h, w)
         ):
             return layer, mode
-    old = upsampling and target is not None and target.spec_version < ALIGN_CORNERS_FALSE_SPEC
+    old = upsampling and not recent
     hint = "; upsample's half-pixel mode needs iOS14 or newer" if old else ""
     return (
         f"linear {request.transform} resize {request.in_shape[h:]} -> {request.out_shape[h:]} samples "
@@ -109,10 +136,10 @@ def _form(node: gs.Node, target, shape: tuple[int, ...] | None = None) -> tuple 
     rank = len(request.in_shape)
     if not 3 <= rank <= 5:
         return f"Core ML resizes the last two axes of a rank 3..5 tensor, not rank {rank}"
-    if any(a < rank - 2 for a in request.resized()):
-        return "only the last two axes can be resized"
     if request.antialias:
         return "antialias has no Core ML layer"
+    if any(a < rank - 2 for a in request.resized()):
+        return "only the last two axes can be resized"
     h, w = rank - 2, rank - 1
     if request.mode == "nearest":
         factors = (replication_factor(request, h), replication_factor(request, w))
@@ -151,10 +178,10 @@ def _tentative(node: gs.Node) -> str | None:
 
 
 def _check(node: gs.Node, target) -> str | None:
-    """Restrictions: constant scales/sizes and a static rank 3..5 input, only the last two axes
-    resized, no antialias; nearest by integer upsampling factors (asymmetric+floor or half-pixel+
-    round_prefer_*); linear where resizeBilinear (align_corners, asymmetric) or upsample
-    ALIGN_CORNERS_FALSE (half-pixel upsampling, iOS14+) samples ONNX's coordinates."""
+    """Restrictions: constant scales/sizes, a rank 3..5 input, only the last two axes resized, no
+    antialias; nearest by integer upsampling factors (asymmetric+floor or half-pixel+round_prefer_*);
+    linear where upsample (integer or exact factors; half-pixel and align_corners from iOS14) or
+    resizeBilinear (align_corners, asymmetric by in/out) samples ONNX's coordinates."""
     shape = node.inputs[0].shape
     if shape is None or not all(isinstance(d, int) for d in shape):  # the build infers it
         return _tentative(node)

@@ -127,7 +127,7 @@ OPS = {
     "resize_bilinear_align_corners_sizes": (
         "(float[1,3,4,5] x) => (float[1,3,8,10] y) <int64[4] sz = {1, 3, 8, 10}> "
         '{ y = Resize <mode = "linear", coordinate_transformation_mode = "align_corners"> (x, "", "", sz) }',
-        ["resizeBilinear"],
+        ["upsample"],
     ),
     "custom_hardtanh": (
         "(float[1,6,3,3] x) => (float[1,6,3,3] y) "

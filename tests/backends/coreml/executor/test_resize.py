@@ -129,3 +129,19 @@ def test_resize_bilinear_roi_align_grid_by_hand():
     ramp = np.arange(4, dtype=np.float32).reshape(1, 1, 1, 4)
     y = run_one({"x": ramp}, _add_resize(1, 2, "ROI_ALIGN_MODE"))
     close(y.reshape(-1), [0.75, 2.25])
+
+
+def test_resize_bilinear_upsample_mode_grid_by_hand():
+    # UPSAMPLE_MODE, X = 2, N = 5: min(X-1, linspace(0, X - X/N = 1.6, 5)) = 0, .4, .8, 1, 1
+    ramp = np.array([0.0, 1.0], dtype=np.float32).reshape(1, 1, 1, 2)
+    y = run_one({"x": ramp}, _add_resize(1, 5, "UPSAMPLE_MODE"))
+    close(y.reshape(-1), [0.0, 0.4, 0.8, 1.0, 1.0])
+
+
+def test_fractional_upsample_output_size_is_assumed_floor():
+    # The proto gives scalingFactor * H for integer factors only; for fractionalScalingFactor the
+    # executor assumes floor(H * factor) (MIL's upsample_* document it). bridgec emits a fractional
+    # factor only where H * factor is an integer, so the assumption is never what decides a size.
+    x = rand(1, 1, 5, 4, seed=8)
+    y = run_one({"x": x}, _add_upsample(1.5, 1.5, "BILINEAR", "ALIGN_CORNERS_FALSE"))
+    assert y.shape == (1, 1, 7, 6)
