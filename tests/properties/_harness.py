@@ -78,6 +78,9 @@ class In:
     # a graph input of a dtype Core ML inputs cannot have (bool, int64): the model takes float32
     # and a Cast node makes ``dtype`` of it, as a comparison or a Shape would inside a real model
     from_float: bool = False
+    # with from_float and shape (): the graph input has shape [1] and a Squeeze makes the scalar
+    # (Core ML model inputs have a rank), as a reduction would inside a real model
+    lift: bool = False
 
 
 @dataclass
@@ -126,12 +129,20 @@ class Case:
             if x.value is not None:
                 inits.append(onnx.numpy_helper.from_array(np.asarray(x.value, dtype=x.dtype), name))
             elif x.from_float:
+                lifted = x.lift and x.shape == ()
                 graph_inputs.append(
-                    helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, list(x.shape))
+                    helper.make_tensor_value_info(
+                        name, onnx.TensorProto.FLOAT, [1] if lifted else list(x.shape)
+                    )
                 )
                 elem = helper.np_dtype_to_tensor_dtype(np.dtype(x.dtype))
                 names[-1] = f"{name}_cast"
                 prelude.append(helper.make_node("Cast", [name], [names[-1]], name=f"cast_{name}", to=elem))
+                if lifted:
+                    names[-1] = f"{name}_scalar"
+                    prelude.append(
+                        helper.make_node("Squeeze", [f"{name}_cast"], [names[-1]], name=f"squeeze_{name}")
+                    )
             else:
                 elem = helper.np_dtype_to_tensor_dtype(np.dtype(x.dtype))
                 graph_inputs.append(helper.make_tensor_value_info(name, elem, list(x.shape)))
@@ -168,6 +179,8 @@ class Case:
                 out[f"x{i}"] = rng.integers(-3, 4, x.shape).astype(fed)
             else:  # np.asarray: a rank-0 draw is a numpy scalar, which onnxruntime does not take
                 out[f"x{i}"] = np.asarray((rng.standard_normal(x.shape) * 2).astype(x.dtype))
+            if x.from_float and x.lift and x.shape == ():
+                out[f"x{i}"] = out[f"x{i}"].reshape(1)
         if self.spare is not None:
             out["spare"] = rng.standard_normal(self.spare).astype(np.float32)
         return out
