@@ -17,6 +17,11 @@ static, keep_aspect_ratio_policy is not "stretch", tf_crop_and_resize extrapolat
 resize is affine, not linear), or a matrix would exceed ``MAX_MATRIX`` elements (or an axis
 ``MAX_AXIS`` pixels, the identity it is probed with).
 
+A pass of its own rather than a RuleSet of patterns: Resize comes with up to four inputs, any of
+them omitted or empty, in some eight arities across opsets, and what it computes depends on all
+of them at once; the pass still records its rule (``lower::resize/resize_to_matmul``) in the
+report, rule hits and near misses as a RuleSet does.
+
 The module also reads a node's request with ONNX's defaults (``read``) and computes ONNX's source
 coordinates (``source_coordinates``): the Core ML emitters compare those with their layers'
 documented sampling grids to decide what they compute exactly.
