@@ -24,7 +24,7 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from bridgec import ir
-from bridgec.errors import BridgecError, ConversionError, UsageError
+from bridgec.errors import BridgecError, ConversionError, SourceUnrunnable, UsageError
 from bridgec.numerics import TOLERANCES, Difference, difference
 
 CHECKED, FAILED, NOT_CHECKED = "checked", "failed", "not checked"
@@ -190,14 +190,10 @@ def check_feeds(
             raise UsageError(
                 f"--check-input {name}: not an input of the model (its inputs: {', '.join(names)})"
             )
-        label = f"{name}={value}" if isinstance(value, (str, os.PathLike)) else name
-        array = (
-            _read_array(label, Path(value)) if isinstance(value, (str, os.PathLike)) else np.asarray(value)
-        )
-        if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
-            raise UsageError(
-                f"--check-input {label}: holds {array.dtype} values; input {name} takes float32 numbers"
-            )
+        if isinstance(value, (str, os.PathLike)):
+            array = _numeric(f"{name}={value}", _read_array(f"{name}={value}", Path(value)))
+        else:
+            array = _numeric(name, np.asarray(value))
         arrays[name] = array
     source_feeds, model_feeds = {}, {}
     image_name = getattr(image, "name", None)
@@ -433,31 +429,29 @@ def run_check(
     tolerance: float | None = None,
     more_shapes: list[tuple[str, dict[str, np.ndarray], dict[str, np.ndarray]]] = (),
     progress: Callable[[str], None] | None = None,
+    expected: dict[str, np.ndarray] | str | None = None,
 ) -> Check:
     """Run the check (see the module docstring). ``more_shapes``: (label, source feeds, model feeds)
-    of further input shapes a flexible model takes. Raises nothing for a mismatch: the result's
-    status says it (``convert`` turns it into CheckFailed)."""
+    of further input shapes a flexible model takes; ``expected``: ``source_outputs`` of the first
+    feeds, when the caller ran the source already. Raises nothing for a mismatch: the result's status
+    says it (``convert`` turns it into CheckFailed)."""
     say = progress or (lambda message: None)
     tolerance = tolerance if tolerance is not None else TOLERANCES[subject.precision]
     names = [t.name for t in subject.graph.outputs]
     gaps = executor_gaps(subject.built)
     if gaps:
         return not_checked(_gap_reason(gaps))
-    runs = [(_shape_label(source_feeds), source_feeds, model_feeds), *more_shapes]
+    runs = [(shape_label(source_feeds), source_feeds, model_feeds), *more_shapes]
     result = Check(CHECKED, subject.reference, subject.precision, tolerance, user_inputs=user_inputs)
     for label, src_feeds, ml_feeds in runs:
         say(
             f"checking the numbers: {subject.reference} against the Core ML model (reference executor) at {label}"
         )
-        try:
-            want = subject.run_source(src_feeds)
-        except BridgecError as exc:
-            return not_checked(f"{subject.reference} could not run the source model again ({exc})")
-        except Exception as exc:  # noqa: BLE001 - the user's model raising on the check input
-            message = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-            return not_checked(
-                f"{subject.reference} could not run the source model on the check input: {message}"
-            )
+        want = expected if expected is not None and label == runs[0][0] else None
+        if want is None:
+            want = source_outputs(subject.run_source, src_feeds, subject.reference, label, user_inputs)
+        if isinstance(want, str):
+            return not_checked(want)
         missing = [n for n in names if n not in want]
         if missing:
             return not_checked(f"{subject.reference} gives no output named {', '.join(map(repr, missing))}")
@@ -490,7 +484,32 @@ def run_check(
     return result
 
 
-def _shape_label(feeds: Mapping[str, np.ndarray]) -> str:
+def source_outputs(
+    run_source: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]],
+    feeds: dict[str, np.ndarray],
+    reference: str,
+    label: str | None = None,
+    user_inputs: bool = False,
+) -> dict[str, np.ndarray] | str:
+    """The source model's outputs on ``feeds``, or why it cannot be run again (the check is then
+    "not checked"). A source that fails on them is an error: an invalid .onnx file (exit 1), or a
+    --check-input / shape the model does not take (exit 2)."""
+    label = label or shape_label(feeds)
+    try:
+        return run_source(feeds)
+    except SourceUnrunnable as exc:
+        return f"{reference} cannot run the source model ({exc})"
+    except BridgecError:
+        raise  # the source model itself fails (an invalid .onnx file): nothing is written
+    except Exception as exc:  # noqa: BLE001 - the user's model raising on the check input
+        message = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise UsageError(
+            f"{reference} fails on the model at {label}: {message}; nothing was written "
+            f"({'give another --check-input, or ' if user_inputs else ''}--no-check converts it unchecked)"
+        ) from None
+
+
+def shape_label(feeds: Mapping[str, np.ndarray]) -> str:
     return ", ".join(f"{n}:{'x'.join(map(str, np.shape(v)))}" for n, v in feeds.items())
 
 

@@ -277,9 +277,10 @@ def convert(
     with timing.stage("load"):
         source = frontends.open_source(model, inputs, frontend)
     graph = source.graph
-    feeds = None
-    if check:  # bad --check-input fails now, before the slow part
+    feeds = expected = None
+    if check:  # bad --check-input, or a source that fails on it, fails now: before the slow part
         feeds = check_mod.check_feeds(graph, check_inputs, source.example, image)
+        expected = check_mod.source_outputs(source.run, feeds[0], source.reference, user_inputs=feeds[2])
     wanted = FORMAT_NAMES.get(format, "the best format the model allows")
     say(f"running -O {pipeline} for {caps.target.name} ({wanted}) on {len(graph.nodes)} nodes")
     lowered = lower(
@@ -335,7 +336,7 @@ def convert(
     result = Conversion(lowered.source, lowered.graph, ctx, report, built, lowered.reason)
     if check:
         with timing.stage("check"):
-            result.check = _check(source, result, precision, feeds, tolerance, flexible, say)
+            result.check = _check(source, result, precision, feeds, expected, tolerance, flexible, say)
         if result.check.status == check_mod.FAILED:
             raise check_mod.CheckFailed(result.check)
         if result.check.status == check_mod.NOT_CHECKED and strict:
@@ -356,6 +357,7 @@ def _check(
     result: Conversion,
     precision: str,
     feeds: tuple[dict, dict, bool],
+    expected: dict | str | None,
     tolerance: float | None,
     flexible: dict | None,
     say: Callable[[str], None],
@@ -373,7 +375,7 @@ def _check(
                 if corner == shape.default:
                     continue
                 other = {**source_feeds, name: rng.standard_normal(corner).astype(np.float32)}
-                label = ", ".join(f"{n}:{'x'.join(map(str, np.shape(v)))}" for n, v in other.items())
+                label = check_mod.shape_label(other)
                 more.append((label, other, dict(other)))
     subject = check_mod.Subject(
         built=result.model,

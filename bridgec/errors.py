@@ -19,3 +19,8 @@ class ConversionError(BridgecError):
     """The model is fine but cannot be converted as asked: exit status 1."""
 
     exit_code = 1
+
+
+class SourceUnrunnable(BridgecError):
+    """The source model cannot be run again to check a conversion against it, through no fault of the
+    model (e.g. an op onnxruntime has no implementation for): the conversion is written unchecked."""

@@ -23,7 +23,7 @@ a JSON-Schema subset checked by :func:`validate` (no dependency needed)::
         "line": "checked: 1 output, max rel err 2.1e-07 (fp32 tolerance 0.0001) against PyTorch",
         "reference": "PyTorch", "precision": "fp32", "tolerance": 1e-4,
         "reason": "",                                # why not checked, or where it failed
-        "shapes": ["x:1x3x256x256"], "user_inputs": false,
+        "shapes": ["x:1x3x256x256"], "user_inputs": false, "notes": [],
         "outputs": [{"name": "output", "max_abs": 1e-7, "max_rel": 2e-7, "passed": true,
                      "nonfinite": 0, "size": 196608, "note": ""}]   # max_abs/max_rel -1: not finite
       },
@@ -109,6 +109,7 @@ SCHEMA: dict = {
                 "reason": {"type": "string"},
                 "shapes": {"type": "array", "items": {"type": "string"}},
                 "user_inputs": {"type": "boolean"},
+                "notes": {"type": "array", "items": {"type": "string"}},
                 "outputs": {
                     "type": "array",
                     "items": {

@@ -41,12 +41,16 @@ def run_model(model: Any, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]
     """Run an ONNX ``ModelProto`` in onnxruntime (CPU), every graph output by name."""
     import onnxruntime as ort
 
+    # FATAL only: onnxruntime prints a failing kernel's error to stderr itself, in colour, before
+    # raising it; bridgec reports it in its own one line.
     options = ort.SessionOptions()
-    options.log_severity_level = 3
+    options.log_severity_level = 4
+    run_options = ort.RunOptions()
+    run_options.log_severity_level = 4
     try:
         session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
         names = [o.name for o in session.get_outputs()]
-        return dict(zip(names, session.run(names, feeds), strict=True))
+        return dict(zip(names, session.run(names, feeds, run_options), strict=True))
     except Exception as exc:  # noqa: BLE001 - onnxruntime's errors are long C++ messages
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConversionError(f"onnxruntime could not run the graph: {first}") from None

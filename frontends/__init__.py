@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from bridgec.errors import UsageError
+from bridgec.errors import ConversionError, SourceUnrunnable, UsageError
 from bridgec.frontends.pytorch import EXPORTERS, LoadOptions
 from bridgec.frontends.shapes import parse_input_spec, parse_input_specs
 
@@ -144,9 +144,36 @@ def open_source(
     def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         from bridgec import runtimes
 
-        return runtimes.run_model(model, feeds)
+        try:
+            return runtimes.run_model(model, feeds)
+        except ConversionError as exc:
+            unknown = _ops_onnxruntime_lacks(model)
+            if unknown:  # a user's op (with a lowering pass, or as a custom layer): not the model's fault
+                raise SourceUnrunnable(f"onnxruntime has no implementation of {', '.join(unknown)}") from None
+            # standard ops only: onnxruntime, the ONNX reference, says the model itself is broken
+            raise ConversionError(
+                f"{path.name}: onnxruntime, the ONNX reference, fails on the model ({str(exc).removeprefix('onnxruntime could not run the graph: ')[:240]}): "
+                "the file is invalid, or the model fails on the check input (give one with --check-input); "
+                "nothing was written (--no-check converts it unchecked)"
+            ) from None
 
     return Source(path, fmt, graph, "onnxruntime", example, run, model)
+
+
+_ONNXRUNTIME_DOMAINS = ("", "ai.onnx", "ai.onnx.ml", "com.microsoft")
+
+
+def _ops_onnxruntime_lacks(model: Any) -> list[str]:
+    """The ops of ``model`` from domains onnxruntime does not implement, unless the model defines
+    them as functions (which onnxruntime runs)."""
+    defined = {(f.domain, f.name) for f in model.functions}
+    return sorted(
+        {
+            f"{node.domain}::{node.op_type}"
+            for node in model.graph.node
+            if node.domain not in _ONNXRUNTIME_DOMAINS and (node.domain, node.op_type) not in defined
+        }
+    )
 
 
 def load(

@@ -389,3 +389,37 @@ def test_fractional_bilinear_is_never_silently_wrong(format, tmp_path, capsys):
     else:
         assert code == 1 and len(err.strip().splitlines()[-1:]) == 1
         assert not out_path.exists()
+
+
+def test_an_onnx_file_onnxruntime_refuses_is_not_converted(tmp_path, capsys):
+    """A damaged .onnx whose Conv weights do not fit its input (found by the fuzzer): the emitters
+    would write something, but the ONNX reference says the model is broken, so nothing is written."""
+    path = save_onnx(
+        tmp_path / "bad.onnx",
+        '<ir_version: 8, opset_import: ["" : 13]> g (float[1,1,4,4] x) => (float[1,2,4,4] y) '
+        "<float[2,3,1,1] w = {1.0, 2.0, 3.0, 4.0, 5.0, 6.0}> { y = Conv (x, w) }",
+    )
+    code, out, err = run_cli([path, "-q", "--format", "neuralnetwork"], capsys)
+    assert code == 1 and out == ""
+    (line,) = err.strip().splitlines()
+    assert line.startswith("bridgec: error: bad.onnx: onnxruntime, the ONNX reference, fails on the model (")
+    assert line.endswith("nothing was written (--no-check converts it unchecked)")
+    assert listing(tmp_path) == ["bad.onnx"]
+
+
+def test_an_op_onnxruntime_lacks_is_not_checked_rather_than_refused(tmp_path, capsys):
+    """A user's op without a function definition, lowered by a user pass: onnxruntime cannot run the
+    source, which is not the model's fault; the model is written and the line says why it is unproven."""
+    from tests.conftest import ROOT
+
+    path = save_onnx(
+        tmp_path / "swish.onnx",
+        '<ir_version: 8, opset_import: ["" : 17, "com.example" : 1]> g (float[1,3,4,4] x) => (float[1,3,4,4] y) '
+        "{ y = com.example.Swish <beta = 1.0> (x) }",
+    )
+    code, out, _ = run_cli([path, "--load-passes", ROOT / "examples" / "user_pass.py", "-O", "lower"], capsys)
+    assert code == 0, out
+    assert out.strip().splitlines()[-1] == (
+        "NOT checked: onnxruntime cannot run the source model (onnxruntime has no implementation of "
+        "com.example::Swish)"
+    )
