@@ -23,6 +23,16 @@ CASES = {
         " n = And (o, c)\n y = Where (n, x, z)",
         ("logical_or", "logical_and"),
     ),
+    # the condition broader than both values: select's declared shape must be the broadcast of all three
+    "where_scalar_values": (
+        "k = Constant <value = float {0.0}> ()\n m = Constant <value = float {-2.0}> ()\n"
+        " c = Greater (x, k)\n y = Where (c, m, k)",
+        ("select", "greater"),
+    ),
+    "where_narrow_values": (
+        "k = Constant <value = float[1,1,1,1] {0.5}> ()\n c = Greater (x, k)\n y = Where (c, z, k)",
+        ("select", "tile"),
+    ),
 }
 
 
