@@ -634,7 +634,7 @@ def _passes_parser() -> _Parser:
 
 def _cmd_passes(argv: list[str]) -> int:
     args = _passes_parser().parse_args(argv)
-    from bridgec.passes import PIPELINE_DOCS, PIPELINES, REGISTRY, RuleSet, pipeline_ids
+    from bridgec.passes import PIPELINE_DOCS, PIPELINES, REGISTRY, pipeline_ids
     from bridgec.passes._plugins import load_entry_points, load_file
 
     load_entry_points()
@@ -644,7 +644,7 @@ def _cmd_passes(argv: list[str]) -> int:
     print("passes:")
     for pass_id, cls in sorted(REGISTRY.items()):
         print(f"  {pass_id:34} {cls.doc()}")
-        if issubclass(cls, RuleSet):
+        if hasattr(cls, "explain"):  # RuleSets, and passes that explain their rules the same way
             for line in cls.explain():
                 print(f"  {'':34}   {line}")
     print("pipelines (-O):")
