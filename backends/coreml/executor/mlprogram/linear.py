@@ -9,12 +9,12 @@ from bridgec.backends.coreml.executor.mlprogram._op import Op, accumulate_dtype
 
 
 def linear(op: Op) -> np.ndarray:
-    """linear: "Perform x * weight.T + bias"; x is [*D, D_in] with "1 <= rank <= 3", weight
-    [D_out, D_in], bias [D_out] ("Default to 0")."""
+    """linear: "Perform x * weight.T + bias"; x is [*D, D_in], weight [D_out, D_in], bias [D_out]
+    ("Default to 0"). The reference restricts x to "1 <= rank <= 3", but coremltools' own
+    fuse_matmul_weight_bias pass makes a linear of a matmul + add whatever x's rank, so the leading
+    axes of any rank are taken as batch here."""
     x, w = op["x"], op["weight"]
     acc = accumulate_dtype(x, w)
-    if not 1 <= x.ndim <= 3:
-        raise op.error(f"x must have rank 1 to 3, got shape {x.shape}")
     if w.ndim != 2 or x.shape[-1] != w.shape[1]:
         raise op.error(f"weight {w.shape} must be [D_out, D_in] with D_in = last dim of input {x.shape}")
     y = np.matmul(x.astype(acc), w.astype(acc).T)
