@@ -39,12 +39,27 @@ def _positive(axes: list[int], rank: int) -> list[int]:
 # --- ReduceMean ---------------------------------------------------------------------------------------
 
 
+def _reduces_to_scalar(node: gs.Node) -> bool:
+    """Does the Reduce* node (constant axes, known rank) drop every axis of its input?"""
+    if int(node.attrs.get("keepdims", 1)):
+        return False
+    axes, rank = _axes(node), _rank(node.inputs[0])
+    if not axes:
+        return not int(node.attrs.get("noop_with_empty_axes", 0))
+    return len({a % rank for a in axes}) == rank
+
+
+SCALAR_RESULT = "Core ML blobs have rank >= 1: cannot reduce every axis away (keepdims=1 keeps them)"
+
+
 def _reduce_mean_check(node: gs.Node, target) -> str | None:
-    """Restrictions: constant axes; known input rank."""
+    """Restrictions: constant axes; known input rank; a result of rank >= 1."""
     if _axes(node) is None:
         return "ReduceMean axes must be constant"
     if _rank(node.inputs[0]) is None:
         return "ReduceMean needs the input's rank"
+    if _reduces_to_scalar(node):
+        return f"ReduceMean: {SCALAR_RESULT}"
     return None
 
 
