@@ -15,6 +15,13 @@ Binary = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def _broadcastable(op: Binary) -> LayerFn:
+    """The *BroadcastableLayerParams: "element-wise <op> operation with broadcast support", "2 inputs";
+    PowBroadcastableLayerParams "raises each element in first tensor to the power of corresponding
+    element in the second tensor. Supports conventional numpy-like broadcasting". Silent: every
+    other broadcast rule (numpy's assumed, as the Pow text says), division by 0 and pow of a
+    negative base to a fractional exponent (IEEE assumed: +-inf, NaN), NaN in max/min (assumed
+    to propagate, numpy's maximum/minimum). All tensors are float32 in a NeuralNetwork."""
+
     def run(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
         if len(inputs) != 2:
             raise ValueError(f"needs exactly 2 inputs, got {len(inputs)}")
@@ -24,11 +31,13 @@ def _broadcastable(op: Binary) -> LayerFn:
 
 
 def _floor_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    # FloorDivBroadcastableLayerParams: "element-wise floor division" — floor(a / b)
     return np.floor(a / b)
 
 
 def _mod(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    # Python/numpy modulo (sign of the divisor), matching floorDivBroadcastable's floor.
+    # ModBroadcastableLayerParams: "element-wise modular operation", silent on signs: Python/numpy's
+    # modulo (sign of the divisor) assumed, a - floor(a / b) * b, matching floorDivBroadcastable.
     return np.mod(a, b)
 
 
@@ -46,7 +55,9 @@ BROADCASTABLE: dict[str, LayerFn] = {
 
 
 def _comparison(op: Binary, kind: str) -> LayerFn:
-    """Comparison layers: 2 inputs, or 1 input compared with the layer's ``alpha``; 1.0 / 0.0."""
+    """GreaterThan/GreaterEqual/LessThan/LessEqual/Equal/NotEqualLayerParams: "Either 1 or 2 inputs",
+    "y = x1 > x2 or y = x1 > alpha, if only one input is provided", "Broadcasting is supported",
+    "Output is 1.0f if the condition is true otherwise 0.0f"."""
 
     def run(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
         a = f32(inputs[0])
