@@ -6,7 +6,8 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from bridgec import ir
-from bridgec.backends.coreml.mil import MilEmitter, attr_float, constant_inputs, static_rank
+from bridgec.backends.coreml.mil import MilEmitter, attr_float, constant_inputs, static_rank, static_shape
+from bridgec.backends.coreml.ops.conv import layer_norm_param, layer_norm_params_fit
 from bridgec.errors import ConversionError
 
 
@@ -71,8 +72,18 @@ def _instance_norm(ctx, node: gs.Node) -> None:
 
 
 def _layer_norm_check(node: gs.Node, target) -> str | None:
-    """Restrictions: constant scale and bias; Mean/InvStdDev outputs unused."""
-    return constant_inputs(node, (1, 2), "scale/bias") or _unused_outputs(node, "Mean/InvStdDev")
+    """Restrictions: a static input shape; constant scale and bias broadcasting to the normalised
+    shape (MIL takes them in exactly that shape); Mean/InvStdDev outputs unused."""
+    shape = static_shape(node.inputs[0])
+    if shape is None:
+        return (
+            "LayerNormalization needs the input's static shape (gamma/beta are given in the normalised shape)"
+        )
+    return (
+        layer_norm_params_fit(node, shape)
+        or constant_inputs(node, (1, 2), "scale/bias")
+        or _unused_outputs(node, "Mean/InvStdDev")
+    )
 
 
 def _layer_norm(ctx, node: gs.Node) -> None:
@@ -81,9 +92,9 @@ def _layer_norm(ctx, node: gs.Node) -> None:
     axis = int(node.attrs.get("axis", -1)) % rank
     normalized = tuple(int(d) for d in x.shape[axis:])
     # MIL wants gamma/beta of exactly the normalised shape; ONNX lets them broadcast to it.
-    gamma = np.broadcast_to(_f32(ctx, node, 1), normalized).copy()
+    gamma = layer_norm_param(_f32(ctx, node, 1), normalized)
     has_bias = len(node.inputs) > 2 and not ir.is_empty(node.inputs[2])
-    beta = np.broadcast_to(_f32(ctx, node, 2), normalized).copy() if has_bias else None
+    beta = layer_norm_param(_f32(ctx, node, 2), normalized) if has_bias else None
     y = ctx.mb.layer_norm(
         x=x,
         axes=list(range(axis, rank)),

@@ -67,8 +67,48 @@ def _conv(ctx, node: gs.Node) -> None:
     )
 
 
+def core_ml_epsilon(node: gs.Node) -> float:
+    """ONNX's epsilon for a batchnorm layer, whose proto reads 0 as unset (1e-5): an epsilon of 0 is
+    given as the smallest normal float, which changes no float32 variance above ~1e-31 (a variance
+    of 0 is refused by the checks: ONNX divides by zero there)."""
+    eps = float(node.attrs.get("epsilon", 1e-5))
+    return eps if eps != 0.0 else float(np.finfo(np.float32).tiny)
+
+
+def layer_norm_params_fit(node: gs.Node, shape: tuple[int, ...]) -> str | None:
+    """Why LayerNormalization's Scale/B do not broadcast to the normalised shape (the trailing axes
+    from ``axis``), which is the only shape Core ML takes them in; None if they do."""
+    axis = int(node.attrs.get("axis", -1))
+    normalized = shape[axis % len(shape) :]
+    for index, name in ((1, "Scale"), (2, "B")):
+        if index >= len(node.inputs) or ir.is_empty(node.inputs[index]):
+            continue
+        given = node.inputs[index].shape
+        if given is not None:
+            given = list(given)
+            while len(given) > len(normalized) and given[0] == 1:  # leading 1s broadcast away
+                given.pop(0)
+        if (
+            given is None
+            or len(given) > len(normalized)
+            or any(g not in (1, n) for g, n in zip(given[::-1], normalized[::-1], strict=False))
+        ):
+            return f"LayerNormalization {name} of shape {given} does not broadcast to the normalised shape {normalized}"
+    return None
+
+
+def layer_norm_param(value: np.ndarray, normalized: tuple[int, ...]) -> np.ndarray:
+    """Scale/B in exactly the normalised shape, as Core ML wants them (``layer_norm_params_fit``
+    said they broadcast to it, leading 1s aside)."""
+    value = np.asarray(value, dtype=np.float32)
+    keep = min(value.ndim, len(normalized))
+    return np.broadcast_to(value.reshape(value.shape[value.ndim - keep :]), normalized).copy()
+
+
 def _bn_check(node: gs.Node, target) -> str | None:
     """Restrictions: inference mode; constant scale, bias, mean and variance; rank-4 NCHW input."""
+    if int(node.attrs.get("training_mode", 0)):
+        return "training-mode BatchNormalization (statistics of the batch) is not supported"
     if any(ir.constant_value(t) is None for t in node.inputs[1:5]):
         return "BatchNormalization scale, bias, mean and variance must be constant"
     if len(node.outputs) > 1 and any(t.outputs for t in node.outputs[1:]):
@@ -76,6 +116,8 @@ def _bn_check(node: gs.Node, target) -> str | None:
     shape = node.inputs[0].shape
     if shape is not None and len(shape) != 4:
         return f"Core ML batchnorm normalises axis -3; only rank-4 NCHW inputs map (rank {len(shape)})"
+    if float(node.attrs.get("epsilon", 1e-5)) == 0.0 and not (ir.constant_value(node.inputs[4]) > 0).all():
+        return "BatchNormalization with epsilon 0 and a zero variance (Core ML reads epsilon 0 as 1e-5)"
     return None
 
 
@@ -90,7 +132,7 @@ def _bn(ctx, node: gs.Node) -> None:
         variance=var,
         input_name=ctx.blob(node.inputs[0]),
         output_name=node.outputs[0].name,
-        epsilon=float(node.attrs.get("epsilon", 1e-5)),
+        epsilon=core_ml_epsilon(node),
     )
 
 
@@ -221,6 +263,9 @@ def _instance_norm_check(node: gs.Node, target) -> str | None:
     shape = node.inputs[0].shape
     if shape is None or len(shape) != 4:
         return "Core ML's instance normalisation normalises H, W of a rank-4 NCHW input"
+    if float(node.attrs.get("epsilon", 1e-5)) == 0.0:
+        # a constant plane has variance 0: ONNX divides by zero there, Core ML reads epsilon 0 as 1e-5
+        return "InstanceNormalization with epsilon 0 (Core ML reads epsilon 0 as 1e-5)"
     return None
 
 
@@ -236,7 +281,7 @@ def _instance_norm(ctx, node: gs.Node) -> None:
         output_name=node.outputs[0].name,
         compute_mean_var=True,
         instance_normalization=True,
-        epsilon=float(node.attrs.get("epsilon", 1e-5)),
+        epsilon=core_ml_epsilon(node),
     )
 
 

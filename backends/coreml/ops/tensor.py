@@ -257,10 +257,16 @@ def _split(ctx, node: gs.Node) -> None:
 
 
 def _layer_norm_check(node: gs.Node, target) -> str | None:
-    """Restrictions: static input shape; constant scale and bias; Mean/InvStdDev outputs unused."""
+    """Restrictions: static input shape; constant scale and bias broadcasting to the normalised
+    shape; Mean/InvStdDev outputs unused."""
+    from bridgec.backends.coreml.ops.conv import layer_norm_params_fit  # the normalisations' home
+
     shape = _static_shape(node.inputs[0])
     if shape is None:
         return "LayerNormalization needs the input's static shape"
+    misfit = layer_norm_params_fit(node, shape)
+    if misfit:
+        return misfit
     if any(t.outputs for t in node.outputs[1:]):
         return "LayerNormalization's Mean/InvStdDev outputs are used"
     for index in (1, 2):
@@ -271,13 +277,15 @@ def _layer_norm_check(node: gs.Node, target) -> str | None:
 
 
 def _layer_norm(ctx, node: gs.Node) -> None:
+    from bridgec.backends.coreml.ops.conv import layer_norm_param
+
     shape = _static_shape(node.inputs[0])
     axis = int(node.attrs.get("axis", -1))
     axis = axis + len(shape) if axis < 0 else axis
-    normalized = list(shape[axis:])
-    gamma = ir.constant_value(node.inputs[1]).astype(np.float32)
+    normalized = tuple(shape[axis:])
+    gamma = layer_norm_param(ir.constant_value(node.inputs[1]), normalized)
     beta = (
-        ir.constant_value(node.inputs[2]).astype(np.float32)
+        layer_norm_param(ir.constant_value(node.inputs[2]), normalized)
         if len(node.inputs) > 2 and not ir.is_empty(node.inputs[2])
         else np.zeros(normalized, np.float32)
     )
@@ -285,9 +293,9 @@ def _layer_norm(ctx, node: gs.Node) -> None:
         node.name,
         ctx.blob(node.inputs[0]),
         node.outputs[0].name,
-        normalized_shape=normalized,
-        gamma=np.broadcast_to(gamma, normalized).copy(),
-        beta=np.broadcast_to(beta, normalized).copy(),
+        normalized_shape=list(normalized),
+        gamma=gamma,
+        beta=beta,
         eps=float(node.attrs.get("epsilon", 1e-5)),
     )
 

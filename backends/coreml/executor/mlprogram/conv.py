@@ -1,5 +1,22 @@
 """conv and conv_transpose over 1-3 spatial dims (iOS15 conv.py; iOS17 only widens dtypes).
 
+Semantics from the MIL op reference (iOS15 conv.py): conv weight "[C_out, C_in/groups, *K]", "Input
+and output channels are split by groups", "d_out[i] = floor [(D_in[i] + pad[2*i] + pad[2*i+1] -
+(K[i]-1)*dilations[i] - 1) / strides[i] ] + 1"; conv_transpose weight "[C_in, C_out/groups, *D_in]",
+"Dout[i] = (D_in[i]-1)*stride[i] + (K[i]-1) * dilation[i] + 1 - pad[2*i] - pad[2*i-1]" for custom
+padding (the pads crop the full map), "Dout = output_shape" when given. A conv is a cross-correlation
+and conv_transpose its transpose; the reference does not spell either out (pinned against torch in
+tests/backends/coreml/executor/mlprogram/test_conv.py).
+
+Where the reference is silent or contradicts itself:
+- pad_type "same": it says both "out spatial shapes are d_out[i] = ceil(d_in[i] / strides[i])" and a
+  split from the kernel alone (the odd unit first); we follow the first statement with the odd unit
+  after ("same") or before ("same_lower"), as torch's padding="same" does. bridgec's emitters give
+  explicit ("custom") pads;
+- conv_transpose with output_shape: where the map sits and what fills the rest. We keep the custom
+  pad's begin crop and fill past the map with the bias alone (ONNX's output_padding); the
+  ConvTranspose emitter uses output_shape only with nothing cropped at the begin.
+
 Both work as one batched matmul per op (im2col for conv, col2im for conv_transpose) because a
 Python loop over output pixels would make whole-model checks take minutes.
 """

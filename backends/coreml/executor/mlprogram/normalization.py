@@ -1,5 +1,19 @@
 """batch_norm, instance_norm, layer_norm, l2_norm, local_response_norm (iOS15 normalization.py).
 
+Semantics from the MIL op reference (iOS15 normalization.py; iOS17 only widens dtypes):
+- batch_norm: "y_i = gamma_i (x_i - mean_i) / sqrt(variance_i + epsilon) + beta_i", the parameters
+  "1-D tensors whose lengths are equal to the second axis"; gamma, beta default to ones, zeros;
+- instance_norm: "Apply instance normalization", gamma/beta "[C]". Silent on the axes and the
+  variance: we normalise each (n, C) over the spatial axes with the biased variance, as instance
+  normalisation is defined (ONNX, torch; pinned against torch);
+- layer_norm: "out = gamma * (input - E[x]) / sqrt(Var[x] + epsilon) + beta" over ``axes`` (default
+  all), gamma/beta of shape "x.shape[axes]". Var is the biased variance (silent; pinned against torch);
+- l2_norm: "x_i / sqrt(sum x_i^2 + epsilon)" over the last three axes, leading axes batch-wise;
+- local_response_norm: "x_i / (k + alpha / size * sum_j x_j^2)^beta" over "neighboring channels".
+  Silent on where an even-sized window sits: we take (size - 1) // 2 channels before and size // 2
+  after, as ONNX's LRN does (torch's local_response_norm takes the larger half before). No bridgec
+  emitter produces this op yet; one must check the window against this before using it.
+
 Statistics are taken in float32 even in fp16 programs (the result is rounded to fp16 by the
 runner): Core ML reduces in wider precision on every compute unit, and an fp16 running sum over a
 large axis would report an error the device does not have.

@@ -1,4 +1,19 @@
-"""max_pool, avg_pool and l2_pool over 1-3 spatial dims (iOS15 pool.py)."""
+"""max_pool, avg_pool and l2_pool over 1-3 spatial dims (iOS15 pool.py).
+
+Semantics from the MIL op reference (iOS15 pool.py, avg_pool; max_pool and l2_pool "See avg_pool"):
+``pad[2*i], pad[2*i+1]`` "are the pad size before and after spatial dimension i"; without ceil_mode
+"D_out[i] = floor[(D_in[i] + pad[2*i] + pad[2*i+1] - kernel_sizes[i]) / strides[i]] +1"; with it
+"ceil[...] + 1", then "If (D_out[i] - 1) * strides[i] >= D_in[i] + pad[2*i] and (pad[2*i] +
+pad[2*i+1] > 0) then D_out[i] = D_out[i] - 1"; ``exclude_padding_from_average``: "If True, padded
+values (0s) are excluded from the denominator count".
+
+Where the reference is silent (pinned by tests/backends/coreml/executor/mlprogram/test_pooling.py
+against torch, and the emitters' use against onnxruntime):
+- padding in a max_pool window is absent (-inf), so a max is over input cells;
+- l2_pool is the square root of the sum of squares, padding contributing 0;
+- the part of a ceil_mode window past the padded input neither pools nor counts, whatever
+  ``exclude_padding_from_average`` says (bridgec's emitters never use ceil_mode for this reason).
+"""
 
 from __future__ import annotations
 
@@ -25,8 +40,7 @@ def _out_sizes(
             out.append((size + total - k) // s + 1)
             continue
         o = -(-(size + total - k) // s) + 1
-        # MIL's rule (spatial_dimensions_out_shape): no window may start inside the end padding.
-        if (o - 1) * s >= size + total / 2 and total > 0:
+        if (o - 1) * s >= size + before and total > 0:  # no window may start in the end padding
             o -= 1
         out.append(o)
     return out

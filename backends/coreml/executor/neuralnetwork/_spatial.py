@@ -11,6 +11,8 @@ Pads = tuple[int, int, int, int]  # top, bottom, left, right
 
 
 def valid_pads(valid: Any) -> Pads:
+    """ValidPadding: "topPaddingAmount == Height startEdgeSize == borderAmounts[0].startEdgeSize" ...;
+    "By default, the values of paddingAmounts are set to 0"."""
     amounts = list(valid.paddingAmounts.borderAmounts)
     if not amounts:
         return 0, 0, 0, 0
@@ -21,7 +23,10 @@ def valid_pads(valid: Any) -> Pads:
 
 
 def same_pads(same: Any, in_hw: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int]) -> Pads:
-    """SAME: output = ceil(in / stride); the odd unit of padding goes to the heavy side."""
+    """SamePadding: "H_out = int_division_round_up(H_in,stride[0])" with "totalPaddingHeight =
+    max(0,(H_out-1) * stride[0] + KernelSize[0] - Hin)"; BOTTOM_RIGHT_HEAVY: "topPaddingAmount =
+    floor(totalPaddingHeight / 2)", TOP_LEFT_HEAVY: "bottomPaddingAmount = floor(totalPaddingHeight
+    / 2)". ``kernel`` is the effective (dilated) kernel for a convolution."""
     top_left_heavy = same.asymmetryMode == 1  # TOP_LEFT_HEAVY
     pads: list[int] = []
     for n, k, s in zip(in_hw, kernel, stride, strict=True):
@@ -33,6 +38,8 @@ def same_pads(same: Any, in_hw: tuple[int, int], kernel: tuple[int, int], stride
 
 
 def windowed_size(n: int, pad_total: int, k: int, s: int) -> int:
+    """ValidPadding: "H_out = int_division_round_down((H_in + topPaddingAmount + bottomPaddingAmount
+    - KernelSize[0]),stride[0]) + 1"; a kernel that does not fit has no output in the proto."""
     out = (n + pad_total - k) // s + 1
     if out < 1:
         raise ValueError(f"kernel {k} does not fit in input {n} with padding {pad_total}")

@@ -1,4 +1,18 @@
-"""``convolution`` (ConvolutionLayerParams), including grouped/depthwise and deconvolution."""
+"""``convolution`` (ConvolutionLayerParams), including grouped/depthwise and deconvolution.
+
+Semantics from NeuralNetwork.proto, ConvolutionLayerParams: input "A blob with rank greater than or
+equal to 4 ... leading dimensions, starting from 0 to -4 (inclusive), are all treated as batch";
+weights "[outputChannels, kernelChannels, kernelHeight, kernelWidth], where kernelChannels ==
+inputChannels / nGroups" for a convolution and "[kernelChannels, outputChannels / nGroups,
+kernelHeight, kernelWidth], where kernelChannels == inputChannels" for a deconvolution; "Input and
+kernels are divided into g groups and convolution / deconvolution is applied within the groups
+independently"; dilation: "KernelSize[0] <-- (kernelSize[0]-1) * dilationFactor[0] + 1", "ignored if
+isDeconvolution == true"; "Padded values are all zeros"; the output size from ValidPadding /
+SamePadding (_spatial.py) or, for a deconvolution, ``outputShape`` (see ``_deconvolution``).
+A convolution is a cross-correlation (no kernel flip) and a deconvolution its transpose, each output
+pixel scattering kernel x input: the proto does not spell either out; both are pinned against torch
+in tests/backends/coreml/executor/test_conv.py.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +34,10 @@ from bridgec.backends.coreml.executor.weights import weight_array
 
 def convolution(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
     p = layer.convolution
+    if np.ndim(inputs[0]) < 4:
+        raise ValueError(
+            f"convolution needs a blob of rank >= 4 (ConvolutionLayerParams), got {np.shape(inputs[0])}"
+        )
     if len(inputs) != 1:
         # The weights-as-second-input form has no documented layout in the proto; refuse rather
         # than guess.
@@ -139,7 +157,7 @@ def _deconvolution(
     sh, sw = stride
     og = c_out // groups
     cg = c_in // groups
-    # Spec layout is [C_in, C_out/G, kh, kw]; dilation is ignored for deconvolution (proto).
+    # Spec layout is [C_in, C_out/G, kh, kw]; dilationFactor "is ignored if isDeconvolution == true".
     w = weight_array(p.weights, (c_in, og, kh, kw), "deconvolution weights")
     wg = w.reshape(groups, cg, og * kh * kw).transpose(0, 2, 1)  # [G, Og*kh*kw, Cg]
     xg = x.reshape(b, groups, cg, h * wd)

@@ -11,6 +11,13 @@ from bridgec.backends.coreml.executor.weights import weight_array
 
 
 def batchnorm(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """BatchnormLayerParams: "performed along axis = -3, and repeated along the other axes";
+    y = gamma (x - mu) / sqrt(sigma^2 + epsilon) + beta; input "rank greater than equal to 3";
+    epsilon "Defaults to 1e-5 if not set or set to 0"; with computeMeanVar "the mean and variance
+    are calculated from either the single input instance, if instanceNormalization == true, or the
+    whole batch": per channel, over H, W of one instance, or over every axis but the channel.
+    Silent: the variance's estimator. We take the biased one (mean of squared deviations), as
+    batch/instance normalisation define it (ONNX, torch); pinned against torch's instance_norm."""
     p = layer.batchnorm
     x = f32(inputs[0])
     if x.ndim < 3:
@@ -55,6 +62,11 @@ def softmax_nd(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def layer_normalization(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """LayerNormalizationLayerParams: "output = gamma * (input - computed_mean) /
+    (sqrt(computed_variance + eps)) + beta"; "The mean and variance are computed for the input, over
+    the last few dimensions as specified by the normalizedShape parameter"; gamma and beta "must have
+    shape = normalizedShape" (unset: not applied). Silent: the variance's estimator; biased, as for
+    batchnorm (pinned against torch's layer_norm)."""
     p = layer.layerNormalization
     x = f32(inputs[0])
     shape = tuple(int(v) for v in p.normalizedShape)

@@ -1,4 +1,21 @@
-"""``pooling`` (PoolingLayerParams): MAX / AVERAGE / L2 with VALID, SAME and INCLUDE_LAST_PIXEL."""
+"""``pooling`` (PoolingLayerParams): MAX / AVERAGE / L2 with VALID, SAME and INCLUDE_LAST_PIXEL.
+
+Semantics from NeuralNetwork.proto, PoolingLayerParams: "A blob with rank greater than equal to 4
+... the leading dimensions, starting from 0 to -4 (inclusive), are all treated as batch";
+"Padding options are similar to ConvolutionLayerParams" (ValidPadding / SamePadding, see _spatial.py)
+"with the additional option of ValidCompletePadding (includeLastPixel)", whose H_out formula is
+implemented in ``_geometry``; ``avgPoolExcludePadding``: "If true, padded values are excluded from
+the count (denominator) when computing average pooling"; ``globalPooling``: "Kernel size is
+inferred from the input data spatial dimensions".
+
+Where the proto is silent (each pinned by tests/backends/coreml/executor/test_pooling.py against an
+independent numpy/torch computation, and the emitter's use against onnxruntime):
+- the value of padding in a MAX window: we take it as absent (-inf), so a max is over input cells,
+  as every framework's max pooling; the emitter pads MaxPool only where ONNX pads it;
+- an L2 window: sqrt of the sum of squares ("L2" pooling's usual meaning), padding contributing 0;
+- the part of an includeLastPixel window that runs past the declared padding when rounding up (the
+  emitter never uses includeLastPixel for this reason): we neither count it nor pool it.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +32,10 @@ MAX, AVERAGE, L2 = 0, 1, 2
 
 def pooling(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
     p = layer.pooling
+    if np.ndim(inputs[0]) < 4:
+        raise ValueError(
+            f"pooling needs a blob of rank >= 4 (PoolingLayerParams), got shape {np.shape(inputs[0])}"
+        )
     x, lead = fold_batch(f32(inputs[0]), 3, "pooling")
     if p.type not in (MAX, AVERAGE, L2):
         raise ValueError(f"unknown pooling type {p.type}")

@@ -61,3 +61,32 @@ def test_old_softmax_is_over_axis_minus_3():
     x = rand(2, 3, 4, 5, seed=10)
     y = run_one({"x": x}, lambda b: b.add_softmax("sm", "x", "y"))
     close(y, F.softmax(torch.from_numpy(x), dim=1), atol=1e-6)
+
+
+def test_batchnorm_epsilon_zero_means_the_default():
+    # BatchnormLayerParams.epsilon: "Defaults to 1e-5 if not set or set to 0"
+    x = rand(2, 3, 4, 5, seed=11)
+    gamma, beta, mean = rand(3, seed=12), rand(3, seed=13), rand(3, seed=14)
+    var = rand(3, seed=15, low=1e-4, high=2e-4)  # small enough for 1e-5 to show
+
+    def add(b):
+        b.add_batchnorm("bn", 3, gamma, beta, mean, var, input_name="x", output_name="y", epsilon=0.0)
+
+    ref = F.batch_norm(
+        torch.from_numpy(x), *(torch.from_numpy(v) for v in (mean, var, gamma, beta)), eps=1e-5
+    )
+    close(run_one({"x": x}, add), ref)
+
+
+@pytest.mark.parametrize("normalized", [(5,), (4, 5), (3, 4, 5)])
+def test_layer_normalization_over_the_trailing_axes(normalized):
+    x = rand(2, 3, 4, 5, seed=16)
+    gamma, beta = rand(*normalized, seed=17), rand(*normalized, seed=18)
+
+    def add(b):
+        b.add_layer_normalization("ln", "x", "y", list(normalized), gamma, beta, eps=1e-3)
+
+    ref = F.layer_norm(
+        torch.from_numpy(x), normalized, torch.from_numpy(gamma), torch.from_numpy(beta), eps=1e-3
+    )
+    close(run_one({"x": x}, add), ref, atol=1e-5)

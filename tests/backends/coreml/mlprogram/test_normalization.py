@@ -54,3 +54,20 @@ def test_layer_norm(axis, scale):
 def test_layer_norm_without_bias():
     g = graph("y = LayerNormalization (x, s)", inputs="float[2,3,4,5] x, float[5] s")
     check(freeze(g, s=None), ("layer_norm",))
+
+
+@pytest.mark.parametrize("scale", ["[4,1]", "[3,1,1,5]", "[2]"])
+def test_layer_norm_scale_not_broadcasting_to_the_normalised_shape_refused(scale):
+    from bridgec.backends.coreml import mil
+
+    g = freeze(graph("y = LayerNormalization (x, s)", inputs=f"float[2,3,4,5] x, float{scale} s"), s=None)
+    node = g.nodes[0]
+    assert "does not broadcast to the normalised shape" in mil.lookup(node).check(node, None)
+
+
+def test_batch_norm_epsilon_zero():
+    g = graph(
+        "y = BatchNormalization <epsilon = 0.0> (x, s, b, m, v)",
+        inputs="float[2,3,4,5] x, float[3] s, float[3] b, float[3] m, float[3] v",
+    )
+    check(freeze(g, s=None, b=None, m=None, v=VAR), ("batch_norm",))

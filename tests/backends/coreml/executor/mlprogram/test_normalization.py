@@ -56,3 +56,30 @@ def test_local_response_norm(tmp_path):
         "local_response_norm",
     )
     close(got, F.local_response_norm(torch.from_numpy(x), 3, alpha=1e-2, beta=0.75, k=1.0), atol=1e-5)
+
+
+def test_instance_norm_rank3(tmp_path):
+    x = rand(2, 3, 7, seed=9)
+    got = run_one(
+        lambda x: mb.instance_norm(x=x, gamma=G, beta=B, epsilon=1e-3), {"x": x}, tmp_path, "instance_norm"
+    )
+    want = F.instance_norm(
+        torch.from_numpy(x), weight=torch.from_numpy(G), bias=torch.from_numpy(B), eps=1e-3
+    )
+    close(got, want, atol=1e-5)
+
+
+def test_local_response_norm_even_size(tmp_path):
+    # the reference does not say where an even window sits: (size - 1) // 2 channels before, size // 2
+    # after, as ONNX's LRN ("c - floor((size - 1) / 2) <= i <= c + ceil((size - 1) / 2)")
+    import numpy as np
+
+    x = rand(1, 7, 2, 3, seed=10)
+    got = run_one(
+        lambda x: mb.local_response_norm(x=x, size=4, alpha=0.5, beta=0.5, k=2.0),
+        {"x": x},
+        tmp_path,
+        "local_response_norm",
+    )
+    square_sum = np.stack([(x[:, max(0, c - 1) : c + 3] ** 2).sum(axis=1) for c in range(7)], axis=1)
+    close(got, x / (2.0 + 0.5 / 4 * square_sum) ** 0.5, atol=1e-5)

@@ -1,0 +1,87 @@
+"""NeuralNetwork MaxPool/AveragePool (ops/pooling.py) at the corners of ONNX's window rules, against
+onnxruntime: ceil_mode with and without pads (the rounded-up window's divisor), asymmetric pads,
+auto_pad, kernels below the stride; and what Core ML's one exclude-padding flag cannot say."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.backends.coreml._emitter_helpers import assert_matches_onnxruntime, model_text, unsupported_reason
+
+# (op, attributes, input shape)
+MATCHES = {
+    "avg_ceil_include_inside_pads": (
+        "AveragePool",
+        "kernel_shape = [3, 3], strides = [2, 2], pads = [1, 1, 1, 1], ceil_mode = 1, count_include_pad = 1",
+        "[1,2,7,7]",
+    ),
+    # no pads declared: the rounded-up window is divided by its cells inside the input
+    "avg_ceil_include_no_pads": (
+        "AveragePool",
+        "kernel_shape = [3, 3], strides = [2, 2], ceil_mode = 1, count_include_pad = 1",
+        "[1,2,6,8]",
+    ),
+    "avg_ceil_exclude_past_pads": (
+        "AveragePool",
+        "kernel_shape = [3, 3], strides = [2, 2], pads = [1, 1, 1, 1], ceil_mode = 1",
+        "[1,2,8,8]",
+    ),
+    "avg_asymmetric_ceil": (
+        "AveragePool",
+        "kernel_shape = [3, 2], strides = [2, 3], pads = [2, 0, 0, 1], ceil_mode = 1",
+        "[1,2,8,7]",
+    ),
+    "avg_same_upper_include": (
+        "AveragePool",
+        'kernel_shape = [4, 3], strides = [2, 2], auto_pad = "SAME_UPPER", count_include_pad = 1',
+        "[1,2,7,8]",
+    ),
+    "max_same_lower": (
+        "MaxPool",
+        'kernel_shape = [4, 2], strides = [3, 2], auto_pad = "SAME_LOWER"',
+        "[1,2,7,8]",
+    ),
+    # a window that would start in the end padding (here: past the input) is dropped
+    "max_ceil_kernel_below_stride": (
+        "MaxPool",
+        "kernel_shape = [1, 2], strides = [3, 3], ceil_mode = 1",
+        "[1,2,8,7]",
+    ),
+    "max_ceil_asymmetric": (
+        "MaxPool",
+        "kernel_shape = [3, 3], strides = [2, 2], pads = [0, 1, 2, 0], ceil_mode = 1, storage_order = 1",
+        "[1,2,8,9]",
+    ),
+    "max_valid_ceil": (
+        "MaxPool",
+        'kernel_shape = [2, 3], strides = [2, 2], auto_pad = "VALID", ceil_mode = 1',
+        "[1,2,7,8]",
+    ),
+}
+
+
+@pytest.mark.parametrize("target", ["iOS13", "iOS15"])
+@pytest.mark.parametrize("case", sorted(MATCHES))
+def test_pool_matches_onnxruntime(case, target):
+    op, attrs, shape = MATCHES[case]
+    text = model_text(f"float{shape} x", "float y", f"y = {op} <{attrs}> (x)")
+    assert "pooling" in assert_matches_onnxruntime(text, target)
+
+
+@pytest.mark.parametrize(
+    ("op", "attrs", "shape", "reason"),
+    [
+        (
+            "AveragePool",
+            "kernel_shape = [3, 3], strides = [2, 2], pads = [1, 1, 1, 1], ceil_mode = 1, count_include_pad = 1",
+            "[1,2,8,8]",
+            "window past the pads",
+        ),
+        ("MaxPool", "kernel_shape = [4, 2], strides = [3, 1]", "[1,2,2,5]", "larger than the padded input"),
+        ("MaxPool", "kernel_shape = [2, 2], dilations = [2, 1]", "[1,2,6,6]", "dilations"),
+        ("AveragePool", "kernel_shape = [3]", "[1,2,6]", "only 2-D pooling"),
+    ],
+)
+def test_pool_refused(op, attrs, shape, reason):
+    text = model_text(f"float{shape} x", "float y", f"y = {op} <{attrs}> (x)")
+    assert reason in unsupported_reason(text)
