@@ -6,7 +6,7 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from bridgec import ir
-from bridgec.backends.coreml.mil import MilEmitter, attr_float, attr_str, operands, static_rank
+from bridgec.backends.coreml.mil import MilEmitter, attr_float, attr_str, operands, static_rank, static_shape
 from bridgec.errors import ConversionError
 
 
@@ -109,8 +109,16 @@ def _einsum_form(equation: str) -> str | None:
 
 
 def _einsum_check(node: gs.Node, target) -> str | None:
-    """Restrictions: two operands of the forms 'nchw,nwhu->nchu' or 'chw,whr->chr' (letters renamed)."""
-    return _einsum_form(attr_str(node, "equation", ""))
+    """Restrictions: two operands of the forms 'nchw,nwhu->nchu' or 'chw,whr->chr' (letters renamed),
+    the contracted axes of one size."""
+    reason = _einsum_form(attr_str(node, "equation", ""))
+    if reason:
+        return reason
+    a, b = (static_shape(t) for t in node.inputs)
+    if a is not None and b is not None and a[-1] != b[-3]:
+        # onnxruntime broadcasts a contracted axis of size 1; MIL's einsum only its batch axes
+        return f"MIL's einsum contracts axes of one size, not {a[-1]} and {b[-3]}"
+    return None
 
 
 def _einsum(ctx, node: gs.Node) -> None:
