@@ -3,8 +3,10 @@
 Every ONNX window layout (explicit or asymmetric pads, auto_pad, ceil_mode) is emitted as Core ML's
 floor-mode pooling with explicit ``ValidPadding`` amounts: ``window_pads`` finds the end padding
 with which floor mode computes exactly ONNX's windows. ``includeLastPixel`` (Core ML's rounding-up
-padding) is not used: NeuralNetwork.proto does not say whether its rounding overhang counts in an
-average, and it only takes symmetric padding.
+padding) serves only a MaxPool whose windows its documented output size gives: NeuralNetwork.proto
+does not say whether its rounding overhang counts in an average, and it takes symmetric padding
+only; but it keeps a ceil_mode MaxPool one layer for every input size (flexible shapes), where the
+explicit end pad changes with the size.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from dataclasses import dataclass
 import onnx_graphsurgeon as gs
 
 from bridgec.backends.coreml.ops import Emitter
+
+_SAME = {"SAME_UPPER": "BOTTOM_RIGHT_HEAVY", "SAME_LOWER": "TOP_LEFT_HEAVY"}  # the odd pad at the end / start
 
 
 def _attr_str(node: gs.Node, name: str, default: str) -> str:
@@ -78,11 +82,20 @@ def window_pads(node: gs.Node, in_spatial: tuple[int, ...]) -> PoolWindows | str
             else:
                 count = span // s + 1
         fit = (count - 1) * s + k - size - b  # the end pad with which the last window ends the input
+        # Any end pad in [fit, fit + s) makes exactly these windows. The node's own is one unless a
+        # ceil_mode window runs past it; then e + s - 1 is one for every input size where ONNX
+        # drops no window (a layer that holds across flexible shapes), except where the node
+        # counts its pads in an average: there the smallest keeps the overhang out if it can be.
+        target = e + s - 1 if ceil and not (node.op == "AveragePool" and _counts_pads(node)) else e
         begin.append(b)
         declared.append(e)
-        end.append(min(max(e, fit), fit + s - 1))  # any end pad in [fit, fit + s) fits no more windows
+        end.append(min(max(target, fit), fit + s - 1))
         out.append(count)
     return PoolWindows(kernel, strides, tuple(begin), tuple(end), tuple(declared), tuple(out))
+
+
+def _counts_pads(node: gs.Node) -> bool:
+    return bool(int(node.attrs.get("count_include_pad", 0)))
 
 
 def exclude_padding(node: gs.Node, windows: PoolWindows) -> bool | str:
@@ -91,13 +104,26 @@ def exclude_padding(node: gs.Node, windows: PoolWindows) -> bool | str:
 
     ONNX (like PyTorch) counts the node's own padding when count_include_pad is set, but never the
     part of a ceil_mode window beyond it; Core ML counts all padding or none."""
-    if not int(node.attrs.get("count_include_pad", 0)):
+    if not _counts_pads(node):
         return True
     if not windows.overhang:
         return False
     if not windows.declared_padding:
         return True  # nothing declared to count: the divisor is the part inside the input
     return "count_include_pad with a ceil_mode window past the pads: its divisor has no Core ML form"
+
+
+def _include_last_pixel(node: gs.Node, windows: PoolWindows) -> bool:
+    """Whether includeLastPixel computes ``node``'s windows: a ceil_mode MaxPool with symmetric pads,
+    whose "H_out = ceil(float(H_in + 2 * paddingAmounts[0] - kernelSize[0]) / float(Stride[0])) + 1",
+    less a window starting past "H_in + paddingAmounts[0]" only "if (paddingAmounts[0] > 0 or
+    paddingAmounts[1] > 0)", is ONNX's count: it always drops such a window, which without padding
+    exists only for a kernel below its stride."""
+    if node.op != "MaxPool" or not int(node.attrs.get("ceil_mode", 0)):
+        return False
+    if _attr_str(node, "auto_pad", "NOTSET") != "NOTSET" or windows.begin != windows.declared_end:
+        return False
+    return any(windows.begin) or all(k >= s for k, s in zip(windows.kernel, windows.strides, strict=True))
 
 
 def _static_spatial(node: gs.Node) -> tuple[int, ...] | None:
@@ -133,6 +159,21 @@ def _pool(kind: str):
         windows = window_pads(node, _static_spatial(node))
         (kh, kw), (sh, sw) = windows.kernel, windows.strides
         exclude = exclude_padding(node, windows) if kind == "AVERAGE" else True
+        auto_pad = _attr_str(node, "auto_pad", "NOTSET")
+        if auto_pad in _SAME:
+            # SamePadding computes ONNX's SAME pads from the input size (one layer for every size)
+            padding, end = {"padding_type": "SAME", "same_padding_asymmetry_mode": _SAME[auto_pad]}, None
+        elif _include_last_pixel(node, windows):
+            padding, end = {"padding_type": "INCLUDE_LAST_PIXEL"}, windows.declared_end
+        else:
+            padding, end = {"padding_type": "VALID"}, windows.end
+        if end is not None:
+            padding.update(
+                padding_top=windows.begin[0],
+                padding_bottom=end[0],
+                padding_left=windows.begin[1],
+                padding_right=end[1],
+            )
         ctx.builder.add_pooling(
             node.name,
             kh,
@@ -140,14 +181,10 @@ def _pool(kind: str):
             sh,
             sw,
             kind,
-            "VALID",
-            ctx.blob(node.inputs[0]),
-            node.outputs[0].name,
+            input_name=ctx.blob(node.inputs[0]),
+            output_name=node.outputs[0].name,
             exclude_pad_area=exclude,
-            padding_top=windows.begin[0],
-            padding_bottom=windows.end[0],
-            padding_left=windows.begin[1],
-            padding_right=windows.end[1],
+            **padding,
         )
 
     return emit

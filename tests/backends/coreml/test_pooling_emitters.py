@@ -85,3 +85,53 @@ def test_pool_matches_onnxruntime(case, target):
 def test_pool_refused(op, attrs, shape, reason):
     text = model_text(f"float{shape} x", "float y", f"y = {op} <{attrs}> (x)")
     assert reason in unsupported_reason(text)
+
+
+# (op, attributes, padding type): layers that hold for every input size, so a flexible-shape model
+# keeps one (ONNX's windows at each size, from the same layer)
+SIZE_FREE = {
+    "max_ceil_symmetric": (
+        "MaxPool",
+        "kernel_shape = [3, 3], strides = [2, 2], pads = [1, 1, 1, 1], ceil_mode = 1",
+        "includeLastPixel",
+    ),
+    "max_ceil_unpadded": (
+        "MaxPool",
+        "kernel_shape = [3, 2], strides = [2, 2], ceil_mode = 1",
+        "includeLastPixel",
+    ),
+    # no window can start in the end padding: the end pad + stride - 1 fits ONNX's windows at every size
+    "avg_ceil_exclude_asymmetric": (
+        "AveragePool",
+        "kernel_shape = [3, 3], strides = [2, 2], pads = [1, 0, 0, 1], ceil_mode = 1",
+        "valid",
+    ),
+    "max_ceil_asymmetric": (
+        "MaxPool",
+        "kernel_shape = [4, 3], strides = [2, 2], pads = [1, 0, 2, 1], ceil_mode = 1",
+        "valid",
+    ),
+    "avg_same_upper_include": (
+        "AveragePool",
+        'kernel_shape = [3, 3], strides = [2, 3], auto_pad = "SAME_UPPER", count_include_pad = 1',
+        "same",
+    ),
+    "max_same_lower": ("MaxPool", 'kernel_shape = [4, 3], strides = [3, 2], auto_pad = "SAME_LOWER"', "same"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SIZE_FREE))
+def test_pool_layer_is_the_same_for_every_size(case):
+    from bridgec.backends.coreml.neuralnetwork import build_spec
+    from tests.helpers import graph_from_text
+
+    op, attrs, padding_type = SIZE_FREE[case]
+    layers = []
+    for size in (7, 8, 9, 10):
+        text = model_text(f"float[1,2,{size},{size + 3}] x", "float y", f"y = {op} <{attrs}> (x)")
+        assert_matches_onnxruntime(text, "iOS14")
+        layer = build_spec(graph_from_text(text), "iOS14").neuralNetwork.layers[0]
+        layer.ClearField("output")
+        layers.append(layer)
+    assert layers[0].pooling.WhichOneof("PoolingPaddingType") == padding_type
+    assert all(layer == layers[0] for layer in layers[1:])
