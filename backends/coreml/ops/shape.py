@@ -10,9 +10,11 @@ from bridgec.backends.coreml.ops import Emitter
 
 
 def _concat(ctx, node: gs.Node) -> None:
-    ctx.builder.add_concat_nd(
-        node.name, ctx.input_blobs(node), node.outputs[0].name, axis=int(node.attrs["axis"])
-    )
+    blobs = ctx.input_blobs(node)
+    if len(blobs) == 1:  # ConcatNDLayerParams "requires at least 2 input": one is a copy
+        ctx.builder.add_copy(node.name, blobs[0], node.outputs[0].name)
+        return
+    ctx.builder.add_concat_nd(node.name, blobs, node.outputs[0].name, axis=int(node.attrs["axis"]))
 
 
 def _flatten(ctx, node: gs.Node) -> None:
@@ -24,9 +26,12 @@ def _flatten(ctx, node: gs.Node) -> None:
 
 
 def _reshape_check(node: gs.Node, target) -> str | None:
-    """Restrictions: constant target shape."""
-    if ir.constant_value(node.inputs[1]) is None:
+    """Restrictions: constant target shape; a result of rank >= 1."""
+    shape = ir.constant_value(node.inputs[1])
+    if shape is None:
         return "Reshape target shape must be constant"
+    if shape.size == 0:
+        return "Core ML blobs have rank >= 1: cannot reshape to a scalar"
     return None
 
 
@@ -58,13 +63,17 @@ def _transpose(ctx, node: gs.Node) -> None:
 
 
 def _constant(ctx, node: gs.Node) -> None:
-    """Nothing to emit: readers of a Constant's output load it themselves (EmitContext.blob)."""
-    if any(t in ctx.graph.outputs for t in node.outputs):
-        ctx.blob(node.outputs[0])
+    """Nothing to emit: readers of a Constant's output load it themselves (EmitContext.blob), but a
+    graph output must be a layer's output of that very name."""
+    out = node.outputs[0]
+    if out in ctx.graph.outputs:
+        value = np.asarray(ir.constant_value(out), dtype=np.float32)
+        shape = value.shape or (1,)  # Core ML blobs have rank >= 1
+        ctx.builder.add_load_constant_nd(node.name, out.name, value.reshape(shape), shape)
 
 
 emitters = [
-    Emitter("Concat", _concat, layer="concatND"),
+    Emitter("Concat", _concat, layer="concatND, copy"),
     Emitter("Flatten", _flatten, layer="flattenTo2D"),
     Emitter("Reshape", _reshape, _reshape_check, layer="reshapeStatic"),
     Emitter("Transpose", _transpose, layer="transpose"),

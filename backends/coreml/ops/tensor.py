@@ -141,37 +141,65 @@ def _slice_args(node: gs.Node) -> tuple[list[int], list[int], list[int], list[in
 
 
 def _slice_check(node: gs.Node, target) -> str | None:
-    """Restrictions: constant starts/ends/axes/steps; static input shape; positive steps."""
+    """Restrictions: constant starts/ends/axes/steps of one length; static input shape; a non-empty
+    result."""
     if "starts" in node.attrs:
         return "Slice-1 attributes (the IR is opset >= 13)"
     args = _slice_args(node)
     if args is None:
         return "Slice starts/ends/axes/steps must be constant"
-    if _static_shape(node.inputs[0]) is None:
+    shape = _static_shape(node.inputs[0])
+    if shape is None:
         return "Slice needs the input's static shape"
-    if any(s <= 0 for s in args[3]):
-        return "Slice with a negative step"
     starts, ends, axes, steps = args
     if not len(starts) == len(ends) == len(axes) == len(steps):
         return "Slice starts/ends/axes/steps of different lengths"
-    rank = len(_static_shape(node.inputs[0]))
+    rank = len(shape)
     if any(not -rank <= a < rank for a in axes) or len({a % rank for a in axes}) != len(axes):
         return "Slice axes out of range or repeated"
+    if any(s == 0 for s in steps):
+        return "Slice with a step of 0"
+    if 0 in _slice_shape(shape, args):
+        return "an empty slice: Core ML blobs have no empty axes"
     return None
+
+
+def _slice_bounds(dim: int, start: int, stop: int, step: int) -> tuple[int, int, bool]:
+    """ONNX's clamped bounds (as Python's slices) as sliceStatic takes them: begin, end and whether
+    to mask the end. A negative step through index 0 masks it: the proto's masked end "is assumed
+    to be -1", one before index 0, as its (end - begin) / stride size needs; no end value is
+    documented to mean that (how a negative end past -dim wraps is not said)."""
+    begin, end, _ = slice(start, stop, step).indices(dim)
+    if step < 0 and end < 0:
+        return begin, 0, True
+    return begin, end, False
+
+
+def _slice_shape(shape: tuple[int, ...], args) -> tuple[int, ...]:
+    out = list(shape)
+    for start, stop, axis, step in zip(*args, strict=True):
+        out[axis] = len(range(*slice(start, stop, step).indices(shape[axis])))
+    return tuple(out)
 
 
 def _slice(ctx, node: gs.Node) -> None:
     shape = _static_shape(node.inputs[0])
     starts, ends, axes, steps = _slice_args(node)
     rank = len(shape)
-    begin, end, strides = [0] * rank, list(shape), [1] * rank
+    begin, end, strides, end_masks = [0] * rank, list(shape), [1] * rank, [False] * rank
     for start, stop, axis, step in zip(starts, ends, axes, steps, strict=True):
         axis = axis + rank if axis < 0 else axis
-        # ONNX clamps like Python's slicing (INT64_MAX ends included): slice.indices does the same
-        begin[axis], end[axis], strides[axis] = slice(start, stop, step).indices(shape[axis])
-    masks = [False] * rank
+        begin[axis], end[axis], end_masks[axis] = _slice_bounds(shape[axis], start, stop, step)
+        strides[axis] = step
     ctx.builder.add_slice_static(
-        node.name, ctx.blob(node.inputs[0]), node.outputs[0].name, begin, end, strides, masks, masks
+        node.name,
+        ctx.blob(node.inputs[0]),
+        node.outputs[0].name,
+        begin,
+        end,
+        strides,
+        [False] * rank,
+        end_masks,
     )
 
 
@@ -224,19 +252,27 @@ def _split_sizes(node: gs.Node) -> list[int] | None:
 
 
 def _split_check(node: gs.Node, target) -> str | None:
-    """Restrictions: constant, positive split sizes."""
+    """Restrictions: constant, positive split sizes, one per output."""
     given = len(node.inputs) > 1 and not ir.is_empty(node.inputs[1])
     if given and ir.constant_value(node.inputs[1]) is None:
         return "Split sizes must be constant"
     sizes = _split_sizes(node)
+    shape = _static_shape(node.inputs[0])
+    if sizes is None and shape:  # equal parts, the last one smaller (Split-18's num_outputs)
+        extent, parts = shape[int(node.attrs.get("axis", 0)) % len(shape)], len(node.outputs)
+        chunk = -(-extent // parts)
+        sizes = [chunk] * (parts - 1) + [extent - chunk * (parts - 1)]
     if sizes is not None and (len(sizes) != len(node.outputs) or any(v <= 0 for v in sizes)):
-        return "Split sizes must be positive, one per output"
+        return f"Split sizes {sizes} must be positive, one per output (Core ML blobs are not empty)"
     return None
 
 
 def _split(ctx, node: gs.Node) -> None:
     axis = int(node.attrs.get("axis", 0))
     outputs = [t.name for t in node.outputs]
+    if len(outputs) == 1:  # SplitNDLayerParams "produces at least 2 outputs": one is a copy
+        ctx.builder.add_copy(node.name, ctx.blob(node.inputs[0]), outputs[0])
+        return
     sizes = _split_sizes(node)
     if sizes is None:
         shape = ctx.shape(node.inputs[0])
@@ -306,6 +342,6 @@ emitters = [
     Emitter("Unsqueeze", _unsqueeze, _unsqueeze_check, layer="expandDims"),
     Emitter("Slice", _slice, _slice_check, layer="sliceStatic"),
     Emitter("Gather", _gather, _gather_check, layer="gather"),
-    Emitter("Split", _split, _split_check, layer="splitND"),
+    Emitter("Split", _split, _split_check, layer="splitND, copy"),
     Emitter("LayerNormalization", _layer_norm, _layer_norm_check, min_spec=4, layer="layerNormalization"),
 ]

@@ -97,3 +97,77 @@ def test_runtime_arguments_are_refused(body, reason):
     )
     graph = graph_from_text(text)
     assert reason in capabilities_for("iOS14").unsupported_reason(graph.nodes[0])
+
+
+SLICES = {
+    # starts, ends, axes, steps on x[2,3,4,5]: negative steps, through index 0, sentinels, permuted axes
+    "reverse_last": ([-1], [-9223372036854775807], [3], [-1]),
+    "reverse_by_two_through_zero": ([4], [-100], [-1], [-2]),
+    "negative_step_partial": ([3, 2], [0, -4], [2, 1], [-2, -1]),
+    "permuted_axes_steps": ([1, 0], [9223372036854775807, 4], [-1, 2], [3, 2]),
+}
+
+
+@pytest.mark.parametrize("case", SLICES)
+def test_slices_with_negative_and_large_steps(case):
+    starts, ends, axes, steps = SLICES[case]
+
+    def const(name, values):
+        return f"{name} = Constant <value = int64[{len(values)}] {{{', '.join(map(str, values))}}}> ()\n "
+
+    body = (
+        const("s", starts)
+        + const("e", ends)
+        + const("a", axes)
+        + const("t", steps)
+        + "y = Slice (x, s, e, a, t)"
+    )
+    text = '<ir_version: 8, opset_import: ["" : 18]> g (float[2,3,4,5] x) => (float y) {\n ' + body + "\n}"
+    graph = graph_from_text(text)
+    want = run_graph(graph, {"x": X})[0]
+    got = run_coreml(build_spec(graph.copy(), "iOS14"), {"x": X})["y"]
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(
+    "body, reason",
+    [
+        # ONNX allows an empty slice; a Core ML blob has no empty axis
+        (
+            "s = Constant <value = int64[1] {3}> ()\n e = Constant <value = int64[1] {1}> ()\n y = Slice (x, s, e)",
+            "empty",
+        ),
+        # onnxruntime reads INT64_MAX as "to the front" with a negative step; ONNX clamps it: empty
+        (
+            "s = Constant <value = int64[1] {1}> ()\n e = Constant <value = int64[1] {9223372036854775807}> ()\n"
+            " a = Constant <value = int64[1] {0}> ()\n t = Constant <value = int64[1] {-1}> ()\n y = Slice (x, s, e, a, t)",
+            "empty",
+        ),
+        ("s = Constant <value = int64[0] {}> ()\n y = Reshape (x, s)", "scalar"),
+    ],
+)
+def test_shapes_core_ml_cannot_hold_are_refused(body, reason):
+    text = '<ir_version: 8, opset_import: ["" : 18]> g (float[1,1,1,1] x) => (float y) {\n ' + body + "\n}"
+    graph = graph_from_text(text)
+    assert reason in capabilities_for("iOS14").unsupported_reason(graph.nodes[-1])
+
+
+def test_constant_output_one_input_concat_and_one_output_split():
+    # a Constant that is a graph output is a layer of that name; ConcatND needs 2 inputs and SplitND
+    # 2 outputs (NeuralNetwork.proto), so one input / one output is a copy
+    text = (
+        '<ir_version: 8, opset_import: ["" : 18]> g (float[2,3,4,5] x) => (float c, float y, float z) {\n'
+        " c = Constant <value = float[2] {1.5, -2.0}> ()\n y = Concat <axis = -1> (x)\n"
+        " z = Split <axis = 1, num_outputs = 1> (x)\n}"
+    )
+    graph = graph_from_text(text)
+    spec = build_spec(graph.copy(), "iOS14")
+    assert sorted(layer.WhichOneof("layer") for layer in spec.neuralNetwork.layers) == [
+        "copy",
+        "copy",
+        "loadConstantND",
+    ]
+    got = run_coreml(spec, {"x": X})
+    np.testing.assert_array_equal(got["c"], [1.5, -2.0])
+    np.testing.assert_array_equal(got["y"], X)
+    np.testing.assert_array_equal(got["z"], X)

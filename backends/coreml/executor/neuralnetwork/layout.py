@@ -13,12 +13,14 @@ from bridgec.backends.coreml.executor.neuralnetwork.generate import _shape_from_
 
 
 def tile(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    """TileLayerParams: ``reps`` (or a second input, iOS14+) has one entry per input axis."""
+    """TileLayerParams: ``reps`` (or a second input, iOS14+, which wins) repeats each axis; "length
+    of the reps parameter must be at least 1 and not greater than the rank of the input. If it is
+    less than the input rank, it is made equal to the input rank by prepending 1's to it"."""
     x = f32(inputs[0])
     reps = _shape_from_blob(inputs[1]) if len(inputs) > 1 else tuple(int(r) for r in layer.tile.reps)
-    if len(reps) != x.ndim:
-        raise ValueError(f"tile reps {list(reps)} must have one entry per axis of shape {x.shape}")
-    return [np.tile(x, reps)]
+    if not 1 <= len(reps) <= x.ndim:
+        raise ValueError(f"tile reps {list(reps)} must have 1 to {x.ndim} entries for shape {x.shape}")
+    return [np.tile(x, (1,) * (x.ndim - len(reps)) + tuple(reps))]
 
 
 def _broadcast(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -27,7 +29,15 @@ def _broadcast(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def broadcast_to_static(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    return [_broadcast(f32(inputs[0]), tuple(int(v) for v in layer.broadcastToStatic.targetShape))]
+    """BroadcastToStaticLayerParams: "Output tensor is the broadcasted version of the input and has
+    shape as specified in the parameter targetShape" -- exactly that shape, so a target axis of 1
+    where the input is wider is an error here, not numpy's two-way broadcast."""
+    x = f32(inputs[0])
+    target = tuple(int(v) for v in layer.broadcastToStatic.targetShape)
+    try:
+        return [np.ascontiguousarray(np.broadcast_to(x, target))]
+    except ValueError as exc:
+        raise ValueError(f"broadcastToStatic: shape {x.shape} does not broadcast to {target}") from exc
 
 
 def broadcast_to_dynamic(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
@@ -39,7 +49,9 @@ def broadcast_to_like(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def constant_pad(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    """ConstantPaddingLayerParams: ``padAmounts`` = [begin_0, end_0, begin_1, end_1, ...]."""
+    """ConstantPaddingLayerParams: "2*i-th and (2*i+1)-th values represent the amount of padding to
+    be applied to the the i-th input dimension, before and after"; output_shape[i] = input_shape[i]
+    + padAmounts[2*i] + padAmounts[2*i+1], filled with ``value``."""
     p = layer.constantPad
     x = f32(inputs[0])
     amounts = _shape_from_blob(inputs[1]) if len(inputs) > 1 else tuple(int(v) for v in p.padAmounts)
@@ -55,9 +67,11 @@ _SPACE_TO_DEPTH, _DEPTH_TO_SPACE, _PIXEL_SHUFFLE = range(3)
 
 
 def reorganize_data(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    """ReorganizeDataLayerParams on the trailing [C, H, W]. DEPTH_TO_SPACE reads output channel
-    c of block position (i, j) from input channel (i * b + j) * C_out + c; PIXEL_SHUFFLE from
-    c * b * b + i * b + j; SPACE_TO_DEPTH is the inverse of DEPTH_TO_SPACE (proto examples)."""
+    """ReorganizeDataLayerParams on the trailing [C, H, W] ("leading dimensions ... treated as
+    batch"). From the proto's [C = 8, H = 1, W = 2] examples: DEPTH_TO_SPACE reads output channel c
+    of block position (i, j) from input channel (i * b + j) * C_out + c; PIXEL_SHUFFLE (iOS14) from
+    c * b * b + i * b + j; SPACE_TO_DEPTH "is the same as DEPTH_TO_SPACE, but with the input and
+    output swapped"."""
     p = layer.reorganizeData
     b = int(p.blockSize)
     x, lead = fold_batch(f32(inputs[0]), 3, "reorganizeData")

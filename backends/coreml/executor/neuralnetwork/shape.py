@@ -14,10 +14,15 @@ from bridgec.backends.coreml.executor.weights import weight_array
 
 
 def flatten_to_2d(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """FlattenTo2DLayerParams: "First dimension of output is the product of all the dimensions in
+    input[:axis] ... Second ... input[axis:]". Its examples count a negative axis from the rank:
+    (3,) axis -1 -> (1, 3), (4, 3) axis -1 -> (4, 3), (5, 5, 3) axis -2 -> (5, 15); axis = rank
+    gives (N, 1), as (3,) axis 1 -> (3, 1)."""
     x = f32(inputs[0])
     axis = int(layer.flattenTo2D.axis)
-    # axis == rank is allowed (gives [N, 1]), so normalise against rank + 1.
-    axis = norm_axis(axis, x.ndim + 1)
+    if not -x.ndim <= axis <= x.ndim:
+        raise ValueError(f"flattenTo2D axis {axis} out of range for rank {x.ndim}")
+    axis = axis + x.ndim if axis < 0 else axis
     return [x.reshape(math.prod(x.shape[:axis]), math.prod(x.shape[axis:]))]
 
 
@@ -29,6 +34,9 @@ def flatten(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def reshape_static(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """ReshapeStaticLayerParams: "Output tensor is the reshaped version of the input and has shape
+    as specified in the parameter targetShape" (row-major order, as every reshape; the proto does
+    not say, nor give 0 or -1 a meaning: they are taken literally, so a model using them fails)."""
     target = tuple(int(v) for v in layer.reshapeStatic.targetShape)
     x = f32(inputs[0])
     try:
@@ -42,12 +50,17 @@ def reshape_like(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def transpose(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """TransposeLayerParams: output shape ``[InputShape[axis[0]], InputShape[axis[1]], ...]``;
+    "axes should be a permutation of [0,1,2,...,N-1]" (numpy's transpose)."""
     axes = [int(a) for a in layer.transpose.axes]
     x = f32(inputs[0])
     return [np.ascontiguousarray(x.transpose([norm_axis(a, x.ndim) for a in axes]))]
 
 
 def squeeze(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """SqueezeLayerParams: removes the unit ``axes`` (negative ones count from the back), or every
+    unit axis with ``squeezeAll``; "If input rank is 1, output rank is also 1". Squeezing an axis
+    that is not 1 is not described: an error here."""
     p = layer.squeeze
     x = f32(inputs[0])
     if p.squeezeAll:
@@ -63,6 +76,8 @@ def squeeze(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def expand_dims(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """ExpandDimsLayerParams: "Axis values provided here get dimension 1 in the output tensor";
+    its examples count negative axes in the output: (10, 5) axes (-2, -1) -> (10, 5, 1, 1)."""
     x = f32(inputs[0])
     axes = [int(a) for a in layer.expandDims.axes]
     out_rank = x.ndim + len(axes)
@@ -71,7 +86,12 @@ def expand_dims(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def concat_nd(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """ConcatNDLayerParams: "Requires at least 2 input"; all dimensions but ``axis`` (negative
+    supported) match, the output's ``axis`` is their sum; ``interleave`` (iOS14) takes slice j of
+    every input in turn (its example)."""
     xs = [f32(x) for x in inputs]
+    if len(xs) < 2:
+        raise ValueError(f"concatND requires at least 2 inputs, got {len(xs)}")
     axis = norm_axis(int(layer.concatND.axis), xs[0].ndim)
     if layer.concatND.interleave:
         # Interleaved: slice j of every input in turn, so equal extents along ``axis`` are needed.
@@ -95,6 +115,7 @@ def concat(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def load_constant_nd(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """LoadConstantNDLayerParams: "A tensor with shape as provided in the parameter shape"."""
     shape = tuple(int(v) for v in layer.loadConstantND.shape)
     return [weight_array(layer.loadConstantND.data, shape, "loadConstantND data")]
 
@@ -107,6 +128,14 @@ def load_constant(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def slice_static(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """SliceStaticLayerParams: "extracts a slice of size (end - begin) / stride ... Support negative
+    indexing and negative strides"; its example is numpy's ``input[:3:2, 2::2, ::2]``. A begin mask
+    makes begin 0 and an end mask end "-1": with a positive stride the example reads that as "to
+    the end", with a negative one -1 is one before index 0 (what (end - begin) / stride counts), so
+    both are numpy's None there; a begin mask with a negative stride (begin 0, a single element, or
+    the whole axis as TensorFlow's strided slice) is not settled: an error here. Bounds past the
+    axis are not described: numpy's clamping is assumed (bridgec's Slice emitter writes in-range
+    bounds)."""
     p = layer.sliceStatic
     x = f32(inputs[0])
     rank = x.ndim
@@ -117,21 +146,33 @@ def slice_static(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
     squeeze_mask = list(p.squeezeMasks) or [False] * rank
     index: list[Any] = []
     for i in range(rank):
+        stride = int(strides[i])
+        if stride == 0:
+            raise ValueError(f"sliceStatic stride 0 on axis {i}")
+        if stride < 0 and bmask[i] and not squeeze_mask[i]:
+            raise ValueError(
+                f"sliceStatic: a begin mask with the negative stride {stride} on axis {i} is not settled"
+            )
         b = None if bmask[i] else int(begin[i])
         e = None if emask[i] else int(end[i])
         if squeeze_mask[i]:
             index.append(int(begin[i]))
         else:
-            index.append(slice(b, e, int(strides[i]) or 1))
+            index.append(slice(b, e, stride))
     y = x[tuple(index)]
     return [np.ascontiguousarray(y.reshape(1) if y.ndim == 0 else y)]
 
 
 def split_nd(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """SplitNDLayerParams: "either uniformly splits the input tensor into num_splits tensors, or
+    splits according to the given split sizes"; "produces at least 2 outputs"; negative axis
+    supported."""
     p = layer.splitND
     x = f32(inputs[0])
     axis = norm_axis(int(p.axis), x.ndim)
     n_out = len(layer.output)
+    if n_out < 2:
+        raise ValueError(f"splitND produces at least 2 outputs, this one has {n_out}")
     if len(p.splitSizes):
         sizes = [int(s) for s in p.splitSizes]
     else:
@@ -154,13 +195,21 @@ def split(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def padding(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """PaddingLayerParams: pads the last two axes ("the leading dimensions ... are all treated as
+    batch") by ``borderAmounts`` [H, W]; constant fills ``value``, reflection "reflects the values at
+    the border" without repeating it, replication repeats it (the proto's examples: numpy's
+    reflect and edge). A reflection wider than the axis - 1 is not described: an error here."""
     p = layer.padding
     x = f32(inputs[0])
     amounts = list(p.paddingAmounts.borderAmounts)
     if len(amounts) != 2:
         raise ValueError("padding.paddingAmounts must have 2 entries [H, W]")
+    if x.ndim < 2:
+        raise ValueError(f"padding needs an input of rank >= 2, got shape {x.shape}")
     width = [(0, 0)] * (x.ndim - 2) + [(int(a.startEdgeSize), int(a.endEdgeSize)) for a in amounts]
     kind = p.WhichOneof("PaddingType")
+    if kind == "reflection" and any(max(w) > d - 1 for w, d in zip(width, x.shape, strict=True)):
+        raise ValueError(f"reflection padding {width[-2:]} reaches past the border of shape {x.shape}")
     if kind == "constant":
         return [np.pad(x, width, mode="constant", constant_values=np.float32(p.constant.value))]
     if kind == "reflection":
@@ -171,6 +220,7 @@ def padding(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def copy(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """CopyLayerParams: "copies its input tensor to the output tensor"."""
     return [f32(inputs[0]).copy()]
 
 
@@ -193,7 +243,9 @@ def _reduction(kind: str, fn: Any) -> LayerFn:
 
 
 def gather(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    """GatherLayerParams: params.shape[:axis] + indices.shape + params.shape[axis + 1:]."""
+    """GatherLayerParams: "similar in functionality to the numpy.take method"; output shape
+    params.shape[:axis] + indices.shape + params.shape[axis + 1:]; "Negative indices and negative
+    axis are supported" (counted from the back, as numpy's)."""
     x = f32(inputs[0])
     axis = norm_axis(int(layer.gather.axis), x.ndim)
     indices = np.asarray(inputs[1]).astype(np.int64)  # blobs are float: indices arrive as floats

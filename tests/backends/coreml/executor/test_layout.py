@@ -87,3 +87,18 @@ def test_logical_not_and_where():
 def test_erf():
     x = rand(4, 5, low=-4, high=4)
     close(run_one({"x": x}, lambda b: b.add_erf("e", "x", "y")), torch.erf(torch.from_numpy(x)), atol=1e-6)
+
+
+def test_tile_prepends_ones_to_short_reps():
+    # TileLayerParams: input (2, 4, 2), reps (6) -> (1, 1, 6) -> output (2, 4, 12)
+    x = rand(2, 4, 2)
+    y = run_one({"x": x}, lambda b: b.add_tile("t", "x", "y", reps=[6]))
+    assert y.shape == (2, 4, 12)
+    close(y, np.concatenate([x] * 6, axis=2))
+
+
+def test_broadcast_to_static_gives_exactly_the_target_shape():
+    # "has shape as specified in the parameter targetShape": a 1 where the input is wider is no broadcast
+    x = rand(3, 4)
+    with pytest.raises(Exception, match="does not broadcast"):
+        run_one({"x": x}, lambda b: b.add_broadcast_to_static("t", "x", "y", [3, 1]))

@@ -39,12 +39,25 @@ def test_load_constant_nd_feeds_a_layer():
     close(run_one({"x": x}, add), x + const)
 
 
-@pytest.mark.parametrize("axis", [0, 1, 2, 4, -1])
-def test_flatten_to_2d(axis):
-    x = rand(2, 3, 4, 5, seed=7)
+# FlattenTo2DLayerParams' own examples: a negative axis counts from the rank, axis = rank gives (N, 1)
+FLATTEN_EXAMPLES = [
+    ((3,), -1, (1, 3)),
+    ((3,), 1, (3, 1)),
+    ((4, 3), -1, (4, 3)),
+    ((5, 2), 0, (1, 10)),
+    ((5, 5, 3), -2, (5, 15)),
+    ((2, 3, 2), -1, (6, 2)),
+    ((2, 3, 4, 5), 2, (6, 20)),
+    ((2, 3, 4, 5), 4, (120, 1)),
+    ((2, 3, 4, 5), -4, (1, 120)),
+]
+
+
+@pytest.mark.parametrize(("shape", "axis", "out"), FLATTEN_EXAMPLES)
+def test_flatten_to_2d_proto_examples(shape, axis, out):
+    x = rand(*shape, seed=7)
     y = run_one({"x": x}, lambda b: b.add_flatten_to_2d("f", "x", "y", axis=axis))
-    a = axis % 5 if axis < 0 else axis
-    close(y, x.reshape(int(np.prod(x.shape[:a])), -1))
+    close(y, x.reshape(out))  # row-major: the values keep their order
 
 
 def test_reshape_static_and_transpose():
@@ -121,3 +134,65 @@ def test_gather_out_of_range_index_is_an_error():
 
     with pytest.raises(LayerError, match="out of range"):
         run_one({"x": rand(2, 3)}, layers)
+
+
+def test_slice_static_end_mask_with_negative_stride_runs_through_index_zero():
+    # a masked end "is assumed to be -1": one before index 0 for a negative stride
+    x = rand(4, 5, seed=12)
+
+    def add(b):
+        b.add_slice_static("s", "x", "y", [3, 4], [0, 0], [-1, -2], [False] * 2, [True] * 2)
+
+    close(run_one({"x": x}, add), x[::-1, ::-2])  # numpy's own reading, independent of the layer
+
+
+def test_slice_static_begin_mask_with_negative_stride_is_an_error():
+    x = rand(4, 5, seed=12)
+
+    def add(b):
+        b.add_slice_static("s", "x", "y", [3, 0], [0, 5], [-1, 1], [True, False], [False, False])
+
+    with pytest.raises(Exception, match="negative stride"):
+        run_one({"x": x}, add)
+
+
+def test_concat_nd_and_split_nd_need_two_blobs():
+    # ConcatNDLayerParams "Requires at least 2 input"; SplitNDLayerParams "produces at least 2 outputs"
+    x = rand(2, 3, seed=13)
+    with pytest.raises(Exception, match="at least 2"):
+        run_one({"x": x}, lambda b: b.add_concat_nd("c", ["x"], "y", axis=0))
+    with pytest.raises(Exception, match="at least 2"):
+        run_one({"x": x}, lambda b: b.add_split_nd("s", "x", ["y"], axis=0, num_splits=1))
+
+
+def test_copy_layer():
+    x = rand(2, 3, seed=14)
+    close(run_one({"x": x}, lambda b: b.add_copy("c", "x", "y")), x)
+
+
+def test_padding_reflection_and_replication_match_the_proto_example():
+    x = np.arange(1, 13, dtype=np.float32).reshape(1, 3, 4)  # the proto's [1, 3, 4] input
+    want = {
+        "reflection": [[11, 10, 9, 10, 11, 12], [7, 6, 5, 6, 7, 8], [3, 2, 1, 2, 3, 4]]
+        + [[7, 6, 5, 6, 7, 8], [11, 10, 9, 10, 11, 12]],
+        "replication": [[1, 1, 1, 2, 3, 4]] * 3 + [[5, 5, 5, 6, 7, 8], [9, 9, 9, 10, 11, 12]],
+    }
+    for kind, rows in want.items():
+        y = run_one(
+            {"x": x},
+            lambda b, kind=kind: b.add_padding(
+                "p", 2, 0, 2, 0, input_name="x", output_name="y", padding_type=kind
+            ),
+        )
+        close(y, np.asarray(rows, np.float32)[None])
+
+
+def test_reflection_padding_past_the_border_is_an_error():
+    x = rand(1, 3, 4, seed=15)
+    with pytest.raises(Exception, match="reflection"):
+        run_one(
+            {"x": x},
+            lambda b: b.add_padding(
+                "p", 0, 0, 3, 0, input_name="x", output_name="y", padding_type="reflection"
+            ),
+        )
