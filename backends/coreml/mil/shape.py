@@ -42,21 +42,51 @@ def _size(ctx, node: gs.Node) -> None:
     ctx.set(out, ctx.mb.reduce_prod(x=dims, axes=[0], keep_dims=False, name=ctx.name(out)))
 
 
-_MAX_RANK = 5  # Core ML tensors
+MAX_RANK = 5  # ML Program tensors: coremltools refuses a program with a rank-6 tensor in it
+
+
+def rank_reason(node: gs.Node, out_rank: int | None = None) -> str | None:
+    """Why ``node`` cannot be in an ML Program for a tensor of rank > 5: an output (``out_rank`` is
+    the result's rank where the IR does not know its shape; the build refuses such outputs even
+    where they fold) or an input that is not known at build time (a constant input folds away)."""
+    tensors = [t for t in node.inputs if t.name and not known_at_build(t)] + list(node.outputs)
+    ranks = [(len(t.shape), t.name) for t in tensors if t.shape is not None]
+    if out_rank is not None:
+        ranks.append((out_rank, node.outputs[0].name))
+    rank, name = max(ranks, default=(0, ""))
+    if rank > MAX_RANK:
+        return f"a rank-{rank} tensor ({name!r}); ML Program tensors have rank <= {MAX_RANK}"
+    return None
+
+
+def _rank_check(node: gs.Node, target) -> str | None:
+    """Restrictions: tensors of rank <= 5."""
+    return rank_reason(node)
 
 
 def _reshape_check(node: gs.Node, target) -> str | None:
     """Restrictions: allowzero 0, or a constant shape without zeros (allowzero only changes what a 0
-    means); a constant shape holds the input's values in rank <= 5."""
+    means); a constant shape holds the input's values in rank <= 5; a shape computed at run time
+    has one entry per input axis."""
     shape = ir.constant_value(node.inputs[1])
     if int(node.attrs.get("allowzero", 0)) and (shape is None or 0 in shape):
         # the dynamo exporter writes allowzero=1 on every Reshape: harmless unless a 0 is there
         return "allowzero=1 with a 0 (an empty axis) in the shape has no MIL form"
     if shape is None:
-        return None
+        entries = node.inputs[1].shape  # [K]: the result's rank
+        out_rank = int(entries[0]) if entries and isinstance(entries[0], int) else None
+        if known_at_build(node.inputs[1]):  # folds while building: the emitter resolves 0 and -1
+            return rank_reason(node, out_rank)
+        # MIL's reshape reads a 0 as ONNX does (copy that axis of x) only when the shape has one
+        # entry per axis of x: iOS15 refuses it otherwise, iOS17 aligns the shape to the right
+        source = node.inputs[0].shape
+        if out_rank is None or source is None or out_rank != len(source):
+            return "a shape computed at run time must have one entry per input axis (MIL reads a 0 in it differently)"
+        return rank_reason(node)
     dims = [int(d) for d in shape.reshape(-1)]
-    if len(dims) > _MAX_RANK:
-        return f"a rank-{len(dims)} result; Core ML tensors have rank <= {_MAX_RANK}"
+    reason = rank_reason(node, len(dims))
+    if reason:
+        return reason
     if dims.count(-1) > 1:
         return f"shape {dims} has more than one -1"
     source = static_shape(node.inputs[0])
@@ -78,7 +108,8 @@ def _reshape(ctx, node: gs.Node) -> None:
         ctx.set(out, ctx.mb.reshape(x=x, shape=ctx.value(node.inputs[1]), name=ctx.name(out)))
         return
     dims = [int(x.shape[i]) if int(d) == 0 else int(d) for i, d in enumerate(target.reshape(-1))]
-    ctx.set(out, ctx.mb.reshape(x=x, shape=dims, name=ctx.name(out)))
+    # an int32 array: MIL would type an empty list (a scalar's shape) as fp32
+    ctx.set(out, ctx.mb.reshape(x=x, shape=np.array(dims, np.int32), name=ctx.name(out)))
 
 
 def _flatten(ctx, node: gs.Node) -> None:
@@ -91,8 +122,14 @@ def _flatten(ctx, node: gs.Node) -> None:
 
 
 def _axes_check(node: gs.Node, target) -> str | None:
-    """Restrictions: constant axes."""
-    return constant_inputs(node, (1,), "axes")
+    """Restrictions: constant axes; tensors of rank <= 5."""
+    reason = constant_inputs(node, (1,), "axes")
+    if reason:
+        return reason
+    axes = int_list(node, 1, "axes") if node.op == "Unsqueeze" else None
+    source = node.inputs[0].shape
+    grown = len(source) + len(axes) if axes is not None and source is not None else None
+    return rank_reason(node, grown)
 
 
 def _squeeze(ctx, node: gs.Node) -> None:
@@ -141,8 +178,9 @@ def _expand_check(node: gs.Node, target) -> str | None:
     shape, source = ir.constant_value(node.inputs[1]), static_shape(node.inputs[0])
     if shape is not None:
         dims = tuple(int(d) for d in shape.reshape(-1))
-        if max(len(dims), len(source or ())) > _MAX_RANK:
-            return f"a result of rank > {_MAX_RANK} (shape {list(dims)}); Core ML tensors have rank <= {_MAX_RANK}"
+        reason = rank_reason(node, max(len(dims), len(node.inputs[0].shape or ())))
+        if reason:
+            return reason
         if source is not None:
             try:
                 np.broadcast_shapes(source, dims)
@@ -151,7 +189,7 @@ def _expand_check(node: gs.Node, target) -> str | None:
     dtype = node.inputs[0].dtype
     if not known_at_build(node.inputs[1]) and dtype is not None and np.dtype(dtype) != np.float32:
         return "Expand of a non-float tensor to a runtime shape"
-    return None
+    return rank_reason(node)
 
 
 def _constant(ctx, node: gs.Node) -> None:
@@ -175,6 +213,12 @@ def _constant_of_shape(ctx, node: gs.Node) -> None:
     ctx.set(out, ctx.mb.fill(shape=ctx.value(node.inputs[0]), value=fill.item(), name=ctx.name(out)))
 
 
+def _constant_of_shape_check(node: gs.Node, target) -> str | None:
+    """Restrictions: a result of rank <= 5."""
+    entries = node.inputs[0].shape  # [K]: the result's rank
+    return rank_reason(node, int(entries[0]) if entries and isinstance(entries[0], int) else None)
+
+
 def _range(ctx, node: gs.Node) -> None:
     out = node.outputs[0]
     consts = [ctx.const(t) for t in node.inputs]
@@ -196,11 +240,12 @@ _CASTS = {
 
 
 def _cast_check(node: gs.Node, target) -> str | None:
-    """Restrictions: to float, double, int32, int64 or bool (MIL computes in fp32 / int32 / bool)."""
+    """Restrictions: to float, double, int32, int64 or bool (MIL computes in fp32 / int32 / bool);
+    tensors of rank <= 5."""
     to = int(node.attrs.get("to", 0))
     if to not in _CASTS:
         return f"Cast to {onnx.TensorProto.DataType.Name(to)} has no MIL dtype here"
-    return None
+    return rank_reason(node)
 
 
 def _cast(ctx, node: gs.Node) -> None:
@@ -220,16 +265,16 @@ def _cast(ctx, node: gs.Node) -> None:
 
 
 emitters = [
-    MilEmitter("Shape", _shape, mil_ops=("shape",)),
-    MilEmitter("Size", _size, mil_ops=("shape", "reduce_prod")),
+    MilEmitter("Shape", _shape, _rank_check, mil_ops=("shape",)),
+    MilEmitter("Size", _size, _rank_check, mil_ops=("shape", "reduce_prod")),
     MilEmitter("Reshape", _reshape, _reshape_check, mil_ops=("reshape",)),
-    MilEmitter("Flatten", _flatten, mil_ops=("reshape",)),
+    MilEmitter("Flatten", _flatten, _rank_check, mil_ops=("reshape",)),
     MilEmitter("Squeeze", _squeeze, _axes_check, mil_ops=("squeeze",)),
     MilEmitter("Unsqueeze", _unsqueeze, _axes_check, mil_ops=("expand_dims",)),
-    MilEmitter("Transpose", _transpose, mil_ops=("transpose",)),
+    MilEmitter("Transpose", _transpose, _rank_check, mil_ops=("transpose",)),
     MilEmitter("Expand", _expand, _expand_check, mil_ops=("reshape", "tile", "fill", "add")),
     MilEmitter("Constant", _constant),
-    MilEmitter("ConstantOfShape", _constant_of_shape, mil_ops=("fill",)),
+    MilEmitter("ConstantOfShape", _constant_of_shape, _constant_of_shape_check, mil_ops=("fill",)),
     MilEmitter("Range", _range, mil_ops=("range_1d",)),
     MilEmitter("Cast", _cast, _cast_check, mil_ops=("cast",)),
 ]

@@ -15,7 +15,13 @@ from bridgec.backends.coreml.mil import (
     operands,
     static_shape,
 )
+from bridgec.backends.coreml.mil.shape import rank_reason
 from bridgec.errors import ConversionError
+
+
+def _rank_check(node: gs.Node, target) -> str | None:
+    """Restrictions: tensors of rank <= 5."""
+    return rank_reason(node)
 
 
 def _concat(ctx, node: gs.Node) -> None:
@@ -34,16 +40,25 @@ def _split_check(node: gs.Node, target) -> str | None:
     if reason:
         return reason
     sizes = int_list(node, 1, "split")  # None when they fold only while building, or are not given
-    if sizes is None:
-        return None
-    if len(sizes) != len(node.outputs):
-        return f"{len(sizes)} split sizes for {len(node.outputs)} outputs"
+    given = (len(node.inputs) > 1 and not ir.is_empty(node.inputs[1])) or "split" in node.attrs
     shape = static_shape(node.inputs[0])
-    if shape is not None and shape:
-        dim = shape[int(node.attrs.get("axis", 0)) % len(shape)]
-        if sum(sizes) != dim:
+    dim = shape[int(node.attrs.get("axis", 0)) % len(shape)] if shape else None
+    if sizes is None and not given and dim is not None:
+        sizes = _equal_parts(dim, len(node.outputs))
+    if sizes is not None:
+        if len(sizes) != len(node.outputs):
+            return f"{len(sizes)} split sizes for {len(node.outputs)} outputs"
+        if dim is not None and sum(sizes) != dim:
             return f"split sizes {sizes} do not add up to the axis' {dim}"
-    return None
+        if min(sizes) <= 0:
+            return f"split sizes {sizes}: an empty part has no MIL form"
+    return rank_reason(node)
+
+
+def _equal_parts(dim: int, parts: int) -> list[int]:
+    """Split-18's num_outputs (and an equal split before it): ceil-sized parts, the last smaller."""
+    chunk = -(-dim // parts)
+    return [chunk] * (parts - 1) + [dim - chunk * (parts - 1)]
 
 
 def _split(ctx, node: gs.Node) -> None:
@@ -51,9 +66,11 @@ def _split(ctx, node: gs.Node) -> None:
     axis = int(node.attrs.get("axis", 0)) % len(x.shape)
     dim, parts = int(x.shape[axis]), len(node.outputs)
     sizes = int_list(node, 1, "split", ctx.const)
-    if sizes is None:  # equal parts; opset 18's num_outputs makes the last one smaller
-        chunk = -(-dim // parts)
-        sizes = [min(chunk, dim - i * chunk) for i in range(parts)]
+    if sizes is None:
+        sizes = _equal_parts(dim, parts)
+    if len(sizes) == 1:  # one part is x itself (MIL's split would return a lone Var, not a tuple)
+        ctx.set(node.outputs[0], x)
+        return
     # multi-output ops are named after the op; build_program names graph outputs with an identity
     results = ctx.mb.split(x=x, split_sizes=sizes, axis=axis, name=ctx.tmp(node, "split"))
     for tensor, result in zip(node.outputs, results, strict=True):
@@ -69,28 +86,41 @@ def _slice_check(node: gs.Node, target) -> str | None:
     lengths = {len(values) for values in lists if values is not None}
     if len(lengths) > 1:
         return f"starts/ends/axes/steps of different lengths {[len(v) for v in lists if v is not None]}"
-    # an empty result is fine while it folds (numpy has empty arrays, MIL tensors do not)
-    if any(d == 0 for d in static_shape(node.outputs[0]) or ()) and not known_at_build(node.inputs[0]):
+    starts, ends, axes, steps = lists
+    if steps is not None and 0 in steps:
+        return "a step of 0"
+    # an empty result is fine while it folds (numpy has empty arrays, MIL tensors do not). ONNX's
+    # clamping decides emptiness, not the shape the IR holds: onnxruntime reads an end of INT64_MAX
+    # (or a start of INT64_MIN) with a negative step as "to the front", where ONNX's reference clamps
+    # it to an empty slice
+    shape, source = static_shape(node.outputs[0]), static_shape(node.inputs[0])
+    if source is not None and starts is not None and ends is not None:
+        shape = list(source)
+        for s, e, a, t in zip(
+            starts, ends, axes or range(len(starts)), steps or [1] * len(starts), strict=True
+        ):
+            shape[a % len(source)] = len(range(*slice(s, e, t).indices(source[a % len(source)])))
+    if 0 in (shape or ()) and not known_at_build(node.inputs[0]):
         return "an empty slice has no MIL form"
-    return None
+    return rank_reason(node)
 
 
 def _slice_params(ctx, node: gs.Node, shape: tuple[int, ...]):
-    """Full-rank begin/end/stride and end_mask for slice_by_index, ONNX clamping applied."""
+    """Full-rank begin/end/stride and end_mask for slice_by_index, ONNX's clamping applied (as
+    Python's slices)."""
     rank = len(shape)
     starts, ends = int_list(node, 1, "starts", ctx.const), int_list(node, 2, "ends", ctx.const)
     axes = int_list(node, 3, "axes", ctx.const) or list(range(len(starts)))
     steps = int_list(node, 4, "steps", ctx.const) or [1] * len(starts)
     begin, end, stride, end_mask = [0] * rank, list(shape), [1] * rank, [False] * rank
     for s, e, a, t in zip(starts, ends, axes, steps, strict=True):
-        a, dim = a % rank, shape[a % rank]
-        s, e = (s + dim if s < 0 else s), (e + dim if e < 0 else e)
-        if t > 0:
-            begin[a], end[a] = min(max(s, 0), dim), min(max(e, 0), dim)
-        else:  # ONNX clamps start to [0, dim-1], end to [-1, dim-1]; -1 means "through index 0"
-            begin[a], end[a] = min(max(s, 0), dim - 1), min(max(e, -1), dim - 1)
-            end_mask[a] = end[a] == -1
-        stride[a] = t
+        a = a % rank
+        begin[a], end[a], stride[a] = slice(s, e, t).indices(shape[a])
+        if t < 0 and end[a] < 0:
+            # through index 0: no end value says so (coremltools wraps a negative end once and
+            # clamps it to [0, dim]); its end_mask with a negative stride does, as TensorFlow's
+            # strided slice (coremltools' type inference; the op reference is silent there)
+            end[a], end_mask[a] = 0, True
     return begin, end, stride, end_mask
 
 
@@ -108,6 +138,29 @@ def _slice(ctx, node: gs.Node) -> None:
     ctx.set(out, y)
 
 
+def _gather_check(node: gs.Node, target) -> str | None:
+    """Restrictions: tensors of rank <= 5."""
+    source, indices = node.inputs[0].shape, node.inputs[1]
+    value = ir.constant_value(indices)
+    ndim = value.ndim if value is not None else None if indices.shape is None else len(indices.shape)
+    return rank_reason(node, None if source is None or ndim is None else len(source) - 1 + ndim)
+
+
+def _non_negative(ctx, node: gs.Node, indices, sizes):
+    """ONNX counts negative indices from the end; MIL's gather does so only up to iOS16 and its
+    scatter_nd does not say (the op reference; from iOS17 both take them as out of bounds), so
+    every index reaches MIL non-negative: folded for constants, else select(i < 0, i + size, i)."""
+    from bridgec.backends.coreml.mlprogram import mil_array
+
+    value = ctx.const(indices) if isinstance(indices, gs.Tensor) else None
+    if value is not None:
+        return mil_array(np.where(value < 0, value + np.asarray(sizes), value))
+    var = ctx.value(indices)
+    negative = ctx.mb.less(x=var, y=np.int32(0), name=ctx.tmp(node, "negative"))
+    wrapped = ctx.mb.add(x=var, y=np.asarray(sizes, np.int32), name=ctx.tmp(node, "wrapped"))
+    return ctx.mb.select(cond=negative, a=wrapped, b=var, name=ctx.tmp(node, "indices"))
+
+
 def _gather(ctx, node: gs.Node) -> None:
     out = node.outputs[0]
     x = ctx.value(node.inputs[0])
@@ -117,7 +170,7 @@ def _gather(ctx, node: gs.Node) -> None:
     if indices is not None and data is not None:  # shape arithmetic folds here
         ctx.set(out, np.take(data, indices, axis=axis))
         return
-    indices = ctx.value(node.inputs[1])  # MIL gather takes negative indices as ONNX does
+    indices = _non_negative(ctx, node, node.inputs[1], int(x.shape[axis]))
     ctx.set(out, ctx.mb.gather(x=x, indices=indices, axis=axis, name=ctx.name(out)))
 
 
@@ -129,42 +182,75 @@ def _tile(ctx, node: gs.Node) -> None:
 _PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "replicate"}
 
 
+def _pad_widths(node: gs.Node, rank: int, const=ir.constant_value) -> list[tuple[int, int]] | None:
+    """(before, after) for every axis: ONNX lists every begin, then every end, for ``axes`` (Pad-18;
+    all axes when absent); None until pads and axes are known."""
+    pads = int_list(node, 1, "pads", const)
+    present = len(node.inputs) > 3 and not ir.is_empty(node.inputs[3])
+    axes = int_list(node, 3, "axes", const) if present else list(range(rank))
+    if pads is None or axes is None or len(pads) != 2 * len(axes):
+        return None
+    widths = [(0, 0)] * rank
+    for i, axis in enumerate(axes):
+        widths[axis % rank] = (pads[i], pads[len(axes) + i])
+    return widths
+
+
+def _pad_limit(mode: str, widths: list[tuple[int, int]], shape: tuple[int, ...]) -> str | None:
+    """MIL's pad takes at most D - 1 (reflect) or D (replicate) on an axis of size D (op reference)."""
+    most = {"reflect": 1, "edge": 0}.get(mode)
+    if most is None:
+        return None
+    for axis, ((before, after), dim) in enumerate(zip(widths, shape, strict=True)):
+        if max(before, after) > dim - most:
+            return f"{mode} pads of {max(before, after)} on axis {axis} of size {dim} (MIL: at most {dim - most})"
+    return None
+
+
 def _pad_check(node: gs.Node, target) -> str | None:
-    """Restrictions: constant, non-negative pads and value; no axes input; constant/reflect/edge."""
+    """Restrictions: mode constant, reflect or edge; constant, non-negative pads, value and axes;
+    reflect pads < the axis' size, edge pads <= it; tensors of rank <= 5."""
     mode = attr_str(node, "mode", "constant")
     if mode not in _PAD_MODES:
         return f"pad mode {mode!r} has no MIL form"
-    reason = constant_inputs(node, (1, 2), "pads/constant_value")
+    reason = constant_inputs(node, (1, 2, 3), "pads/constant_value/axes")
     if reason:
         return reason
-    if len(node.inputs) > 3 and not ir.is_empty(node.inputs[3]):
-        return "Pad's axes input: pad every axis instead"
-    pads = int_list(node, 1, "pads")  # None here when they fold only while building
-    if pads is not None and any(p < 0 for p in pads):
+    shape = node.inputs[0].shape
+    widths = _pad_widths(node, len(shape)) if shape is not None else None  # None: folds while building
+    if widths is not None and any(b < 0 or e < 0 for b, e in widths):
         return "negative pads (cropping) have no MIL form"
-    return None
+    if widths is not None and static_shape(node.inputs[0]) is not None:
+        reason = _pad_limit(mode, widths, static_shape(node.inputs[0]))
+        if reason:
+            return reason
+    return rank_reason(node)
 
 
 def _pad(ctx, node: gs.Node) -> None:
     x, out = ctx.value(node.inputs[0]), node.outputs[0]
-    pads = int_list(node, 1, "pads", ctx.const)
-    if any(p < 0 for p in pads):
-        raise ConversionError(f"node {node.name!r} (Pad): negative pads (cropping) have no MIL form")
-    rank = len(pads) // 2
-    pairs = [(pads[i], pads[i + rank]) for i in range(rank)]
-    first = next((i for i, p in enumerate(pairs) if p != (0, 0)), rank)
-    if first == rank:
+    shape = tuple(int(d) for d in x.shape)
+    widths = _pad_widths(node, len(shape), ctx.const)
+    mode = attr_str(node, "mode", "constant")
+    if widths is None or any(b < 0 or e < 0 for b, e in widths):
+        raise ConversionError(
+            f"node {node.name!r} (Pad): pads {widths} are not non-negative, one pair per axis"
+        )
+    reason = _pad_limit(mode, widths, shape)
+    if reason:
+        raise ConversionError(f"node {node.name!r} (Pad): {reason}")
+    first = next((i for i, w in enumerate(widths) if w != (0, 0)), len(widths))
+    if first == len(widths):
         ctx.set(out, x)
         return
     # MIL pads the last N axes; leading unpadded ones are left out
-    flat = [p for pair in pairs[first:] for p in pair]
+    flat = [p for pair in widths[first:] for p in pair]
     value = 0.0
     if "value" in node.attrs:
         value = float(node.attrs["value"])
     elif len(node.inputs) > 2 and not ir.is_empty(node.inputs[2]):
         value = float(ctx.require(node, 2).reshape(()))
-    mode = _PAD_MODES[attr_str(node, "mode", "constant")]
-    ctx.set(out, ctx.mb.pad(x=x, pad=flat, mode=mode, constant_val=value, name=ctx.name(out)))
+    ctx.set(out, ctx.mb.pad(x=x, pad=flat, mode=_PAD_MODES[mode], constant_val=value, name=ctx.name(out)))
 
 
 def _depth_to_space(ctx, node: gs.Node) -> None:
@@ -208,13 +294,14 @@ def _space_to_depth(ctx, node: gs.Node) -> None:
 
 
 def _cumsum_check(node: gs.Node, target) -> str | None:
-    """Restrictions: constant axis."""
-    return constant_inputs(node, (1,), "axis")
+    """Restrictions: constant axis; tensors of rank <= 5."""
+    return constant_inputs(node, (1,), "axis") or rank_reason(node)
 
 
 def _cumsum(ctx, node: gs.Node) -> None:
     x, out = ctx.value(node.inputs[0]), node.outputs[0]
-    axis = int(ctx.require(node, 1).reshape(()))
+    # non-negative: coremltools' cumsum takes no negative axis but -1
+    axis = int(ctx.require(node, 1).reshape(())) % len(x.shape)
     y = ctx.mb.cumsum(
         x=x,
         axis=axis,
@@ -226,8 +313,8 @@ def _cumsum(ctx, node: gs.Node) -> None:
 
 
 def _topk_check(node: gs.Node, target) -> str | None:
-    """Restrictions: constant K."""
-    return constant_inputs(node, (1,), "K")
+    """Restrictions: constant K; tensors of rank <= 5."""
+    return constant_inputs(node, (1,), "K") or rank_reason(node)
 
 
 def _topk(ctx, node: gs.Node) -> None:
@@ -244,26 +331,36 @@ def _topk(ctx, node: gs.Node) -> None:
         ctx.set(tensor, var)
 
 
+_SCATTER_MODES = {"none": "update", "add": "add", "mul": "mul", "max": "max", "min": "min"}
+
+
 def _scatter_nd_check(node: gs.Node, target) -> str | None:
-    """Restrictions: reduction 'none'."""
+    """Restrictions: reduction none, add, mul, max or min; tensors of rank <= 5."""
     reduction = attr_str(node, "reduction", "none")
-    return None if reduction == "none" else f"reduction {reduction!r} is not MIL scatter_nd's update"
+    if reduction not in _SCATTER_MODES:
+        return f"reduction {reduction!r} has no MIL scatter_nd mode"
+    if node.inputs[1].shape is None or not isinstance(node.inputs[1].shape[-1], int):
+        return "ScatterND needs the indices' last dimension"
+    return rank_reason(node)
 
 
 def _scatter_nd(ctx, node: gs.Node) -> None:
-    data, indices, updates = (ctx.value(t) for t in node.inputs[:3])
+    data, updates = ctx.value(node.inputs[0]), ctx.value(node.inputs[2])
+    depth = int(node.inputs[1].shape[-1])
+    indices = _non_negative(ctx, node, node.inputs[1], [int(d) for d in data.shape[:depth]])
+    mode = _SCATTER_MODES[attr_str(node, "reduction", "none")]
     y = ctx.mb.scatter_nd(
-        data=data, indices=indices, updates=updates, mode="update", name=ctx.name(node.outputs[0])
+        data=data, indices=indices, updates=updates, mode=mode, name=ctx.name(node.outputs[0])
     )
     ctx.set(node.outputs[0], y)
 
 
 emitters = [
-    MilEmitter("Concat", _concat, mil_ops=("concat",)),
+    MilEmitter("Concat", _concat, _rank_check, mil_ops=("concat",)),
     MilEmitter("Split", _split, _split_check, mil_ops=("split",)),
     MilEmitter("Slice", _slice, _slice_check, mil_ops=("slice_by_index",)),
-    MilEmitter("Gather", _gather, mil_ops=("gather",)),
-    MilEmitter("Tile", _tile, mil_ops=("tile",)),
+    MilEmitter("Gather", _gather, _gather_check, mil_ops=("gather", "less", "add", "select")),
+    MilEmitter("Tile", _tile, _rank_check, mil_ops=("tile",)),
     MilEmitter("Pad", _pad, _pad_check, mil_ops=("pad",)),
     MilEmitter("DepthToSpace", _depth_to_space, mil_ops=("depth_to_space", "pixel_shuffle")),
     MilEmitter(
@@ -274,5 +371,5 @@ emitters = [
     ),
     MilEmitter("CumSum", _cumsum, _cumsum_check, mil_ops=("cumsum",)),
     MilEmitter("TopK", _topk, _topk_check, mil_ops=("topk",)),
-    MilEmitter("ScatterND", _scatter_nd, _scatter_nd_check, mil_ops=("scatter_nd",)),
+    MilEmitter("ScatterND", _scatter_nd, _scatter_nd_check, mil_ops=("scatter_nd", "less", "add", "select")),
 ]

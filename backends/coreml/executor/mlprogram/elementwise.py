@@ -103,9 +103,13 @@ def select(op: Op) -> np.ndarray:
 
 
 def cast(op: Op) -> np.ndarray:
+    """cast: "Cast the input x to the new type dtype" (int32, fp16, fp32, bool; iOS17 adds int8,
+    uint8, int16, uint16). The reference does not say how a float becomes an integer or a bool:
+    truncation toward zero (as C, numpy and ONNX's Cast) and nonzero -> True are assumed, and
+    tested on both sides (tests/backends/coreml/executor/mlprogram/test_tensor_ops.py, the Cast
+    property test against onnxruntime)."""
     x, dtype = op["x"], op.dtype("dtype")
     if dtype.kind in "iu" and x.dtype.kind == "f":
-        # MIL casts float -> int by truncation toward zero (value_inference: np.astype).
         return np.trunc(x).astype(dtype)
     return x.astype(dtype)
 

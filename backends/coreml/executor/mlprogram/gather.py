@@ -12,11 +12,25 @@ def _indices(op: Op, size: int | None = None) -> np.ndarray:
     return idx if size is None else np.where(idx < 0, idx + size, idx)
 
 
+def _no_negatives(op: Op) -> None:
+    """From iOS17 (the op signature gaining ``validate_indices`` tells the opsets apart), gather and
+    scatter "now support only positive values -- negative values are considered out-of-bound", whose
+    behaviour is "undefined": an error here. iOS15/16 gather counts them from the back."""
+    if "validate_indices" in op and np.any(np.asarray(op["indices"]) < 0):
+        raise op.error("negative indices are out of bounds from iOS17 (undefined behaviour)")
+
+
 def gather(op: Op) -> np.ndarray:
+    """gather (tf.gather): output[p_0.., indices[i..], ..] = x[p_0.., indices[i..], ..], shape
+    D[:axis] + N[batch_dims:] + D[axis+1:]; "Indices values may be negative", -D[axis] <= v < D[axis]
+    (iOS15/16; see _no_negatives for iOS17)."""
     x = op["x"]
     axis = op.axis("axis", x.ndim, 0)
     batch_dims = op.int("batch_dims", 0)
+    _no_negatives(op)
     idx = _indices(op, x.shape[axis])
+    if np.any((idx < 0) | (idx >= x.shape[axis])):
+        raise op.error(f"indices out of bounds for axis {axis} of shape {x.shape}")
     if batch_dims == 0:
         return np.take(x, idx, axis=axis)
     if batch_dims < 0:
@@ -97,7 +111,14 @@ def scatter_along_axis(op: Op) -> np.ndarray:
 
 
 def scatter_nd(op: Op) -> np.ndarray:
+    """scatter_nd: indices[..., :] (the last axis, of length <= rank(data)) picks a slice of data;
+    "mode == update": output[indices[i]] = updates[i], "add": output[indices[i]] += updates[i], and
+    so sub/mul/div/max/min (default "add"); updates has shape indices.shape[:-1] +
+    data.shape[indices.shape[-1]:]. Negative indices are not described before iOS17 (counted from the
+    back here) and out of bounds from it (see _no_negatives). Repeated indices under "update" are not
+    described: the last write wins here."""
     data, updates = op["data"], op["updates"]
+    _no_negatives(op)
     idx = np.asarray(op["indices"]).astype(np.int64)
     depth = idx.shape[-1]
     flat = idx.reshape(-1, depth)

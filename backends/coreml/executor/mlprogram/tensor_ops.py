@@ -13,6 +13,8 @@ def _many(value: object) -> tuple[np.ndarray, ...]:
 
 
 def concat(op: Op) -> np.ndarray:
+    """concat: "all dimensions except axis must be equal", axis in [-rank, rank); ``interleave``
+    takes slice j of every input in turn (the reference's example)."""
     values = _many(op["values"])
     axis = op.axis("axis", values[0].ndim)
     if op.bool("interleave", False):
@@ -25,6 +27,8 @@ def concat(op: Op) -> np.ndarray:
 
 
 def split(op: Op) -> tuple[np.ndarray, ...]:
+    """split: "The sum of split_sizes must equal to value.shape[axis]"; without split_sizes,
+    "value.shape[axis] must be divisible by num_splits, and the output sizes must be even"."""
     x = op["x"]
     axis = op.axis("axis", x.ndim)
     if op.get("split_sizes") is not None:
@@ -33,9 +37,9 @@ def split(op: Op) -> tuple[np.ndarray, ...]:
             raise op.error(f"split_sizes {sizes} do not add up to dim {axis} of {x.shape}")
         return tuple(np.split(x, np.cumsum(sizes)[:-1], axis=axis))
     n = op.int("num_splits")
-    # Like MIL type inference: ceil-sized pieces, the last one takes what is left.
-    size = -(-x.shape[axis] // n)
-    return tuple(np.split(x, [size * i for i in range(1, n)], axis=axis))
+    if x.shape[axis] % n:
+        raise op.error(f"num_splits {n} does not divide dim {axis} of {x.shape}")
+    return tuple(np.split(x, n, axis=axis))
 
 
 def stack(op: Op) -> np.ndarray:
@@ -44,17 +48,29 @@ def stack(op: Op) -> np.ndarray:
 
 
 def tile(op: Op) -> np.ndarray:
-    return np.tile(op["x"], op.ints("reps"))
+    """tile: "Dimension i of x will be replicated reps[i] times"; reps has length rank(x)."""
+    x, reps = op["x"], op.ints("reps")
+    if len(reps) != x.ndim or min(reps, default=1) < 1:
+        raise op.error(f"reps {reps} must be {x.ndim} positive counts for shape {x.shape}")
+    return np.tile(x, reps)
 
 
 def pad(op: Op) -> np.ndarray:
+    """pad: "Last N dimensions of x are padded", pad[2i] before and pad[2i+1] after; "reflect"
+    pads "can be at most D[i]-1", "replicate" pads "at most D[i]" (larger is an error here);
+    reflect mirrors without repeating the border, replicate repeats it (numpy's reflect / edge)."""
     x = op["x"]
     pads = op.ints("pad")
-    if len(pads) % 2 or len(pads) > 2 * x.ndim:
-        raise op.error(f"pad {pads} must hold (before, after) pairs for at most rank {x.ndim} dims")
+    if len(pads) % 2 or len(pads) > 2 * x.ndim or min(pads, default=0) < 0:
+        raise op.error(
+            f"pad {pads} must hold non-negative (before, after) pairs for at most rank {x.ndim} dims"
+        )
     # The pairs cover the last len(pad)/2 dims.
     widths = [(0, 0)] * (x.ndim - len(pads) // 2) + [(pads[i], pads[i + 1]) for i in range(0, len(pads), 2)]
     mode = op.str("mode", "constant")
+    most = {"reflect": 1, "replicate": 0}.get(mode)
+    if most is not None and any(max(w) > d - most for w, d in zip(widths, x.shape, strict=True)):
+        raise op.error(f"{mode} pads {widths} reach past what the reference allows for shape {x.shape}")
     if mode == "constant":
         return np.pad(x, widths, constant_values=op.float("constant_val", 0.0))
     if mode == "reflect":
@@ -65,6 +81,7 @@ def pad(op: Op) -> np.ndarray:
 
 
 def fill(op: Op) -> np.ndarray:
+    """fill: a tensor of ``shape`` ("shape[k] > 0") filled with ``value`` (default 0.0)."""
     return np.full(op.ints("shape"), op.get("value", 0.0))
 
 
@@ -73,11 +90,15 @@ def fill_like(op: Op) -> np.ndarray:
 
 
 def range_1d(op: Op) -> np.ndarray:
+    """range_1d: "a numpy-like 1-D range sequence", ``end`` exclusive."""
     start, end, step = op["start"], op["end"], op["step"]
     return np.arange(start.item(), end.item(), step.item())
 
 
 def cumsum(op: Op) -> np.ndarray:
+    """cumsum along ``axis`` (default 0): inclusive ("the first element of the output is identical
+    to the first element in the input") or exclusive ("makes the first element of output 0");
+    ``reverse`` "perform cumsum in the reverse order"."""
     x = op["x"]
     axis = op.axis("axis", x.ndim, 0)
     reverse, exclusive = op.bool("reverse", False), op.bool("exclusive", False)
@@ -99,6 +120,10 @@ def _order(x: np.ndarray, axis: int, ascending: bool) -> np.ndarray:
 
 
 def topk(op: Op) -> tuple[np.ndarray, ...]:
+    """topk: the k largest (``ascending`` False, default) or smallest values along ``axis`` (default
+    -1) and their int32 indices; iOS16's ``sort`` (default True) sorts them, else "no particular
+    ordering is guaranteed" (input order here); iOS17's k -1 is "all elements". Ties are not
+    described: the first index wins here (a stable sort)."""
     x = op["x"]
     axis = op.axis("axis", x.ndim, -1)
     k = op.int("k", 1)
@@ -154,7 +179,7 @@ OPS: dict[str, OpFn] = {
     "cumsum": cumsum,
     "topk": topk,
     "argsort": argsort,
-    "shape": lambda op: np.asarray(op["x"].shape, np.int32),
+    "shape": lambda op: np.asarray(op["x"].shape, np.int32),  # shape: "the shape of the input", int32
     "non_zero": lambda op: np.argwhere(op["x"]).astype(np.int32),
     "one_hot": one_hot,
     "band_part": band_part,

@@ -3,6 +3,7 @@ MIL ops, against onnxruntime."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from bridgec import ir
@@ -179,3 +180,53 @@ def test_space_to_depth_unknown_mode_refused():
 def test_malformed_split_and_slice_refused(body, reason):
     node = graph(body, outputs="float a" if "Split" in body else "float y").nodes[-1]
     assert reason in mil.lookup(node).check(node, None)
+
+
+def test_gather_with_runtime_negative_indices():
+    # ONNX counts negative indices from the back; MIL's gather does so only up to iOS16 (from iOS17
+    # they are out of bounds), so the emitter makes them non-negative: check() builds iOS15 and iOS18
+    body = "i = Cast <to = 7> (f)\n y = Gather <axis = 2> (x, i)"
+    g = graph(body, inputs="float[2,3,4,5] x, float[2,2] f")
+    feeds = {"x": np.random.default_rng(0).standard_normal((2, 3, 4, 5)).astype(np.float32)}
+    feeds["f"] = np.array([[-1, 0], [-4, 3]], np.float32)
+    check(g, ("gather", "select"), feeds=feeds)
+
+
+@pytest.mark.parametrize("reduction", ["none", "add", "mul", "max", "min"])
+def test_scatter_nd_reductions_and_negative_indices(reduction):
+    body = (
+        "i = Constant <value = int64[3,2] {0, -1, 1, 2, 0, 3}> ()\n"
+        f' y = ScatterND <reduction = "{reduction}"> (x, i, u)'
+    )
+    check(graph(body, inputs="float[2,4,5] x, float[3,5] u", opset=18), ("scatter_nd",))
+
+
+def test_pad_axes_input_and_edge_limit():
+    body = const("p", [1, 2, 0, 3]) + const("a", [-1, 1]) + 'y = Pad <mode = "edge"> (x, p, , a)'
+    check(graph(body, opset=18), ("pad",))
+    too_wide = const("p", [0, 6]) + const("a", [3]) + 'y = Pad <mode = "edge"> (x, p, , a)'
+    node = graph(too_wide, opset=18).nodes[-1]
+    assert "at most 5" in mil.lookup(node).check(node, None)
+
+
+def test_one_output_split_and_negative_cumsum_axis():
+    check(graph("y = Split <axis = 1, num_outputs = 1> (x)", opset=18))
+    check(graph("a = Constant <value = int64 {-2}> ()\n y = CumSum <reverse = 1> (x, a)"), ("cumsum",))
+
+
+@pytest.mark.parametrize(
+    ("body", "inputs"),
+    [
+        ("y = Transpose (x)", "float[1,2,1,2,1,2] x"),
+        ("a = Constant <value = int64[1] {0}> ()\n y = Unsqueeze (x, a)", "float[1,2,3,2,1] x"),
+        (
+            "i = Constant <value = int64[2,2] {0, 1, 1, 0}> ()\n y = Gather <axis = 1> (x, i)",
+            "float[2,2,3,2,2] x",
+        ),
+        ("y = Concat <axis = 0> (x, x)", "float[1,2,1,2,1,2] x"),
+    ],
+)
+def test_rank_6_is_refused_by_the_check(body, inputs):
+    # ML Program tensors have rank <= 5: the capability check says so, so the passes see it
+    node = graph(body, inputs=inputs).nodes[-1]
+    assert "rank <= 5" in mil.lookup(node).check(node, None)

@@ -95,3 +95,51 @@ def test_scatter_along_axis_and_nd(tmp_path):
     want = X.copy()
     want[0, 1], want[2, 3] = nd_upd
     close(got, want)
+
+
+def test_gather_from_ios17_refuses_negative_indices():
+    # iOS17: "negative values are considered out-of-bound" (undefined): the op then has validate_indices
+    from bridgec.backends.coreml.executor.errors import LayerError
+    from bridgec.backends.coreml.executor.mlprogram._op import Op
+    from bridgec.backends.coreml.executor.mlprogram.gather import gather, scatter_nd
+
+    idx = np.array([0, -1], np.int32)
+    assert gather(Op("gather", "g", {"x": X, "indices": idx, "axis": np.int32(1)})).shape == (3, 2, 5)
+    with pytest.raises(LayerError, match="negative"):
+        gather(Op("gather", "g", {"x": X, "indices": idx, "axis": np.int32(1), "validate_indices": False}))
+    upd = rand(1, 4, 5, seed=7)
+    with pytest.raises(LayerError, match="negative"):
+        scatter_nd(
+            Op(
+                "scatter_nd",
+                "s",
+                {"data": X, "indices": np.array([[-1]], np.int32), "updates": upd, "validate_indices": False},
+            )
+        )
+
+
+@pytest.mark.parametrize("mode", ["update", "add", "mul", "max", "min", "sub", "div"])
+def test_scatter_nd_modes(mode, tmp_path):
+    # "output[indices[i]] = updates[i]" (update) or "output[indices[i]] += updates[i]" (add), and so
+    # on; a repeated index applies each update in turn (written out by loops here)
+    idx = (
+        np.array([[0, 1], [2, 3], [0, 1]], np.int32)
+        if mode != "update"
+        else np.array([[0, 1], [2, 3]], np.int32)
+    )
+    upd = rand(len(idx), 5, seed=8, low=0.5, high=2.0)
+    want = X.copy()
+    for (i, j), u in zip(idx, upd, strict=True):
+        want[i, j] = {
+            "update": u,
+            "add": want[i, j] + u,
+            "sub": want[i, j] - u,
+            "mul": want[i, j] * u,
+            "div": want[i, j] / u,
+            "max": np.maximum(want[i, j], u),
+            "min": np.minimum(want[i, j], u),
+        }[mode]
+    got = run_one(
+        lambda x: mb.scatter_nd(data=x, indices=idx, updates=upd, mode=mode), {"x": X}, tmp_path, "scatter_nd"
+    )
+    close(got, want, atol=1e-5)

@@ -97,3 +97,40 @@ def test_pixel_shuffle_matches_torch(op, tmp_path):
 
 def test_flatten2d(tmp_path):
     close(run_one(lambda x: mb.flatten2d(x=x, axis=2), {"x": X}, tmp_path, "flatten2d"), X.reshape(6, 24))
+
+
+def test_depth_to_space_follows_tensorflows_formula(tmp_path):
+    # the MIL reference gives depth_to_space no channel order; TensorFlow's (DCR) is assumed:
+    # out[n, c, h * b + i, w * b + j] = x[n, (i * b + j) * C_out + c, h, w], written out here by loops
+    x = rand(2, 18, 2, 3, seed=4)
+    b, c_out = 3, 2
+    want = np.zeros((2, c_out, 6, 9), np.float32)
+    for n, c, h, w, i, j in np.ndindex(2, c_out, 2, 3, b, b):
+        want[n, c, h * b + i, w * b + j] = x[n, (i * b + j) * c_out + c, h, w]
+    close(run_one(lambda x: mb.depth_to_space(x=x, block_size=3), {"x": x}, tmp_path, "depth_to_space"), want)
+    back = run_one(lambda x: mb.space_to_depth(x=x, block_size=3), {"x": want}, tmp_path, "space_to_depth")
+    close(back, x)
+
+
+def test_squeeze_ignores_non_single_axes():
+    # iOS15 reference: "it ignores non-single dimensions instead of erroring out" (PyTorch's rule)
+    from bridgec.backends.coreml.executor.mlprogram._op import Op
+    from bridgec.backends.coreml.executor.mlprogram.shape import squeeze
+
+    x = rand(1, 3, 1, 4)
+    y = squeeze(Op("squeeze", "s", {"x": x, "axes": np.array([0, 1, -2], np.int32)}))
+    assert y.shape == (3, 4)
+
+
+def test_reshape_zero_against_another_rank_is_an_error():
+    # a 0 copies x's axis in both opsets only when the shape has rank(x) entries (iOS15 refuses the
+    # rest, iOS17 aligns them to the right): the executor cannot tell the opsets apart
+    from bridgec.backends.coreml.executor.errors import LayerError
+    from bridgec.backends.coreml.executor.mlprogram._op import Op
+    from bridgec.backends.coreml.executor.mlprogram.shape import reshape
+
+    x = rand(2, 3, 4)
+    same = reshape(Op("reshape", "r", {"x": x, "shape": np.array([0, -1, 2], np.int32)}))
+    assert same.shape == (2, 6, 2)
+    with pytest.raises(LayerError, match="read it differently"):
+        reshape(Op("reshape", "r", {"x": x, "shape": np.array([0, -1], np.int32)}))

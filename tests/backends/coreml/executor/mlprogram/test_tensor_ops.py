@@ -110,3 +110,27 @@ def test_non_zero_and_band_part(tmp_path):
     got = list(run_program(build, {"x": x}, tmp_path, "non_zero").values())
     close(got[0], np.argwhere(x).astype(np.float32))
     close(got[1], np.triu(np.tril(x, 1), 0))
+
+
+def test_pad_past_what_the_reference_allows_is_an_error():
+    # "reflect": pads "at most D[i]-1"; "replicate": "at most D[i]"
+    from bridgec.backends.coreml.executor.errors import LayerError
+    from bridgec.backends.coreml.executor.mlprogram._op import Op
+    from bridgec.backends.coreml.executor.mlprogram.tensor_ops import pad
+
+    x = rand(2, 3)
+    assert pad(Op("pad", "p", {"x": x, "pad": np.array([0, 3], np.int32), "mode": "replicate"})).shape == (
+        2,
+        6,
+    )
+    for mode, amount in (("reflect", 3), ("replicate", 4)):
+        with pytest.raises(LayerError, match="reach past"):
+            pad(Op("pad", "p", {"x": x, "pad": np.array([amount, 0], np.int32), "mode": mode}))
+
+
+def test_cast_truncates_toward_zero(tmp_path):
+    # the MIL reference does not say how a float becomes an int: truncation toward zero is assumed
+    # (ONNX's Cast, checked against onnxruntime by tests/properties/test_shape_props.py)
+    x = np.array([[-2.7, -1.5, -0.5, 0.0, 0.5, 1.5, 2.7, 3.0]], np.float32)
+    got = run_one(lambda x: mb.cast(x=x, dtype="int32"), {"x": x}, tmp_path, "cast")
+    np.testing.assert_array_equal(got, [[int(v) for v in x[0]]])  # Python's int() truncates
