@@ -14,14 +14,12 @@ def _static_spatial(node: gs.Node) -> tuple[int, ...] | None:
 
 
 def _pool_check(node: gs.Node, target) -> str | None:
-    """Restrictions: no dilation; a static input shape; no Indices output; an AveragePool counting
-    its pads only where the ceil_mode windows stay inside them (MIL counts all padding or none)."""
+    """Restrictions: no dilation; a static input shape for ceil_mode and auto_pad SAME; no Indices
+    output; an AveragePool counting its pads only where the ceil_mode windows stay inside them (MIL
+    counts all padding or none)."""
     if len(node.outputs) > 1 and node.outputs[1].outputs:
         return "MaxPool's Indices output has no MIL form"
-    spatial = _static_spatial(node)
-    if spatial is None:
-        return f"{node.op} needs the input's static spatial shape to place its windows"
-    windows = window_pads(node, spatial)
+    windows = window_pads(node, _static_spatial(node))
     if isinstance(windows, str):
         return windows
     if node.op == "AveragePool":

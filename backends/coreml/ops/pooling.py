@@ -29,14 +29,13 @@ def _attr_str(node: gs.Node, name: str, default: str) -> str:
 @dataclass(frozen=True)
 class PoolWindows:
     """ONNX pooling windows as floor-mode pooling: per spatial axis the begin pad, the end pad that
-    fits exactly ONNX's windows (``end``), the node's own end pad (``declared_end``) and the count."""
+    fits exactly ONNX's windows (``end``) and the node's own end pad (``declared_end``)."""
 
     kernel: tuple[int, ...]
     strides: tuple[int, ...]
     begin: tuple[int, ...]
     end: tuple[int, ...]
     declared_end: tuple[int, ...]
-    out: tuple[int, ...]
 
     @property
     def overhang(self) -> bool:
@@ -48,10 +47,11 @@ class PoolWindows:
         return any(self.begin) or any(self.declared_end)
 
 
-def window_pads(node: gs.Node, in_spatial: tuple[int, ...]) -> PoolWindows | str:
+def window_pads(node: gs.Node, in_spatial: tuple[int, ...] | None) -> PoolWindows | str:
     """The windows of a MaxPool/AveragePool ``node`` over ``in_spatial``, or why there is no
     floor-mode form of them (ONNX's rules: pads/auto_pad, then ceil_mode's rounding up, which never
-    starts a window in the end padding, as in PyTorch)."""
+    starts a window in the end padding, as in PyTorch). Without the spatial shape (None) only
+    floor-mode windows with explicit pads are known: the node's own pads."""
     kernel = tuple(int(k) for k in node.attrs["kernel_shape"])
     n = len(kernel)
     strides = tuple(int(s) for s in node.attrs.get("strides", [1] * n))
@@ -60,8 +60,12 @@ def window_pads(node: gs.Node, in_spatial: tuple[int, ...]) -> PoolWindows | str
         return "pooling with dilations has no Core ML form"
     auto = _attr_str(node, "auto_pad", "NOTSET")
     ceil = bool(int(node.attrs.get("ceil_mode", 0)))
-    begin, end, declared, out = [], [], [], []
-    onnx_pads = [int(p) for p in node.attrs.get("pads", [0] * 2 * n)]
+    onnx_pads = [0] * 2 * n if auto == "VALID" else [int(p) for p in node.attrs.get("pads", [0] * 2 * n)]
+    if in_spatial is None:
+        if ceil or auto in ("SAME_UPPER", "SAME_LOWER"):
+            return f"{node.op} with ceil_mode or auto_pad SAME needs the input's static spatial shape"
+        return PoolWindows(kernel, strides, tuple(onnx_pads[:n]), tuple(onnx_pads[n:]), tuple(onnx_pads[n:]))
+    begin, end, declared = [], [], []
     for axis, (size, k, s) in enumerate(zip(in_spatial, kernel, strides, strict=True)):
         if auto in ("SAME_UPPER", "SAME_LOWER"):
             count = math.ceil(size / s)
@@ -69,7 +73,7 @@ def window_pads(node: gs.Node, in_spatial: tuple[int, ...]) -> PoolWindows | str
             light, heavy = total // 2, total - total // 2
             b, e = (light, heavy) if auto == "SAME_UPPER" else (heavy, light)
         else:
-            b, e = (0, 0) if auto == "VALID" else (onnx_pads[axis], onnx_pads[axis + n])
+            b, e = onnx_pads[axis], onnx_pads[axis + n]
             span = size + b + e - k
             if span < 0:
                 # onnxruntime still makes one window here (integer division truncates); ONNX's
@@ -90,8 +94,7 @@ def window_pads(node: gs.Node, in_spatial: tuple[int, ...]) -> PoolWindows | str
         begin.append(b)
         declared.append(e)
         end.append(min(max(target, fit), fit + s - 1))
-        out.append(count)
-    return PoolWindows(kernel, strides, tuple(begin), tuple(end), tuple(declared), tuple(out))
+    return PoolWindows(kernel, strides, tuple(begin), tuple(end), tuple(declared))
 
 
 def _counts_pads(node: gs.Node) -> bool:
@@ -133,18 +136,30 @@ def _static_spatial(node: gs.Node) -> tuple[int, ...] | None:
     return tuple(int(d) for d in shape[2:])
 
 
+def _windows(node: gs.Node) -> PoolWindows | str:
+    """The node's windows; SamePadding sizes auto_pad SAME's by itself, so it needs no static shape."""
+    auto = _attr_str(node, "auto_pad", "NOTSET")
+    spatial = _static_spatial(node)
+    if spatial is None and auto in _SAME:
+        kernel = tuple(int(k) for k in node.attrs["kernel_shape"])
+        zeros = (0,) * len(kernel)
+        if any(int(d) != 1 for d in node.attrs.get("dilations", [])):
+            return "pooling with dilations has no Core ML form"
+        return PoolWindows(
+            kernel, tuple(int(s) for s in node.attrs.get("strides", [1] * len(kernel))), zeros, zeros, zeros
+        )
+    return window_pads(node, spatial)
+
+
 def _pool_check(node: gs.Node, target) -> str | None:
-    """Restrictions: 2-D only; no dilations; a static input H and W; no MaxPool indices output; an
-    AveragePool counting its pads only where the ceil_mode windows stay inside them."""
+    """Restrictions: 2-D only; no dilations; a static input H and W for ceil_mode; no MaxPool indices
+    output; an AveragePool counting its pads only where the ceil_mode windows stay inside them."""
     kernel = node.attrs.get("kernel_shape", [])
     if len(kernel) != 2:
         return f"only 2-D pooling maps to Core ML (kernel_shape {list(kernel)})"
     if len(node.outputs) > 1 and node.outputs[1].outputs:
         return "MaxPool indices output is not supported"
-    spatial = _static_spatial(node)
-    if spatial is None:
-        return f"{node.op} needs the input's static H and W to place its windows"
-    windows = window_pads(node, spatial)
+    windows = _windows(node)
     if isinstance(windows, str):
         return windows
     if node.op == "AveragePool":
@@ -156,7 +171,7 @@ def _pool_check(node: gs.Node, target) -> str | None:
 
 def _pool(kind: str):
     def emit(ctx, node: gs.Node) -> None:
-        windows = window_pads(node, _static_spatial(node))
+        windows = _windows(node)
         (kh, kw), (sh, sw) = windows.kernel, windows.strides
         exclude = exclude_padding(node, windows) if kind == "AVERAGE" else True
         auto_pad = _attr_str(node, "auto_pad", "NOTSET")

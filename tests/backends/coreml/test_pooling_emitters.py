@@ -135,3 +135,20 @@ def test_pool_layer_is_the_same_for_every_size(case):
         layers.append(layer)
     assert layers[0].pooling.WhichOneof("PoolingPaddingType") == padding_type
     assert all(layer == layers[0] for layer in layers[1:])
+
+
+@pytest.mark.parametrize(
+    ("attrs", "refused"),
+    [
+        ("kernel_shape = [3, 3], strides = [2, 2], pads = [1, 0, 1, 2]", False),
+        ('kernel_shape = [3, 3], strides = [2, 2], auto_pad = "SAME_UPPER"', False),  # SamePadding sizes it
+        ("kernel_shape = [3, 3], strides = [2, 2], ceil_mode = 1, pads = [1, 0, 0, 1]", True),
+    ],
+)
+def test_pool_without_a_static_shape(attrs, refused):
+    from bridgec.backends.coreml import capabilities_for
+    from tests.helpers import graph_from_text
+
+    node = graph_from_text(model_text("float[1,2,H,W] x", "float y", f"y = MaxPool <{attrs}> (x)")).nodes[0]
+    reason = capabilities_for("iOS14").unsupported_reason(node)
+    assert ("static spatial shape" in reason) if refused else reason is None

@@ -101,3 +101,17 @@ def test_ceil_mode_counting_pads_past_the_pads_refused():
 )
 def test_average_pool_ceil_mode_windows(attrs, shape):
     check(graph(f"y = AveragePool <{attrs}> (x)", inputs=f"float{shape} x"), ("avg_pool",))
+
+
+@pytest.mark.parametrize(
+    ("attrs", "refused"),
+    [
+        ("kernel_shape = [3, 3], strides = [2, 2], pads = [1, 0, 1, 2]", False),
+        ('kernel_shape = [3, 3], strides = [2, 2], auto_pad = "SAME_UPPER"', True),
+        ("kernel_shape = [3, 3], strides = [2, 2], ceil_mode = 1", True),
+    ],
+)
+def test_pool_without_a_static_shape(attrs, refused):
+    node = graph(f"y = AveragePool <{attrs}> (x)", inputs="float[1,2,H,W] x").nodes[0]
+    reason = mil.lookup(node).check(node, None)
+    assert ("static spatial shape" in reason) if refused else reason is None
