@@ -118,6 +118,16 @@ class Case:
     def node_name(self) -> str:
         return f"{self.op.lower()}_0"
 
+    def _output_info(self, name: str, graph_inputs: list) -> onnx.ValueInfoProto:
+        # bridgec's own ops have no onnx.defs schema to infer from, and the checker wants every
+        # graph output typed: they are elementwise (ir.BRIDGEC_OPS), so y is typed like x0
+        if self.domain == ir.BRIDGEC_DOMAIN and self.op in ir.BRIDGEC_OPS and graph_inputs:
+            out = onnx.ValueInfoProto()
+            out.CopyFrom(graph_inputs[0])
+            out.name = name
+            return out
+        return helper.make_empty_tensor_value_info(name)
+
     def model(self) -> onnx.ModelProto:
         names, graph_inputs, inits, prelude = [], [], [], []
         for i, x in enumerate(self.inputs):
@@ -156,7 +166,7 @@ class Case:
             [*prelude, node],
             "case",
             graph_inputs,
-            [helper.make_empty_tensor_value_info(o) for o in outs],
+            [self._output_info(o, graph_inputs) for o in outs],
             inits,
         )
         imports = [helper.make_opsetid("", self.opset)]
@@ -284,7 +294,7 @@ def run_case(case: Case, format: str, target: str) -> Outcome:
 def check_case(case: Case, format: str, target: str) -> Outcome:
     """Run ``case``; fail the test if the emitted model is wrong, discard it if ONNX rejects it."""
     outcome = run_case(case, format, target)
-    STATS[(format, case.op, outcome.kind)] += 1
+    STATS[(format, case.op if not case.domain else f"{case.domain}::{case.op}", outcome.kind)] += 1
     if outcome.kind == "invalid":
         reject()
     assert outcome.kind != "wrong", (
@@ -372,9 +382,34 @@ def _draw_value(draw, spec: Any) -> Any:
 
 
 @st.composite
+def kept_cases(draw, op: str, hints: Hints | None = None) -> Case:
+    """A node of one of bridgec's own ops (``ir.BRIDGEC_OPS``, which have no onnx.defs schema): one
+    float input x and the attributes its table entry lists, each drawn or left to its default like a
+    schema's optional attributes (floats as ``_float_attr``, strings only from ``hints.attrs``)."""
+    hints = hints or Hints()
+    shape = draw(shapes(hints.ranks, hints.dims))
+    inputs = hints.inputs(draw, shape) if hints.inputs is not None else [In(shape)]
+    attrs = {}
+    for name, kind in ir.BRIDGEC_OPS[op].items():
+        if name in hints.omit_attrs or not (name in hints.required_attrs or draw(st.booleans())):
+            continue
+        spec = hints.attrs.get(name)
+        if spec is None and kind == "float":
+            spec = _float_attr()
+        if spec is None:
+            continue
+        value = _draw_value(draw, spec)
+        if value is not None:
+            attrs[name] = value
+    return Case(op, inputs, attrs, outputs=hints.outputs or 1, domain=ir.BRIDGEC_DOMAIN, feed=hints.feed)
+
+
+@st.composite
 def schema_cases(draw, op: str, hints: Hints | None = None, domain: str = "") -> Case:
     """A node of ``op`` with inputs and attributes drawn from its ONNX schema, steered by ``hints``."""
     hints = hints or Hints()
+    if domain == ir.BRIDGEC_DOMAIN and op in ir.BRIDGEC_OPS:
+        return draw(kept_cases(op, hints))
     schema = _schema(op, domain, OPSET if not domain else ir.BRIDGEC_OPSET)
     shape = draw(shapes(hints.ranks, hints.dims))
     if hints.inputs is not None:
