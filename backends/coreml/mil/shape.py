@@ -192,6 +192,14 @@ def _expand_check(node: gs.Node, target) -> str | None:
     return rank_reason(node)
 
 
+def _constant_check(node: gs.Node, target) -> str | None:
+    """Restrictions: a numeric or bool value of rank <= 5 (MIL tensors hold no strings)."""
+    value = ir.constant_value(node.outputs[0])
+    if value is None or np.asarray(value).dtype.kind not in "biuf":
+        return "Constant of strings (or a value bridgec cannot read): MIL tensors hold numbers"
+    return rank_reason(node, np.asarray(value).ndim)
+
+
 def _constant(ctx, node: gs.Node) -> None:
     ctx.set(node.outputs[0], ir.constant_value(node.outputs[0]))
 
@@ -273,7 +281,7 @@ emitters = [
     MilEmitter("Unsqueeze", _unsqueeze, _axes_check, mil_ops=("expand_dims",)),
     MilEmitter("Transpose", _transpose, _rank_check, mil_ops=("transpose",)),
     MilEmitter("Expand", _expand, _expand_check, mil_ops=("reshape", "tile", "fill", "add")),
-    MilEmitter("Constant", _constant),
+    MilEmitter("Constant", _constant, _constant_check),
     MilEmitter("ConstantOfShape", _constant_of_shape, _constant_of_shape_check, mil_ops=("fill",)),
     MilEmitter("Range", _range, mil_ops=("range_1d",)),
     MilEmitter("Cast", _cast, _cast_check, mil_ops=("cast",)),

@@ -146,16 +146,19 @@ def _gather_check(node: gs.Node, target) -> str | None:
     return rank_reason(node, None if source is None or ndim is None else len(source) - 1 + ndim)
 
 
-def _non_negative(ctx, node: gs.Node, indices, sizes):
+def _non_negative(ctx, node: gs.Node, indices: gs.Tensor, sizes, runtime: bool = True):
     """ONNX counts negative indices from the end; MIL's gather does so only up to iOS16 and its
     scatter_nd does not say (the op reference; from iOS17 both take them as out of bounds), so
-    every index reaches MIL non-negative: folded for constants, else select(i < 0, i + size, i)."""
+    indices reach MIL non-negative: folded for constants, else (where ``runtime``)
+    select(i < 0, i + size, i), the conversion the op reference gives."""
     from bridgec.backends.coreml.mlprogram import mil_array
 
-    value = ctx.const(indices) if isinstance(indices, gs.Tensor) else None
+    value = ctx.const(indices)
     if value is not None:
         return mil_array(np.where(value < 0, value + np.asarray(sizes), value))
     var = ctx.value(indices)
+    if not runtime:
+        return var
     negative = ctx.mb.less(x=var, y=np.int32(0), name=ctx.tmp(node, "negative"))
     wrapped = ctx.mb.add(x=var, y=np.asarray(sizes, np.int32), name=ctx.tmp(node, "wrapped"))
     return ctx.mb.select(cond=negative, a=wrapped, b=var, name=ctx.tmp(node, "indices"))
@@ -170,7 +173,8 @@ def _gather(ctx, node: gs.Node) -> None:
     if indices is not None and data is not None:  # shape arithmetic folds here
         ctx.set(out, np.take(data, indices, axis=axis))
         return
-    indices = _non_negative(ctx, node, node.inputs[1], int(x.shape[axis]))
+    # iOS15/16 gather takes negative indices; coremltools' iOS17 gather adds this select itself
+    indices = _non_negative(ctx, node, node.inputs[1], int(x.shape[axis]), runtime=ctx.ios >= 17)
     ctx.set(out, ctx.mb.gather(x=x, indices=indices, axis=axis, name=ctx.name(out)))
 
 

@@ -62,6 +62,14 @@ def _transpose(ctx, node: gs.Node) -> None:
     ctx.builder.add_transpose(node.name, list(perm), ctx.blob(node.inputs[0]), node.outputs[0].name)
 
 
+def _constant_check(node: gs.Node, target) -> str | None:
+    """Restrictions: a numeric or bool value (Core ML blobs hold numbers; no strings)."""
+    value = ir.constant_value(node.outputs[0])
+    if value is None or np.asarray(value).dtype.kind not in "biuf":
+        return "Constant of strings (or a value bridgec cannot read): Core ML blobs hold numbers"
+    return None
+
+
 def _constant(ctx, node: gs.Node) -> None:
     """Nothing to emit: readers of a Constant's output load it themselves (EmitContext.blob), but a
     graph output must be a layer's output of that very name."""
@@ -77,5 +85,5 @@ emitters = [
     Emitter("Flatten", _flatten, layer="flattenTo2D"),
     Emitter("Reshape", _reshape, _reshape_check, layer="reshapeStatic"),
     Emitter("Transpose", _transpose, layer="transpose"),
-    Emitter("Constant", _constant, layer="loadConstantND"),
+    Emitter("Constant", _constant, _constant_check, layer="loadConstantND"),
 ]
