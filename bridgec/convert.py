@@ -363,7 +363,7 @@ def _check(
     say: Callable[[str], None],
 ) -> check_mod.Check:
     """Run the numbers check on the emitted model (and, for flexible shapes, at their other corner
-    shapes too, where the source can be run at them)."""
+    shapes and one in between too, where the source can be run at them)."""
     source_feeds, model_feeds, user = feeds
     more = []
     if flexible and source.format in frontends.TORCH_FORMATS:
@@ -371,7 +371,7 @@ def _check(
         rng = np.random.default_rng(1)
         for key, shape in flexible.items():
             name = key if key is not None else names[0]
-            for corner in shape.corners():
+            for corner in [*shape.between(), *shape.corners()]:
                 if corner == shape.default:
                     continue
                 other = {**source_feeds, name: rng.standard_normal(corner).astype(np.float32)}

@@ -53,6 +53,21 @@ class FlexibleShape:
             return list(self.enumerated)
         return [self.default, tuple(hi for _, hi in self.ranges)]
 
+    def between(self) -> list[tuple[int, ...]]:
+        """A shape strictly inside the ranges (each range's midpoint, made odd where it can be): a
+        layer whose output depends on the size (a ceil_mode window dropped at some sizes) can agree
+        at both ends and differ in between. Nothing for enumerated shapes, whose every one is a corner."""
+        if self.enumerated:
+            return []
+        mid = []
+        for lo, hi in self.ranges:
+            m = lo + (hi - lo) // 2
+            if m % 2 == 0 and lo < m + 1 < hi:
+                m += 1
+            mid.append(m)
+        shape = tuple(mid)
+        return [] if shape in self.corners() else [shape]
+
 
 def _shown(text: str) -> str:
     return repr(text if len(text) <= 80 else text[:77] + "...")

@@ -353,7 +353,7 @@ def test_image_classifier_is_checked_through_the_preprocessing(layout, tmp_path,
     assert code == 2 and "takes (4, 6, 3) pixels" in err
 
 
-def test_flexible_shapes_are_checked_at_every_corner(tmp_path, capsys):
+def test_flexible_shapes_are_checked_at_every_corner_and_between(tmp_path, capsys):
     import torch
 
     class Net(torch.nn.Module):
@@ -368,7 +368,7 @@ def test_flexible_shapes_are_checked_at_every_corner(tmp_path, capsys):
     code, out, _ = run_cli([path, "--input", "x:1x3x(8..16)x(8..16)"], capsys)
     assert code == 0, out
     last = out.strip().splitlines()[-1]
-    assert "at 2 shapes (x:1x3x8x8; x:1x3x16x16)" in last, last
+    assert "at 3 shapes (x:1x3x8x8; x:1x3x13x13; x:1x3x16x16)" in last, last
 
 
 @pytest.mark.parametrize("format", ["neuralnetwork", "mlprogram"])

@@ -13,6 +13,7 @@ import io
 import re
 import warnings
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -215,7 +216,7 @@ def build_mlprogram(graph: gs.Graph, target: Target | str | None = None, *, prec
     program = build_program(graph, target)
     # coremltools' pass progress bars (tqdm, no off switch) go to the discarded stderr; its
     # renaming warnings cannot apply, _check_names having refused such names.
-    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()), _heap_frozen():
         warnings.simplefilter("ignore")
         try:
             model = ct.convert(
@@ -229,6 +230,20 @@ def build_mlprogram(graph: gs.Graph, target: Target | str | None = None, *, prec
             raise ConversionError(f"coremltools could not finish the ML Program: {exc}") from exc
     _check_outputs_and_drop_date(model, graph)
     return model
+
+
+@contextlib.contextmanager
+def _heap_frozen() -> Iterator[None]:
+    """coremltools calls gc.collect() between its passes (a dozen times per conversion), and each one
+    scans every object alive: torch, onnx and the graph included. Frozen objects are not scanned, and
+    nothing made before the conversion becomes garbage during it."""
+    import gc
+
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _as_target(target: Target | str | None) -> Target:
