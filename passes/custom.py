@@ -28,13 +28,18 @@ class TagCustomLayers(Pass):
     def call(self, graph: gs.Graph, ctx: PassContext) -> PassResult:
         modified = False
         without_kernel: dict[str, list[str]] = {}
+        reasons: dict[str, str] = {}  # why the target refuses it, per op (the first node's)
         for node in graph.nodes:
-            if ir.op_key(node)[0] == ir.CUSTOM_DOMAIN or ctx.capabilities.unsupported_reason(node) is None:
+            if ir.op_key(node)[0] == ir.CUSTOM_DOMAIN:
+                continue
+            reason = ctx.capabilities.unsupported_reason(node)
+            if reason is None:
                 continue
             if not all(isinstance(v, _PARAMETER_TYPES) for v in node.attrs.values()):
                 continue  # a tensor or list attribute cannot be a custom layer parameter: stays unsupported
             if kernel_for_op(*ir.op_key(node)) is None:
                 without_kernel.setdefault(ir.op_label(node), []).append(node.name)
+                reasons.setdefault(ir.op_label(node), reason)
                 if not ctx.allow_missing_kernels:
                     continue
             source = ir.op_label(node)
@@ -43,7 +48,8 @@ class TagCustomLayers(Pass):
             modified = True
         if without_kernel and not ctx.allow_missing_kernels:
             listed = "; ".join(
-                f"{op} x{len(names)} ({', '.join(names[:3])})" for op, names in sorted(without_kernel.items())
+                f"{op} x{len(names)} ({reasons[op]}; nodes: {', '.join(names[:3])}{', ...' if len(names) > 3 else ''})"
+                for op, names in sorted(without_kernel.items())
             )
             raise ConversionError(
                 f"-O {ctx.pipeline}: no bundled kernel for custom layer(s) {listed}; pass --allow-missing-kernels "
