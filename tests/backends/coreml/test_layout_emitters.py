@@ -55,6 +55,13 @@ CASES = {
         const("p", [0, 0, 2, 0, 0, 0, 1, 0]) + 'y = Pad <mode = "edge"> (x, p)',
         BOTH,
     ),
+    # wider than the axis: PaddingLayerParams' replication is not limited in the proto (MIL's is)
+    "pad_edge_wider_than_the_axis": (
+        "float[2,3,2,3] x",
+        "float[2,3,9,10] y",
+        const("p", [0, 0, 3, 5, 0, 0, 4, 2]) + 'y = Pad <mode = "edge"> (x, p)',
+        BOTH,
+    ),
     "depth_to_space": ("float[2,8,3,4] x", "float[2,2,6,8] y", "y = DepthToSpace <blocksize = 2> (x)", BOTH),
     "depth_to_space_crd": (
         "float[2,8,3,4] x",

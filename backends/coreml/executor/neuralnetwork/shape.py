@@ -198,7 +198,9 @@ def padding(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
     """PaddingLayerParams: pads the last two axes ("the leading dimensions ... are all treated as
     batch") by ``borderAmounts`` [H, W]; constant fills ``value``, reflection "reflects the values at
     the border" without repeating it, replication repeats it (the proto's examples: numpy's
-    reflect and edge). A reflection wider than the axis - 1 is not described: an error here."""
+    reflect and edge). A reflection wider than the axis - 1 is not described: an error here; nor is
+    a replication wider than the axis, which is assumed to repeat the border value (tested on both
+    sides: the executor by index clamping, the Pad emitter against onnxruntime)."""
     p = layer.padding
     x = f32(inputs[0])
     amounts = list(p.paddingAmounts.borderAmounts)

@@ -196,3 +196,16 @@ def test_reflection_padding_past_the_border_is_an_error():
                 "p", 0, 0, 3, 0, input_name="x", output_name="y", padding_type="reflection"
             ),
         )
+
+
+def test_replication_padding_wider_than_the_axis_repeats_the_border():
+    # the proto does not limit a replication: the border value is assumed repeated however wide,
+    # written out here by index clamping (the emitter's side: test_layout_emitters.py, vs onnxruntime)
+    x = rand(1, 2, 3, seed=16)
+    y = run_one(
+        {"x": x},
+        lambda b: b.add_padding("p", 4, 1, 3, 5, input_name="x", output_name="y", padding_type="replication"),
+    )
+    rows = np.clip(np.arange(-3, 2 + 5), 0, 1)
+    cols = np.clip(np.arange(-4, 3 + 1), 0, 2)
+    close(y, x[:, rows][:, :, cols])
