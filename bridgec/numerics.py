@@ -54,6 +54,8 @@ def difference(got: np.ndarray, want: np.ndarray) -> Difference:
     """Compare ``got`` against the reference ``want`` (any shapes and dtypes; booleans and integers
     are compared as numbers)."""
     got, want = np.asarray(got), np.asarray(want)
+    if want.ndim == 0 and got.size == 1:
+        got = got.reshape(())  # Core ML has no rank-0 tensors: a scalar comes back as one element
     if got.shape != want.shape:
         return Difference(float("inf"), 0.0, 0, 0, int(want.size), f"shape {got.shape} != {want.shape}")
     g = got.astype(np.float64)

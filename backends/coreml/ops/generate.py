@@ -7,11 +7,13 @@ import onnx_graphsurgeon as gs
 
 from bridgec import ir
 from bridgec.backends.coreml.ops import Emitter
-from bridgec.backends.coreml.ops.tensor import _rank
+from bridgec.backends.coreml.ops.tensor import SCALAR_INPUT, _rank
 
 
 def _shape_check(node: gs.Node, target) -> str | None:
-    """Restrictions: known input rank when start/end are given."""
+    """Restrictions: known input rank when start/end are given; an input of rank >= 1."""
+    if _rank(node.inputs[0]) == 0:
+        return f"Shape of {SCALAR_INPUT}"
     sliced = int(node.attrs.get("start", 0)) != 0 or "end" in node.attrs
     if sliced and _rank(node.inputs[0]) is None:
         return "Shape with start/end needs the input's rank"

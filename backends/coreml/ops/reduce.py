@@ -11,17 +11,15 @@ import onnx_graphsurgeon as gs
 
 from bridgec import ir
 from bridgec.backends.coreml.ops import Emitter
-from bridgec.backends.coreml.ops.tensor import SCALAR_RESULT, _axes, _positive, _rank, _reduces_to_scalar
+from bridgec.backends.coreml.ops.tensor import _axes, _positive, _rank
 
 
 def _reduce_check(node: gs.Node, target) -> str | None:
-    """Restrictions: constant axes; known input rank; a result of rank >= 1."""
+    """Restrictions: constant axes; known input rank."""
     if _axes(node) is None:
         return f"{node.op} axes must be constant (they are computed at run time)"
     if _rank(node.inputs[0]) is None:
         return f"{node.op} needs the input's rank"
-    if _reduces_to_scalar(node):  # a (1,) blob would stand for it, and Unsqueeze/Concat then miscount
-        return f"{node.op}: {SCALAR_RESULT}"
     return None
 
 

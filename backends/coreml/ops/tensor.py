@@ -39,27 +39,19 @@ def _positive(axes: list[int], rank: int) -> list[int]:
 # --- ReduceMean ---------------------------------------------------------------------------------------
 
 
-def _reduces_to_scalar(node: gs.Node) -> bool:
-    """Does the Reduce* node (constant axes, known rank) drop every axis of its input?"""
-    if int(node.attrs.get("keepdims", 1)):
-        return False
-    axes, rank = _axes(node), _rank(node.inputs[0])
-    if not axes:
-        return not int(node.attrs.get("noop_with_empty_axes", 0))
-    return len({a % rank for a in axes}) == rank
-
-
-SCALAR_RESULT = "Core ML blobs have rank >= 1: cannot reduce every axis away (keepdims=1 keeps them)"
+# A reduction to a scalar is emitted: Core ML blobs have rank >= 1, so a (1,) blob holds the
+# scalar, which every elementwise consumer broadcasts exactly as ONNX broadcasts a scalar. The
+# consumers that count axes refuse a rank-0 input instead (Unsqueeze, Shape): there the (1,)
+# blob would count one axis too many.
+SCALAR_INPUT = "a rank-0 input, which a NeuralNetwork holds as a (1,) blob: it would count one axis too many"
 
 
 def _reduce_mean_check(node: gs.Node, target) -> str | None:
-    """Restrictions: constant axes; known input rank; a result of rank >= 1."""
+    """Restrictions: constant axes; known input rank."""
     if _axes(node) is None:
         return "ReduceMean axes must be constant"
     if _rank(node.inputs[0]) is None:
         return "ReduceMean needs the input's rank"
-    if _reduces_to_scalar(node):
-        return f"ReduceMean: {SCALAR_RESULT}"
     return None
 
 
@@ -108,7 +100,9 @@ def _squeeze(ctx, node: gs.Node) -> None:
 
 
 def _unsqueeze_check(node: gs.Node, target) -> str | None:
-    """Restrictions: constant axes."""
+    """Restrictions: constant axes; an input of rank >= 1."""
+    if _rank(node.inputs[0]) == 0:
+        return f"Unsqueeze of {SCALAR_INPUT}"
     return None if _axes(node) else "Unsqueeze axes must be constant"
 
 
