@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from onnx import numpy_helper
 
-from tests.properties._harness import FORMATS, PROPERTY_SETTINGS, Case, In, prove, shapes
+from tests.properties._harness import FORMATS, PROPERTY_SETTINGS, Case, In, prove, run_case, shapes
 
 
 @st.composite
@@ -107,3 +107,16 @@ def test_constant_of_shape(format, data):
 @given(data=st.data())
 def test_range(format, data):
     prove(data, range_cases(), format)
+
+
+@pytest.mark.parametrize("format", FORMATS)
+def test_range_counts_like_onnx_in_float32(format):
+    """Range(0, 0.6f, 0.1f): ONNX counts ceil(0.6f / 0.1f) = 6 elements in double; a float32 count
+    (np.arange on float32 constants, once the ML Program fold) makes 7."""
+    f32 = np.float32
+    case = Case(
+        "Range",
+        [In((), f32, np.array(0.0, f32)), In((), f32, np.array(0.6, f32)), In((), f32, np.array(0.1, f32))],
+        spare=(1,),
+    )
+    assert run_case(case, format, FORMATS[format][0]).kind == "matched"

@@ -232,7 +232,11 @@ def _range(ctx, node: gs.Node) -> None:
     consts = [ctx.const(t) for t in node.inputs]
     if all(c is not None for c in consts):
         start, limit, delta = (c.reshape(()) for c in consts)
-        ctx.set(out, np.arange(start, limit, delta).astype(consts[0].dtype))
+        # ONNX: max(ceil((limit - start) / delta), 0) elements, start + i * delta; the count in double,
+        # as onnxruntime does (np.arange on float32 counts 7 in Range(0, 0.6f, 0.1f), ONNX 6)
+        count = max(int(np.ceil((float(limit) - float(start)) / float(delta))), 0)
+        values = start + np.arange(count, dtype=consts[0].dtype) * delta
+        ctx.set(out, values.astype(consts[0].dtype))
         return
     start, end, step = operands(ctx, node.inputs)
     ctx.set(out, ctx.mb.range_1d(start=start, end=end, step=step, name=ctx.name(out)))
