@@ -46,8 +46,15 @@ def _selu(ctx, node: gs.Node) -> None:
     ctx.set(node.outputs[0], ctx.mb.mul(x=elu, y=np.float32(gamma), name=ctx.name(node.outputs[0])))
 
 
+def _celu_check(node: gs.Node, target) -> str | None:
+    """Restrictions: alpha > 0."""
+    alpha = attr_float(node, "alpha", 1.0)
+    return None if alpha > 0 else f"Celu alpha {alpha} <= 0: MIL's elu computes it only for alpha > 0"
+
+
 def _celu(ctx, node: gs.Node) -> None:
-    # celu(x, a) = a * elu(x / a, 1): both are x above 0 and a * (exp(x / a) - 1) below
+    # celu(x, a) = a * elu(x / a, 1) for a > 0: both are x above 0 and a * (exp(x / a) - 1) below
+    # (for a < 0, x / a flips the sign and elu takes the wrong branch)
     alpha = attr_float(node, "alpha", 1.0)
     x = ctx.value(node.inputs[0])
     if alpha == 1.0:
@@ -112,7 +119,8 @@ def _prelu(ctx, node: gs.Node) -> None:
     # MIL prelu wants one slope per channel of a rank >= 3 input; any other broadcast is
     # max(x, 0) + slope * min(x, 0)
     rank = len(x.shape)
-    if slope is not None and rank >= 3 and _per_channel(slope, x.shape, rank):
+    # MIL's prelu takes rank 3..5, and at rank 3 and 5 only one slope value for all channels
+    if slope is not None and rank in (3, 4, 5) and _per_channel(slope, x.shape, rank):
         alpha = slope.reshape(-1).astype(np.float32)
         ctx.set(node.outputs[0], ctx.mb.prelu(x=x, alpha=alpha, name=ctx.name(node.outputs[0])))
         return
@@ -123,28 +131,51 @@ def _prelu(ctx, node: gs.Node) -> None:
 
 
 def _per_channel(slope: np.ndarray, shape, rank: int) -> bool:
-    """slope is (C, 1, ...) or (1, C, 1, ...): one value per channel of dimension 1."""
+    """slope is (C, 1, ...) or (1, C, 1, ...): one value per channel of dimension 1 (at rank 3 and 5,
+    the same value for every channel)."""
     want = (shape[1],) + (1,) * (rank - 2)
-    return tuple(slope.shape) in (want, (1, *want))
+    if tuple(slope.shape) not in (want, (1, *want)):
+        return False
+    return rank == 4 or bool(np.all(slope == slope.reshape(-1)[0]))
+
+
+def _bounds_check(lo: float, hi: float, target, names: tuple[str, str]) -> str | None:
+    """What MIL's one op for min(max(x, lo), hi) needs: ordered bounds, and distinct finite ones
+    from iOS17 on (its clip validates alpha < beta)."""
+    if lo > hi:
+        return (
+            f"{names[0]} {lo} > {names[1]} {hi}: every element becomes {hi}, which no single MIL op computes"
+        )
+    if lo == hi and math.isfinite(lo) and target is not None and target.ios >= 17:
+        return f"{names[0]} == {names[1]} ({lo}): MIL's clip needs min < max from iOS17 on"
+    return None
 
 
 def _clip_check(node: gs.Node, target) -> str | None:
-    """Restrictions: constant scalar bounds."""
-    return None if clip_bounds(node) is not None else "Clip bounds must be constant scalars"
+    """Restrictions: constant scalar bounds, min <= max (min < max from iOS17 on)."""
+    bounds = clip_bounds(node)
+    if bounds is None:
+        return "Clip bounds must be constant scalars"
+    # Every element is then infinite, or the largest float where the other bound is absent (ONNX's
+    # default bounds are +-FLT_MAX): clip_bounds cannot tell an absent bound from an infinite one
+    if bounds[0] == math.inf or bounds[1] == -math.inf:
+        return f"Clip bounds ({bounds[0]}, {bounds[1]}) make every element infinite"
+    return _bounds_check(*bounds, target, ("Clip min", "max"))
 
 
 def _clip_to(ctx, node: gs.Node, lo: float, hi: float) -> None:
+    """min(max(x, lo), hi) for lo <= hi (the checks refuse the rest), open sides as +-inf."""
     x, name = ctx.value(node.inputs[0]), ctx.name(node.outputs[0])
-    if math.isfinite(lo) and math.isfinite(hi):
-        y = ctx.mb.clip(x=x, alpha=np.float32(lo), beta=np.float32(hi), name=name)
-    elif lo == 0.0 and not math.isfinite(hi):
+    if lo == -math.inf and hi == math.inf:
+        y = ctx.mb.identity(x=x, name=name)
+    elif lo == 0.0 and hi == math.inf:
         y = ctx.mb.relu(x=x, name=name)
-    elif math.isfinite(lo):
+    elif hi == math.inf:  # lo finite, or +inf: every element becomes +inf
         y = ctx.mb.maximum(x=x, y=np.float32(lo), name=name)
-    elif math.isfinite(hi):
+    elif lo == -math.inf:  # hi finite, or -inf
         y = ctx.mb.minimum(x=x, y=np.float32(hi), name=name)
     else:
-        y = ctx.mb.identity(x=x, name=name)
+        y = ctx.mb.clip(x=x, alpha=np.float32(lo), beta=np.float32(hi), name=name)
     ctx.set(node.outputs[0], y)
 
 
@@ -154,9 +185,9 @@ def _clip(ctx, node: gs.Node) -> None:
 
 
 def _hardtanh_check(node: gs.Node, target) -> str | None:
-    """Restrictions: min_value <= max_value."""
+    """Restrictions: min_value <= max_value (min_value < max_value from iOS17 on)."""
     lo, hi = attr_float(node, "min_value", -1.0), attr_float(node, "max_value", 1.0)
-    return None if lo <= hi else f"min_value {lo} > max_value {hi}"
+    return _bounds_check(lo, hi, target, ("min_value", "max_value"))
 
 
 def _hardtanh(ctx, node: gs.Node) -> None:
@@ -208,7 +239,7 @@ emitters = [
     MilEmitter("PRelu", _prelu, mil_ops=("prelu",)),
     MilEmitter("Elu", _alpha("elu", 1.0), mil_ops=("elu",)),
     MilEmitter("Selu", _selu, mil_ops=("elu", "mul")),
-    MilEmitter("Celu", _celu, mil_ops=("real_div", "elu", "mul")),
+    MilEmitter("Celu", _celu, _celu_check, mil_ops=("real_div", "elu", "mul")),
     MilEmitter("Softplus", unary("softplus"), mil_ops=("softplus",)),
     MilEmitter("Softsign", unary("softsign"), mil_ops=("softsign",)),
     MilEmitter("HardSigmoid", _hard_sigmoid, mil_ops=("sigmoid_hard",)),
@@ -229,7 +260,7 @@ emitters = [
     _kept("Mish", _mish, mil_ops=("softplus", "tanh", "mul")),
     _kept("Elu", _alpha("elu", 1.0), mil_ops=("elu",)),
     _kept("Selu", _selu, mil_ops=("elu", "mul")),
-    _kept("Celu", _celu, mil_ops=("real_div", "elu", "mul")),
+    _kept("Celu", _celu, _celu_check, ("real_div", "elu", "mul")),
     _kept("Softplus", _softplus, _softplus_check, ("softplus",)),
     _kept("LeakyRelu", _alpha("leaky_relu", 0.01), mil_ops=("leaky_relu",)),
     _kept("Erf", unary("erf"), mil_ops=("erf",)),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import onnx_graphsurgeon as gs
 
@@ -42,8 +44,15 @@ def _hard_sigmoid(ctx, node: gs.Node) -> None:
 
 
 def _clip_check(node: gs.Node, target) -> str | None:
-    """Restrictions: constant scalar bounds."""
-    return None if clip_bounds(node) is not None else "Clip bounds must be constant scalars"
+    """Restrictions: constant scalar bounds; min not +inf, max not -inf."""
+    bounds = clip_bounds(node)
+    if bounds is None:
+        return "Clip bounds must be constant scalars"
+    # Every element is then infinite, or the largest float where the other bound is absent (ONNX's
+    # default bounds are +-FLT_MAX): an absent and an infinite bound differ, and the layer's are float
+    if bounds[0] == math.inf or bounds[1] == -math.inf:
+        return f"Clip bounds ({bounds[0]}, {bounds[1]}) make every element infinite"
+    return None
 
 
 def _clip(ctx, node: gs.Node) -> None:
