@@ -5,16 +5,15 @@ from __future__ import annotations
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from bridgec.backends.coreml.mil import MilEmitter, operands, unary
+from bridgec import ir
+from bridgec.backends.coreml.mil import MilEmitter, known_at_build, operands, unary
+from bridgec.backends.coreml.ops.elementwise import integer
 
 
-def _binary(mil_op: str, int_op: str | None = None):
+def _binary(mil_op: str):
     def emit(ctx, node: gs.Node) -> None:
         x, y = operands(ctx, node.inputs)
-        op = mil_op
-        if int_op and np.issubdtype(_nptype(x), np.integer):
-            op = int_op
-        ctx.set(node.outputs[0], getattr(ctx.mb, op)(x=x, y=y, name=ctx.name(node.outputs[0])))
+        ctx.set(node.outputs[0], getattr(ctx.mb, mil_op)(x=x, y=y, name=ctx.name(node.outputs[0])))
 
     return emit
 
@@ -40,6 +39,38 @@ def _variadic(mil_op: str):
         ctx.set(node.outputs[0], result)
 
     return emit
+
+
+def _div_check(node: gs.Node, target) -> str | None:
+    """Restrictions: integer operands known when building (shape arithmetic), whose quotient is
+    folded: ONNX's integer Div truncates toward 0, MIL's floor_div floors."""
+    if any(integer(t) for t in node.inputs) and not all(known_at_build(t) for t in node.inputs):
+        return "integer Div of run-time values: ONNX truncates toward 0, MIL's floor_div floors"
+    return None
+
+
+def _div(ctx, node: gs.Node) -> None:
+    a, b = (ctx.const(t) for t in node.inputs)
+    if a is not None and b is not None and (integer(node.inputs[0]) or integer(node.inputs[1])):
+        # shape arithmetic, known here: ONNX's quotient (truncated toward 0), folded
+        q = np.trunc(np.asarray(a, np.float64) / np.asarray(b, np.float64))
+        ctx.set(node.outputs[0], q.astype(np.result_type(a, b)))
+        return
+    _binary("real_div")(ctx, node)
+
+
+def _pow_check(node: gs.Node, target) -> str | None:
+    """Restrictions: a float exponent of a float base; an integer base only with a constant exponent
+    of integral values >= 0 (MIL's pow takes one type, and an integer x^-n truncates in ONNX)."""
+    base_int, exponent_int = (integer(t) for t in node.inputs)
+    exponent = ir.constant_value(node.inputs[1])
+    if not base_int and exponent_int and exponent is None:
+        return "Pow of a float base with a run-time integer exponent: MIL's pow takes one type for both"
+    if not base_int:
+        return None  # a constant integer exponent is cast to float exactly
+    if exponent is not None and np.array_equal(exponent, np.trunc(exponent)) and np.all(exponent >= 0):
+        return None
+    return "integer Pow with a run-time, negative or fractional exponent: ONNX truncates, MIL's pow has no such rule"
 
 
 def _mod_check(node: gs.Node, target) -> str | None:
@@ -70,10 +101,8 @@ emitters = [
     MilEmitter("Add", _binary("add"), mil_ops=("add",)),
     MilEmitter("Sub", _binary("sub"), mil_ops=("sub",)),
     MilEmitter("Mul", _binary("mul"), mil_ops=("mul",)),
-    # Integer Div truncates in ONNX, floor_div floors: they agree on the non-negative shape
-    # arithmetic where integer Div appears.
-    MilEmitter("Div", _binary("real_div", int_op="floor_div"), mil_ops=("real_div", "floor_div")),
-    MilEmitter("Pow", _binary("pow"), mil_ops=("pow",)),
+    MilEmitter("Div", _div, _div_check, mil_ops=("real_div",)),
+    MilEmitter("Pow", _binary("pow"), _pow_check, mil_ops=("pow",)),
     MilEmitter("Mod", _binary("mod"), _mod_check, mil_ops=("mod",)),
     MilEmitter("Min", _variadic("minimum"), mil_ops=("minimum",)),
     MilEmitter("Max", _variadic("maximum"), mil_ops=("maximum",)),

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
+import onnx
 import onnx_graphsurgeon as gs
 
+from bridgec import ir
 from bridgec.backends.coreml.ops import Emitter
 
 _LAYERS = {
@@ -35,6 +38,27 @@ def _binary(op: str):
     return emit
 
 
+def integer(tensor: gs.Tensor) -> bool:
+    """Is the tensor's type an integer one (graphsurgeon holds numpy dtypes, or ONNX enums)?"""
+    value = ir.constant_value(tensor)
+    dtype = value.dtype if value is not None else tensor.dtype
+    if dtype is None:
+        return False
+    if isinstance(dtype, int):
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(dtype)
+    try:
+        return np.dtype(dtype).kind in "iu"
+    except TypeError:
+        return False
+
+
+def _div_check(node: gs.Node, target) -> str | None:
+    """Restrictions: float operands (ONNX's integer Div truncates; the layers divide in float32)."""
+    if any(integer(t) for t in node.inputs):
+        return "integer Div truncates toward 0, and NeuralNetwork layers divide in float32"
+    return None
+
+
 _KINDS = {
     "Add": "addBroadcastable",
     "Sub": "subtractBroadcastable",
@@ -44,4 +68,4 @@ _KINDS = {
     "Min": "minBroadcastable",
 }
 
-emitters = [Emitter(op, _binary(op), layer=_KINDS[op]) for op in _LAYERS]
+emitters = [Emitter(op, _binary(op), _div_check if op == "Div" else None, layer=_KINDS[op]) for op in _LAYERS]

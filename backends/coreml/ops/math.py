@@ -8,6 +8,7 @@ import onnx_graphsurgeon as gs
 
 from bridgec import ir
 from bridgec.backends.coreml.ops import Emitter
+from bridgec.backends.coreml.ops.elementwise import integer
 
 
 def _unary(mode: str):
@@ -44,6 +45,19 @@ def _reciprocal(ctx, node: gs.Node) -> None:
     # which is off by 1e-4 relative at x = 0.01: a true division is exact.
     ctx.builder.add_divide_broadcastable(
         node.name, [_ones_blob(ctx, node), ctx.blob(node.inputs[0])], node.outputs[0].name
+    )
+
+
+def _pow_check(node: gs.Node, target) -> str | None:
+    """Restrictions: an integer base only with a constant exponent of integral values >= 0."""
+    if not integer(node.inputs[0]):
+        return None
+    exponent = ir.constant_value(node.inputs[1])
+    if exponent is not None and np.array_equal(exponent, np.trunc(exponent)) and np.all(exponent >= 0):
+        return None
+    return (
+        "integer Pow with a run-time, negative or fractional exponent truncates its result, and "
+        "NeuralNetwork layers compute in float32"
     )
 
 
@@ -93,7 +107,7 @@ emitters = [
     Emitter("Abs", _unary("abs"), layer="unary"),
     Emitter("Neg", _neg, layer="activation"),
     Emitter("Reciprocal", _reciprocal, layer="divideBroadcastable"),
-    Emitter("Pow", _pow, layer="powBroadcastable"),
+    Emitter("Pow", _pow, _pow_check, layer="powBroadcastable"),
     Emitter("Floor", _simple("add_floor"), layer="floor"),
     Emitter("Ceil", _simple("add_ceil"), layer="ceil"),
     Emitter("Sign", _simple("add_sign"), layer="sign"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.backends.coreml.mlprogram._mlprogram_helpers import check, graph
+from tests.backends.coreml.mlprogram._mlprogram_helpers import check, graph, target
 
 TWO = "float[2,3,4,5] x, float[1,3,1,5] z"
 POSITIVE = {"x": np.random.default_rng(0).uniform(0.5, 2.0, (2, 3, 4, 5)).astype(np.float32)}
@@ -43,19 +43,33 @@ def test_elementwise(case):
     check(g, mil_ops, feeds=feeds)
 
 
-def test_integer_div_and_mod():
-    """Integer arithmetic (shape math): Mod takes the divisor's sign, as MIL's mod does."""
+def test_integer_mod_and_div():
+    """Integer arithmetic: Mod takes the divisor's sign, as MIL's mod does; Div truncates toward 0,
+    which MIL's floor_div does not for negative quotients: refused on run-time values, folded where
+    the values are known when building (shape arithmetic)."""
+    from bridgec.backends.coreml import mil
+
     body = (
         "k = Constant <value = float {4.0}> ()\n s = Mul (x, k)\n i = Cast <to = 6> (s)\n"
-        " d = Constant <value = int32 {3}> ()\n m = Mod (i, d)\n q = Div (i, d)\n mf = Cast <to = 1> (m)\n"
-        " qf = Cast <to = 1> (q)\n y = Add (mf, qf)"
+        " d = Constant <value = int32 {3}> ()\n m = Mod (i, d)\n y = Cast <to = 1> (m)"
     )
     # quarters: 4x is an exact integer in fp16 too, so both precisions cast the same ints
     quarters = np.random.default_rng(0).integers(-12, 13, (2, 3, 4, 5)) / 4
-    feeds = {"x": np.abs(quarters).astype(np.float32)}
-    check(graph(body), ("mod", "floor_div"), feeds=feeds)
-    feeds = {"x": quarters.astype(np.float32)}
-    only_mod = body.replace(" q = Div (i, d)\n", "").replace(
-        " qf = Cast <to = 1> (q)\n y = Add (mf, qf)", " y = Identity (mf)"
+    check(graph(body), ("mod",), feeds={"x": quarters.astype(np.float32)})
+    div = graph(body.replace("m = Mod (i, d)", "m = Div (i, d)"))
+    node = next(n for n in div.nodes if n.op == "Div")
+    assert "truncates" in mil.lookup(node).check(node, target())
+
+
+def test_integer_div_of_shape_arithmetic_truncates():
+    # (W - 10) / 2 and W / -2 with W = 5 are -2.5: ONNX truncates to -2, floor_div would give -3
+    body = (
+        " s = Shape (x)\n w = Gather <axis = 0> (s, zero)\n n = Sub (w, ten)\n q = Div (n, two)\n"
+        " r = Div (w, mtwo)\n qr = Concat <axis = 0> (q, r)\n f = Cast <to = 1> (qr)\n y = Add (x, f)"
     )
-    check(graph(only_mod), ("mod",), feeds=feeds)
+    consts = (
+        " zero = Constant <value = int64[1] {0}> ()\n ten = Constant <value = int64[1] {10}> ()\n"
+        " two = Constant <value = int64[1] {2}> ()\n mtwo = Constant <value = int64[1] {-2}> ()\n"
+    )
+    g = graph(consts + body, inputs="float[5,2] x")
+    check(g, ())
