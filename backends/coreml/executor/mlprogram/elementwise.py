@@ -1,4 +1,17 @@
-"""Elementwise binary, comparison, logical and unary math ops (iOS15 elementwise_binary/unary)."""
+"""Elementwise binary, comparison, logical and unary math ops (iOS15 elementwise_binary/unary).
+
+Semantics from the MIL op reference (coremltools' ops/defs/iOS15/elementwise_binary.py and
+elementwise_unary.py docstrings): every binary op broadcasts "with numpy broadcasting" over
+"T: fp16, fp32, i32" and computes the formula its docstring names (add "x + y", sub "x - y", mul
+"x * y", real_div "x / y", floor_div "x / y ... rounded towards negative infinity", pow "x ^ y",
+maximum "x > y ? x : y", minimum "x > y ? y : x", mod "x % y"); unary ops are the named function
+element-wise (abs, ceil, cos, erf "the gauss error function", exp "e^x", floor "rounding towards
+negative infinity", sin, sqrt, tanh ...; log "log(x + epsilon)", epsilon default 1e-45; inverse
+"1 / (x + epsilon)", default 1e-4; rsqrt "1 / sqrt(x + epsilon)", default 1e-12; sign "either -1 or 1,
+or zero if the input x is zero"). Where the reference is silent the comment on the entry says
+what is assumed; tests/backends/coreml/executor/mlprogram/test_elementwise.py checks it against
+numpy/torch and tests/properties/ the emitted programs against onnxruntime.
+"""
 
 from __future__ import annotations
 
@@ -30,12 +43,17 @@ BINARY: dict[str, OpFn] = {
     "add": _binary(np.add),
     "sub": _binary(np.subtract),
     "mul": _binary(np.multiply),
+    # silent: x / 0 (IEEE +-inf / NaN assumed); real_div of int32 (no emitter writes it)
     "real_div": _binary(np.true_divide),
     "floor_div": _binary(_floor_div),
+    # silent: a negative base to a fractional exponent and 0 to a negative one (IEEE pow assumed: NaN, inf)
     "pow": _binary(np.power),
+    # silent on NaN ("x > y ? x : y" would pick y for a NaN x): numpy's NaN propagation assumed
     "maximum": _binary(np.maximum),
     "minimum": _binary(np.minimum),
-    "mod": _binary(np.mod),  # Python's sign-of-divisor remainder, as MIL's value_inference (operator.mod)
+    # "x % y" is silent on signs (C's % takes the dividend's): Python's sign-of-divisor remainder
+    # assumed, as MIL's value_inference (operator.mod)
+    "mod": _binary(np.mod),
     # equal, less, ...: "Return the truth value of x == y [x < y, ...] element-wise with broadcasting",
     # a bool tensor; logical_and/or/xor: the same over bool tensors (iOS15 elementwise_binary.py)
     "equal": _binary(np.equal),

@@ -1,4 +1,11 @@
-"""``activation`` (ActivationParams), ``clip`` and the rank-N unary math layers."""
+"""``activation`` (ActivationParams), ``clip`` and the rank-N unary math layers.
+
+Semantics from NeuralNetwork.proto (quoted per function). Where the proto gives a formula, the code
+computes that value exactly (expm1 for ``e^x - 1``, a stable form of the sigmoid); where it is silent
+the comment says so and what is assumed, and a test checks the assumption on both sides (the
+executor against numpy/torch in tests/backends/coreml/executor/test_activations.py, the emitted
+model against onnxruntime in tests/properties/).
+"""
 
 from __future__ import annotations
 
@@ -32,6 +39,14 @@ def _per_channel(params: Any, x: np.ndarray, what: str) -> np.ndarray | np.float
 
 
 def activation(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """ActivationParams, one formula per NonlinearityType message of NeuralNetwork.proto:
+    ReLU "max(0, x)"; leakyReLU "x if x >= 0, alpha x if x < 0"; thresholdedReLU "x if x >= alpha,
+    0 if x < alpha"; PReLU "x_i if x_i >= 0, alpha_i x_i if x_i < 0 ... Axis = -3 is denoted by C",
+    alpha "of length C or 1"; tanh; scaledTanh "alpha tanh(beta x)"; sigmoid "1 / (1 + e^-x)";
+    sigmoidHard "min(max(alpha x + beta, 0), 1)"; linear "alpha x + beta"; ELU "x if x >= 0,
+    alpha (e^x - 1) if x < 0"; softsign "x / (1 + |x|)"; softplus "log(1 + e^x)";
+    parametricSoftplus "alpha_i log(1 + e^(beta_i x_i))" per channel of axis -3 (length C or 1).
+    Silent: NaN inputs (assumed to propagate, as every formula does in IEEE arithmetic)."""
     p = layer.activation
     x = f32(inputs[0])
     kind = p.WhichOneof("NonlinearityType")
@@ -70,18 +85,23 @@ def activation(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def clip(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """ClipLayerParams: "output = min(max(input, minVal), maxVal)" — in that order, so minVal >
+    maxVal gives maxVal everywhere (as ONNX's Clip)."""
     p = layer.clip
-    return [np.clip(f32(inputs[0]), np.float32(p.minVal), np.float32(p.maxVal))]
+    return [np.minimum(np.maximum(f32(inputs[0]), np.float32(p.minVal)), np.float32(p.maxVal))]
 
 
 _erf = np.vectorize(math.erf, otypes=[np.float64])
 
 
 def erf(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """ErfLayerParams: "f(x) = 1/sqrt(pi) integral from -x to x of e^(-t^2) dt" (math.erf, in double)."""
     return [f32(_erf(f32(inputs[0]).astype(np.float64)))]
 
 
 def gelu(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """GeluLayerParams: EXACT "0.5 x (1 + erf(x / sqrt 2))", TANH_APPROXIMATION "0.5 x (1 + tanh(sqrt(2/pi)
+    (x + 0.044715 x^3)))", SIGMOID_APPROXIMATION "x sigmoid(1.702 x)" (enum values 0, 1, 2)."""
     x = f32(inputs[0])
     mode = layer.gelu.mode  # EXACT, TANH_APPROXIMATION, SIGMOID_APPROXIMATION
     if mode == 0:
@@ -100,6 +120,9 @@ def _simple(fn: Any) -> Any:
     return run
 
 
+# FloorLayerParams "the largest integer not greater than x", CeilLayerParams "the smallest integer not
+# less than x", SignLayerParams "+1 for positive values, -1 for negative values, 0 for zeros",
+# RoundLayerParams "rounds the value to the nearest integer" (silent on halves: see "round").
 UNARY_SIMPLE = {
     "tanh": _simple(np.tanh),
     "sin": _simple(np.sin),
@@ -116,7 +139,11 @@ _SQRT, _RSQRT, _INVERSE, _POWER, _EXP, _LOG, _ABS, _THRESHOLD = range(8)
 
 
 def unary(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    """UnaryFunctionLayerParams: f(scale * x + shift); scale 0 and epsilon 0 mean "unset"."""
+    """UnaryFunctionLayerParams: "x <- scale x + shift" first (scale "defaults to 1.0 if not set or
+    set to 0", shift 0), then SQRT "sqrt(x)", RSQRT "1 / sqrt(x + epsilon)", INVERSE
+    "1 / (x + epsilon)", POWER "x^alpha", EXP "e^x", LOG "log x", ABS "|x|", THRESHOLD
+    "max(alpha, x)"; epsilon "defaults to 1e-6 if not set or set to 0". Silent: x outside a
+    function's domain (SQRT and LOG of negatives: NaN assumed, LOG of 0: -inf, as IEEE)."""
     p = layer.unary
     scale = np.float32(p.scale or 1.0)
     eps = np.float32(p.epsilon or 1e-6)

@@ -85,3 +85,32 @@ def test_gelu_modes_match_torch(mode, approximate):
 def test_gelu_sigmoid_approximation():
     y = run_one({"x": X}, lambda b: b.add_gelu("g", "x", "y", mode="SIGMOID_APPROXIMATION"))
     close(y, T * torch.sigmoid(1.702 * T), atol=1e-6, rtol=1e-6)
+
+
+def test_clip_applies_min_then_max():
+    # ClipLayerParams: "output = min(max(input, minVal), maxVal)": minVal > maxVal gives maxVal, as ONNX
+    y = run_one({"x": X}, lambda b: b.add_clip("clip", "x", "y", min_value=1.0, max_value=-1.0))
+    close(y, torch.minimum(torch.maximum(T, torch.tensor(1.0)), torch.tensor(-1.0)))
+    assert np.all(y == -1.0)
+
+
+@pytest.mark.parametrize("alpha", [-0.5, 0.0, 1.5])
+def test_leaky_relu_and_elu_any_alpha(alpha):
+    # the formulas hold for any alpha (ONNX and torch allow negative and > 1 slopes)
+    close(
+        run_one({"x": X}, lambda b: b.add_activation("a", "LEAKYRELU", "x", "y", params=[alpha])),
+        torch.where(T >= 0, T, alpha * T),
+    )
+    close(
+        run_one({"x": X}, lambda b: b.add_activation("a", "ELU", "x", "y", params=alpha)),
+        torch.where(T >= 0, T, alpha * torch.expm1(T)),
+        atol=1e-6,
+    )
+
+
+def test_unary_outside_the_domain_is_ieee():
+    # the proto is silent on sqrt/log of negatives and log of 0: IEEE (NaN, -inf) assumed, as torch
+    x = np.array([[-4.0, -1.0, 0.0, 1e-30, 2.0]], np.float32)
+    t = torch.from_numpy(x)
+    close(run_one({"x": x}, lambda b: b.add_unary("u", "x", "y", "sqrt")), torch.sqrt(t))
+    close(run_one({"x": x}, lambda b: b.add_unary("u", "x", "y", "log")), torch.log(t))

@@ -46,3 +46,18 @@ def test_old_style_several_inputs(mode, fn):
     a, b, c = rand(1, 3, 4, 4, seed=4), rand(1, 3, 1, 1, seed=5), rand(1, 1, 4, 4, seed=6)
     y = run_one({"a": a, "b": b, "c": c}, lambda bld: bld.add_elementwise("e", ["a", "b", "c"], "y", mode))
     close(y, fn(a, b, c))
+
+
+def test_pow_and_divide_at_their_edges_are_ieee():
+    # the proto is silent on a negative base with a fractional exponent, 0 to a negative power and
+    # division by +-0: IEEE pow and division assumed (NaN, inf, signed inf), as torch computes them
+    import torch
+
+    a = np.array([[-2.0, -2.0, 0.0, 0.0, -0.0, 3.0]], np.float32)
+    b = np.array([[0.5, 3.0, -1.0, 0.0, -1.0, -0.0]], np.float32)
+    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+    feeds = {"a": a, "b": b}
+    close(run_one(feeds, lambda bld: bld.add_pow_broadcastable("p", ["a", "b"], "y")), torch.pow(ta, tb))
+    got = run_one(feeds, lambda bld: bld.add_divide_broadcastable("d", ["a", "b"], "y"))
+    close(got, ta / tb)
+    assert np.array_equal(np.signbit(got), np.signbit((ta / tb).numpy()))

@@ -80,3 +80,40 @@ def test_softmax_fp16_rounds_inputs_and_result_only(tmp_path):
     want = F.softmax(torch.from_numpy(x16), dim=-1).numpy().astype(np.float16).astype(np.float32)
     close(got, want, atol=0, rtol=0)
     assert not np.array_equal(got, F.softmax(torch.from_numpy(x), dim=-1).numpy())
+
+
+def _op(kind: str, **inputs):
+    from bridgec.backends.coreml.executor.mlprogram._op import Op
+
+    return Op(kind, kind, {k: np.asarray(v) for k, v in inputs.items()})
+
+
+def test_prelu_follows_its_documented_shapes():
+    # "x must have rank 4, rank 3, or rank 5", alpha "must match the second dimension of x", rank 3/5
+    # only with one value for all channels: coremltools refuses other programs, so the executor does
+    from bridgec.backends.coreml.executor.errors import LayerError
+    from bridgec.backends.coreml.executor.mlprogram.activations import OPS
+
+    x = rand(2, 3, 4, seed=7, low=-2, high=2)
+    same = OPS["prelu"](_op("prelu", x=x, alpha=np.full(3, 0.25, np.float32)))
+    close(same, F.prelu(torch.from_numpy(x), torch.tensor([0.25])))
+    for alpha, shape in (([0.1, 0.2, 0.3], (2, 3, 4)), ([0.25], (2, 3, 4, 5)), ([0.1, 0.2, 0.3], (2, 3))):
+        with pytest.raises(LayerError):
+            OPS["prelu"](_op("prelu", x=np.zeros(shape, np.float32), alpha=np.asarray(alpha, np.float32)))
+
+
+def test_clip_with_alpha_above_beta_gives_beta():
+    # iOS15's clip is silent on alpha > beta (iOS17 forbids it): max then min assumed, as the op's own
+    # value inference and ONNX's Clip; the emitters refuse such bounds, so this is the executor alone
+    from bridgec.backends.coreml.executor.mlprogram.activations import OPS
+
+    got = OPS["clip"](_op("clip", x=X, alpha=np.float32(1.0), beta=np.float32(-1.0)))
+    close(got, torch.clamp(T, min=1.0).clamp(max=-1.0))
+
+
+@pytest.mark.parametrize("alpha", [-0.5, 0.0, 1.5])
+def test_leaky_relu_and_elu_any_alpha(alpha, tmp_path):
+    got = run_one(lambda x: mb.leaky_relu(x=x, alpha=alpha), {"x": X}, tmp_path, "leaky_relu")
+    close(got, torch.where(T >= 0, T, alpha * T), atol=1e-6)
+    got = run_one(lambda x: mb.elu(x=x, alpha=alpha), {"x": X}, tmp_path, "elu")
+    close(got, torch.where(T > 0, T, alpha * torch.expm1(T)), atol=1e-6)

@@ -119,3 +119,20 @@ def test_fp16_program_rounds_every_op(tmp_path):
     close(got16, want16, atol=0, rtol=0)
     close(got32, np.exp(x), rtol=1e-6)
     assert np.abs(got16 - got32).max() > 1e-4  # the fp16 error is visible, not hidden by fp32 math
+
+
+def test_silent_edges_follow_ieee_and_python(tmp_path):
+    # The reference is silent on: mod's sign ("x % y"; Python's sign-of-divisor remainder assumed, as
+    # torch.remainder and ONNX's Mod fmod=0), a negative base to a fractional power (NaN), x / 0
+    # (+-inf) and NaN in maximum/minimum (propagated, as torch.maximum)
+    import torch
+
+    a = np.array([-7.0, 7.0, -7.0, -2.0, 0.0, 1.0, np.nan], np.float32)
+    b = np.array([3.0, -3.0, -3.0, 0.5, -1.0, 0.0, 1.0], np.float32)
+    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+    feeds = {"x": a, "y": b}
+    close(run_one(lambda x, y: mb.mod(x=x, y=y), feeds, tmp_path, "mod"), torch.remainder(ta, tb))
+    close(run_one(lambda x, y: mb.pow(x=x, y=y), feeds, tmp_path, "pow"), torch.pow(ta, tb))
+    close(run_one(lambda x, y: mb.real_div(x=x, y=y), feeds, tmp_path, "real_div"), ta / tb)
+    close(run_one(lambda x, y: mb.maximum(x=x, y=y), feeds, tmp_path, "maximum"), torch.maximum(ta, tb))
+    close(run_one(lambda x, y: mb.minimum(x=x, y=y), feeds, tmp_path, "minimum"), torch.minimum(ta, tb))
