@@ -57,6 +57,10 @@ def softmax(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def softmax_nd(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """SoftmaxNDLayerParams: "softmax normalization along a specified axis", which "Supports negative
+    values of the parameter 'axis'". Silent on the formula: exp(x) / sum exp(x) along the axis, as
+    SoftmaxLayerParams spells it, computed shifted by the max (the same value without exp's overflow;
+    the Softmax property test feeds data to 100)."""
     x = f32(inputs[0])
     return [_softmax(x, norm_axis(int(layer.softmaxND.axis), x.ndim))]
 
