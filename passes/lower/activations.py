@@ -44,7 +44,13 @@ def is_relu(lo, hi):
 
 
 def ordered(lo, hi):
-    return None if lo <= hi else f"min_value {lo} > max_value {hi}"
+    if lo > hi:
+        return f"min_value {lo} > max_value {hi}"
+    # an infinite bound on the wrong side is not an open one: hardtanh(x, inf, inf) is inf everywhere,
+    # while both forms here would read it as "no bound" and compute the identity
+    if lo == INF or hi == -INF:
+        return f"bounds ({lo}, {hi}) make every element infinite"
+    return None
 
 
 @register

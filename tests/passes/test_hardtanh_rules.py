@@ -96,3 +96,13 @@ def test_nothing_to_lower_leaves_the_graph_unmodified():
     context = passes.PassContext(capabilities=capabilities_for("iOS14"))
     result = passes.LowerHardTanh()(graph, context)
     assert result.modified is False
+
+
+@pytest.mark.parametrize("bounds", [(math.inf, math.inf), (-math.inf, -math.inf)])
+@pytest.mark.parametrize("avoid", [(), ("Clip",)])
+def test_infinite_bounds_on_the_wrong_side_are_not_lowered(bounds, avoid):
+    """hardtanh(x, inf, inf) is inf everywhere: neither Clip without bounds nor the ReLU form (both
+    read an infinite bound as an open one) computes it, so no rule fires."""
+    graph = hardtanh_graph(*bounds)
+    lowered = passes.Pipeline([passes.LowerHardTanh()]).run(graph, target=capabilities_for("iOS14", avoid))
+    assert op_types(lowered) == ["ai.bridgec::HardTanh"]
