@@ -115,6 +115,7 @@ emitters = [
     MilEmitter("Erf", unary("erf"), mil_ops=("erf",)),
     MilEmitter("Floor", unary("floor"), mil_ops=("floor",)),
     MilEmitter("Ceil", unary("ceil"), mil_ops=("ceil",)),
+    MilEmitter("Sign", unary("sign"), mil_ops=("sign",)),
     MilEmitter("Sin", unary("sin"), mil_ops=("sin",)),
     MilEmitter("Cos", unary("cos"), mil_ops=("cos",)),
 ]
