@@ -132,6 +132,22 @@ KEPT_OPS: tuple[KeptOp, ...] = (
 CUSTOM_OPSETS = {BRIDGEC_DOMAIN: BRIDGEC_OPSET}
 
 
+def _log_sigmoid_symbolic() -> Callable:
+    """log_sigmoid(x) = -softplus(-x). torch.onnx's own symbolic writes Log(Sigmoid(x)), which is -inf
+    where torch gives x (sigmoid underflows to 0 below x = -88): a wrong model on such inputs."""
+
+    def log_sigmoid(g, x):
+        return g.op("Neg", g.op("Softplus", g.op("Neg", x)))
+
+    return log_sigmoid
+
+
+# Standard ops whose torch.onnx symbolic is numerically wrong somewhere: exported in a stable form.
+STABLE_SYMBOLICS: tuple[tuple[str, Callable[[], Callable]], ...] = (
+    ("aten::log_sigmoid", _log_sigmoid_symbolic),
+)
+
+
 @contextmanager
 def kept_ops_registered(opset: int) -> Iterator[None]:
     """Register the kept-op symbolics for one export at ``opset``, and remove them afterwards.
@@ -143,9 +159,9 @@ def kept_ops_registered(opset: int) -> Iterator[None]:
 
     registered = []
     try:
-        for kept in KEPT_OPS:
-            torch.onnx.register_custom_op_symbolic(kept.aten, kept.symbolic_factory(), opset)
-            registered.append(kept.aten)
+        for aten, factory in [*((k.aten, k.symbolic_factory) for k in KEPT_OPS), *STABLE_SYMBOLICS]:
+            torch.onnx.register_custom_op_symbolic(aten, factory(), opset)
+            registered.append(aten)
         yield
     finally:
         for name in registered:
