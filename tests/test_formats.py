@@ -221,3 +221,28 @@ def test_report_picks_the_format_a_conversion_would(faceseg_path, capsys, args, 
     code = main(["report", str(faceseg_path), "--input", SHAPE, *args])
     out = capsys.readouterr().out
     assert code == 0 and f"— {described} possible" in out, out
+
+
+@pytest.mark.parametrize("op", ["Selu", "Mish", "HardSwish"])
+@pytest.mark.parametrize("fmt", ["neuralnetwork", "mlprogram"])
+def test_none_refuses_what_needs_lowering_in_both_formats(op, fmt, tmp_path, capsys):
+    """-O none means no rewriting: an op no single Core ML layer or MIL op computes is an error in
+    either format, and -O lower lowers it by a named rule that the report shows."""
+    import onnx
+
+    model = tmp_path / "m.onnx"
+    onnx.save(
+        onnx.parser.parse_model(
+            f'<ir_version: 8, opset_import: ["" : 18]> g (float[1,3,64,64] x) => (float[1,3,64,64] y) {{ y = {op} (x) }}'
+        ),
+        str(model),
+    )
+    out = tmp_path / ("m.mlmodel" if fmt == "neuralnetwork" else "m.mlpackage")
+    code, _, err = _convert(capsys, model, "-O", "none", "--format", fmt, "-o", out, "-q")
+    assert code == 1 and "-O none" in err and f"ai.bridgec::{op} x1" in err, err
+    assert not out.exists()
+    code, stdout, err = _convert(capsys, model, "-O", "lower", "--format", fmt, "-o", out)
+    assert code == 0, err
+    row = next(line for line in stdout.splitlines() if line.startswith(f"ai.bridgec::{op}"))
+    assert "lowered  lower::kept_activations/" in row, row
+    assert stdout.strip().splitlines()[-1].startswith("checked: 1 output")
