@@ -579,22 +579,14 @@ def diagnose(
 
 
 def _with_intermediates(model: Any) -> Any:
+    """A shape-inferred copy of the source ``model`` with its intermediate tensors as outputs."""
     import onnx
+
+    from bridgec import runtimes
 
     copy = onnx.ModelProto()
     copy.CopyFrom(model)
-    present = {o.name for o in copy.graph.output}
-    try:
-        inferred = ir.infer_shapes_best_effort(copy)
-    except Exception:  # noqa: BLE001 - intermediates are a diagnosis aid
-        return copy
-    typed = {v.name: v for v in inferred.graph.value_info if v.type.tensor_type.elem_type}
-    for node in inferred.graph.node:
-        for name in node.output:
-            if name and name not in present and name in typed:
-                inferred.graph.output.append(typed[name])
-                present.add(name)
-    return inferred
+    return runtimes.with_intermediates(ir.infer_shapes_best_effort(copy))
 
 
 def _emitted_as(subject: Subject, node_name: str) -> str:

@@ -26,15 +26,19 @@ def run_onnxruntime(
     marks them, so a divergence can be traced to the first node that causes it.
     """
     model = ir.export_model(graph)
-    if intermediates:
-        present = {o.name for o in model.graph.output}
-        typed = {v.name: v for v in model.graph.value_info if v.type.tensor_type.elem_type}
-        for node in model.graph.node:
-            for name in node.output:
-                if name and name not in present and name in typed:
-                    model.graph.output.append(typed[name])
-                    present.add(name)
-    return run_model(model, feeds)
+    return run_model(with_intermediates(model) if intermediates else model, feeds)
+
+
+def with_intermediates(model: Any) -> Any:
+    """``model`` (shape-inferred) with every typed tensor a node produces made a graph output too."""
+    present = {o.name for o in model.graph.output}
+    typed = {v.name: v for v in model.graph.value_info if v.type.tensor_type.elem_type}
+    for node in model.graph.node:
+        for name in node.output:
+            if name and name not in present and name in typed:
+                model.graph.output.append(typed[name])
+                present.add(name)
+    return model
 
 
 def run_model(model: Any, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -111,6 +115,7 @@ __all__ = [
     "run_coreml_native",
     "run_coreml_reference",
     "run_model",
+    "with_intermediates",
     "run_onnxruntime",
     "run_torchscript",
 ]

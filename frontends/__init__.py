@@ -130,14 +130,7 @@ def open_source(
         )
     from bridgec.frontends import onnx_file
 
-    if None in given:
-        given = dict(given)
-        shape = given.pop(None)
-        names = _onnx_input_names(path)
-        if len(names) != 1:
-            raise UsageError(f"{path.name} has {len(names)} inputs ({', '.join(names)}); name each --input")
-        given[names[0]] = shape
-    model, graph = onnx_file.read(path, given)
+    model, graph = onnx_file.read(path, _named_onnx_shapes(path, given))
     rng = np.random.default_rng(0)
     example = {t.name: rng.standard_normal(tuple(t.shape)).astype(np.float32) for t in graph.inputs}
 
@@ -192,14 +185,20 @@ def load(
         return pytorch.load(path, fmt, given, options)
     from bridgec.frontends import onnx_file
 
-    if None in given:
-        given = dict(given)
-        shape = given.pop(None)
-        names = _onnx_input_names(path)
-        if len(names) != 1:
-            raise UsageError(f"{path.name} has {len(names)} inputs ({', '.join(names)}); name each --input")
-        given[names[0]] = shape
-    return onnx_file.load(path, given)
+    return onnx_file.load(path, _named_onnx_shapes(path, given))
+
+
+def _named_onnx_shapes(path: Path, given: dict) -> dict:
+    """``--input`` shapes by input name: an unnamed one names the .onnx file's only input."""
+    if None not in given:
+        return given
+    given = dict(given)
+    shape = given.pop(None)
+    names = _onnx_input_names(path)
+    if len(names) != 1:
+        raise UsageError(f"{path.name} has {len(names)} inputs ({', '.join(names)}); name each --input")
+    given[names[0]] = shape
+    return given
 
 
 def run_pytorch(path: str | os.PathLike, feeds: dict, options: LoadOptions | None = None) -> dict | None:

@@ -22,6 +22,7 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from bridgec import ir
+from bridgec.backends.coreml._resize import GRID_TOLERANCE, spatial_form
 from bridgec.backends.coreml.mil import MilEmitter, known_at_build, static_shape
 from bridgec.errors import ConversionError
 from bridgec.passes.lower.resize import (
@@ -29,13 +30,8 @@ from bridgec.passes.lower.resize import (
     modes,
     read,
     replicates,
-    replication_factor,
     source_coordinates,
 )
-
-# ONNX's float32 scales misstate ratios like 1/3 by ~1e-7 pixel per pixel of the axis; a grid that
-# agrees within this stays within 2e-5 of the interpolated values' range (fp32 tolerance: 1e-4).
-GRID_TOLERANCE = 1e-5
 
 
 def _grid(mode: str, n_in: int, n_out: int) -> np.ndarray | None:
@@ -75,21 +71,11 @@ def _sampling_mode(request: ResizeRequest) -> str | None:
 
 def _form(request: ResizeRequest) -> tuple[str, object] | str:
     """("nearest", (k_h, k_w)) or ("linear", sampling_mode) emitting the request exactly, or why not."""
-    rank = len(request.in_shape)
-    if rank < 3:
-        return f"MIL resizes the last two axes of a rank >= 3 tensor, not rank {rank}"
-    if request.antialias:
-        return "antialias has no MIL op"
-    if any(a < rank - 2 for a in request.resized()):
-        return "only the last two axes can be resized"
-    h, w = rank - 2, rank - 1
+    factors = spatial_form(request, "MIL", (3, 5))
+    if isinstance(factors, str):
+        return factors
+    h = len(request.in_shape) - 2
     if request.mode == "nearest":
-        factors = (replication_factor(request, h), replication_factor(request, w))
-        if None in factors:
-            return (
-                f"nearest {request.transform}/{request.nearest_mode} {request.in_shape[h:]} -> "
-                f"{request.out_shape[h:]} does not match MIL's nearest upsampling by integer factors"
-            )
         return "nearest", factors
     if request.mode != "linear":
         return f"mode {request.mode!r} has no MIL op"

@@ -26,6 +26,7 @@ import math
 import numpy as np
 import onnx_graphsurgeon as gs
 
+from bridgec.backends.coreml._resize import GRID_TOLERANCE, spatial_form
 from bridgec.backends.coreml.ops import Emitter
 from bridgec.errors import ConversionError
 from bridgec.passes.lower.resize import (
@@ -33,13 +34,9 @@ from bridgec.passes.lower.resize import (
     modes,
     read,
     replicates,
-    replication_factor,
     source_coordinates,
 )
 
-# ONNX's float32 scales misstate ratios like 1/3 by ~1e-7 pixel per pixel of the axis; a grid that
-# agrees within this stays within 2e-5 of the interpolated values' range (fp32 tolerance: 1e-4).
-GRID_TOLERANCE = 1e-5
 ALIGN_CORNERS_FALSE_SPEC = 5  # upsample's linearUpsampleMode and fractionalScalingFactor: iOS14
 
 
@@ -133,21 +130,11 @@ def _form(node: gs.Node, target, shape: tuple[int, ...] | None = None) -> tuple 
     request = read(node, shape)
     if isinstance(request, str):
         return request
-    rank = len(request.in_shape)
-    if not 3 <= rank <= 5:
-        return f"Core ML resizes the last two axes of a rank 3..5 tensor, not rank {rank}"
-    if request.antialias:
-        return "antialias has no Core ML layer"
-    if any(a < rank - 2 for a in request.resized()):
-        return "only the last two axes can be resized"
-    h, w = rank - 2, rank - 1
+    factors = spatial_form(request, "Core ML", (3, 5))
+    if isinstance(factors, str):
+        return factors
+    h, w = len(request.in_shape) - 2, len(request.in_shape) - 1
     if request.mode == "nearest":
-        factors = (replication_factor(request, h), replication_factor(request, w))
-        if None in factors:
-            return (
-                f"nearest {request.transform}/{request.nearest_mode} {request.in_shape[h:]} -> "
-                f"{request.out_shape[h:]} does not match Core ML's nearest upsampling by integer factors"
-            )
         return request, "upsample", "NN", (float(factors[0]), float(factors[1]))
     if request.mode != "linear":
         return f"mode {request.mode!r} has no Core ML equivalent"
