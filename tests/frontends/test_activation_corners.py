@@ -16,8 +16,7 @@ import pytest
 import torch
 from torch import nn
 
-from bridgec.errors import BridgecError
-from bridgec.verify import verify
+from tests.frontends._corners import assert_verified_or_refused, outcome
 
 SHAPE = (1, 4, 3, 6)  # even on axes 1 and -1: GLU halves them
 
@@ -177,18 +176,6 @@ TARGETS = {"neuralnetwork": None, "mlprogram": "iOS17"}
 FRONTEND_WRONG: dict[str, str] = {}
 
 
-def outcome(path, feeds, format: str) -> tuple[str, str]:
-    """("passed" | "wrong" | "refused", detail)."""
-    try:
-        result = verify(path, inputs={"x": SHAPE}, feeds_file=feeds, format=format, target=TARGETS[format])
-    except BridgecError as exc:
-        return "refused", str(exc)
-    if result.passed:
-        return "passed", ""
-    worst = max(result.comparisons, key=lambda c: (not c.passed, c.max_rel))
-    return "wrong", f"{worst.runtime} {worst.output}: max rel err {worst.max_rel:.3g} {worst.note}"
-
-
 NAMES = [
     pytest.param(n, marks=pytest.mark.xfail(reason=FRONTEND_WRONG[n], strict=True))
     if n in FRONTEND_WRONG
@@ -202,9 +189,5 @@ NAMES = [
 @pytest.mark.parametrize("name", NAMES)
 def test_activation_corner(saved, name, format):
     path, feeds = saved[name]
-    kind, detail = outcome(path, feeds, format)
-    assert kind != "wrong", f"{name} ({format}) converted to a wrong model: {detail}"
-    if kind == "refused":
-        assert name in MAY_REFUSE[format], f"{name} ({format}) was refused: {detail}"
-        assert "\n" not in detail.strip(), f"a refusal is one line: {detail!r}"
-        assert any(op in detail for op in CONFIGS[name][1]), f"the refusal names no op: {detail}"
+    found = outcome(path, feeds, format, SHAPE, target=TARGETS[format])
+    assert_verified_or_refused(name, format, found, MAY_REFUSE[format], CONFIGS[name][1])

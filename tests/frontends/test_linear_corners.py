@@ -17,8 +17,7 @@ import pytest
 import torch
 from torch import nn
 
-from bridgec.errors import BridgecError
-from bridgec.verify import verify
+from tests.frontends._corners import assert_verified_or_refused, outcome
 
 SHAPE = (2, 3, 4, 6)
 
@@ -133,26 +132,10 @@ def saved(tmp_path_factory):
     return paths
 
 
-def outcome(path, feeds, format: str) -> tuple[str, str]:
-    """("passed" | "wrong" | "refused", detail)."""
-    try:
-        result = verify(path, inputs={"x": SHAPE}, feeds_file=feeds, format=format, seed=0)
-    except BridgecError as exc:
-        return "refused", str(exc)
-    if result.passed:
-        return "passed", ""
-    worst = max(result.comparisons, key=lambda c: (not c.passed, c.max_rel))
-    return "wrong", f"{worst.runtime} {worst.output}: max rel err {worst.max_rel:.3g} {worst.note}"
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("format", ["neuralnetwork", "mlprogram"])
 @pytest.mark.parametrize("name", CONFIGS)
 def test_linear_corner(saved, name, format):
     path, feeds = saved[name]
-    kind, detail = outcome(path, feeds, format)
-    assert kind != "wrong", f"{name} ({format}) converted to a wrong model: {detail}"
-    if kind == "refused":
-        assert name in MAY_REFUSE[format], f"{name} ({format}) was refused: {detail}"
-        assert "\n" not in detail.strip(), f"a refusal is one line: {detail!r}"
-        assert any(op in detail for op in CONFIGS[name][1]), f"the refusal names no op: {detail}"
+    found = outcome(path, feeds, format, SHAPE, seed=0)
+    assert_verified_or_refused(name, format, found, MAY_REFUSE[format], CONFIGS[name][1])

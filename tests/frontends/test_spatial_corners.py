@@ -9,7 +9,6 @@ kernel: that error counts as a refusal too). A wrong model is never an outcome.
 
 from __future__ import annotations
 
-import gc
 import re
 import warnings
 
@@ -197,16 +196,6 @@ CORNERS: dict[str, tuple[nn.Module, tuple[int, ...], tuple[str, ...]]] = {
         ("LRN", "AveragePool", "If"),
     ),
 }
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _frozen_heap():
-    """coremltools' convert calls gc.collect a dozen times per ML Program, each walking the whole heap
-    torch leaves behind: most of a conversion's time. What is alive before these tests outlives
-    them anyway, so it is frozen out of collection (3x faster)."""
-    gc.freeze()
-    yield
-    gc.unfreeze()
 
 
 @pytest.fixture(scope="module")

@@ -196,6 +196,30 @@ class Case:
         return out
 
 
+def const(values, dtype=np.int64) -> In:
+    """A constant input (an initializer) holding ``values``."""
+    value = np.asarray(values, dtype=dtype)
+    return In(value.shape, value.dtype, value)
+
+
+def runtime(values, dtype=np.int64) -> tuple[In, np.ndarray]:
+    """An int input computed at run time (a float graph input cast to ``dtype``), and its value;
+    feed it with ``feeding(value)``."""
+    value = np.asarray(values, dtype=dtype)
+    return In(value.shape, value.dtype, from_float=True, lift=True), value
+
+
+def feeding(value: np.ndarray):
+    """A feed giving the run-time int input ``value`` and random floats to the rest."""
+
+    def feed(rng, shape, dtype):
+        if np.dtype(dtype).kind in "iub":
+            return value.astype(np.float32)
+        return rng.standard_normal(shape) * 2
+
+    return feed
+
+
 # ---------------------------------------------------------------- outcomes
 
 

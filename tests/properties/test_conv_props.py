@@ -4,8 +4,6 @@ and asymmetric pads, ConvTranspose's output_padding and output_shape, bias prese
 
 from __future__ import annotations
 
-import gc
-
 import numpy as np
 import pytest
 from hypothesis import given
@@ -88,15 +86,6 @@ CASES = {"Conv": schema_cases("Conv", CONV), "ConvTranspose": schema_cases("Conv
 def test_every_conv_emitter_is_drawn():
     drawn = set(CASES) | {"BatchNormalization", "InstanceNormalization"}  # in test_normalization_props
     assert set(ops_of("neuralnetwork", "conv")) | set(ops_of("mlprogram", "conv")) <= drawn
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _frozen_heap():
-    """coremltools' convert calls gc.collect a dozen times per ML Program, each walking the heap
-    that torch and onnx leave: frozen out of collection, the module runs ~2x faster."""
-    gc.freeze()
-    yield
-    gc.unfreeze()
 
 
 @pytest.mark.parametrize("format", FORMATS)

@@ -13,32 +13,21 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.properties._harness import FORMATS, PROPERTY_SETTINGS, Case, In, ops_of, prove, shapes
+from tests.properties._harness import (
+    FORMATS,
+    PROPERTY_SETTINGS,
+    Case,
+    In,
+    const,
+    feeding,
+    ops_of,
+    prove,
+    runtime,
+    shapes,
+)
 
 RANKS = (1, 6)  # rank 6: past what an ML Program holds
 DIMS = (1, 4)
-
-
-def _const(values, dtype=np.int64) -> In:
-    value = np.asarray(values, dtype=dtype)
-    return In(value.shape, value.dtype, value)
-
-
-def _runtime(values, dtype=np.int64) -> tuple[In, np.ndarray]:
-    """An int input computed at run time (a float graph input cast to ``dtype``), and its value."""
-    value = np.asarray(values, dtype=dtype)
-    return In(value.shape, value.dtype, from_float=True, lift=True), value
-
-
-def _feeding(value: np.ndarray):
-    """A feed giving the runtime int input ``value`` and random floats to the rest."""
-
-    def feed(rng, shape, dtype):
-        if np.dtype(dtype).kind in "iub":
-            return value.astype(np.float32)
-        return rng.standard_normal(shape) * 2
-
-    return feed
 
 
 @st.composite
@@ -57,9 +46,9 @@ def expand_cases(draw) -> Case:
         else:
             target.append(draw(st.sampled_from([1, shape[j]])))
     if draw(st.integers(0, 4)) == 0:  # a shape computed at run time
-        given, value = _runtime(target)
-        return Case("Expand", [In(shape), given], feed=_feeding(value))
-    return Case("Expand", [In(shape), _const(target)])
+        given, value = runtime(target)
+        return Case("Expand", [In(shape), given], feed=feeding(value))
+    return Case("Expand", [In(shape), const(target)])
 
 
 @st.composite
@@ -67,9 +56,9 @@ def tile_cases(draw) -> Case:
     shape = draw(shapes(RANKS, DIMS))
     repeats = [draw(st.sampled_from([1, 1, 2, 3])) for _ in shape]
     if draw(st.integers(0, 4)) == 0:  # repeats computed at run time
-        given, value = _runtime(repeats)
-        return Case("Tile", [In(shape), given], feed=_feeding(value))
-    return Case("Tile", [In(shape), _const(repeats)])
+        given, value = runtime(repeats)
+        return Case("Tile", [In(shape), given], feed=feeding(value))
+    return Case("Tile", [In(shape), const(repeats)])
 
 
 @st.composite
@@ -88,13 +77,13 @@ def pad_cases(draw) -> Case:
         for a in axes
     ]
     pads = [b for b, _ in widths] + [e for _, e in widths]  # ONNX: every begin, then every end
-    inputs = [In(shape), _const(pads)]
+    inputs = [In(shape), const(pads)]
     if draw(st.booleans()):
-        inputs.append(_const(draw(st.sampled_from([0.0, 1.5, -2.0])), np.float32))
+        inputs.append(const(draw(st.sampled_from([0.0, 1.5, -2.0])), np.float32))
     if explicit:
         if len(inputs) == 2:
             inputs.append(In((), absent=True))
-        inputs.append(_const([a - rank if draw(st.booleans()) else a for a in axes]))
+        inputs.append(const([a - rank if draw(st.booleans()) else a for a in axes]))
     attrs = {} if mode is None else {"mode": mode}
     return Case("Pad", inputs, attrs, opset=19 if mode == "wrap" else 18)  # wrap: Pad-19
 

@@ -5,8 +5,6 @@ stash_type, and the optional statistics outputs asked for."""
 
 from __future__ import annotations
 
-import gc
-
 import numpy as np
 import pytest
 from hypothesis import given
@@ -101,15 +99,6 @@ def test_every_normalization_emitter_is_drawn():
     emitted = set(ops_of("mlprogram", "normalization")) | {"LayerNormalization"}  # NN: ops/tensor.py
     emitted |= {op for op in ops_of("neuralnetwork", "conv") if "Normalization" in op}
     assert emitted <= set(CASES)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _frozen_heap():
-    """coremltools' convert calls gc.collect a dozen times per ML Program, each walking the heap
-    that torch and onnx leave: frozen out of collection, the module runs ~2x faster."""
-    gc.freeze()
-    yield
-    gc.unfreeze()
 
 
 @pytest.mark.parametrize("format", FORMATS)

@@ -4,8 +4,6 @@ count_include_pad, dilations, storage_order, kernels larger than the input, the 
 
 from __future__ import annotations
 
-import gc
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -43,15 +41,6 @@ CASES = {
 
 def test_every_pooling_emitter_is_drawn():
     assert set(ops_of("neuralnetwork", "pooling")) | set(ops_of("mlprogram", "pooling")) <= set(CASES)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _frozen_heap():
-    """coremltools' convert calls gc.collect a dozen times per ML Program, each walking the heap
-    that torch and onnx leave: frozen out of collection, the module runs ~2x faster."""
-    gc.freeze()
-    yield
-    gc.unfreeze()
 
 
 @pytest.mark.parametrize("format", FORMATS)

@@ -19,36 +19,17 @@ from tests.properties._harness import (
     Case,
     Hints,
     In,
+    const,
+    feeding,
     ops_of,
     prove,
+    runtime,
     schema_cases,
     shapes,
 )
 
 RANKS = (1, 6)  # rank 6: past what an ML Program holds
 DIMS = (1, 4)
-
-
-def _const(values, dtype=np.int64) -> In:
-    value = np.asarray(values, dtype=dtype)
-    return In(value.shape, value.dtype, value)
-
-
-def _runtime(values, dtype=np.int64) -> tuple[In, np.ndarray]:
-    """An int input computed at run time (a float graph input cast to ``dtype``), and its value."""
-    value = np.asarray(values, dtype=dtype)
-    return In(value.shape, value.dtype, from_float=True, lift=True), value
-
-
-def _feeding(value: np.ndarray):
-    """A feed giving the runtime int input ``value`` and random floats to the rest."""
-
-    def feed(rng, shape, dtype):
-        if np.dtype(dtype).kind in "iub":
-            return value.astype(np.float32)
-        return rng.standard_normal(shape) * 2
-
-    return feed
 
 
 def _primes(n: int) -> list[int]:
@@ -78,9 +59,9 @@ def reshape_cases(draw) -> Case:
         target[draw(st.sampled_from(free))] = -1  # ONNX: inferred
     attrs = {} if allowzero is None else {"allowzero": allowzero}
     if draw(st.integers(0, 4)) == 0:  # a shape computed at run time
-        given, value = _runtime(target)
-        return Case("Reshape", [In(shape), given], attrs, feed=_feeding(value))
-    return Case("Reshape", [In(shape), _const(target)], attrs)
+        given, value = runtime(target)
+        return Case("Reshape", [In(shape), given], attrs, feed=feeding(value))
+    return Case("Reshape", [In(shape), const(target)], attrs)
 
 
 @st.composite
@@ -138,7 +119,7 @@ def squeeze_cases(draw) -> Case:
         return Case("Squeeze", [In(tuple(shape))])  # no axes: every 1
     axes = draw(st.lists(st.sampled_from(ones), min_size=1, max_size=len(ones), unique=True))
     axes = [a - rank if draw(st.booleans()) else a for a in axes]  # negative, unsorted
-    return Case("Squeeze", [In(tuple(shape)), _const(axes)])
+    return Case("Squeeze", [In(tuple(shape)), const(axes)])
 
 
 @st.composite
@@ -154,7 +135,7 @@ def unsqueeze_cases(draw) -> Case:
         )
     )
     axes = [a - out_rank if draw(st.booleans()) else a for a in axes]  # counted in the output
-    return Case("Unsqueeze", [In(shape), _const(axes)])
+    return Case("Unsqueeze", [In(shape), const(axes)])
 
 
 @st.composite
@@ -168,9 +149,9 @@ def constant_of_shape_cases(draw) -> Case:
             value = value * np.float32(1.5)
         attrs["value"] = onnx.numpy_helper.from_array(value, "value")
     if draw(st.integers(0, 2)) == 0:  # a shape computed at run time
-        given, fed = _runtime(shape)
-        return Case("ConstantOfShape", [given], attrs, feed=_feeding(fed))
-    return Case("ConstantOfShape", [_const(shape)], attrs, spare=(2,))
+        given, fed = runtime(shape)
+        return Case("ConstantOfShape", [given], attrs, feed=feeding(fed))
+    return Case("ConstantOfShape", [const(shape)], attrs, spare=(2,))
 
 
 @st.composite
@@ -184,10 +165,10 @@ def range_cases(draw) -> Case:
     values = [np.asarray(v, dtype) for v in (start, limit, delta)]
     if dtype is not np.float32 and draw(st.integers(0, 2)) == 0:  # one bound computed at run time
         which = draw(st.integers(0, 2))
-        inputs = [_const(v, dtype) for v in values]
-        inputs[which], fed = _runtime(values[which], dtype)
-        return Case("Range", inputs, feed=_feeding(fed))
-    return Case("Range", [_const(v, dtype) for v in values], spare=(2,))
+        inputs = [const(v, dtype) for v in values]
+        inputs[which], fed = runtime(values[which], dtype)
+        return Case("Range", inputs, feed=feeding(fed))
+    return Case("Range", [const(v, dtype) for v in values], spare=(2,))
 
 
 _CAST_TO = [

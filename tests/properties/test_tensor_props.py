@@ -13,33 +13,22 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.properties._harness import FORMATS, PROPERTY_SETTINGS, Case, In, ops_of, prove, shapes
+from tests.properties._harness import (
+    FORMATS,
+    PROPERTY_SETTINGS,
+    Case,
+    In,
+    const,
+    feeding,
+    ops_of,
+    prove,
+    runtime,
+    shapes,
+)
 
 RANKS = (1, 6)  # rank 6: past what an ML Program holds
 DIMS = (1, 4)
 INT64_MAX, INT64_MIN = np.iinfo(np.int64).max, np.iinfo(np.int64).min
-
-
-def _const(values, dtype=np.int64) -> In:
-    value = np.asarray(values, dtype=dtype)
-    return In(value.shape, value.dtype, value)
-
-
-def _runtime(values, dtype=np.int64) -> tuple[In, np.ndarray]:
-    """An int input computed at run time (a float graph input cast to ``dtype``), and its value."""
-    value = np.asarray(values, dtype=dtype)
-    return In(value.shape, value.dtype, from_float=True, lift=True), value
-
-
-def _feeding(value: np.ndarray):
-    """A feed giving the runtime int input ``value`` and random floats to the rest."""
-
-    def feed(rng, shape, dtype):
-        if np.dtype(dtype).kind in "iub":
-            return value.astype(np.float32)
-        return rng.standard_normal(shape) * 2
-
-    return feed
 
 
 def _maybe_negative(draw, axis: int, rank: int) -> int:
@@ -57,7 +46,7 @@ def concat_cases(draw) -> Case:
         own[axis] = draw(st.integers(1, 3))
         if inputs and draw(st.integers(0, 3)) == 0:  # a weight concatenated to a tensor
             rng = np.random.default_rng(draw(st.integers(0, 2**16)))
-            inputs.append(_const(rng.standard_normal(own), np.float32))
+            inputs.append(const(rng.standard_normal(own), np.float32))
         else:
             inputs.append(In(tuple(own)))
     draw(st.randoms()).shuffle(inputs)
@@ -90,16 +79,16 @@ def slice_cases(draw) -> Case:
         starts.append(start)
         ends.append(end)
         steps.append(step)
-    inputs = [In(shape), _const(starts), _const(ends)]
+    inputs = [In(shape), const(starts), const(ends)]
     if explicit_axes:
-        inputs.append(_const([_maybe_negative(draw, a, rank) for a in axes]))
+        inputs.append(const([_maybe_negative(draw, a, rank) for a in axes]))
     if any(s != 1 for s in steps) or draw(st.booleans()):
         if not explicit_axes:
             inputs.append(In((), absent=True))
-        inputs.append(_const(steps))
+        inputs.append(const(steps))
     if draw(st.integers(0, 5)) == 0:  # starts computed at run time
-        inputs[1], value = _runtime(np.clip(starts, -9, 9))
-        return Case("Slice", inputs, feed=_feeding(value))
+        inputs[1], value = runtime(np.clip(starts, -9, 9))
+        return Case("Slice", inputs, feed=feeding(value))
     return Case("Slice", inputs)
 
 
@@ -118,9 +107,9 @@ def gather_cases(draw) -> Case:
     dtype = draw(st.sampled_from([np.int64, np.int32]))
     indices = rng.integers(-dim, dim, index_shape).astype(dtype)  # negative ones count from the end
     if draw(st.integers(0, 4)) == 0:  # indices computed at run time
-        given, value = _runtime(indices, dtype)
-        return Case("Gather", [In(shape), given], attrs, feed=_feeding(value))
-    return Case("Gather", [In(shape), _const(indices, dtype)], attrs)
+        given, value = runtime(indices, dtype)
+        return Case("Gather", [In(shape), given], attrs, feed=feeding(value))
+    return Case("Gather", [In(shape), const(indices, dtype)], attrs)
 
 
 @st.composite
@@ -140,14 +129,14 @@ def split_cases(draw) -> Case:
         return Case("Split", [In(tuple(shape))], attrs, outputs=parts)
     cuts = sorted(draw(st.permutations(range(1, dim)))[: parts - 1])  # parts <= dim
     sizes = np.diff([0, *cuts, dim])
-    return Case("Split", [In(tuple(shape)), _const(sizes)], attrs, outputs=parts)
+    return Case("Split", [In(tuple(shape)), const(sizes)], attrs, outputs=parts)
 
 
 @st.composite
 def cumsum_cases(draw) -> Case:
     shape = draw(shapes(RANKS, DIMS))
     rank = len(shape)
-    axis = _const(draw(st.integers(-rank, rank - 1)), draw(st.sampled_from([np.int64, np.int32])))
+    axis = const(draw(st.integers(-rank, rank - 1)), draw(st.sampled_from([np.int64, np.int32])))
     attrs = {}
     for name in ("exclusive", "reverse"):
         if draw(st.booleans()):
@@ -174,7 +163,7 @@ def topk_cases(draw) -> Case:
     if draw(st.booleans()):
         attrs["sorted"] = 1  # sorted=0 leaves the order open: nothing to compare
     k = draw(st.integers(1, shape[axis]))
-    return Case("TopK", [In(shape), _const([k])], attrs, outputs=2, feed=_distinct)
+    return Case("TopK", [In(shape), const([k])], attrs, outputs=2, feed=_distinct)
 
 
 @st.composite
@@ -194,7 +183,7 @@ def scatter_nd_cases(draw) -> Case:
     indices = indices.reshape(lead + (depth,))
     updates = In(lead + tuple(shape[depth:]))
     attrs = {} if reduction is None else {"reduction": reduction}
-    return Case("ScatterND", [In(shape), _const(indices), updates], attrs)
+    return Case("ScatterND", [In(shape), const(indices), updates], attrs)
 
 
 CASES = {
