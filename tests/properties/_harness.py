@@ -20,7 +20,6 @@ writes the outcome counts per op and format to ``DIR/stats-<worker>.json``
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
 from collections import Counter
@@ -226,7 +225,9 @@ def feeding(value: np.ndarray):
 STATS: Counter = Counter()  # (format, op, outcome) -> count
 
 
-def _write_stats() -> None:
+def write_stats() -> None:
+    """Write this process's outcome counts (each pytest-xdist worker writes its own file); called at
+    the end of the session by tests/properties/conftest.py."""
     where = os.environ.get("BRIDGEC_PROPERTY_STATS")
     if not where or not STATS:
         return
@@ -234,9 +235,6 @@ def _write_stats() -> None:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     path = Path(where) / f"stats-{worker}-{os.getpid()}.json"
     path.write_text(json.dumps([[*key, n] for key, n in sorted(STATS.items())]))
-
-
-atexit.register(_write_stats)
 
 
 @dataclass

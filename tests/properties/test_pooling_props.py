@@ -8,7 +8,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.properties._harness import FORMATS, PROPERTY_SETTINGS, Hints, In, ops_of, prove, schema_cases
+from tests.properties._harness import (
+    FORMATS,
+    PROPERTY_SETTINGS,
+    Case,
+    Hints,
+    In,
+    ops_of,
+    prove,
+    run_case,
+    schema_cases,
+)
 from tests.properties._spatial import SPATIAL_ATTRS, X, maybe, spatial_attrs
 
 
@@ -49,3 +59,17 @@ def test_every_pooling_emitter_is_drawn():
 @given(data=st.data())
 def test_pooling(op, format, data):
     prove(data, CASES[op], format)
+
+
+@pytest.mark.parametrize("format", FORMATS)
+@pytest.mark.parametrize("op", ["AveragePool", "MaxPool"])
+def test_same_padding_with_input_past_every_window_is_refused(op, format):
+    """Stride 3 over kernel 1 on 3 pixels: ONNX's SAME pad is -2, which the spec leaves undefined
+    (onnxruntime crops AveragePool's input to x[1], fails MaxPool; the reference fails). Emitted with
+    no pad it read x[0] (found by the 200-example soak): refused in both formats."""
+    attrs = {"auto_pad": "SAME_UPPER", "kernel_shape": [1, 1], "strides": [1, 3]}
+    case = Case(op, [In((1, 1, 1, 3))], attrs)
+    found = run_case(case, format, FORMATS[format][0])
+    assert found.kind in ("refused", "invalid"), found
+    if found.kind == "refused":
+        assert "leaves input past every window" in found.detail

@@ -69,7 +69,12 @@ def window_pads(node: gs.Node, in_spatial: tuple[int, ...] | None) -> PoolWindow
     for axis, (size, k, s) in enumerate(zip(in_spatial, kernel, strides, strict=True)):
         if auto in ("SAME_UPPER", "SAME_LOWER"):
             count = math.ceil(size / s)
-            total = max((count - 1) * s + k - size, 0)
+            if (count - 1) * s + k < size:
+                # ONNX's pad formula goes negative (input past every window): the spec does not say
+                # what that means, its reference fails, and onnxruntime crops (AveragePool) or fails
+                # (MaxPool); no pooling Core ML can express stands for it
+                return f"auto_pad {auto} with stride {s} past kernel {k} on {size} leaves input past every window"
+            total = (count - 1) * s + k - size
             light, heavy = total // 2, total - total // 2
             b, e = (light, heavy) if auto == "SAME_UPPER" else (heavy, light)
         else:
