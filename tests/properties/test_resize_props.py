@@ -205,7 +205,10 @@ def test_refused_resizes_lower_exactly(format, data):
     if expected.shape == tuple(graph.inputs[0].shape):
         # onnxruntime returns the input as it is when the shape does not change, whatever the scales
         # say (2 px by 1.25 -> 2 px); the ONNX reference (and PyTorch) sample at i / 1.25
-        expected = ReferenceEvaluator(_as_resize(case).model()).run(None, feeds)[0]
+        try:
+            expected = ReferenceEvaluator(_as_resize(case).model()).run(None, feeds)[0]
+        except ValueError:  # onnx.reference's Resize cannot transpose negative axes (its own bug)
+            reject()
     got = build_model(lowered.copy(), target).run_reference(feeds)[graph.outputs[0].name]
     diff = difference(np.asarray(got).reshape(expected.shape), expected)
     STATS[(*key, "matched" if diff.within(TOLERANCES["fp32"]) else "wrong")] += 1

@@ -17,6 +17,28 @@ def _matmul_check(node: gs.Node, target) -> str | None:
     return None
 
 
+def _product(ctx, node: gs.Node, x, y, transpose_x: bool, transpose_y: bool, name: str):
+    """MIL's matmul of ``x`` and ``y``, with a constant matrix kept on the right.
+
+    coremltools' fuse_matmul_weight_bias turns ``matmul(const W, v) + b`` into ``linear(v^T, W)^T``
+    with ``b`` added before that last transpose, i.e. along the wrong axis: a wrong model whenever
+    ``b``'s length fits there (square products; found by the property soak). ``W v = (v^T W^T)^T``
+    puts the constant on the right, where its fusion is right, and a transpose between the product
+    and any add keeps the fusion off the flipped form."""
+
+    def constant(v) -> bool:  # operands() hands constants over as numpy arrays
+        return isinstance(v, np.ndarray) or getattr(v, "val", None) is not None
+
+    if constant(x) and not constant(y) and len(np.shape(x) if isinstance(x, np.ndarray) else x.shape) == 2:
+        flipped = ctx.mb.matmul(
+            x=y, y=x, transpose_x=not transpose_y, transpose_y=not transpose_x, name=ctx.tmp(node, "flipped")
+        )
+        perm = list(range(len(flipped.shape)))
+        perm[-2], perm[-1] = perm[-1], perm[-2]
+        return ctx.mb.transpose(x=flipped, perm=perm, name=name)
+    return ctx.mb.matmul(x=x, y=y, transpose_x=transpose_x, transpose_y=transpose_y, name=name)
+
+
 def _matmul(ctx, node: gs.Node) -> None:
     x, y = operands(ctx, node.inputs)
     out = node.outputs[0]
@@ -30,9 +52,9 @@ def _matmul(ctx, node: gs.Node) -> None:
     if lift_y:
         y = ctx.mb.expand_dims(x=y, axes=[-1], name=ctx.tmp(node, "column"))  # [K] -> [K, 1]
     if not (lift_x or lift_y):
-        ctx.set(out, ctx.mb.matmul(x=x, y=y, name=ctx.name(out)))
+        ctx.set(out, _product(ctx, node, x, y, False, False, ctx.name(out)))
         return
-    product = ctx.mb.matmul(x=x, y=y, name=ctx.tmp(node, "matmul"))
+    product = _product(ctx, node, x, y, False, False, ctx.tmp(node, "matmul"))
     ctx.set(out, ctx.mb.squeeze(x=product, axes=[-2 if lift_x else -1], name=ctx.name(out)))
 
 
@@ -67,12 +89,14 @@ def _gemm(ctx, node: gs.Node) -> None:
     alpha, beta = attr_float(node, "alpha", 1.0), attr_float(node, "beta", 1.0)
     has_c = len(node.inputs) > 2 and not ir.is_empty(node.inputs[2])
     last = alpha == 1.0 and not has_c
-    y = ctx.mb.matmul(
-        x=a,
-        y=b,
-        transpose_x=bool(node.attrs.get("transA", 0)),
-        transpose_y=bool(node.attrs.get("transB", 0)),
-        name=ctx.name(out) if last else ctx.tmp(node, "matmul"),
+    y = _product(
+        ctx,
+        node,
+        a,
+        b,
+        bool(node.attrs.get("transA", 0)),
+        bool(node.attrs.get("transB", 0)),
+        ctx.name(out) if last else ctx.tmp(node, "matmul"),
     )
     if alpha != 1.0:
         y = ctx.mb.mul(x=y, y=np.float32(alpha), name=ctx.name(out) if not has_c else ctx.tmp(node, "alpha"))

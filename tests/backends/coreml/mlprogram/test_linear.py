@@ -67,3 +67,21 @@ def test_matmul_one_dimensional_operands(a, b):
 def test_matmul_of_two_vectors_refused():
     node = graph("y = MatMul (p, q)", inputs="float[5] p, float[5] q").nodes[0]
     assert "rank-0 scalar" in mil.lookup(node).check(node, None)
+
+
+@pytest.mark.parametrize("a_shape, x_shape", [("[3,3]", "[3,3]"), ("[4,3]", "[2,3,4]")])
+def test_constant_on_the_left_then_a_bias(a_shape, x_shape):
+    """W @ x + b with a constant W: coremltools' fuse_matmul_weight_bias makes it linear(x^T, W)^T with b
+    added before the transpose, along the wrong axis whenever b's length fits there (square products;
+    found by the property soak). The emitter keeps the constant on the right: (x^T W^T)^T."""
+    n = 3 if x_shape == "[3,3]" else 4
+    g = graph(
+        "m = MatMul (a, x)\n y = Add (m, c)",
+        inputs=f"float{a_shape} a, float{x_shape} x, float[{n}] c",
+    )
+    check(freeze(g, a=None, c=None), ("matmul", "transpose"))
+
+
+def test_gemm_constant_a_variable_b_with_bias():
+    g = graph("y = Gemm (a, b, c)", inputs="float[3,3] a, float[3,3] b, float[3] c")
+    check(freeze(g, a=None, c=None))
