@@ -273,8 +273,9 @@ def main() -> None:
         "# Benchmarks",
         "",
         f"Written by `tools/bench_convert.py` on {datetime.date.today()} ({platform.machine()}, "
-        f"{os.cpu_count()} cores, Python {platform.python_version()}). Ratios come from runs in the same "
-        "command, alternating, so machine noise hits both sides alike; absolute times are noisy.",
+        f"{os.cpu_count()} cores, Python {platform.python_version()}); a run of some `--sections` keeps the "
+        "others as they were. Ratios come from runs in the same command, alternating, so machine noise hits "
+        "both sides alike; absolute times are noisy.",
         "",
     ]
     with tempfile.TemporaryDirectory() as tmp:
@@ -311,8 +312,39 @@ def main() -> None:
                 "",
             ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines))
+    text = "\n".join(lines)
+    if args.out.exists():
+        # A run of some sections must not erase the others' figures: keep every section this run did not
+        # measure, replace the ones it did.
+        text = merge_sections(args.out.read_text(), text)
+    args.out.write_text(text)
     print(f"wrote {args.out}")
+
+
+def _blocks(text: str) -> tuple[list[str], dict[str, list[str]]]:
+    """The lines before the first section, and each section's lines keyed by its heading up to the colon."""
+    head: list[str] = []
+    blocks: dict[str, list[str]] = {}
+    current = head
+    for line in text.splitlines():
+        if line.startswith("## "):
+            current = blocks.setdefault(line.split(":")[0], [])
+        current.append(line)
+    return head, blocks
+
+
+def merge_sections(old: str, new: str) -> str:
+    """`old` with the sections `new` measured replaced (or appended), and `new`'s header line."""
+    _, old_blocks = _blocks(old)
+    head, new_blocks = _blocks(new)
+    merged = {key: new_blocks.get(key, block) for key, block in old_blocks.items()}
+    merged.update({key: block for key, block in new_blocks.items() if key not in merged})
+    out = list(head)
+    for block in merged.values():
+        out += block
+        if block[-1] != "":
+            out.append("")
+    return "\n".join(out)
 
 
 if __name__ == "__main__":
