@@ -146,20 +146,9 @@ def _numeric(label: str, array: np.ndarray) -> np.ndarray:
 
 
 def _read_array(label: str, path: Path) -> np.ndarray:
-    try:
-        value = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise UsageError(f"--check-input {label}: no such file") from None
-    except (OSError, ValueError, EOFError) as exc:
-        raise UsageError(
-            f"--check-input {label}: not a readable .npy array ({str(exc).splitlines()[0][:120]})"
-        ) from None
-    if isinstance(value, np.lib.npyio.NpzFile):
-        value.close()
-        raise UsageError(
-            f"--check-input {label}: an .npz archive; give one .npy array per input (NAME=FILE.npy)"
-        )
-    return np.asarray(value)
+    from bridgec.input_files import read_npy
+
+    return np.asarray(read_npy(path, f"--check-input {label}"))
 
 
 def check_feeds(
@@ -499,8 +488,8 @@ def source_outputs(
         return run_source(feeds)
     except SourceUnrunnable as exc:
         return f"{reference} cannot run the source model ({exc})"
-    except BridgecError:
-        raise  # the source model itself fails (an invalid .onnx file): nothing is written
+    except (BridgecError, MemoryError):
+        raise  # the source model itself fails (an invalid .onnx file), or this machine: nothing is written
     except Exception as exc:  # noqa: BLE001 - the user's model raising on the check input
         message = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise UsageError(

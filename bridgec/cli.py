@@ -18,7 +18,7 @@ import warnings
 from pathlib import Path
 
 from bridgec import __version__
-from bridgec.errors import BridgecError, UsageError
+from bridgec.errors import BridgecError, UsageError, out_of_memory
 
 SUBCOMMANDS = ("passes", "verify", "report", "coverage")
 
@@ -28,6 +28,15 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{message} (see {self.prog} --help)")
+
+    def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
+        if message:
+            self._print_message(message, sys.stderr)
+        raise _ParserExit(status)
+
+
+class _ParserExit(SystemExit):
+    """--help and --version ending the run: the one sys.exit bridgec obeys (see ``_run``)."""
 
 
 def _add_model_args(parser: _Parser) -> None:
@@ -156,6 +165,10 @@ def _glue_bias(argv: list[str]) -> list[str]:
     return out
 
 
+# far beyond any class list (ImageNet-21k's is under 1 MB), and read whole into the model
+_MAX_LABELS_BYTES = 64 << 20
+
+
 def _app_options(args: argparse.Namespace) -> dict:
     """--image-input/--scale/--bias/--color-layout and --labels as convert()'s image and labels."""
     from bridgec.backends.coreml.neuralnetwork import ImageInput
@@ -170,10 +183,14 @@ def _app_options(args: argparse.Namespace) -> dict:
     elif args.scale != 1.0 or args.bias != "0" or args.color_layout != "RGB":
         raise UsageError("--scale, --bias and --color-layout describe an image input: add --image-input NAME")
     if args.labels:
+        from bridgec.input_files import read_bytes, shown
+
+        label = f"--labels {shown(args.labels)}"
         try:
-            labels = [line.strip() for line in args.labels.read_text().splitlines() if line.strip()]
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"--labels {args.labels}: cannot read it ({type(exc).__name__})") from None
+            text = read_bytes(args.labels, label, limit=_MAX_LABELS_BYTES).decode("utf-8")
+        except UnicodeDecodeError:
+            raise UsageError(f"{label}: not UTF-8 text (one label a line)") from None
+        labels = [line.strip() for line in text.splitlines() if line.strip()]
         if not labels:
             raise UsageError(f"--labels {args.labels}: no labels in it (one a line)")
         options["labels"] = labels
@@ -186,6 +203,12 @@ def _frontend_options(args: argparse.Namespace):
     def notify(message: str) -> None:  # warnings and exporter fallbacks: shown even with -q
         print(f"bridgec: {message}", file=sys.stderr, flush=True)
 
+    if args.arch_args is not None and not args.arch:
+        raise UsageError("--arch-args without --arch: they are the constructor arguments of --arch's class")
+    if args.arch is not None:
+        from bridgec.frontends.pytorch import check_arch_spec
+
+        check_arch_spec(args.arch)
     return LoadOptions(
         exporter=args.exporter,
         trust_pickle=args.trust_pickle,
@@ -258,7 +281,11 @@ def _run_options(args: argparse.Namespace):
     load_entry_points()
     for path in args.load_passes:
         load_file(path)
-    passes = [p.strip() for p in args.passes.split(",") if p.strip()] if args.passes else None
+    passes = [p.strip() for p in args.passes.split(",") if p.strip()] if args.passes is not None else None
+    if passes == []:  # '' or ',' would otherwise run the -O pipeline as if --passes were not given
+        raise UsageError(f"--passes {args.passes!r}: no pass ids in it; give A,B,C (see bridgec passes)")
+    if args.dump_dir is not None and args.dump_dir.exists() and not args.dump_dir.is_dir():
+        raise UsageError(f"--dump-dir {args.dump_dir}: is a file; name a folder (bridgec creates it)")
     return RunOptions(
         passes=passes,
         disable=tuple(args.disable_pass),
@@ -308,6 +335,26 @@ def _check_report_out(args: argparse.Namespace) -> None:
 def _write_report(args: argparse.Namespace, report) -> None:
     if args.report_out:
         report.write(args.report_out, args.report_format)
+
+
+def _user_files(args: argparse.Namespace, outputs: dict[str, str], inputs: dict[str, str]) -> list:
+    """The paths a command reads and writes besides the model and ``-o`` (flag -> argparse dest), as
+    ``files.Claim``: no output may write over an input or another output."""
+    from bridgec.files import Claim
+
+    claims = []
+    for flag, dest in outputs.items():
+        if getattr(args, dest, None):
+            kind = "dump" if flag == "--dump-dir" else "file"
+            claims.append(Claim(f"{flag} {getattr(args, dest)}", Path(getattr(args, dest)), kind))
+    for flag, dest in inputs.items():
+        values = getattr(args, dest, None) or []
+        for value in values if isinstance(values, list) else [values]:
+            path = str(value)
+            if flag == "--check-input":  # NAME=FILE.npy, or FILE.npy alone
+                path = path.partition("=")[2] or path
+            claims.append(Claim(f"{flag} {path}", Path(path), "input"))
+    return claims
 
 
 def _convert_parser() -> _Parser:
@@ -477,7 +524,10 @@ def _verify_parser() -> _Parser:
 
 
 def _progress(quiet: bool):
+    from bridgec import interrupts
+
     def say(message: str) -> None:
+        interrupts.checkpoint()  # every stage: an interrupt a library swallowed ends the run here
         if not quiet:
             print(f"bridgec: {message}", file=sys.stderr, flush=True)
 
@@ -486,8 +536,13 @@ def _progress(quiet: bool):
 
 def _model_kwargs(args: argparse.Namespace) -> dict:
     """The arguments convert, verify and report share: what to read and how to run the passes."""
+    from bridgec.backends.coreml.targets import Target
     from bridgec.frontends import parse_input_specs
 
+    Target.parse(args.target)  # a wrong --target fails now, not after loading the model
+    empty = [op for op in args.avoid_op if not op.strip()]
+    if empty:
+        raise UsageError("--avoid-op '': give an ONNX op type, e.g. --avoid-op Clip")
     return {
         "inputs": parse_input_specs(args.input),
         "pipeline": args.pipeline,
@@ -503,9 +558,25 @@ def _model_kwargs(args: argparse.Namespace) -> dict:
 
 def _cmd_verify(argv: list[str]) -> int:
     args = _verify_parser().parse_args(argv)
+    from bridgec import files
     from bridgec.verify import render, save_inputs, save_outputs, verify
 
     _check_report_out(args)
+    if args.inputs is not None:  # a pipe or a device fails now, not after the model has loaded
+        from bridgec.input_files import regular_file
+
+        regular_file(args.inputs, f"--inputs {args.inputs}")
+    outputs = {"--save-inputs": "save_inputs", "--save-outputs": "save_outputs", "--report-out": "report_out"}
+    files.check_claims(
+        [
+            files.Claim(f"the input model {args.model}", args.model, "input"),
+            *_user_files(
+                args,
+                {**outputs, "--dump-dir": "dump_dir"},
+                {"--inputs": "inputs", "--load-passes": "load_passes"},
+            ),
+        ]
+    )
     from bridgec.numerics import TOLERANCES
 
     if args.tolerance is not None and not args.tolerance > 0:
@@ -557,9 +628,20 @@ def _report_parser() -> _Parser:
 
 def _cmd_report(argv: list[str]) -> int:
     args = _report_parser().parse_args(argv)
+    from bridgec import files
     from bridgec.report import analyze
 
     _check_report_out(args)
+    files.check_claims(
+        [
+            files.Claim(f"the input model {args.model}", args.model, "input"),
+            *_user_files(
+                args,
+                {"--report-out": "report_out", "--dump-dir": "dump_dir"},
+                {"--load-passes": "load_passes"},
+            ),
+        ]
+    )
     report = analyze(args.model, **_model_kwargs(args))
     print(report.render(args.print_format))
     _print_stats(args, report.context)
@@ -673,6 +755,11 @@ def _cmd_convert(argv: list[str]) -> int:
         flexible=_flexible_inputs(args),
         # written with the model, all or nothing
         extra_outputs={args.report_json: lambda r: r.report.to_json().encode()} if args.report_json else None,
+        protect=_user_files(
+            args,
+            {"--report-json": "report_json", "--report-out": "report_out", "--dump-dir": "dump_dir"},
+            {"--check-input": "check_input", "--labels": "labels", "--load-passes": "load_passes"},
+        ),
         **_app_options(args),
     )
     _print_stats(args, result.context)
@@ -708,80 +795,95 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
 
 
-_INTERRUPTED: list[int] = []  # the signals received by this run
-
-
 def _terminate_as_interrupt():
-    """SIGTERM unwinds like Ctrl-C, so staged outputs are cleaned up either way. Both are noted:
-    a library that turns the KeyboardInterrupt into its own error (an extension module interrupted
-    while importing raises ImportError) still ends the run as interrupted."""
+    """SIGTERM unwinds like Ctrl-C, so staged outputs and temporary files are removed either way.
+    Both are recorded (``interrupts.received``): a library that swallowed the KeyboardInterrupt, or
+    turned it into an error of its own (an extension module interrupted while importing raises
+    ImportError), still ends the run as interrupted."""
     import threading
 
-    _INTERRUPTED.clear()
+    from bridgec import interrupts
+
+    interrupts.received.clear()
     if "bridgec.convert" in sys.modules:
         sys.modules["bridgec.convert"].COMMITTED.clear()
     if threading.current_thread() is not threading.main_thread():
         return None
-
-    def handler(signum, frame):
-        _INTERRUPTED.append(signum)
-        if len(_INTERRUPTED) == 1:  # a second signal must not interrupt the unwinding of the first
-            raise KeyboardInterrupt
-
-    return {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    return {sig: signal.signal(sig, interrupts.handler) for sig in interrupts.SIGNALS}
 
 
-def _interrupted(own_process: bool) -> int:
+def _interrupted() -> int:
     convert = sys.modules.get("bridgec.convert")
     written = list(getattr(convert, "COMMITTED", []))
     if written:  # the signal came after the outputs were renamed into place: they are whole
         print(f"bridgec: interrupted; {written[-1]} was already written completely", file=sys.stderr)
     else:
-        print("bridgec: interrupted; no output was written", file=sys.stderr)
-    if own_process:
-        # Exit now, with 130. CPython remembers a KeyboardInterrupt that went through C code running
-        # Python (an extension module's import) even after it was handled, and would end the process
-        # by SIGINT at exit; staged files were already removed on the way here.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(130)
+        from bridgec.interrupts import MESSAGE
+
+        print(MESSAGE, file=sys.stderr)
     return 130
 
 
-def main(argv: list[str] | None = None) -> int:
-    own_process = argv is None  # the bridgec command itself, not a call from Python
-    argv = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in argv
-    if debug:
-        os.environ["BRIDGEC_DEBUG"] = "1"  # frontends keep torch's native output visible
-    else:
-        _quiet_libraries()
-    previous = _terminate_as_interrupt()
+_OUT_OF_MEMORY = (
+    "out of memory: the model at these input shapes needs more memory than this process may use; convert "
+    "it at smaller --input shapes, or where more memory is available"
+)
+
+
+def _printable_output() -> None:
+    """A file name that is not UTF-8 reaches Python with surrogate escapes, which a strict UTF-8
+    stdout cannot print ("wrote mod\\udcff.mlpackage" would fail after the model was written)."""
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None and getattr(sys.stdout, "errors", None) == "strict":
+        reconfigure(errors="backslashreplace")
+
+
+def _run(argv: list[str], debug: bool) -> int:
+    from bridgec import interrupts
+
     try:
         if argv and argv[0] in SUBCOMMANDS:
-            return {
+            code = {
                 "passes": _cmd_passes,
                 "verify": _cmd_verify,
                 "report": _cmd_report,
                 "coverage": _cmd_coverage,
             }[argv[0]](argv[1:])
-        return _cmd_convert(argv)
-    except KeyboardInterrupt:
-        # Outputs are staged under temporary names and renamed last; the finally blocks that
-        # ran on the way here removed the staged files, so nothing half-written is left.
-        return _interrupted(own_process)
+        else:
+            code = _cmd_convert(argv)
+        interrupts.checkpoint()  # a swallowed interrupt ends as one, whatever the command returned
+        return code
     except BridgecError as exc:
         if debug:
             traceback.print_exc()
-        if _INTERRUPTED:
-            return _interrupted(own_process)
+        if interrupts.received:
+            raise KeyboardInterrupt from None
         print(f"bridgec: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except Exception as exc:  # noqa: BLE001 - the contract is one line; --debug shows the rest
+    except SystemExit as exc:
+        if isinstance(exc, _ParserExit):
+            raise
+        # user code bridgec runs (a module --trust-pickle unpickles, --arch's class) may not end the
+        # run silently with a status of its choosing
         if debug:
             traceback.print_exc()
-        if _INTERRUPTED:
-            return _interrupted(own_process)
+        if interrupts.received:
+            raise KeyboardInterrupt from None
+        print(
+            f"bridgec: error: code from the model or a plugin called sys.exit({exc.code!r}); nothing was "
+            "written (rerun with --debug to see where)",
+            file=sys.stderr,
+        )
+        return 2
+    except MemoryError:
+        return _out_of_memory(debug)
+    except Exception as exc:  # noqa: BLE001 - the contract is one line; --debug shows the rest
+        if out_of_memory(exc):  # torch and onnxruntime report a failed allocation as their own error
+            return _out_of_memory(debug)
+        if debug:
+            traceback.print_exc()
+        if interrupts.received:
+            raise KeyboardInterrupt from None
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         print(
             f"bridgec: error: internal error {type(exc).__name__}: {message} (rerun with --debug and report "
@@ -789,10 +891,64 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+
+
+def _out_of_memory(debug: bool) -> int:
+    """Sizes are bounded (2^30 elements a tensor) before anything is allocated, but a model at shapes
+    under the bound can still need more memory than this machine gives the process."""
+    from bridgec import interrupts
+
+    if debug:
+        traceback.print_exc()
+    if interrupts.received:
+        raise KeyboardInterrupt from None
+    print(f"bridgec: error: {_OUT_OF_MEMORY}", file=sys.stderr)
+    return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    own_process = argv is None  # the bridgec command itself, not a call from Python
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if own_process:
+        _printable_output()
+    debug = "--debug" in argv
+    if debug:
+        os.environ["BRIDGEC_DEBUG"] = "1"  # frontends keep torch's native output visible
+    else:
+        _quiet_libraries()
+    from bridgec import files, interrupts
+
+    previous = _terminate_as_interrupt()
+    scratch = None
+    code = None
+    try:
+        with interrupts.deferred():  # the folder exists only once ``scratch`` holds it for removal
+            scratch = files.PrivateTemp()
+        code = _run(argv, debug)
+    except KeyboardInterrupt:
+        # Outputs are staged under temporary names and renamed last; the finally blocks that
+        # ran on the way here removed the staged files, so nothing half-written is left.
+        pass
     finally:
+        # the command has decided its exit status: a signal now would only cut the cleanup short
+        for sig in previous or {}:
+            signal.signal(sig, signal.SIG_IGN)
+        if scratch is not None:
+            scratch.close()
         for sig, handler in (previous or {}).items():
-            # the command has decided its exit status: a signal now would only print a traceback
             signal.signal(sig, signal.SIG_IGN if own_process else handler)
+    if code is None:
+        code = _interrupted()
+    if not own_process:
+        interrupts.received.clear()
+    elif code == 130:
+        # Exit now, with 130. CPython remembers a KeyboardInterrupt that went through C code running
+        # Python (an extension module's import) even after it was handled, and would end the process
+        # by SIGINT at exit.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    return code
 
 
 if __name__ == "__main__":

@@ -1,25 +1,22 @@
 """The main job: model file -> IR -> ``-O`` pipeline -> Core ML model + kernels + report.
 
-Outputs appear all at once or not at all: the model and the kernels folder are written to
-temporary names beside their destinations and renamed only after everything succeeded.
+Outputs appear all at once or not at all: the model and the kernels folder are staged in a hidden
+folder beside their destinations and renamed only after everything succeeded; what they may replace
+or delete, and what they must not touch, is decided in ``bridgec.files``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
-import shutil
-import signal
-import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from bridgec import __version__, frontends, ir, timing
+from bridgec import __version__, files, frontends, interrupts, ir, timing
 from bridgec import check as check_mod
 from bridgec import passes as passes_mod
 from bridgec.backends.coreml import capabilities_for, neuralnetwork
@@ -35,10 +32,10 @@ from bridgec.backends.coreml.targets import (
     Target,
 )
 from bridgec.errors import ConversionError, UsageError
+from bridgec.files import KERNELS_MARKER
 from bridgec.report import Report, build
-from bridgec.runtime_kernels.catalog import KERNELS, write_kernels
+from bridgec.runtime_kernels.catalog import KERNELS, files_for, write_kernels
 
-KERNELS_MARKER = ".bridgec-kernels"
 COMMITTED: list[Path] = []  # models this process put in place (an interrupt after that loses nothing)
 
 
@@ -233,6 +230,7 @@ def convert(
     check_inputs: Mapping[str | None, np.ndarray | str | os.PathLike] | None = None,
     strict: bool = False,
     tolerance: float | None = None,
+    protect: Sequence[files.Claim] = (),
 ) -> Conversion:
     """Convert ``model``. With ``write`` the model lands at ``output`` (default: beside ``model``,
     ``.mlpackage`` for an ML Program, ``.mlmodel`` for a NeuralNetwork) with kernels for its custom
@@ -244,7 +242,10 @@ def convert(
     one-input model -> array or ``.npy`` path); ``tolerance`` overrides the precision's default.
     A mismatch raises ``check.CheckFailed`` and writes nothing. A model that cannot be checked (the
     executor lacks an op) is written with ``result.check.status == "not checked"``, unless
-    ``strict``, which raises ``check.NotChecked``. ``check=False`` skips it (``result.check`` says so)."""
+    ``strict``, which raises ``check.NotChecked``. ``check=False`` skips it (``result.check`` says so).
+
+    No output may write over the model, a ``check_inputs`` file, another output or a path of
+    ``protect`` (what else the caller reads or writes, as ``files.Claim``): that is a UsageError."""
     if strict and not check:
         raise UsageError("--strict asks for a checked model and --no-check for none: give one of them")
     if tolerance is not None and not (tolerance > 0):
@@ -264,6 +265,8 @@ def convert(
             raise UsageError(f"-o {output}: a NeuralNetwork model is a .mlmodel file; name OUT.mlmodel")
         if output.suffix == ".mlmodel" and output.is_dir():
             raise UsageError(f"-o {output}: is a directory; name the .mlmodel file to write")
+    if write:  # before the slow part; the default output's name is checked once the format is known
+        files.check_claims(_claims(model, output, format, extra_outputs, check_inputs, protect))
     if pipeline not in passes_mod.PIPELINES:
         raise UsageError(
             f"unknown pipeline -O {pipeline!r}; choose one of: {', '.join(passes_mod.PIPELINES)}"
@@ -346,9 +349,12 @@ def convert(
     report.check = result.check
     if write:
         destination = output or default_output(model, lowered.format)
+        claims = _claims(
+            model, destination, lowered.format, extra_outputs, check_inputs, protect, default=output is None
+        )
         say(f"writing {destination}")
         with timing.stage("save"):
-            _write_outputs(result, destination, extra_outputs)
+            _write_outputs(result, destination, extra_outputs, claims)
     return result
 
 
@@ -426,9 +432,44 @@ def _flexible_shapes(
     neuralnetwork.make_flexible(spec, by_name, alternatives)
 
 
-def _write_outputs(result: Conversion, output: Path, extra: dict[Path, Callable] | None = None) -> None:
+def _claims(
+    model: Path,
+    output: Path | None,
+    format: str,
+    extra: Mapping[Path, Callable] | None,
+    check_inputs: Mapping | None,
+    protect: Sequence[files.Claim],
+    *,
+    default: bool = False,
+) -> list[files.Claim]:
+    """What this conversion reads and writes, for ``files.check_claims``. ``format``: the model's
+    format, or "auto" while it is not known yet (then an ``-o`` suffix tells)."""
+    claims = [files.Claim(f"the input model {model}", model, "input")]
+    for value in (check_inputs or {}).values():
+        if isinstance(value, (str, os.PathLike)):
+            claims.append(files.Claim(f"--check-input {value}", Path(value), "input"))
+    if output is not None:
+        package = format == "mlprogram" or (format == "auto" and output.suffix == ".mlpackage")
+        label = f"the default output {output}" if default else f"-o {output}"
+        claims.append(files.Claim(label, output, "folder" if package else "file"))
+        if not package:
+            kernels = kernels_dir_for(files.real(output) if output.is_symlink() else output)
+            claims.append(files.Claim(f"the kernels folder {kernels}", kernels, "folder"))
+    labelled = {Path(c.path) for c in protect}
+    claims += [files.Claim(str(path), Path(path)) for path in extra or {} if Path(path) not in labelled]
+    return [*claims, *protect]
+
+
+def _write_outputs(
+    result: Conversion,
+    output: Path,
+    extra: dict[Path, Callable] | None = None,
+    claims: Sequence[files.Claim] = (),
+) -> None:
     """Stage the model, the kernels folder and the ``extra`` files (path -> ``f(result)`` giving the
-    bytes, e.g. the JSON report) beside their destinations, then rename them all in one go."""
+    bytes, e.g. the JSON report) beside their destinations, then rename them all in one go. None of
+    them may touch a path of ``claims`` (the inputs, the other outputs)."""
+    files.check_claims(claims)
     try:
         _stage_and_swap(result, output, extra or {})
     except OSError as exc:
@@ -436,113 +477,84 @@ def _write_outputs(result: Conversion, output: Path, extra: dict[Path, Callable]
         raise UsageError(f"{where}: cannot write it ({exc.strerror or type(exc).__name__})") from None
 
 
-def _stage(data: bytes, path: Path, staged: list[tuple[Path, Path]]) -> None:
-    if path.is_dir():
-        raise UsageError(f"{path}: is a directory; name a file to write")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    staged.append((Path(name), path))
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
+def _through_link(path: Path) -> Path:
+    """Writing to a symlink replaces what it points to; the link stays."""
+    return files.real(path) if path.is_symlink() else path
 
 
 def _stage_and_swap(result: Conversion, output: Path, extra: dict[Path, Callable]) -> None:
     classes = sorted(c for c in result.custom_classes if c in KERNELS)
-    kernels_dir = kernels_dir_for(output)
-    staged_files: list[tuple[Path, Path]] = []
-    staged_kernels: Path | None = None
-    staged_package: Path | None = None
+    target = _through_link(output)
+    kernels_dir = kernels_dir_for(target)
+    destinations = {_through_link(Path(path)): render for path, render in extra.items()}
+    for folder in {target.parent, *(path.parent for path in destinations)}:
+        # first, so that what a killed run had moved aside is back before anything is judged
+        files.clean_stale(folder)
+    if result.format == "mlprogram":
+        problem = files.package_problem(target) if os.path.lexists(target) else None
+        if problem:
+            raise UsageError(
+                f"{output} exists and is not a Core ML package ({problem}); move it away or choose -o"
+            )
+    elif target.is_dir():
+        raise UsageError(f"-o {output}: is a directory; name the .mlmodel file to write")
+    for path in destinations:
+        if path.is_dir():
+            raise UsageError(f"{path}: is a directory; name a file to write")
+    # a kernels folder is bridgec's to replace or remove only if it wrote it for this very model and
+    # nothing in it changed since: another model's kernels, or the user's files, are left alone
+    ours = None
+    if os.path.lexists(kernels_dir):
+        known = {Path(rel).name for rel in files_for(KERNELS)} | {"KERNELS.md"}
+        ours = files.kernels_problem(kernels_dir, target.name, known)
+        if classes and ours is not None:
+            raise UsageError(f"{kernels_dir}: {ours}; move it away or choose another -o")
+        ours = ours is None
+    stagings: dict[Path, files.Staging] = {}
+
+    def staging(folder: Path) -> files.Staging:
+        if folder not in stagings:
+            with interrupts.deferred():  # made and recorded for removal in one step
+                stagings[folder] = files.Staging(folder)
+        return stagings[folder]
+
     try:
+        staged = staging(target.parent).new(target.name)
         if result.format == "mlprogram":
-            if output.exists() and not (output / "Manifest.json").is_file():
-                raise UsageError(f"{output} exists and is not a Core ML package; move it away or choose -o")
-            output.parent.mkdir(parents=True, exist_ok=True)
-            staged_package = Path(
-                tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
-            )
-            result.model.save(staged_package / output.name)
+            result.model.save(staged)
         else:
-            _stage(result.spec.SerializeToString(deterministic=True), output, staged_files)
-        for path, render in extra.items():
-            _stage(render(result), Path(path), staged_files)
+            staged.write_bytes(result.spec.SerializeToString(deterministic=True))
+        for path, render in destinations.items():
+            staging(path.parent).new(path.name).write_bytes(render(result))
         if classes:
-            staged_kernels = Path(tempfile.mkdtemp(prefix=f".{kernels_dir.name}.", dir=output.parent))
+            staged_kernels = staging(kernels_dir.parent).new(kernels_dir.name)
             write_kernels(classes, staged_kernels)
-            (staged_kernels / KERNELS_MARKER).write_text(
-                "written by bridgec; replaced on every conversion of " + output.name + "\n"
-            )
             (staged_kernels / "KERNELS.md").write_text(_kernels_index(result, classes))
+            marker = files.kernels_marker(staged_kernels, target.name)
+            (staged_kernels / KERNELS_MARKER).write_text(marker)
         # Everything is staged: now swap it in, with Ctrl-C and SIGTERM held until the swap is done
         # (between the renames the kernels folder would be missing or not match the model).
-        with _signals_deferred():
-            if staged_kernels is not None:
-                _replace_dir(staged_kernels, kernels_dir)
-                staged_kernels = None
-            elif (kernels_dir / KERNELS_MARKER).exists():
-                shutil.rmtree(kernels_dir)  # a stale folder from an earlier run that had custom layers
-            if staged_package is not None:
-                _replace_package(staged_package / output.name, output)
-            for temporary, destination in staged_files:
-                os.replace(temporary, destination)
+        with interrupts.deferred():
+            interrupts.checkpoint()  # an interrupt a library swallowed: nothing goes in place
+            if classes:
+                staging(kernels_dir.parent).put(kernels_dir.name)
+            elif ours:  # stale: from an earlier conversion of this model that had custom layers
+                staging(kernels_dir.parent).put_aside(kernels_dir.name)
+            staging(target.parent).put(target.name)
+            for path in destinations:
+                staging(path.parent).put(path.name)
             COMMITTED.append(output)
     finally:
-        for temporary, _ in staged_files:
-            temporary.unlink(missing_ok=True)
-        if staged_package is not None:
-            shutil.rmtree(staged_package, ignore_errors=True)
-        if staged_kernels is not None:
-            shutil.rmtree(staged_kernels, ignore_errors=True)
+        with interrupts.deferred():  # a removal cut short would leave the staging folders behind
+            for folder in stagings.values():
+                folder.remove()
     result.model_path = output
     if classes:
         result.kernels_dir = kernels_dir
         result.kernel_files = sorted(kernels_dir.iterdir())
 
 
-@contextlib.contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM while the block runs (a signal already on its way is held too); one
-    that came in is raised as KeyboardInterrupt right after."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers run in the main thread only: nothing to hold here
-        return
-    pending: list[int] = []
-
-    def hold(signum, frame) -> None:
-        pending.append(signum)
-
-    previous = {sig: signal.signal(sig, hold) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        if pending and previous[pending[0]] is not signal.SIG_IGN:
-            raise KeyboardInterrupt
-
-
-def _replace_package(staged: Path, destination: Path) -> None:
-    """Put the staged ``.mlpackage`` folder in place of ``destination`` (an older package, or nothing;
-    anything else there was refused before staging)."""
-    _swap_dir(staged, destination, destination.with_name(f".{destination.name}.old"))
-
-
-def _replace_dir(staged: Path, destination: Path) -> None:
-    if destination.exists() and not (destination / KERNELS_MARKER).exists():
-        raise UsageError(f"{destination} exists and was not written by bridgec; move it away or choose -o")
-    _swap_dir(staged, destination, destination.with_name(destination.name + ".old"))
-
-
-def _swap_dir(staged: Path, destination: Path, old: Path) -> None:
-    """Rename ``staged`` to ``destination``, moving an existing one aside first and deleting it after."""
-    if destination.exists():
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(destination, old)
-        os.replace(staged, destination)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(staged, destination)
+_signals_deferred = interrupts.deferred
 
 
 def _kernels_index(result: Conversion, classes: list[str]) -> str:

@@ -87,3 +87,14 @@ def tolerance_for(precision: str) -> float:
 
 
 __all__ = ["TOLERANCES", "Difference", "difference", "tolerance_for"]
+
+
+def standard_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """``rng.standard_normal(shape).astype(np.float32)``, the same numbers, without the float64
+    array in between: an input near the size limit (2^30 elements) would need 8 GiB for it."""
+    out = np.empty(shape, np.float32)
+    flat = out.reshape(-1)
+    step = 1 << 20
+    for start in range(0, flat.size, step):
+        flat[start : start + step] = rng.standard_normal(min(step, flat.size - start))
+    return out

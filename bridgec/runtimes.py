@@ -14,7 +14,7 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from bridgec import ir
-from bridgec.errors import ConversionError
+from bridgec.errors import ConversionError, out_of_memory
 
 
 def run_onnxruntime(
@@ -57,6 +57,10 @@ def run_model(model: Any, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]
         return dict(zip(names, session.run(names, feeds, run_options), strict=True))
     except Exception as exc:  # noqa: BLE001 - onnxruntime's errors are long C++ messages
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        # onnxruntime names a nameless node Name:'', which reads like a sentence cut short
+        first = first.replace(" node. Name:'' ", " node (unnamed). ")
+        if out_of_memory(exc):
+            raise MemoryError(first) from None  # this machine's limit, not the model's fault
         raise ConversionError(f"onnxruntime could not run the graph: {first}") from None
 
 

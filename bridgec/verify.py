@@ -20,7 +20,7 @@ from bridgec.backends.coreml.model import build as build_model
 from bridgec.check import Divergence, first_divergence, short
 from bridgec.convert import RunOptions, lower
 from bridgec.errors import UsageError
-from bridgec.numerics import TOLERANCES, difference
+from bridgec.numerics import TOLERANCES, difference, standard_normal
 from bridgec.report import build as build_report
 
 REFERENCE = "pytorch"
@@ -70,12 +70,10 @@ def compare(got: np.ndarray, want: np.ndarray, tolerance: float) -> tuple[float,
 def make_feeds(graph: gs.Graph, given: Path | None, seed: int) -> dict[str, np.ndarray]:
     if given is None:
         rng = np.random.default_rng(seed)
-        return {t.name: rng.standard_normal(tuple(t.shape)).astype(np.float32) for t in graph.inputs}
-    try:
-        with np.load(given) as data:
-            feeds = {k: np.asarray(data[k]) for k in data.files}
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"--inputs {given}: not a readable .npz file ({exc})") from None
+        return {t.name: standard_normal(rng, tuple(t.shape)) for t in graph.inputs}
+    from bridgec.input_files import read_npz
+
+    feeds = read_npz(given, f"--inputs {given}")
     for tensor in graph.inputs:
         if tensor.name not in feeds:
             raise UsageError(

@@ -13,7 +13,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import onnx_graphsurgeon as gs
@@ -21,34 +21,41 @@ import onnx_graphsurgeon as gs
 from bridgec.errors import ConversionError, SourceUnrunnable, UsageError
 from bridgec.frontends.pytorch import EXPORTERS, LoadOptions
 from bridgec.frontends.shapes import parse_input_spec, parse_input_specs
+from bridgec.input_files import open_regular, shown
+from bridgec.numerics import standard_normal
 
 FORMATS = ("torchscript", "pt2", "pickle", "onnx")
 TORCH_FORMATS = ("torchscript", "pt2", "pickle")
 
 
 def detect_format(path: Path) -> str:
-    """Which frontend reads ``path``; a clear error for files bridgec cannot read."""
+    """Which frontend reads ``path``; a clear error for files bridgec cannot read. Only the head of
+    the file is read (and the zip directory at its end): a multi-gigabyte file that is no model is
+    refused from its first bytes."""
     path = Path(path)
-    if not path.exists():
-        raise UsageError(f"{path}: no such file")
-    if path.is_dir():
-        raise UsageError(f"{path}: is a directory, not a model file")
-    try:
-        with open(path, "rb") as handle:
+    with open_regular(path) as handle:
+        try:
             head = handle.read(4)
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read it ({exc.strerror})") from None
+        except OSError as exc:
+            raise UsageError(f"{shown(path)}: cannot read it ({exc.strerror})") from None
+        return _format_of(path, handle, head)
+
+
+def _format_of(path: Path, handle: BinaryIO, head: bytes) -> str:
+    from bridgec.frontends import onnx_file
+
+    name = shown(path)
     try:
-        is_zip = zipfile.is_zipfile(path)
+        is_zip = zipfile.is_zipfile(handle)
     except Exception:  # noqa: BLE001 - a damaged end-of-archive record fails in several ways
         is_zip = False
     if is_zip:
         try:
-            with zipfile.ZipFile(path) as archive:
+            with zipfile.ZipFile(handle) as archive:
                 names = archive.namelist()
         except Exception as exc:  # noqa: BLE001 - zipfile raises BadZipFile, UnicodeDecodeError, ValueError...
             raise UsageError(
-                f"{path}: a damaged zip archive, not a readable model ({type(exc).__name__}); copy the file again"
+                f"{name}: a damaged zip archive, not a readable model ({type(exc).__name__}); copy the file again"
             ) from None
         if any(n.endswith("constants.pkl") for n in names) and any("/code/" in n for n in names):
             return "torchscript"
@@ -59,19 +66,21 @@ def detect_format(path: Path) -> str:
         if any(n.endswith("data.pkl") for n in names):
             return "pickle"
         raise UsageError(
-            f"{path}: a zip archive that is not a PyTorch model (expected torch.jit.save, "
+            f"{name}: a zip archive that is not a PyTorch model (expected torch.jit.save, "
             "torch.export.save or torch.save output)"
         )
     if head[:4] == b"PK\x03\x04":  # a zip's local header without a readable central directory
-        raise UsageError(f"{path}: a truncated or damaged zip archive (copy the model file again)")
+        raise UsageError(f"{name}: a truncated or damaged zip archive (copy the model file again)")
     if path.suffix.lower() == ".onnx":
+        onnx_file.check_header(handle, path)  # before anything reads it whole
         return "onnx"
     if head[:1] == b"\x08":  # ModelProto starts with field 1 (ir_version) as a varint
-        return "onnx"
-    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        if onnx_file.header_problem(handle) is None:
+            return "onnx"
+    elif head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
         return "pickle"  # torch.save's legacy (non-zip) format is a plain pickle stream
     raise UsageError(
-        f"{path}: not a model bridgec can read (expected a TorchScript archive, a torch.export "
+        f"{name}: not a model bridgec can read (expected a TorchScript archive, a torch.export "
         ".pt2 archive, a torch.save file or an .onnx file)"
     )
 
@@ -113,6 +122,7 @@ def open_source(
     """Read ``path`` into the IR (see ``load``) and keep what runs the source model."""
     path = Path(path)
     fmt = detect_format(path)
+    _check_arch_used(path, fmt, options)
     given = {k: tuple(v) for k, v in (inputs or {}).items()}
     if fmt in TORCH_FORMATS:
         from bridgec.frontends import pytorch
@@ -132,7 +142,7 @@ def open_source(
 
     model, graph = onnx_file.read(path, _named_onnx_shapes(path, given))
     rng = np.random.default_rng(0)
-    example = {t.name: rng.standard_normal(tuple(t.shape)).astype(np.float32) for t in graph.inputs}
+    example = {t.name: standard_normal(rng, tuple(t.shape)) for t in graph.inputs}
 
     def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         from bridgec import runtimes
@@ -178,6 +188,7 @@ def load(
     ``options`` carries the PyTorch flags (exporter, --trust-pickle, --import, --arch ...)."""
     path = Path(path)
     fmt = detect_format(path)
+    _check_arch_used(path, fmt, options)
     given = {k: tuple(v) for k, v in (inputs or {}).items()}
     if fmt in TORCH_FORMATS:
         from bridgec.frontends import pytorch
@@ -186,6 +197,22 @@ def load(
     from bridgec.frontends import onnx_file
 
     return onnx_file.load(path, _named_onnx_shapes(path, given))
+
+
+def _check_arch_used(path: Path, fmt: str, options: LoadOptions | None) -> None:
+    """--arch and --arch-args build the module of a state_dict file; given for a file that holds its
+    own architecture, they would be ignored without a word. (A torch.save file is only known to hold a
+    state_dict once read: the torch frontend refuses them there.)"""
+    if options is None or not (options.arch or options.arch_args):
+        return
+    if options.arch_args and not options.arch:
+        raise UsageError("--arch-args without --arch: they are the constructor arguments of --arch's class")
+    if fmt in ("onnx", "torchscript"):
+        what = "an ONNX model" if fmt == "onnx" else "a TorchScript archive"
+        raise UsageError(
+            f"--arch/--arch-args: {shown(path)} is {what}, which holds its own architecture; they are for "
+            "state_dict files only (drop them)"
+        )
 
 
 def _named_onnx_shapes(path: Path, given: dict) -> dict:
@@ -197,6 +224,9 @@ def _named_onnx_shapes(path: Path, given: dict) -> dict:
     names = _onnx_input_names(path)
     if len(names) != 1:
         raise UsageError(f"{path.name} has {len(names)} inputs ({', '.join(names)}); name each --input")
+    from bridgec.frontends.shapes import given_once
+
+    given_once(given, names[0], shape)
     given[names[0]] = shape
     return given
 
@@ -213,12 +243,9 @@ def run_pytorch(path: str | os.PathLike, feeds: dict, options: LoadOptions | Non
 
 
 def _onnx_input_names(path: Path) -> list[str]:
-    import onnx
+    from bridgec.frontends import onnx_file
 
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # noqa: BLE001 - a truncated or foreign file fails in many ways
-        raise UsageError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from None
+    model = onnx_file.load_proto(path)
     inits = {i.name for i in model.graph.initializer}
     return [i.name for i in model.graph.input if i.name not in inits]
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import BinaryIO
 
 import onnx
 import onnx_graphsurgeon as gs
 
 from bridgec import ir
-from bridgec.errors import UsageError
+from bridgec.errors import UsageError, onnx_message
 from bridgec.frontends.normalize import normalize, split_shape_ranges
 from bridgec.frontends.shapes import InputShapes
+from bridgec.sizes import check_model_sizes
 
 # Below this opset some ops mean something else (Softmax flattened trailing axes); the IR
 # has one meaning per op, so older models are converted up with onnx's version converter.
@@ -34,8 +37,7 @@ def upgrade(model: onnx.ModelProto, path: Path) -> onnx.ModelProto:
         return version_converter.convert_version(model, MIN_OPSET)
     except Exception as exc:  # noqa: BLE001 - onnx raises several kinds here
         raise UsageError(
-            f"{path}: cannot upgrade this opset-{opset} model to opset {MIN_OPSET}: "
-            f"{str(exc).splitlines()[0]}"
+            f"{path}: cannot upgrade this opset-{opset} model to opset {MIN_OPSET}: {onnx_message(exc)}"
         ) from None
 
 
@@ -104,6 +106,7 @@ def _import(model: onnx.ModelProto, path: Path) -> gs.Graph:
             "damaged or from a newer onnx release"
         ) from None
     _check_inferred_sizes(graph, path)
+    check_model_sizes(graph, f"{path}: ")  # what only constant evaluation sizes, before the check runs it
     _check_outputs_computed(graph, path)
     normalize(graph)  # standard ONNX and ATen spellings of the kept ops -> the bridgec form
     split_shape_ranges(graph)
@@ -197,11 +200,7 @@ def check_claims(model: onnx.ModelProto, path: Path) -> None:
                     f"{path}: external data {location!r} of {tensor.name!r} points outside the model's "
                     "folder; bridgec reads weights only from beside the model"
                 )
-            if not target.is_file():
-                raise UsageError(
-                    f"{path}: its weights are in the external data file {location!r}, which is missing; "
-                    f"copy it into {folder}"
-                )
+            _check_data_file(target, location, path, folder)
             available = max(0, target.stat().st_size - offset)
             wanted = length if length is not None else claimed
             if wanted > available or (needed is not None and needed > wanted):
@@ -262,12 +261,24 @@ def _check_outputs_computed(graph: gs.Graph, path: Path) -> None:
             seen.add(id(tensor))
             found = id(tensor) in inputs
             for node in tensor.inputs:
-                stack.extend(node.inputs)
+                stack.extend(_reads(node))
         if not found:
             raise UsageError(
                 f"{path}: output {output.name!r} does not depend on any input of the model (it is a "
                 "constant); Core ML computes outputs from inputs, so drop it or feed it from an input"
             )
+
+
+def _reads(node: gs.Node) -> list[gs.Tensor]:
+    """The tensors ``node`` reads: its inputs, and what the nodes of its subgraphs (an If's branches,
+    a Loop's body) read, which includes the outer graph's tensors they use by name."""
+    found = list(node.inputs)
+    for value in node.attrs.values():
+        for sub in value if isinstance(value, list) else [value]:
+            if isinstance(sub, gs.Graph):
+                for inner in sub.nodes:
+                    found.extend(_reads(inner))
+    return found
 
 
 def _check_inferred_sizes(graph: gs.Graph, path: Path) -> None:
@@ -286,6 +297,18 @@ def _check_inferred_sizes(graph: gs.Graph, path: Path) -> None:
             raise UsageError(f"{path}: {where} {tensor.name!r} of shape {list(shape)}: {why}")
 
 
+def _check_data_file(target: Path, location: str, path: Path, folder: Path) -> None:
+    """The external data file must be there, and a regular file: onnx opens and reads it whole."""
+    from bridgec.input_files import regular_file
+
+    if not target.exists():
+        raise UsageError(
+            f"{path}: its weights are in the external data file {location!r}, which is missing; "
+            f"copy it into {folder}"
+        )
+    regular_file(target, f"{path}: its external data file {location!r}")
+
+
 def load_external_data(model: onnx.ModelProto, path: Path) -> None:
     """Read the weights stored beside the model (``save_as_external_data``), naming a missing file."""
     from onnx.external_data_helper import ExternalDataInfo, uses_external_data
@@ -299,15 +322,126 @@ def load_external_data(model: onnx.ModelProto, path: Path) -> None:
         target = (folder / location).resolve()
         if folder not in target.parents and target != folder:
             raise UsageError(f"{path}: external data {location!r} points outside the model's folder")
-        if not target.is_file():
-            raise UsageError(
-                f"{path}: its weights are in the external data file {location!r}, which is missing; "
-                f"copy it into {folder}"
-            )
+        _check_data_file(target, location, path, folder)
     try:
         onnx.load_external_data_for_model(model, str(folder))
     except Exception as exc:  # noqa: BLE001 - a short or damaged data file
-        raise UsageError(f"{path}: cannot read its external data: {str(exc).splitlines()[0]}") from None
+        raise UsageError(f"{path}: cannot read its external data: {onnx_message(exc)}") from None
+
+
+# --- the file itself ---------------------------------------------------------------------------------
+
+# protobuf refuses a message past 2 GiB; models that big keep their weights in external data files
+MAX_FILE_BYTES = 2 << 30
+
+# ModelProto's fields and their wire types (0 varint, 2 length-delimited), onnx.proto3
+_MODEL_FIELDS = {1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25: 2, 26: 2}
+_GRAPH_FIELD = 7
+# a field number a newer onnx may add: still within a small message's first numbers
+_FUTURE_FIELDS = 64
+# enough for any real model's top level (opset imports, metadata, functions); past it, parsing decides
+_MAX_WALKED_FIELDS = 100_000
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int] | None:
+    value = shift = 0
+    while pos < len(data) and shift < 64:
+        byte = data[pos]
+        value |= (byte & 0x7F) << shift
+        pos += 1
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+    return None
+
+
+def header_problem(handle: BinaryIO) -> str | None:
+    """Why the open file is no ONNX ModelProto, found by walking its top-level fields (tags and
+    lengths, skipping each field's body with a seek), or None. A multi-gigabyte file of something
+    else fails within its first bytes, and a truncated model at its last field, before anything is
+    read whole."""
+    size = os.fstat(handle.fileno()).st_size
+    if size > MAX_FILE_BYTES:
+        return (
+            f"{size:,} bytes, more than the 2 GiB one ONNX file can hold (protobuf's limit; larger models "
+            "keep their weights in external data files)"
+        )
+    if size == 0:
+        return "the file is empty"
+    pos, seen_graph = 0, False
+    for _ in range(_MAX_WALKED_FIELDS):
+        if pos == size:
+            break
+        handle.seek(pos)
+        chunk = handle.read(22)  # a tag and a length: two varints of at most 11 bytes each
+        tag = _varint(chunk, 0)
+        if tag is None:
+            return f"a damaged field tag at byte {pos}"
+        number, wire = tag[0] >> 3, tag[0] & 7
+        expected = _MODEL_FIELDS.get(number)
+        if number == 0 or (expected is not None and wire != expected):
+            return f"field {number} of wire type {wire} at byte {pos} is not part of an ONNX model"
+        if expected is None and (number >= _FUTURE_FIELDS or wire not in (0, 1, 2, 5)):
+            return f"unknown field {number} at byte {pos}"
+        if wire == 0:
+            end = _varint(chunk, tag[1])
+            if end is None:
+                return f"a damaged number at byte {pos}"
+            pos += end[1]
+        elif wire == 2:
+            length = _varint(chunk, tag[1])
+            if length is None:
+                return f"a damaged length at byte {pos}"
+            body = pos + length[1]
+            if length[0] > size - body:
+                return f"field {number} at byte {pos} claims {length[0]:,} bytes but the file ends at byte {size:,} (truncated?)"
+            pos = body + length[0]
+        else:
+            pos += tag[1] + (8 if wire == 1 else 4)
+        seen_graph = seen_graph or number == _GRAPH_FIELD
+    else:
+        return None  # a top level this long is no attack on memory: let protobuf decide
+    if pos != size:
+        return f"the last field runs past the end of the file ({size:,} bytes)"
+    if not seen_graph:
+        return "it holds no graph"
+    return None
+
+
+def check_header(handle: BinaryIO, path: Path) -> None:
+    """A one-line UsageError when the open file is not an ONNX model (see ``header_problem``)."""
+    from bridgec.input_files import shown
+
+    problem = header_problem(handle)
+    if problem:
+        raise UsageError(f"{shown(path)}: not a readable ONNX model ({problem}); copy the model file again")
+
+
+def load_proto(path: Path) -> onnx.ModelProto:
+    """The ModelProto in ``path``, without external data: a regular file whose header is an ONNX
+    model's, read through the descriptor that was checked."""
+    from bridgec.input_files import open_regular, shown
+
+    with open_regular(path) as handle:
+        check_header(handle, path)
+        handle.seek(0)
+        try:
+            return onnx.load_model_from_string(handle.read())
+        except Exception as exc:  # noqa: BLE001 - a truncated or foreign file fails in many ways
+            raise UsageError(f"{shown(path)}: not a readable ONNX model ({type(exc).__name__})") from None
+
+
+def check_opsets(model: onnx.ModelProto, path: Path) -> None:
+    """An opset newer than the installed onnx defines has ops (or op versions) nothing here knows:
+    onnx would check and infer it as if it were the newest it has, and silently mean something else."""
+    newest = onnx.defs.onnx_opset_version()
+    opset = default_domain_opset(model)
+    if opset > newest:
+        raise UsageError(
+            f"{path}: the model uses ONNX opset {opset}, newer than the installed onnx {onnx.__version__} "
+            f"supports (opsets 7 to {newest}); export it with opset {newest} or older "
+            f"(torch.onnx.export(..., opset_version={newest}))"
+        )
 
 
 def load(path: Path, shapes: InputShapes | None = None) -> gs.Graph:
@@ -317,19 +451,17 @@ def load(path: Path, shapes: InputShapes | None = None) -> gs.Graph:
 def read(path: Path, shapes: InputShapes | None = None) -> tuple[onnx.ModelProto, gs.Graph]:
     """The ``.onnx`` file as a validated model onnxruntime can run (the reference a conversion is
     checked against) and as the IR graph the passes rewrite."""
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # noqa: BLE001 - a truncated or foreign file fails in many ways
-        raise UsageError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from None
+    model = load_proto(path)
     if not model.graph.node or model.ir_version <= 0:
         raise UsageError(f"{path}: not an ONNX model (no graph nodes)")
     _check_text(model.graph, path)
+    check_opsets(model, path)
     check_claims(model, path)
     load_external_data(model, path)
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as exc:
-        raise UsageError(f"{path}: invalid ONNX model: {str(exc).splitlines()[0]}") from None
+        raise UsageError(f"{path}: invalid ONNX model: {onnx_message(exc)}") from None
     except UnicodeDecodeError:  # a name or string attribute that is not UTF-8: a damaged file
         raise UsageError(f"{path}: invalid ONNX model: a name or string in it is not UTF-8 text") from None
     model = _prepare(model, path, shapes)

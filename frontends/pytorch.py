@@ -31,7 +31,7 @@ import numpy as np
 import onnx
 
 from bridgec import ir, timing
-from bridgec.errors import ConversionError, UsageError
+from bridgec.errors import ConversionError, UsageError, out_of_memory
 
 EXPORT_OPSET = 17
 EXPORTERS = ("auto", "torchscript", "dynamo")
@@ -388,6 +388,22 @@ def export(
 # --- loading the forms ---------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _torch_file(path: Path) -> Iterator[Any]:
+    """``path`` as torch's readers take it: the name, or the file opened when the name is not UTF-8
+    (torch hands names to C++ as UTF-8, and a surrogate-escaped one fails there as a damaged file)."""
+    name = str(path)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        from bridgec.input_files import open_regular
+
+        with open_regular(path) as handle:
+            yield handle
+        return
+    yield name
+
+
 def forward_input_names(module: Any) -> list[str]:
     """Input names from the signature of ``forward`` (TorchScript schema or Python signature)."""
     forward = getattr(module, "forward", module)
@@ -409,6 +425,11 @@ def _with_import_paths(options: LoadOptions) -> None:
     for name in options.imports:
         try:
             importlib.import_module(name)
+        except SystemExit as exc:  # a user module may not end the run, silently and with any status
+            raise UsageError(
+                f"--import {name}: the module called sys.exit({exc.code!r}) when imported; bridgec imports "
+                "it only to find the classes a pickle or --arch names"
+            ) from None
         except Exception as exc:  # noqa: BLE001 - a user module fails in any way
             raise UsageError(
                 f"--import {name}: cannot import it ({type(exc).__name__}: {first_line(exc)}); "
@@ -436,7 +457,8 @@ def _torch_load(path: Path, options: LoadOptions) -> Any:
     import torch
 
     try:
-        return torch.load(str(path), map_location="cpu", weights_only=True)
+        with _torch_file(path) as source:
+            return torch.load(source, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         pass  # it holds more than tensors: a pickled module, probably
     except Exception as exc:  # noqa: BLE001 - torch.load fails in many ways on damaged files
@@ -452,7 +474,8 @@ def _torch_load(path: Path, options: LoadOptions) -> Any:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return torch.load(str(path), map_location="cpu", weights_only=False)
+            with _torch_file(path) as source:
+                return torch.load(source, map_location="cpu", weights_only=False)
     except (AttributeError, ModuleNotFoundError, ImportError) as exc:
         missing = _missing_class(exc)
         if missing:
@@ -479,27 +502,83 @@ def _state_dict_of(obj: Any) -> dict | None:
     return None
 
 
+_ARCH_SPEC = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
+
+
+def check_arch_spec(arch: str) -> None:
+    """``--arch`` must read PKG.MODULE:CLASS; anything else is refused before any import."""
+    if not _ARCH_SPEC.match(arch):
+        raise UsageError(
+            f"--arch {arch!r}: expected PKG.MODULE:CLASS, the module and the torch.nn.Module class the "
+            "state_dict was saved from, e.g. mypkg.nets:Net"
+        )
+
+
+def _check_arch_class(arch: str, cls: Any) -> None:
+    """``--arch`` names a class to build: a module, a function (which bridgec would call with
+    --arch-args, whatever it does) or any other object is refused before anything is called."""
+    import torch
+
+    if isinstance(cls, type) and issubclass(cls, torch.nn.Module):
+        return
+    if isinstance(cls, type):
+        what = "a class, but not a torch.nn.Module subclass"
+    elif inspect.ismodule(cls):
+        what = "a module, not a class"
+    elif inspect.isroutine(cls):
+        what = "a function, not a class"
+    else:
+        what = f"a {type(cls).__name__}, not a class"
+    raise UsageError(
+        f"--arch {arch}: {arch.replace(':', '.')} is {what}; --arch names the torch.nn.Module class a "
+        "state_dict file's weights belong to (PKG.MODULE:CLASS)"
+    )
+
+
+def _arch_unused(path: Path, holds: str) -> UsageError:
+    """--arch for a file that carries its own architecture would be ignored without a word."""
+    from bridgec.input_files import shown
+
+    return UsageError(
+        f"--arch/--arch-args: {shown(path)} {holds}, which has its own architecture; they are for "
+        "state_dict files only (drop them)"
+    )
+
+
 def _build_arch(path: Path, weights: dict, options: LoadOptions) -> Any:
-    if not options.arch or ":" not in options.arch:
+    if not options.arch:
         raise UsageError(
             f"{path}: a state_dict (weights only, no architecture); pass --arch pkg.module:Class "
             "(and --arch-args JSON for its constructor) to build the module and load the weights"
         )
+    check_arch_spec(options.arch)
     module_name, _, class_name = options.arch.partition(":")
     _with_import_paths(options)
     try:
         cls = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError) as exc:
+    except SystemExit as exc:  # a user module may not end the run, silently and with any status
+        raise UsageError(
+            f"--arch {options.arch}: importing {module_name} called sys.exit({exc.code!r})"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - a user module fails in any way on import
         raise UsageError(
             f"--arch {options.arch}: cannot import {class_name} from {module_name} ({first_line(exc)}); "
             "add its folder with --path DIR"
         ) from None
+    _check_arch_class(options.arch, cls)
     try:
         arch_args = json.loads(options.arch_args) if options.arch_args else {}
     except json.JSONDecodeError as exc:
         raise UsageError(f"--arch-args: not JSON ({exc.msg} at character {exc.pos})") from None
+    if not isinstance(arch_args, (list, dict)):
+        raise UsageError(
+            f"--arch-args {options.arch_args}: a JSON {type(arch_args).__name__}; give a list of positional "
+            "or an object of keyword arguments, e.g. '[10]' or '{\"width\": 6}'"
+        )
     try:
         model = cls(*arch_args) if isinstance(arch_args, list) else cls(**arch_args)
+    except SystemExit as exc:
+        raise UsageError(f"--arch {options.arch}: the constructor called sys.exit({exc.code!r})") from None
     except Exception as exc:  # noqa: BLE001
         raise UsageError(f"--arch {options.arch}: the constructor failed: {first_line(exc)}") from None
     try:
@@ -586,23 +665,35 @@ def load_module(path: Path, fmt: str, options: LoadOptions | None = None) -> Loa
     options = options or LoadOptions()
     if fmt == "torchscript":
         try:
-            module = torch.jit.load(str(path), map_location="cpu")
+            with _torch_file(path) as source:
+                module = torch.jit.load(source, map_location="cpu")
         except Exception as exc:  # noqa: BLE001 - RuntimeError subclasses with long C++ traces
             raise UsageError(f"{path}: not a loadable TorchScript archive: {first_line(exc)}") from None
         return LoadedModel(module.eval(), forward_input_names(module), {}, "torchscript")
     if fmt == "pt2":
+        from bridgec.frontends import pt2_archive
+
+        # torch.export.load runs code a crafted archive holds: the archive is read as data first
+        pt2_archive.check(path, trust_pickle=options.trust_pickle)
         logged: list[BaseException] = []
         refused: list[BaseException] = []
+        ran: list[str] = []
         try:
             with (
                 warnings.catch_warnings(),
                 _log_exceptions("torch.export", logged),
                 _log_exceptions("torch._export", logged),
                 _weights_only(options, refused),
+                pt2_archive.loading(ran),
             ):
                 warnings.simplefilter("ignore")
-                program = torch.export.load(str(path))
+                with _torch_file(path) as source:
+                    program = torch.export.load(source)
         except Exception as exc:  # noqa: BLE001
+            if ran:
+                raise UsageError(
+                    f"{path}: torch.export.load met {ran[0]}; {pt2_archive.SAVE_AGAIN}"
+                ) from None
             if refused:
                 raise UsageError(
                     f"{path}: the archive holds pickled objects beyond tensors (weights, constants or "
@@ -623,6 +714,8 @@ def load_module(path: Path, fmt: str, options: LoadOptions | None = None) -> Loa
             raise UsageError(
                 f"{path}: a .pt2 archive without an exported program; save it with torch.export.save"
             )
+        if options.arch or options.arch_args:
+            raise _arch_unused(path, "is a torch.export archive")
         names, shapes = [], {}
         placeholders = {n.name: n for n in program.graph.nodes if n.op == "placeholder"}
         for spec in program.graph_signature.input_specs:
@@ -636,6 +729,8 @@ def load_module(path: Path, fmt: str, options: LoadOptions | None = None) -> Loa
     if fmt == "pickle":
         obj = _torch_load(path, options)
         if isinstance(obj, torch.nn.Module):
+            if options.arch or options.arch_args:
+                raise _arch_unused(path, "holds a whole pickled module")
             return LoadedModel(obj.eval(), forward_input_names(obj), {}, "torchscript")
         weights = _state_dict_of(obj)
         if weights is not None:
@@ -711,6 +806,8 @@ def open_model(path: Path, fmt: str, given: dict | None, options: LoadOptions | 
         with torch.no_grad():
             result = loaded.runnable()(*args)
     except Exception as exc:  # noqa: BLE001 - a shape the model cannot take: the model's own message
+        if out_of_memory(exc):
+            raise MemoryError(first_line(exc)) from None
         raise UsageError(
             f"{path.name}: the model does not run on inputs of shape "
             f"{', '.join(f'{n}:{resolved[n]}' for n in loaded.inputs)}: {first_line(exc, last=True)}"

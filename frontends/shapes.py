@@ -164,6 +164,17 @@ def parse_input_specs(texts: list[str] | None) -> dict[str | None, tuple[int, ..
     return found
 
 
+def given_once(given: dict, name: str, unnamed: tuple[int, ...]) -> None:
+    """An unnamed ``--input`` names the model's only input: refused when that input is named too,
+    or which shape bridgec uses would depend on the order of the flags."""
+    if name in given:
+        shown = "x".join(map(str, given[name]))
+        raise UsageError(
+            f"--input {name} is given twice: as {name}:{shown} and unnamed as {'x'.join(map(str, unnamed))} "
+            "(the model's only input); give it once"
+        )
+
+
 def resolve(given: dict[str | None, tuple[int, ...]] | None, names: list[str]) -> InputShapes:
     """Match user-given shapes to the model's input names; an unnamed shape needs exactly one input."""
     given = dict(given or {})
@@ -173,7 +184,9 @@ def resolve(given: dict[str | None, tuple[int, ...]] | None, names: list[str]) -
                 f"the model has {len(names)} inputs ({', '.join(names)}); name each one: "
                 f"--input {names[0] if names else 'x'}:1x3x224x224"
             )
-        given[names[0]] = given.pop(None)
+        shape = given.pop(None)
+        given_once(given, names[0], shape)
+        given[names[0]] = shape
     unknown = [n for n in given if n not in names]
     if unknown:
         raise UsageError(

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Protocol
 import onnx_graphsurgeon as gs
 
 from bridgec import ir
-from bridgec.errors import BridgecError, ConversionError
+from bridgec.errors import BridgecError, ConversionError, UsageError
 
 
 class Capabilities(Protocol):
@@ -104,6 +104,11 @@ class Pass:
             result = self.call(graph, ctx)
         except BridgecError:
             raise
+        except SystemExit as exc:  # a user's pass may not end the run, silently and with any status
+            raise UsageError(
+                f"pass {self.id} called sys.exit({exc.code!r}); a pass reports a problem by raising an "
+                "exception"
+            ) from None
         except Exception as exc:  # a bug in a pass must still name the pass and what ran before it
             ran = ", ".join(ctx.passes_run) or "none"
             raise ConversionError(

@@ -14,7 +14,8 @@ import onnx
 import onnx_graphsurgeon as gs
 
 from bridgec import ir
-from bridgec.errors import ConversionError
+from bridgec.errors import ConversionError, UsageError, onnx_message
+from bridgec.numerics import standard_normal
 from bridgec.passes._infra import Pass, PassContext, PassResult
 
 
@@ -34,8 +35,7 @@ class GraphCheck:
             onnx.checker.check_model(model)
             onnx.shape_inference.infer_shapes(model, strict_mode=True)
         except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
-            first = str(exc).strip().splitlines()[0]
-            raise ConversionError(f"invalid graph {_where(p, ctx)}: {first}") from None
+            raise ConversionError(f"invalid graph {_where(p, ctx)}: {onnx_message(exc)}") from None
 
 
 class VerifyEach:
@@ -45,7 +45,7 @@ class VerifyEach:
         from bridgec.runtimes import run_onnxruntime
 
         rng = np.random.default_rng(seed)
-        self.feeds = {t.name: rng.standard_normal(tuple(t.shape)).astype(np.float32) for t in graph.inputs}
+        self.feeds = {t.name: standard_normal(rng, tuple(t.shape)) for t in graph.inputs}
         self.rtol, self.atol = rtol, atol
         self.previous = run_onnxruntime(graph, self.feeds)
         self.compared = 0
@@ -75,7 +75,13 @@ class DumpDir:
 
     def __init__(self, directory: Path, graph: gs.Graph, graphml: bool = False) -> None:
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file in its place or on its path, no permission: the user's to fix
+            raise UsageError(
+                f"--dump-dir {self.directory}: cannot create the folder ({exc.strerror or type(exc).__name__}); "
+                "name a folder bridgec can create or write to"
+            ) from None
         self.graphml = graphml
         self.count = 0
         self._write("input", graph, {})
@@ -83,11 +89,16 @@ class DumpDir:
     def _write(self, label: str, graph: gs.Graph, provenance: dict[str, str]) -> None:
         stem = f"{self.count:02d}_{label.replace('::', '.')}"
         model = ir.export_model(graph, provenance=provenance)
-        onnx.save(model, str(self.directory / f"{stem}.onnx"))
-        if self.graphml:
-            import networkx as nx
+        try:
+            onnx.save(model, str(self.directory / f"{stem}.onnx"))
+            if self.graphml:
+                import networkx as nx
 
-            nx.write_graphml(ir.to_networkx(graph), str(self.directory / f"{stem}.graphml"))
+                nx.write_graphml(ir.to_networkx(graph), str(self.directory / f"{stem}.graphml"))
+        except OSError as exc:
+            raise UsageError(
+                f"--dump-dir {self.directory}: cannot write {stem} in it ({exc.strerror or type(exc).__name__})"
+            ) from None
         self.count += 1
 
     def after_pass(self, p: Pass, result: PassResult, ctx: PassContext) -> None:

@@ -78,7 +78,16 @@ class FoldConstants(Pass):
         import onnxruntime
 
         onnxruntime.set_default_logger_severity(3)  # its refusals are warnings on stderr otherwise
-        graph.fold_constants(error_ok=True, fold_shapes=True, flatten_subgraphs=False)
+        # It evaluates the whole constant part at once, allocating each tensor whatever its size:
+        # what cannot be sized first (or is past the limit) is left for the model to compute.
+        from bridgec.sizes import fold_exclusions
+
+        graph.fold_constants(
+            error_ok=True,
+            fold_shapes=True,
+            flatten_subgraphs=False,
+            should_exclude_node=fold_exclusions(graph),
+        )
         graph.cleanup(remove_unused_graph_inputs=False)
         return PassResult(graph, len(graph.nodes) != before)
 

@@ -167,12 +167,43 @@ def test_the_fork_server_runs_the_real_cli_like_the_console_script(seeds):
     assert bad.stderr.startswith("bridgec: error: ")
 
 
+def test_hostile_pt2_members_are_reproducible_and_reach_the_payload_oracle(seeds, monkeypatch, tmp_path):
+    """Every kind of .pt2 member mutation comes up, the same for the same seed; and a payload that
+    runs is a finding of its own (here a stand-in bridgec that imports the module a case names)."""
+    monkeypatch.setitem(fuzz.MODES, "pt2_members", True)
+    data = fuzz.make_seeds(seeds, ("pt2",))
+    first = list(fuzz.generate(80, 9, ("pt2",), data))
+    assert first == list(fuzz.generate(80, 9, ("pt2",), data))
+    kinds = {m.split(":")[1] for _, _, m, _ in first}
+    assert {"string", "expr", "guard", "target", "treespec", "opaque", "aoti", "aoti_slip", "rename"} <= kinds
+    script = (
+        f"import sys; sys.dont_write_bytecode = True; import {fuzz.PAYLOAD_MODULE}; "
+        "print('bridgec: error: x', file=sys.stderr); sys.exit(2)"
+    )
+    monkeypatch.setattr(fuzz, "command", lambda case, fmt: [sys.executable, "-c", script])
+    name, fmt, mutation, case = first[0]
+    outcome = fuzz.run_case(name, fmt, mutation, case, timeout=60)
+    assert outcome.findings == ["payload"], outcome
+
+
+@pytest.mark.slow
+def test_fuzz_smoke_hostile_pt2_members(seeds, tmp_path, monkeypatch):
+    """A few hostile .pt2 archives (payloads in the program, AOTInductor and pickle members, zip slip
+    names, inflated sizes): no payload runs, each is one clean error."""
+    monkeypatch.setitem(fuzz.MODES, "pt2_members", True)
+    failures = tmp_path / "failures"
+    summary = fuzz.fuzz(12, 4, timeout=120, formats=("pt2",), jobs=2, failures=failures, seed_dir=seeds)
+    assert summary.cases == 12
+    assert not summary.failed, summary.render() + "\n\n" + _details(failures)
+    assert summary.exit_codes["2"] >= 10, summary.render()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "formats, cases, seed, output",
     [
         (("onnx",), 200, 1, "out.mlmodel"),
-        (("pt", "pt2"), 40, 2, "out.mlmodel"),
+        (("pt", "pt2"), 36, 2, "out.mlmodel"),  # (with the hostile .pt2 run above: about as long as 40)
         (("onnx",), 60, 3, "out.mlpackage"),  # an ML Program: a folder to leave whole or not at all
     ],
     ids=["onnx", "torch", "onnx-mlprogram"],

@@ -7,7 +7,16 @@ Seeds are small valid models made here (a conv + ReLU6 + conv net as ``.onnx``, 
 and ``torch.export`` ``.pt2``). Each case truncates, bit-flips or splices a seed (or one member of a
 seed's zip archive, or one field of an ONNX model) and runs ``bridgec CASE -o out.mlmodel`` (or
 ``--output out.mlpackage``: an ML Program) in a
-subprocess, in a fresh temporary folder, with a per-case timeout. A case is a finding when
+subprocess, in a fresh temporary folder, with a per-case timeout.
+
+``.pt2`` cases also get hostile member mutations (``pt2_member:*``; ``--pt2-members`` makes every
+``.pt2`` case one): the program JSON with a shape expression, guard, value name, parameter path,
+operator target or pytree spec swapped for a payload, members added (an opaque-object pickle, an
+AOTInductor library, a member named ``../``, a duplicate, a symlink), pickled weights and inflated
+size claims. Each payload creates ``PAYLOAD_RAN`` in the case folder (or, for a zip slip, a file of
+its own name in ``bridgec-fuzz-slip`` under the temporary folder). A case is a finding when
+
+- ``payload``: a payload ran (its file exists after the run),
 
 - ``traceback``: stderr holds a Python traceback or an ``internal error`` line,
 - ``hang``: the run outlived ``--timeout``,
@@ -31,10 +40,12 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import functools
 import importlib
 import io
 import json
 import os
+import pickle
 import queue
 import random
 import select
@@ -46,6 +57,7 @@ import tempfile
 import threading
 import time
 import traceback
+import warnings
 import zipfile
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -54,8 +66,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FORMATS = ("onnx", "pt", "pt2")
-KINDS = ("traceback", "hang", "exit", "noise", "leftover")
+KINDS = ("traceback", "hang", "exit", "noise", "leftover", "payload")
 INPUT = "x:1x3x8x8"
+PAYLOAD = "PAYLOAD_RAN"  # what a hostile .pt2 case's payload creates in the case folder
+PAYLOAD_MODULE = "pt2_payload_module"  # written next to those cases: importing it runs the payload
+SLIP = Path(tempfile.gettempdir()) / "bridgec-fuzz-slip"  # where zip-slip members aim
+MODES = {"pt2_members": False}  # --pt2-members: every .pt2 case is a hostile member mutation
 
 
 # --- seeds -------------------------------------------------------------------------------------------
@@ -215,11 +231,241 @@ def mutate(fmt: str, seeds: dict[str, bytes], rng: random.Random) -> tuple[str, 
     data = seeds[fmt]
     other = seeds[rng.choice(sorted(seeds))]
     roll = rng.random()
+    if fmt == "pt2" and (MODES["pt2_members"] or roll < 0.2):
+        return pt2_member(data, rng)
     if fmt in ("pt", "pt2") and roll < 0.6:
         return zip_member(data, other, rng)
     if fmt == "onnx" and roll < 0.5:
         return onnx_field(data, rng)
     return byte_mutation(data, other, rng)
+
+
+# --- hostile .pt2 members ------------------------------------------------------------------------------
+
+# Python that creates PAYLOAD in the working folder (the case folder), in the places a .pt2 holds code
+_PY = f"__import__('pathlib').Path('{PAYLOAD}').touch()"
+_PY_DOTLESS = f'getattr(getattr(__import__("pathlib"),"Path")("{PAYLOAD}"),"touch")()'  # torch splits at dots
+HOSTILE_STRINGS = (
+    _PY,
+    f"x={_PY}",  # a parameter default in ``def forward(self, x=...)``
+    f'w"+str({_PY_DOTLESS})+"',  # inside ``getattr(self, "...")``
+    f"{_PY} is None",
+    "Pow(Integer(10), Integer(100000000))",
+    "LShift(Integer(1), Integer(10000000000))",
+    "Symbol('s0', positive=True, integer=True).__class__",
+    "torch.os.system",
+    "builtins.exec",
+    "torch.ops.aten.from_file.default",
+    "torch.export.custom_ops._call_custom_autograd_function_in_pre_dispatch",
+    "torch.ops.higher_order.print",
+    f"{PAYLOAD_MODULE}.Hook",
+    "u99999999999",
+    "a\rb",
+    "",
+    "x" * 5000,
+)
+HOSTILE_TARGETS = (
+    "torch.os.system",
+    "builtins.exec",
+    "builtins.eval",
+    "torch.ops.aten.from_file.default",
+    "torch.ops.aten.save.default",
+    "torch.ops.aten._print.default",
+    "torch.export.custom_ops._call_custom_autograd_function_in_pre_dispatch",
+    "torch.ops.higher_order.print",
+    "torch.ops.higher_order.flat_apply",
+    "torch.ops.load_library",
+    "#evil:op",
+)
+PAYLOAD_MODULE_SOURCE = (
+    f"open({PAYLOAD!r}, 'w').close()\n"
+    "import enum\n\n\nclass Hook(enum.Enum):\n    x = 1\n\n    @staticmethod\n    def apply(*args):\n"
+    "        return args[0] if args else None\n"
+)
+
+
+class _Payload:
+    """Unpickling this creates PAYLOAD in the working folder."""
+
+    def __reduce__(self):
+        return (open, (PAYLOAD, "w"))
+
+
+@functools.lru_cache(maxsize=1)
+def payload_library() -> bytes:
+    """A shared library whose constructor creates PAYLOAD in the working folder (an ELF stub when no
+    C compiler is found: the archive is then refused or not all the same)."""
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        return b"\x7fELF no compiler here"
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "payload.c"
+        source.write_text(
+            "#include <stdio.h>\n__attribute__((constructor)) static void run(void) "
+            f'{{ FILE *f = fopen("{PAYLOAD}", "w"); if (f) fclose(f); }}\n'
+        )
+        subprocess.run(
+            [compiler, "-shared", "-fPIC", "-o", str(Path(tmp) / "payload.so"), str(source)],
+            check=True,
+            capture_output=True,
+        )
+        return (Path(tmp) / "payload.so").read_bytes()
+
+
+def _strings(value):
+    """(container, key) of every string value in parsed JSON."""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        if isinstance(item, str):
+            yield value, key
+        else:
+            yield from _strings(item)
+
+
+def pt2_member(data: bytes, rng: random.Random) -> tuple[str, bytes]:
+    """A hostile rewrite of a .pt2 archive (see the module docstring): what torch.export.load would
+    run, extract or allocate, put where torch reads it."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        infos = archive.infolist()
+        root = infos[0].filename.split("/")[0]
+        members = {i.filename[len(root) + 1 :]: archive.read(i) for i in infos}
+    program = json.loads(members["models/model.json"])
+    graph = program["graph_module"]["graph"]
+    weights = json.loads(members["data/weights/model_weights_config.json"])
+    constants = json.loads(members["data/constants/model_constants_config.json"])
+    extra: list[tuple[zipfile.ZipInfo | str, bytes]] = []  # members written before the others
+    compression = zipfile.ZIP_STORED
+    kind = rng.choice(
+        ("string", "string", "expr", "guard", "target", "treespec", "opaque", "pickle", "sample_inputs",
+         "aoti", "aoti_slip", "rename", "duplicate", "symlink", "inflate", "range", "compress")
+    )  # fmt: skip
+    detail = ""
+    if kind == "string":  # any string of the program: the walk must have a rule for each
+        slots = list(_strings(program))
+        container, key = rng.choice(slots)
+        container[key] = rng.choice(HOSTILE_STRINGS)
+        detail = str(key)
+    elif kind == "expr":
+        name = rng.choice(sorted(graph["tensor_values"]))
+        sizes = graph["tensor_values"][name]["sizes"]
+        text = rng.choice((_PY, "Pow(Integer(10), Integer(100000000))", "Symbol('s0', evil=True)", "s0//0"))
+        sizes[rng.randrange(len(sizes))] = {"as_expr": {"expr_str": text, "hint": {"as_int": 1}}}
+    elif kind == "guard":
+        program["guards_code"] = [rng.choice((f"{_PY} is None", "L['x'].size()[0] ** 10000000000 > 0", "1,"))]
+    elif kind == "target":
+        node = rng.choice(graph["nodes"])
+        node["target"] = rng.choice(HOSTILE_TARGETS)
+        argument = rng.choice((_PY, f"{PAYLOAD_MODULE}.Hook", PAYLOAD))
+        node["inputs"].insert(0, {"name": "", "arg": {"as_string": argument}, "kind": 1})
+        detail = node["target"]
+    elif kind == "treespec":
+        signature = program["graph_module"]["module_call_graph"][0]["signature"]
+        spec = json.loads(signature["in_spec"])
+        hooks = (
+            json.dumps([{"__enum__": True, "fqn": f"{PAYLOAD_MODULE}:Hook", "name": "x"}]),
+            {"default_factory_module": PAYLOAD_MODULE, "default_factory_name": "Hook", "dict_context": []},
+        )
+        hook = rng.choice(hooks)
+        spec[1]["children_spec"][1] = {
+            "type": "builtins.dict" if isinstance(hook, str) else "collections.defaultdict",
+            "context": hook if isinstance(hook, str) else json.dumps(hook),
+            "children_spec": [],
+        }
+        signature["in_spec"] = json.dumps(spec)
+    elif kind == "opaque":
+        prefix = rng.choice(("opaque_obj_", "custom_obj_"))
+        members[f"data/constants/{prefix}0"] = pickle.dumps(_Payload(), protocol=2)
+        constants["config"]["evil"] = {
+            "path_name": f"{prefix}0",
+            "is_param": False,
+            "use_pickle": True,
+            "tensor_meta": None,
+        }
+    elif kind == "pickle":  # a weight stored as a pickle (torch unpickles it in full)
+        fqn = rng.choice(sorted(weights["config"]))
+        members[f"data/weights/{weights['config'][fqn]['path_name']}"] = _torch_save_payload()
+        weights["config"][fqn]["use_pickle"] = True
+    elif kind == "sample_inputs":
+        members["data/sample_inputs/model.pt"] = _torch_save_payload()
+    elif kind == "aoti":
+        members["data/aotinductor/model/model.wrapper.so"] = payload_library()
+        members["data/aotinductor/model/model.wrapper_metadata.json"] = b'{"AOTI_DEVICE_KEY": "cpu"}'
+    elif kind == "aoti_slip":  # torch extracts AOTInductor members to the path their name gives
+        token = f"{rng.getrandbits(48):012x}"
+        target = str(SLIP / token).lstrip("/")
+        members[f"data/aotinductor/model/{'../' * 16}{target}"] = b"slipped"
+        members["data/aotinductor/model/model.wrapper_metadata.json"] = b'{"AOTI_DEVICE_KEY": "cpu"}'
+        detail = token
+    elif kind == "rename":
+        name = rng.choice(sorted(members))
+        token = f"{rng.getrandbits(48):012x}"
+        new = rng.choice(
+            (
+                f"../../{name}",
+                str(SLIP / token),
+                name.replace("/", "\\"),
+                f"{name}/",
+                f"./{name}",
+                f"a//{name}",
+            )
+        )
+        members[new] = members.pop(name)
+        detail = token if new.startswith("/") else ""
+    elif kind == "duplicate":  # a second copy that one zip reader may take and another not
+        hostile = json.loads(members["models/model.json"])
+        hostile["guards_code"] = [f"{_PY} is None"]
+        extra.append((f"{root}/models/model.json", json.dumps(hostile).encode()))
+    elif kind == "symlink":
+        name = rng.choice(sorted(members))
+        link = zipfile.ZipInfo(f"{root}/{name}")
+        link.create_system = 3
+        link.external_attr = (0o120777) << 16
+        extra.append((link, members.pop(name)))
+    elif kind == "inflate":  # a claim of more bytes than the record holds, or a record emptied
+        fqn = rng.choice(sorted(weights["config"]))
+        meta = weights["config"][fqn]["tensor_meta"]
+        big = rng.choice((1 << 14, 1 << 20, 1 << 40, (1 << 63) - 1))
+        meta["sizes"][0] = {"as_int": big}
+        if rng.random() < 0.5:
+            members[f"data/weights/{weights['config'][fqn]['path_name']}"] = b""
+    elif kind == "range":
+        program["range_constraints"][rng.choice(("u99999999999", "s0 + x.__class__", "zuf9" * 10))] = {
+            "min_val": 0,
+            "max_val": 4,
+        }
+    elif kind == "compress":
+        compression = zipfile.ZIP_DEFLATED
+    members["models/model.json"] = json.dumps(program).encode()
+    members["data/weights/model_weights_config.json"] = json.dumps(weights).encode()
+    members["data/constants/model_constants_config.json"] = json.dumps(constants).encode()
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Duplicate name": the point of one kind
+        with zipfile.ZipFile(buffer, "w", compression) as archive:
+            for info, content in extra:
+                archive.writestr(info, content)
+            for name, content in members.items():
+                archive.writestr(name if name.startswith("/") else f"{root}/{name}", content)
+    return f"pt2_member:{kind}" + (f":{detail}" if detail else ""), buffer.getvalue()
+
+
+@functools.lru_cache(maxsize=1)
+def _torch_save_payload() -> bytes:
+    """A torch.save zip whose pickle creates PAYLOAD when unpickled in full."""
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(((_Payload(),), {}), buffer)
+    return buffer.getvalue()
+
+
+def payload_markers(folder: Path, mutation: str) -> list[Path]:
+    """Where a case's payload would have left its file."""
+    markers = [folder / PAYLOAD]
+    token = mutation.rsplit(":", 1)[-1]
+    if mutation.startswith("pt2_member:") and len(token) == 12:
+        markers.append(SLIP / token)
+    return markers
 
 
 # --- running a case ------------------------------------------------------------------------------------
@@ -507,7 +753,11 @@ def run_case(
         case.write_bytes(data)
         if mutation.startswith("onnx_field:external"):
             (folder / "w.bin").write_bytes(bytes(64))
-        expected = {case.name, "w.bin"}
+        if mutation.startswith("pt2_member:"):  # importable: `python -m` puts the folder on sys.path
+            (folder / f"{PAYLOAD_MODULE}.py").write_text(PAYLOAD_MODULE_SOURCE)
+        expected = {case.name, "w.bin", f"{PAYLOAD_MODULE}.py"}
+        markers = payload_markers(folder, mutation)
+        ran: list[str] = []
         start = time.monotonic()
         slow = False
         for limit in (timeout, timeout * 4):  # a timeout is retried once with 4x the time: a busy
@@ -516,6 +766,10 @@ def run_case(
                 returncode, stderr = run_subprocess(case, fmt, limit)
             else:
                 returncode, stderr = runner.run(case, fmt, limit)
+            for marker in markers:  # before a retry clears the folder
+                if marker.exists():
+                    ran.append(str(marker))
+                    marker.unlink()
             if returncode is not None:
                 break
             slow = True
@@ -523,6 +777,9 @@ def run_case(
                 if leftover.name not in expected:
                     shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
         outcome = Outcome(name, mutation, returncode, time.monotonic() - start, stderr, slow=slow)
+        if ran:
+            outcome.findings.append("payload")
+            outcome.stderr += f"\n[fuzz] the payload ran: {', '.join(sorted(set(ran)))}"
         if returncode is None:
             outcome.findings.append("hang")
         elif returncode not in (0, 1, 2):
@@ -725,6 +982,12 @@ def main(argv: list[str] | None = None) -> int:
         "--failures", type=Path, default=Path("fuzz-failures"), help="folder for failing cases"
     )
     parser.add_argument("--replay", type=Path, metavar="DIR", help="run the cases saved in DIR again")
+    parser.add_argument(
+        "--pt2-members",
+        action="store_true",
+        help="make every .pt2 case a hostile member mutation (payloads in the program JSON, AOTInductor "
+        "and pickle members, zip slip names, inflated sizes); a payload that runs is a finding",
+    )
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the summary as JSON")
     parser.add_argument("--every", type=int, default=100, help="print progress every N cases")
     parser.add_argument(
@@ -735,6 +998,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     OUTPUT["name"] = args.output
+    MODES["pt2_members"] = args.pt2_members
 
     def interrupt(signum, frame):  # `kill PID` stops a soak like Ctrl-C: with its summary
         raise KeyboardInterrupt

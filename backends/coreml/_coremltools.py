@@ -25,13 +25,19 @@ def load() -> ModuleType:
     for name in _HIDDEN:
         sys.modules[name] = None  # type: ignore[assignment]  # makes `import torch` raise ImportError
     try:
-        return _import()
+        module = _import()
     finally:
-        for name, module in saved.items():
-            if module is None:
+        for name, real in saved.items():
+            if real is None:
                 del sys.modules[name]
             else:
-                sys.modules[name] = module
+                sys.modules[name] = real
+    from bridgec import interrupts
+
+    # coremltools imports its optional dependencies in bare ``except:`` clauses, which swallow a
+    # Ctrl-C or SIGTERM arriving meanwhile: the signal was recorded, so it ends the run now
+    interrupts.checkpoint()
+    return module
 
 
 def _import() -> ModuleType:

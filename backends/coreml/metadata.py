@@ -12,6 +12,12 @@ from typing import Any
 from bridgec import __version__
 
 
+def _text(value: str) -> str:
+    """``value`` as UTF-8 text protobuf accepts: a file name or argument that is not UTF-8 reaches
+    Python with surrogate escapes, which protobuf refuses; they become U+FFFD instead."""
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 @dataclass
 class Metadata:
     """What the app developer sees in Xcode's model page, plus provenance (``userDefined``)."""
@@ -26,15 +32,17 @@ class Metadata:
 
     def apply(self, spec: Any) -> None:
         meta = spec.description.metadata
-        meta.shortDescription = self.short_description or meta.shortDescription or "Converted by bridgec"
-        meta.author = self.author
-        meta.license = self.license
-        meta.versionString = self.version
+        meta.shortDescription = _text(
+            self.short_description or meta.shortDescription or "Converted by bridgec"
+        )
+        meta.author = _text(self.author)
+        meta.license = _text(self.license)
+        meta.versionString = _text(self.version)
         for key in [k for k in meta.userDefined if k.startswith("bridgec.")]:
             del meta.userDefined[key]
         meta.userDefined["bridgec.version"] = __version__
         for key, value in sorted(self.provenance.items()):
-            meta.userDefined[f"bridgec.{key}"] = str(value)
+            meta.userDefined[f"bridgec.{key}"] = _text(str(value))
         for features, given, kind in (
             (spec.description.input, self.input_descriptions, "input"),
             (spec.description.output, self.output_descriptions, "output"),
@@ -50,7 +58,7 @@ class Metadata:
                 )
             for feature in features:
                 if feature.name in given:
-                    feature.shortDescription = given[feature.name]
+                    feature.shortDescription = _text(given[feature.name])
 
     @classmethod
     def from_dict(cls, values: dict[str, str]) -> Metadata:

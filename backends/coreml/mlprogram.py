@@ -178,7 +178,7 @@ def build_program(graph: gs.Graph, target: Target) -> Any:
         for node in graph.nodes:
             try:
                 mil.lookup(node).emit(ctx, node)
-            except ConversionError:
+            except (ConversionError, MemoryError):  # out of memory is no emitter bug
                 raise
             except Exception as exc:
                 raise ConversionError(

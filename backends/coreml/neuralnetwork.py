@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import inspect
 import os
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ from bridgec.backends.coreml.capabilities import CoreMLCapabilities, capabilitie
 from bridgec.backends.coreml.inputs import static_inputs
 from bridgec.backends.coreml.metadata import Metadata
 from bridgec.backends.coreml.targets import Target
-from bridgec.errors import ConversionError, UsageError
+from bridgec.errors import ConversionError
 
 NEURALNETWORK_MAX_SPEC = 5  # iOS14: the last release that added NeuralNetwork layers
 
@@ -270,7 +269,7 @@ def build_spec(
         assert emitter is not None  # _check_legal guarantees it
         try:
             emitter.emit(ctx, node)
-        except ConversionError:
+        except (ConversionError, MemoryError):  # out of memory is no emitter bug
             raise
         except Exception as exc:
             raise ConversionError(f"emitting node {node.name!r} ({ir.op_label(node)}) failed: {exc}") from exc
@@ -374,25 +373,11 @@ def custom_classes(spec: Any) -> dict[str, list[str]]:
 
 
 def write_atomic(data: bytes, path: Path) -> None:
-    """Write to a temporary file beside ``path`` and rename, so no half-written model is ever left."""
-    path = Path(path)
-    try:
-        if path.is_dir():
-            raise IsADirectoryError(21, "is a directory; name a file to write", str(path))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise UsageError(f"{exc.filename or path}: cannot write it ({exc.strerror})") from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise UsageError(f"{path}: cannot write it ({exc.strerror or type(exc).__name__})") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write to a staging folder beside ``path`` and rename, so no half-written file is ever left
+    (``bridgec.files.write_file``: through a symlink, to the file it points to)."""
+    from bridgec.files import write_file
+
+    write_file(data, Path(path))
 
 
 def emit(

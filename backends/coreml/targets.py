@@ -68,7 +68,7 @@ class Target:
         avoid_ops: tuple[str, ...] | frozenset[str] = (),
         format: str = "neuralnetwork",
     ) -> Target:
-        name = name or DEFAULT_TARGET
+        name = DEFAULT_TARGET if name is None else name  # '' is no target, not the default
         lookup = {k.lower(): k for k in SPEC_VERSIONS}
         key = lookup.get(name.lower())
         if key is None:
