@@ -36,3 +36,15 @@ def faceseg_reference(faceseg_path, faceseg_input) -> np.ndarray:
     module = torch.jit.load(str(faceseg_path))
     with torch.no_grad():
         return module(torch.from_numpy(faceseg_input)).numpy()
+
+
+@pytest.fixture(autouse=True)
+def _pass_registry_restored():
+    """A test that loads a user pass (``--load-passes`` in process) must not leave it registered: a
+    later test's pipelines would then differ with the order the tests happen to run in."""
+    from bridgec import passes
+
+    before = dict(passes.REGISTRY)
+    yield
+    passes.REGISTRY.clear()
+    passes.REGISTRY.update(before)
