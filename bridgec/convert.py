@@ -554,9 +554,6 @@ def _stage_and_swap(result: Conversion, output: Path, extra: dict[Path, Callable
         result.kernel_files = sorted(kernels_dir.iterdir())
 
 
-_signals_deferred = interrupts.deferred
-
-
 def _kernels_index(result: Conversion, classes: list[str]) -> str:
     lines = [
         "# Custom layer kernels for this model",

@@ -34,7 +34,13 @@ KERNELS_MARKER = ".bridgec-kernels"
 STAGING_PREFIX = ".bridgec-staging-"
 STAGING_MARKER = ".bridgec-staging"
 _OS_LITTER = {".DS_Store"}  # Finder writes it into any folder it shows: not a user file to protect
-_DUMPED = re.compile(r"\d{2,}_.*\.(onnx|graphml)")  # what --dump-dir writes (passes/_instrument.DumpDir)
+_DUMPED = re.compile(r"\d{2,}_.*\.(onnx|graphml)")  # the names dump_stem gives, with DumpDir's suffixes
+
+
+def dump_stem(count: int, label: str) -> str:
+    """The file name (without suffix) --dump-dir gives the graph after pass number ``count``; kept here,
+    beside the pattern that protects the user's files from those names."""
+    return f"{count:02d}_{label.replace('::', '.')}"
 
 
 def real(path: str | os.PathLike) -> Path:

@@ -87,7 +87,9 @@ class DumpDir:
         self._write("input", graph, {})
 
     def _write(self, label: str, graph: gs.Graph, provenance: dict[str, str]) -> None:
-        stem = f"{self.count:02d}_{label.replace('::', '.')}"
+        from bridgec.files import dump_stem
+
+        stem = dump_stem(self.count, label)
         model = ir.export_model(graph, provenance=provenance)
         try:
             onnx.save(model, str(self.directory / f"{stem}.onnx"))
