@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 
 def _early_signals() -> None:
     # the command's first code: from here on Ctrl-C and SIGTERM end it with one line, not a traceback
-    from bridgec import interrupts
+    from bridgec.core import interrupts
 
     if interrupts.is_the_command():
         interrupts.install_early()

@@ -1,5 +1,5 @@
 import sys
 
-from bridgec.cli import main
+from bridgec.driver.cli import main
 
 sys.exit(main())

@@ -18,11 +18,11 @@ from typing import Any, BinaryIO
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from bridgec.errors import ConversionError, SourceUnrunnable, UsageError
+from bridgec.core.errors import ConversionError, SourceUnrunnable, UsageError
+from bridgec.core.input_files import open_regular, shown
+from bridgec.core.numerics import standard_normal
 from bridgec.frontends.pytorch import EXPORTERS, LoadOptions
 from bridgec.frontends.shapes import parse_input_spec, parse_input_specs
-from bridgec.input_files import open_regular, shown
-from bridgec.numerics import standard_normal
 
 FORMATS = ("torchscript", "pt2", "pickle", "onnx")
 TORCH_FORMATS = ("torchscript", "pt2", "pickle")
@@ -145,7 +145,7 @@ def open_source(
     example = {t.name: standard_normal(rng, tuple(t.shape)) for t in graph.inputs}
 
     def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from bridgec import runtimes
+        from bridgec.core import runtimes
 
         try:
             return runtimes.run_model(model, feeds)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from bridgec.ir import BRIDGEC_DOMAIN, BRIDGEC_OPSET, SELU_ALPHA, SELU_GAMMA
+from bridgec.core.ir import BRIDGEC_DOMAIN, BRIDGEC_OPSET, SELU_ALPHA, SELU_GAMMA
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from bridgec import ir
+from bridgec.core import ir
 
 ATEN_DOMAIN = "org.pytorch.aten"
 

@@ -9,11 +9,11 @@ from typing import BinaryIO
 import onnx
 import onnx_graphsurgeon as gs
 
-from bridgec import ir
-from bridgec.errors import UsageError, onnx_message
+from bridgec.core import ir
+from bridgec.core.errors import UsageError, onnx_message
+from bridgec.core.sizes import check_model_sizes
 from bridgec.frontends.normalize import normalize, split_shape_ranges
 from bridgec.frontends.shapes import InputShapes
-from bridgec.sizes import check_model_sizes
 
 # Below this opset some ops mean something else (Softmax flattened trailing axes); the IR
 # has one meaning per op, so older models are converted up with onnx's version converter.
@@ -168,11 +168,11 @@ def _data_bytes(tensor: onnx.TensorProto) -> int | None:
 
 def check_claims(model: onnx.ModelProto, path: Path) -> None:
     """Refuse absurd sizes before reading or allocating anything: a weight or input whose dims
-    multiply past ``shapes.MAX_ELEMENTS``, weights past 2 GiB in all, external data that points out of
+    multiply past ``sizes.MAX_ELEMENTS``, weights past 2 GiB in all, external data that points out of
     the model's folder or claims more bytes than its file holds."""
     from onnx.external_data_helper import _get_all_tensors, uses_external_data
 
-    from bridgec.frontends.shapes import too_big
+    from bridgec.core.sizes import too_big
 
     folder = path.resolve().parent
     total = 0
@@ -284,7 +284,7 @@ def _reads(node: gs.Node) -> list[gs.Tensor]:
 def _check_inferred_sizes(graph: gs.Graph, path: Path) -> None:
     """A node whose output shape inference puts past the element limit (ConstantOfShape of a huge
     shape, an Expand or Tile blown up by a damaged constant) is refused before anything folds it."""
-    from bridgec.frontends.shapes import too_big
+    from bridgec.core.sizes import too_big
 
     for tensor in graph.tensors().values():
         shape = tensor.shape
@@ -299,7 +299,7 @@ def _check_inferred_sizes(graph: gs.Graph, path: Path) -> None:
 
 def _check_data_file(target: Path, location: str, path: Path, folder: Path) -> None:
     """The external data file must be there, and a regular file: onnx opens and reads it whole."""
-    from bridgec.input_files import regular_file
+    from bridgec.core.input_files import regular_file
 
     if not target.exists():
         raise UsageError(
@@ -410,7 +410,7 @@ def header_problem(handle: BinaryIO) -> str | None:
 
 def check_header(handle: BinaryIO, path: Path) -> None:
     """A one-line UsageError when the open file is not an ONNX model (see ``header_problem``)."""
-    from bridgec.input_files import shown
+    from bridgec.core.input_files import shown
 
     problem = header_problem(handle)
     if problem:
@@ -420,7 +420,7 @@ def check_header(handle: BinaryIO, path: Path) -> None:
 def load_proto(path: Path) -> onnx.ModelProto:
     """The ModelProto in ``path``, without external data: a regular file whose header is an ONNX
     model's, read through the descriptor that was checked."""
-    from bridgec.input_files import open_regular, shown
+    from bridgec.core.input_files import open_regular, shown
 
     with open_regular(path) as handle:
         check_header(handle, path)

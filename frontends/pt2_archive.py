@@ -38,8 +38,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bridgec.errors import UsageError
-from bridgec.frontends import pt2_expr, pt2_program, shapes
+from bridgec.core.errors import UsageError
+from bridgec.core.sizes import too_big
+from bridgec.frontends import pt2_expr, pt2_program
 
 SAVE_AGAIN = "export and save the model again with torch.export.save (bridgec reads only what it writes)"
 TRUST = "pass --trust-pickle if you trust where the file came from"
@@ -312,7 +313,7 @@ def _payloads(root, relative, config, pattern, kind: str, members: dict, trust_p
         if dtype is None or len(tensor.sizes) != len(tensor.strides):
             raise _Bad(f"{root}/{relative}", f"{kind} {fqn!r} has no dtype torch knows or mismatched strides")
         sizes = [d.value for d in tensor.sizes]
-        why = shapes.too_big(sizes)
+        why = too_big(sizes)
         if why:
             raise _Bad(shown, f"the {kind} {fqn!r} claims shape {tuple(sizes)}: {why}")
         nbytes = members[record].file_size

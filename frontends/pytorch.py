@@ -30,8 +30,9 @@ from typing import Any
 import numpy as np
 import onnx
 
-from bridgec import ir, timing
-from bridgec.errors import ConversionError, UsageError, out_of_memory
+from bridgec.core import ir
+from bridgec.core.errors import ConversionError, UsageError, out_of_memory
+from bridgec.driver import timing
 
 EXPORT_OPSET = 17
 EXPORTERS = ("auto", "torchscript", "dynamo")
@@ -396,7 +397,7 @@ def _torch_file(path: Path) -> Iterator[Any]:
     try:
         name.encode("utf-8")
     except UnicodeEncodeError:
-        from bridgec.input_files import open_regular
+        from bridgec.core.input_files import open_regular
 
         with open_regular(path) as handle:
             yield handle
@@ -537,7 +538,7 @@ def _check_arch_class(arch: str, cls: Any) -> None:
 
 def _arch_unused(path: Path, holds: str) -> UsageError:
     """--arch for a file that carries its own architecture would be ignored without a word."""
-    from bridgec.input_files import shown
+    from bridgec.core.input_files import shown
 
     return UsageError(
         f"--arch/--arch-args: {shown(path)} {holds}, which has its own architecture; they are for "

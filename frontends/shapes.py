@@ -5,34 +5,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bridgec.errors import UsageError
+from bridgec.core.errors import UsageError
+from bridgec.core.sizes import too_big
 
 _SPEC = re.compile(r"^(?:(?P<name>[^:]+):)?(?P<dims>\d+(?:[x,]\d+)*)$")
 _FLEX = re.compile(r"^(?:(?P<name>[^:()]+):)?(?P<dims>[\dx,().]+)$")
 _RANGE = re.compile(r"^\((\d+)\.\.(\d+)\)$")
 
 InputShapes = dict[str, tuple[int, ...]]
-
-# The most elements one tensor may have: 2^30 float32 are 4 GiB, beyond anything a Core ML model on a
-# phone runs, and a bigger claim (a 2^40-element --input, a damaged dimension) fails here before
-# anything is allocated for it.
-MAX_ELEMENTS = 1 << 30
-
-
-def elements(shape) -> int:
-    """The element count of ``shape`` as a Python int (no overflow, whatever the dims claim)."""
-    count = 1
-    for d in shape:
-        count *= int(d)
-    return count
-
-
-def too_big(shape) -> str | None:
-    """Why a tensor of ``shape`` is refused, or None."""
-    count = elements(shape)
-    if count > MAX_ELEMENTS:
-        return f"{count:,} elements, more than bridgec's limit of {MAX_ELEMENTS:,} (2^30) per tensor"
-    return None
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ Pipelines are data: each ``-O`` name is a list of registered pass ids.
 
 from __future__ import annotations
 
-from bridgec.errors import BridgecError
+from bridgec.core.errors import BridgecError
 from bridgec.passes._infra import (
     REGISTRY,
     Capabilities,
@@ -66,7 +66,7 @@ PIPELINE_DOCS = {
 def pipeline_ids(name: str, passes: list[str] | None = None, disable: tuple[str, ...] = ()) -> list[str]:
     """The pass ids a run executes: ``passes`` if given, else the ``-O`` pipeline plus registered
     passes that extend it (placed by their ordering constraints), minus ``disable``."""
-    from bridgec.errors import UsageError
+    from bridgec.core.errors import UsageError
 
     if passes is not None:
         ids = list(passes)
@@ -85,7 +85,7 @@ def pipeline_ids(name: str, passes: list[str] | None = None, disable: tuple[str,
 
 def pipeline(name: str, passes: list[str] | None = None, disable: tuple[str, ...] = ()) -> Pipeline:
     """The named ``-O`` pipeline (or an explicit list of pass ids) as a runnable Pipeline."""
-    from bridgec.errors import UsageError
+    from bridgec.core.errors import UsageError
 
     ids = pipeline_ids(name, passes, disable)
     try:

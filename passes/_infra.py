@@ -16,8 +16,8 @@ from typing import Any, ClassVar, Protocol
 
 import onnx_graphsurgeon as gs
 
-from bridgec import ir
-from bridgec.errors import BridgecError, ConversionError, UsageError
+from bridgec.core import ir
+from bridgec.core.errors import BridgecError, ConversionError, UsageError
 
 
 class Capabilities(Protocol):

@@ -13,9 +13,9 @@ import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
 
-from bridgec import ir
-from bridgec.errors import ConversionError, UsageError, onnx_message
-from bridgec.numerics import standard_normal
+from bridgec.core import ir
+from bridgec.core.errors import ConversionError, UsageError, onnx_message
+from bridgec.core.numerics import standard_normal
 from bridgec.passes._infra import Pass, PassContext, PassResult
 
 
@@ -42,7 +42,7 @@ class VerifyEach:
     """After a pass changes the graph: onnxruntime outputs must match the previous graph's."""
 
     def __init__(self, graph: gs.Graph, seed: int = 0, rtol: float = 1e-5, atol: float = 1e-5) -> None:
-        from bridgec.runtimes import run_onnxruntime
+        from bridgec.core.runtimes import run_onnxruntime
 
         rng = np.random.default_rng(seed)
         self.feeds = {t.name: standard_normal(rng, tuple(t.shape)) for t in graph.inputs}
@@ -53,7 +53,7 @@ class VerifyEach:
     def after_pass(self, p: Pass, result: PassResult, ctx: PassContext) -> None:
         if not result.modified:
             return
-        from bridgec.runtimes import run_onnxruntime
+        from bridgec.core.runtimes import run_onnxruntime
 
         current = run_onnxruntime(result.graph, self.feeds)
         for name, want in self.previous.items():
@@ -87,7 +87,7 @@ class DumpDir:
         self._write("input", graph, {})
 
     def _write(self, label: str, graph: gs.Graph, provenance: dict[str, str]) -> None:
-        from bridgec.files import dump_stem
+        from bridgec.driver.files import dump_stem
 
         stem = dump_stem(self.count, label)
         model = ir.export_model(graph, provenance=provenance)

@@ -36,7 +36,7 @@ import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
 
-from bridgec import ir
+from bridgec.core import ir
 from bridgec.passes._infra import Pass, PassContext, PassResult, Rewrite
 
 COMMUTATIVE = frozenset({"Add", "Mul", "Max", "Min", "Sum", "Mean", "Equal", "And", "Or", "Xor"})

@@ -13,7 +13,7 @@ import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from bridgec.errors import UsageError
+from bridgec.core.errors import UsageError
 
 GROUP = "bridgec.passes"
 _loaded_entry_points = False
@@ -42,7 +42,7 @@ def load_entry_points() -> list[str]:
 
 def load_file(path: str | Path) -> None:
     """Import a Python file that registers passes (``--load-passes``)."""
-    from bridgec.input_files import read_bytes, shown
+    from bridgec.core.input_files import read_bytes, shown
 
     path = Path(path)
     label = f"--load-passes {shown(path)}"

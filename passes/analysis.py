@@ -9,7 +9,7 @@ from __future__ import annotations
 import networkx as nx
 import onnx_graphsurgeon as gs
 
-from bridgec import ir
+from bridgec.core import ir
 
 
 class GraphAnalysis:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from bridgec import ir
+from bridgec.core import ir
 from bridgec.passes._infra import Pass, PassContext, PassResult, Rewrite, register
 
 _FLT_MAX = float(np.finfo(np.float32).max)

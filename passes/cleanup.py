@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from bridgec import ir
+from bridgec.core import ir
 from bridgec.passes._infra import Pass, PassContext, PassResult, Sequential, register
 
 
@@ -80,7 +80,7 @@ class FoldConstants(Pass):
         onnxruntime.set_default_logger_severity(3)  # its refusals are warnings on stderr otherwise
         # It evaluates the whole constant part at once, allocating each tensor whatever its size:
         # what cannot be sized first (or is past the limit) is left for the model to compute.
-        from bridgec.sizes import fold_exclusions
+        from bridgec.core.sizes import fold_exclusions
 
         graph.fold_constants(
             error_ok=True,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import onnx_graphsurgeon as gs
 
-from bridgec import ir
-from bridgec.errors import ConversionError
+from bridgec.core import ir
+from bridgec.core.errors import ConversionError
 from bridgec.passes._infra import Pass, PassContext, PassResult, Rewrite, register
 from bridgec.runtime_kernels.catalog import kernel_for_op
 

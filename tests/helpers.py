@@ -9,21 +9,21 @@ import onnx_graphsurgeon as gs
 
 def run_graph(graph: gs.Graph, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
     """Run an IR graph (bridgec ops included, through their ONNX function definitions) in onnxruntime."""
-    from bridgec.runtimes import run_onnxruntime
+    from bridgec.core.runtimes import run_onnxruntime
 
     outputs = run_onnxruntime(graph, feeds)
     return [outputs[t.name] for t in graph.outputs]
 
 
 def graph_from_text(text: str) -> gs.Graph:
-    from bridgec import ir
+    from bridgec.core import ir
 
     model = onnx.parser.parse_model(text)
     return ir.import_model(onnx.shape_inference.infer_shapes(model))
 
 
 def op_types(graph: gs.Graph) -> list[str]:
-    from bridgec import ir
+    from bridgec.core import ir
 
     return sorted(ir.op_label(node) for node in graph.nodes)
 

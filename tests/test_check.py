@@ -10,10 +10,10 @@ import numpy as np
 import onnx
 import pytest
 
-from bridgec import check as check_mod
 from bridgec.backends.coreml import mil, ops
-from bridgec.cli import main
-from bridgec.convert import convert
+from bridgec.driver import check as check_mod
+from bridgec.driver.cli import main
+from bridgec.driver.convert import convert
 
 
 def save_onnx(path, text):
@@ -305,7 +305,7 @@ def test_tolerance_option(tmp_path, capsys):
 def test_report_json_carries_the_check(tmp_path, capsys):
     code, _, _ = run_cli([tiny_onnx(tmp_path), "--report-json", tmp_path / "r.json", "-q"], capsys)
     assert code == 0
-    from bridgec.report import validate
+    from bridgec.driver.report import validate
 
     report = json.loads((tmp_path / "r.json").read_text())
     assert validate(report) == []

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from bridgec.cli import main
+from bridgec.driver.cli import main
 
 
 def run_cli(args, capsys):
@@ -63,7 +63,7 @@ def test_onnx_file_converts_without_importing_torch(tmp_path):
         str(model),
     )
     code = (
-        "import sys; from bridgec.cli import main; rc = main([sys.argv[1], '-q']); "
+        "import sys; from bridgec.driver.cli import main; rc = main([sys.argv[1], '-q']); "
         "assert 'torch' not in sys.modules, 'torch was imported'; sys.exit(rc)"
     )
     done = subprocess.run([sys.executable, "-c", code, str(model)], capture_output=True, text=True)
@@ -74,7 +74,7 @@ def test_onnx_file_converts_without_importing_torch(tmp_path):
 def test_help_and_module_entry_point():
     done = subprocess.run([sys.executable, "-m", "bridgec", "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "-O PIPELINE" in done.stdout and "lower-custom" in done.stdout
-    code = "import sys; from bridgec.cli import main; main(['--help'])"
+    code = "import sys; from bridgec.driver.cli import main; main(['--help'])"
     done = subprocess.run(
         [sys.executable, "-c", code + "\nassert 'torch' not in sys.modules"], capture_output=True
     )

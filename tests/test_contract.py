@@ -26,7 +26,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from bridgec.cli import main
+from bridgec.driver.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -251,7 +251,7 @@ def test_a_pass_file_that_calls_sys_exit_is_refused(when, code, relu, tmp_path):
 def test_an_entry_point_plugin_that_calls_sys_exit_is_refused(monkeypatch, tmp_path):
     from importlib.metadata import EntryPoint
 
-    from bridgec.errors import UsageError
+    from bridgec.core.errors import UsageError
     from bridgec.passes import _plugins
 
     (tmp_path / "quitting_plugin.py").write_text(QUIT_ON_LOAD.format(code=0))
@@ -471,7 +471,7 @@ def test_a_bad_node_is_named_even_without_a_name(tmp_path, capsys):
 
 
 def test_onnx_messages_keep_their_sentence():
-    from bridgec.errors import onnx_message
+    from bridgec.core.errors import onnx_message
 
     text = "Nodes in a graph must be topologically sorted, however input 'q' of node: \nname: n1 OpType: Add\n is not"
     assert onnx_message(Exception(text)).endswith("input 'q' of node 'n1' (Add) is not")
@@ -482,6 +482,6 @@ def test_onnx_messages_keep_their_sentence():
 
 
 def test_a_non_utf8_name_in_a_message_is_shown_with_escapes():
-    from bridgec.input_files import shown
+    from bridgec.core.input_files import shown
 
     assert shown(os.fsdecode(b"mod\xff.onnx")) == "mod\\xff.onnx"

@@ -10,10 +10,11 @@ import numpy as np
 import onnx.backend.test
 import pytest
 
-from bridgec import coverage, passes
+from bridgec import passes
 from bridgec.backends.coreml import ops
-from bridgec.cli import main
-from bridgec.onnx_backend import BridgecBackend, Unsupported
+from bridgec.driver import coverage
+from bridgec.driver.cli import main
+from bridgec.driver.onnx_backend import BridgecBackend, Unsupported
 from bridgec.passes import Rule, RuleSet
 from tests.conftest import ROOT
 

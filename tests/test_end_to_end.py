@@ -10,11 +10,11 @@ import json
 import numpy as np
 import pytest
 
-from bridgec import ir
 from bridgec.backends.coreml import load_spec
 from bridgec.backends.coreml.executor import run as run_coreml
-from bridgec.cli import main
-from bridgec.convert import convert
+from bridgec.core import ir
+from bridgec.driver.cli import main
+from bridgec.driver.convert import convert
 from tests.helpers import run_graph
 
 pytestmark = pytest.mark.slow

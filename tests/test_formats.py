@@ -12,7 +12,7 @@ import pytest
 
 from bridgec.backends.coreml import load_spec
 from bridgec.backends.coreml.executor import run as run_coreml
-from bridgec.cli import main
+from bridgec.driver.cli import main
 
 SHAPE = "x:1x3x64x64"
 

@@ -156,7 +156,7 @@ def test_a_dead_worker_is_a_finding_and_is_restarted(tmp_path):
 def test_the_fork_server_runs_the_real_cli_like_the_console_script(seeds):
     """A valid seed converts in a fork (exit 0, a complete model); a damaged one is a clean exit 2."""
     data = fuzz.make_seeds(seeds, ("onnx",))["onnx"]
-    server = fuzz.ForkServer(preload=("bridgec.convert",))
+    server = fuzz.ForkServer(preload=("bridgec.driver.convert",))
     try:
         good = fuzz.run_case("seed", "onnx", "none", data, timeout=120, runner=server)
         bad = fuzz.run_case("cut", "onnx", "truncate", data[:100], timeout=120, runner=server)

@@ -18,7 +18,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from bridgec.cli import main
+from bridgec.driver.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 

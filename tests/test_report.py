@@ -8,8 +8,8 @@ from html.parser import HTMLParser
 import onnx
 import pytest
 
-from bridgec import report as report_mod
-from bridgec.cli import main
+from bridgec.driver import report as report_mod
+from bridgec.driver.cli import main
 
 # One op of each kind on iOS13: Conv native (constant weights), HardSwish lowered, exact Gelu a custom
 # layer with kernels (iOS14 has a layer for it), Erf native (the erf layer), Dropout removed, Tan a

@@ -14,7 +14,7 @@ from pathlib import Path
 import onnx
 import pytest
 
-from bridgec.cli import main
+from bridgec.driver.cli import main
 from tests.conftest import ROOT
 
 MESSAGE = "bridgec: interrupted; no output was written"

@@ -1,5 +1,5 @@
 """The user's files: bridgec writes or replaces only what it was asked to write, and deletes only what
-it wrote itself (bridgec/files.py)."""
+it wrote itself (bridgec/driver/files.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import numpy as np
 import onnx
 import pytest
 
-from bridgec.cli import main
+from bridgec.driver.cli import main
 from tests.conftest import ROOT
 
 RELU = '<ir_version: 8, opset_import: ["" : 17]> g (float[1,2] x) => (float[1,2] y) { y = Relu (x) }'
@@ -409,7 +409,7 @@ def replace(src, dst, *args, **kwargs):
             os.kill(os.getpid(), signal.SIGKILL)  # a SIGKILL in the middle of the swap
     return real_replace(src, dst, *args, **kwargs)
 os.replace = replace
-from bridgec.cli import main
+from bridgec.driver.cli import main
 main(sys.argv[3:])
 """
 
@@ -449,8 +449,8 @@ def test_the_next_run_cleans_up_after_a_killed_one(nth, tmp_path, capsys):
 def test_a_package_moved_aside_by_a_killed_run_is_put_back(tmp_path, capsys):
     """Killed between moving the old package aside and renaming the new one in: the next run that
     writes into that folder first puts the old package back where it was."""
-    from bridgec import files
     from bridgec.backends.coreml import load_spec
+    from bridgec.driver import files
 
     model = _onnx(tmp_path / "m.onnx")
     out = tmp_path / "m.mlpackage"
@@ -464,7 +464,7 @@ def test_a_package_moved_aside_by_a_killed_run_is_put_back(tmp_path, capsys):
 
 
 def test_a_staging_folder_of_a_live_run_is_left_alone(tmp_path):
-    from bridgec import files
+    from bridgec.driver import files
 
     staging = files.Staging(tmp_path)  # this process: alive
     staging.new("x").write_text("being written")

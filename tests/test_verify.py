@@ -9,8 +9,8 @@ import onnx
 import pytest
 
 from bridgec.backends.coreml import ops
-from bridgec.cli import main
-from bridgec.verify import compare, verify
+from bridgec.driver.cli import main
+from bridgec.driver.verify import compare, verify
 
 
 def tiny_onnx(tmp_path):

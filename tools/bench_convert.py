@@ -172,8 +172,9 @@ def section_cleanup(work: Path) -> list[str]:
     import onnx
     import onnxslim
 
-    from bridgec import frontends, ir
-    from bridgec.convert import RunOptions, run_pipeline
+    from bridgec import frontends
+    from bridgec.core import ir
+    from bridgec.driver.convert import RunOptions, run_pipeline
     from examples import zoo
 
     rows = [
@@ -210,7 +211,7 @@ CUSTOM_COUNT = """
 import json, sys
 from pathlib import Path
 from bridgec.backends.coreml.neuralnetwork import network_of
-from bridgec.convert import convert
+from bridgec.driver.convert import convert
 from examples import zoo
 name = sys.argv[1]
 path = zoo.save(name, Path(sys.argv[2]) / f"{name}.pt")

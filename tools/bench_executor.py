@@ -32,9 +32,9 @@ def main() -> None:
 
     import onnxruntime as ort
 
-    from bridgec import ir
     from bridgec.backends.coreml.executor import run
-    from bridgec.convert import convert
+    from bridgec.core import ir
+    from bridgec.driver.convert import convert
     from examples import zoo
 
     shape = zoo.MODELS[args.model]

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from bridgec import ir
-from bridgec.convert import RunOptions, run_pipeline  # noqa: F401 - the per-size subprocess imports them from here
+from bridgec.core import ir
+from bridgec.driver.convert import RunOptions, run_pipeline  # noqa: F401 - the per-size subprocess imports them from here
 
 
 def synthetic(nodes: int, shape: str) -> gs.Graph:

@@ -51,8 +51,8 @@ class Row:
 
 
 def _bridgec_counts(path: Path, shape: tuple[int, ...], fmt: str) -> Counter | str:
-    from bridgec.convert import convert
-    from bridgec.errors import BridgecError
+    from bridgec.core.errors import BridgecError
+    from bridgec.driver.convert import convert
 
     try:
         result = convert(path, inputs={None: shape}, format=fmt, target="iOS15", write=False)

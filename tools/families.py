@@ -1,4 +1,4 @@
-"""Model families: export, onnxruntime vs PyTorch, and Core ML (``bridgec.verify``) per family.
+"""Model families: export, onnxruntime vs PyTorch, and Core ML (``bridgec.driver.verify``) per family.
 
     python tools/families.py                       # every family in examples/zoo.py
     python tools/families.py resnet18 vit_b_16     # some of them
@@ -7,7 +7,7 @@
 
 Random weights, nothing downloaded. For each family: does the export succeed and with which
 exporter, the max abs error of the exported ONNX in onnxruntime against PyTorch, then the whole
-conversion (``-O lower-custom``) checked by ``bridgec.verify`` through the reference executor, and
+conversion (``-O lower-custom``) checked by ``bridgec.driver.verify`` through the reference executor, and
 the ops the Core ML backend has no layer for (what would otherwise become custom layers). A family
 passes when every Core ML output is within 1e-3 x max |output| of PyTorch's (and verify's own
 tolerance, 1e-4 x max |output| by default, holds).
@@ -44,8 +44,9 @@ class Row:
 
 def backend_gaps(graph, target: str, fmt: str) -> list[str]:
     """Ops left after lowering that the target has no layer for (they become custom layers)."""
-    from bridgec import ir, passes
+    from bridgec import passes
     from bridgec.backends.coreml import capabilities_for
+    from bridgec.core import ir
 
     caps = capabilities_for(target, (), fmt)
     ids = [p for p in passes.pipeline_ids("lower") if p != "check::target_legal"]
@@ -62,10 +63,10 @@ def relative_error(result) -> float:
 def run_family(name: str, exporter: str, target: str, tolerance: float, fmt: str) -> Row:
     import torch
 
-    from bridgec.errors import BridgecError
+    from bridgec.core.errors import BridgecError
+    from bridgec.core.runtimes import run_onnxruntime
+    from bridgec.driver.verify import verify
     from bridgec.frontends import LoadOptions, onnx_file, pytorch
-    from bridgec.runtimes import run_onnxruntime
-    from bridgec.verify import verify
     from examples import zoo
 
     row = Row(name, fmt)

@@ -521,7 +521,7 @@ def run_subprocess(case: Path, fmt: str, timeout: float) -> tuple[int | None, st
 
 # --- fork server -----------------------------------------------------------------------------------------
 
-ENTRY = "bridgec.cli:main"  # what the ``bridgec`` console script calls (pyproject's [project.scripts])
+ENTRY = "bridgec.driver.cli:main"  # what the ``bridgec`` console script calls (pyproject's [project.scripts])
 # Imported once by each worker, so a case pays its conversion only. The lazily imported parts of the
 # torch path (torch.export, dynamo, the ONNX exporter) are most of the import time.
 PRELOAD = (
@@ -534,7 +534,7 @@ PRELOAD = (
     "onnxruntime",
     "onnx_graphsurgeon",
     "coremltools",
-    "bridgec.convert",
+    "bridgec.driver.convert",
     "bridgec.frontends.onnx_file",
     "bridgec.frontends.pytorch",
     "bridgec.frontends.torchscript",

@@ -4,7 +4,7 @@
     python tools/gen_coverage.py --static   # keep the node-test results recorded in docs/coverage.md
     python tools/gen_coverage.py --check    # exit 1 (naming the file) if either is stale; writes nothing
 
-Statuses come from the op table, the lowering rules and the kernel catalog (bridgec/coverage.py).
+Statuses come from the op table, the lowering rules and the kernel catalog (bridgec/driver/coverage.py).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ README = ROOT / "README.md"
 
 def expected(static: bool) -> tuple[str, str, str]:
     """(docs/coverage.md, docs/coverage-mlprogram.md, README.md) as they should be."""
-    from bridgec import coverage
+    from bridgec.driver import coverage
 
     recorded = [coverage.parse_tests(d.read_text()) if static and d.exists() else None for d in (DOC, ML_DOC)]
     if static and None in recorded:

@@ -32,7 +32,7 @@ def load() -> ModuleType:
                 del sys.modules[name]
             else:
                 sys.modules[name] = real
-    from bridgec import interrupts
+    from bridgec.core import interrupts
 
     # coremltools imports its optional dependencies in bare ``except:`` clauses, which swallow a
     # Ctrl-C or SIGTERM arriving meanwhile: the signal was recorded, so it ends the run now

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 import onnx_graphsurgeon as gs
 
-from bridgec import ir
+from bridgec.core import ir
 
 if TYPE_CHECKING:
     from bridgec.backends.coreml.targets import Target

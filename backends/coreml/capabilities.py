@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import onnx_graphsurgeon as gs
 
-from bridgec import ir
 from bridgec.backends.coreml.targets import Target, ios_name
+from bridgec.core import ir
 
 
 class CoreMLCapabilities:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from bridgec.errors import ConversionError
+from bridgec.core.errors import ConversionError
 
 
 def static_inputs(graph: gs.Graph) -> list[tuple[str, tuple[int, ...]]]:

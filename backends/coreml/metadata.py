@@ -50,7 +50,7 @@ class Metadata:
             names = {feature.name for feature in features}
             unknown = sorted(set(given) - names)
             if unknown:
-                from bridgec.errors import UsageError
+                from bridgec.core.errors import UsageError
 
                 raise UsageError(
                     f"--{kind}-description {unknown[0]}=...: the model has no {kind} {unknown[0]!r} "

@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from bridgec import ir
 from bridgec.backends.coreml import _coremltools, mil
 from bridgec.backends.coreml.capabilities import CoreMLCapabilities
 from bridgec.backends.coreml.inputs import static_inputs
 from bridgec.backends.coreml.targets import DEFAULT_TARGET, PRECISIONS, Target
-from bridgec.errors import ConversionError
+from bridgec.core import ir
+from bridgec.core.errors import ConversionError
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _INT32 = np.iinfo(np.int32)

@@ -17,13 +17,13 @@ from typing import Any
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from bridgec import ir
 from bridgec.backends.coreml import _coremltools, ops
 from bridgec.backends.coreml.capabilities import CoreMLCapabilities, capabilities_for
 from bridgec.backends.coreml.inputs import static_inputs
 from bridgec.backends.coreml.metadata import Metadata
 from bridgec.backends.coreml.targets import Target
-from bridgec.errors import ConversionError
+from bridgec.core import ir
+from bridgec.core.errors import ConversionError
 
 NEURALNETWORK_MAX_SPEC = 5  # iOS14: the last release that added NeuralNetwork layers
 
@@ -374,8 +374,8 @@ def custom_classes(spec: Any) -> dict[str, list[str]]:
 
 def write_atomic(data: bytes, path: Path) -> None:
     """Write to a staging folder beside ``path`` and rename, so no half-written file is ever left
-    (``bridgec.files.write_file``: through a symlink, to the file it points to)."""
-    from bridgec.files import write_file
+    (``bridgec.driver.files.write_file``: through a symlink, to the file it points to)."""
+    from bridgec.driver.files import write_file
 
     write_file(data, Path(path))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bridgec.errors import UsageError
+from bridgec.core.errors import UsageError
 
 # Core ML specification versions by the OS release that first runs them. NeuralNetwork models
 # use whichever they need; ML Program models need 6 (iOS15) or newer.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from bridgec import ir
+from bridgec.core import ir
 from bridgec.passes._infra import register
 from bridgec.passes._pattern import Rule, RuleSet
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from bridgec import ir
+from bridgec.core import ir
 from bridgec.passes._infra import register
 from bridgec.passes._pattern import Rule, RuleSet
 

@@ -38,8 +38,8 @@ import onnx
 import onnx_graphsurgeon as gs
 from onnx import helper
 
-from bridgec import ir
-from bridgec.errors import ConversionError
+from bridgec.core import ir
+from bridgec.core.errors import ConversionError
 from bridgec.passes._infra import Pass, PassContext, PassResult, Rewrite, register
 from bridgec.passes._pattern import Builder, NearMiss
 
@@ -313,7 +313,7 @@ def _probe_model(node: gs.Node, request: ResizeRequest, axis: int, opset: int) -
 def interpolation_matrix(node: gs.Node, request: ResizeRequest, axis: int, opset: int) -> np.ndarray:
     """A [out, in] with resize_1d(v) = A @ v along ``axis``: the node's own 1-D resize, run by
     onnxruntime on the identity. ConversionError if onnxruntime refuses it or it is not linear."""
-    from bridgec.runtimes import run_model
+    from bridgec.core.runtimes import run_model
 
     n, out = request.in_shape[axis], request.out_shape[axis]
     model = _probe_model(node, request, axis, opset)

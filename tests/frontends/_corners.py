@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from pathlib import Path
 
-from bridgec.errors import BridgecError
-from bridgec.verify import verify
+from bridgec.core.errors import BridgecError
+from bridgec.driver.verify import verify
 
 
 def outcome(path: Path, feeds: Path, format: str, shape: tuple[int, ...], **options) -> tuple[str, str]:

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from bridgec.cli import main
+from bridgec.driver.cli import main
 
 
 class Seg(nn.Module):

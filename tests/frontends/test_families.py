@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bridgec.verify import verify
+from bridgec.driver.verify import verify
 from examples import zoo
 
 pytestmark = pytest.mark.slow

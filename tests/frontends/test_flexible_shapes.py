@@ -13,8 +13,8 @@ from torch import nn
 
 from bridgec.backends.coreml.executor import run as run_coreml
 from bridgec.backends.coreml.executor.errors import InputError
-from bridgec.cli import main
-from bridgec.errors import UsageError
+from bridgec.core.errors import UsageError
+from bridgec.driver.cli import main
 from bridgec.frontends.shapes import FlexibleShape, parse_flexible_spec, parse_input_spec
 
 

@@ -11,7 +11,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from bridgec import frontends, ir
+from bridgec import frontends
+from bridgec.core import ir
 from bridgec.frontends.kept_ops import KEPT_OPS
 from tests.helpers import run_graph
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from bridgec.verify import verify
+from bridgec.driver.verify import verify
 
 MODULES = {
     "hardswish": nn.Hardswish(),
@@ -57,7 +57,7 @@ def test_lower_mode_matches_torch_everywhere(saved, name, target):
 
 
 def test_exact_gelu_before_ios14_is_left_for_a_custom_layer(saved):
-    from bridgec.convert import convert
+    from bridgec.driver.convert import convert
 
     result = convert(saved["gelu"], inputs={None: (1, 3, 8, 8)}, target="iOS13", write=False)
     assert list(result.custom_classes) == ["Gelu"]

@@ -13,7 +13,7 @@ import torch
 from onnx import TensorProto, helper
 from torch.nn import functional as F
 
-from bridgec import ir
+from bridgec.core import ir
 from bridgec.frontends import onnx_file
 from bridgec.frontends.normalize import ATEN_DOMAIN, normalize
 from tests.helpers import run_graph
@@ -235,7 +235,7 @@ def test_shape_with_start_and_end_folds_to_the_right_dims(tmp_path, fmt):
     first, so a reshape target built from part of a shape stays right."""
     import onnx
 
-    from bridgec.convert import convert
+    from bridgec.driver.convert import convert
 
     path = tmp_path / "m.onnx"
     onnx.save(

@@ -8,7 +8,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from bridgec import frontends
-from bridgec.errors import UsageError
+from bridgec.core.errors import UsageError
 from tests.helpers import run_graph
 
 W = np.random.default_rng(0).standard_normal((16, 16)).astype(np.float32)

@@ -6,9 +6,10 @@ import numpy as np
 import onnx
 import pytest
 
-from bridgec import frontends, ir, passes
+from bridgec import frontends, passes
 from bridgec.backends.coreml import capabilities_for
-from bridgec.errors import UsageError
+from bridgec.core import ir
+from bridgec.core.errors import UsageError
 from tests.helpers import run_graph
 
 CLIP_MODELS = {

@@ -31,7 +31,7 @@ import numpy as np
 import pytest
 import torch
 
-from bridgec.cli import main
+from bridgec.driver.cli import main
 from bridgec.frontends import pt2_expr, pt2_program
 
 MARKER = "PAYLOAD_RAN"

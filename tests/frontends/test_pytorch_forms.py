@@ -15,8 +15,9 @@ import pytest
 import torch
 from torch import nn
 
-from bridgec import frontends, ir
-from bridgec.errors import ConversionError, UsageError
+from bridgec import frontends
+from bridgec.core import ir
+from bridgec.core.errors import ConversionError, UsageError
 from bridgec.frontends import LoadOptions, onnx_file, pytorch
 from tests.helpers import run_graph
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from bridgec import ir
+from bridgec.core import ir
 from tests.helpers import run_graph
 
 X = np.concatenate(

@@ -1,5 +1,5 @@
 """F.interpolate's corners from a TorchScript file to Core ML, both formats: PyTorch vs onnxruntime
-(before and after the passes) vs the emitted model in the reference executor (bridgec.verify).
+(before and after the passes) vs the emitted model in the reference executor (bridgec.driver.verify).
 
 Every configuration the exporter writes as a Resize must verify: natively where a Core ML layer
 samples PyTorch's coordinates, otherwise through lower::resize (asserted per format below, so an
@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bridgec.errors import BridgecError
-from bridgec.verify import verify
+from bridgec.core.errors import BridgecError
+from bridgec.driver.verify import verify
 
 pytestmark = pytest.mark.slow
 

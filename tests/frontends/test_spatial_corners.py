@@ -1,6 +1,6 @@
 """PyTorch corner cases of convolution, pooling and normalisation (issue 14, item 2): each tiny
 module is traced, converted in both Core ML formats and checked against PyTorch by
-``bridgec.verify.verify`` (PyTorch, onnxruntime before/after the passes, the reference executor).
+``bridgec.driver.verify.verify`` (PyTorch, onnxruntime before/after the passes, the reference executor).
 
 A configuration either verifies, or is refused with one line that names the op and the reason
 (under the default ``-O lower-custom`` a refused op may end as a custom layer with no bundled
@@ -16,8 +16,8 @@ import pytest
 import torch
 from torch import nn
 
-from bridgec.errors import BridgecError, ConversionError
-from bridgec.verify import verify
+from bridgec.core.errors import BridgecError, ConversionError
+from bridgec.driver.verify import verify
 
 pytestmark = pytest.mark.slow
 
@@ -230,9 +230,9 @@ def _against_pytorch_alone(path: str, shape: tuple[int, ...], fmt: str) -> list[
     in the reference executor against PyTorch; the names of the outputs that differ."""
     from bridgec import frontends
     from bridgec.backends.coreml.model import build
-    from bridgec.convert import lower
-    from bridgec.numerics import TOLERANCES, difference
-    from bridgec.verify import make_feeds
+    from bridgec.core.numerics import TOLERANCES, difference
+    from bridgec.driver.convert import lower
+    from bridgec.driver.verify import make_feeds
 
     graph = frontends.load(path, {None: shape})
     feeds = make_feeds(graph, None, 0)

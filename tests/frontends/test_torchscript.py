@@ -10,8 +10,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from bridgec import frontends, ir
-from bridgec.errors import UsageError
+from bridgec import frontends
+from bridgec.core import ir
+from bridgec.core.errors import UsageError
 from tests.helpers import run_graph
 
 

@@ -7,8 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from bridgec import ir, passes
+from bridgec import passes
 from bridgec.backends.coreml import capabilities_for
+from bridgec.core import ir
 from tests.helpers import assert_io_kept, graph_from_text, op_types, run_graph
 
 

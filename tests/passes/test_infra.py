@@ -8,7 +8,7 @@ import pytest
 
 from bridgec import passes
 from bridgec.backends.coreml import capabilities_for
-from bridgec.errors import ConversionError, UsageError
+from bridgec.core.errors import ConversionError, UsageError
 from tests.helpers import graph_from_text, op_types, run_graph
 
 

@@ -11,10 +11,11 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from bridgec import ir, passes
+from bridgec import passes
 from bridgec.backends.coreml import capabilities_for
 from bridgec.backends.coreml.executor import run as run_coreml
 from bridgec.backends.coreml.neuralnetwork import build_spec
+from bridgec.core import ir
 from tests.helpers import assert_io_kept, op_types, run_graph
 
 X = (np.random.default_rng(3).standard_normal((1, 4, 5, 6)) * 5).astype(np.float32)

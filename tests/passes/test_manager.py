@@ -10,12 +10,13 @@ import onnx
 import onnx_graphsurgeon as gs
 import pytest
 
-from bridgec import ir, passes
+from bridgec import passes
 from bridgec.backends.coreml import capabilities_for, load_spec
 from bridgec.backends.coreml.executor import run as run_coreml
-from bridgec.cli import main
-from bridgec.convert import RunOptions, run_pipeline
-from bridgec.errors import BridgecError, ConversionError
+from bridgec.core import ir
+from bridgec.core.errors import BridgecError, ConversionError
+from bridgec.driver.cli import main
+from bridgec.driver.convert import RunOptions, run_pipeline
 from tests.conftest import ROOT
 from tests.helpers import graph_from_text
 

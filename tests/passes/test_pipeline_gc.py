@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bridgec import passes
-from bridgec.errors import ConversionError
+from bridgec.core.errors import ConversionError
 from tests.helpers import graph_from_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))

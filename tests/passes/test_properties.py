@@ -14,11 +14,12 @@ import onnx_graphsurgeon as gs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bridgec import ir, passes
+from bridgec import passes
 from bridgec.backends.coreml import build_spec, capabilities_for
 from bridgec.backends.coreml.executor import run as run_coreml
-from bridgec.errors import ConversionError
-from bridgec.runtimes import run_onnxruntime
+from bridgec.core import ir
+from bridgec.core.errors import ConversionError
+from bridgec.core.runtimes import run_onnxruntime
 
 EXAMPLES = int(os.environ.get("BRIDGEC_PROPERTY_EXAMPLES", "150"))
 SHAPE = (2, 3, 4, 4)

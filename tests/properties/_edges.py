@@ -1,7 +1,7 @@
 """Feeds that reach an elementwise op's edges, shared by the activation, math and elementwise
 property tests.
 
-The error metric is relative to the output's scale (``bridgec.numerics``), so one feed cannot show
+The error metric is relative to the output's scale (``bridgec.core.numerics``), so one feed cannot show
 both a wrong value near 0 and one at 1e3: each case draws one regime (unit-sized data, tiny data
 around 0, large data where exp overflows) and a share of its elements set exactly to the op's
 edges (0, a threshold, a kink) and their float32 neighbours.

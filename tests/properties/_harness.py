@@ -35,13 +35,13 @@ from hypothesis import HealthCheck, reject, settings
 from hypothesis import strategies as st
 from onnx import helper
 
-from bridgec import ir
 from bridgec.backends.coreml import capabilities_for
 from bridgec.backends.coreml.executor import ExecutorError
 from bridgec.backends.coreml.model import build as build_model
 from bridgec.backends.coreml.targets import Target
-from bridgec.errors import ConversionError
-from bridgec.numerics import TOLERANCES, difference
+from bridgec.core import ir
+from bridgec.core.errors import ConversionError
+from bridgec.core.numerics import TOLERANCES, difference
 
 EXAMPLES = int(os.environ.get("BRIDGEC_PROPERTY_EXAMPLES", "25"))
 OPSET = 18  # the opset the frontends export at (ONNX files older than 13 are upgraded to it)
@@ -246,7 +246,7 @@ class Outcome:
 
 def reference(case: Case) -> tuple[gs.Graph, dict[str, np.ndarray], list[np.ndarray]] | None:
     """The node as an IR graph, its feeds and onnxruntime's outputs; None if ONNX itself rejects it."""
-    from bridgec.runtimes import run_onnxruntime
+    from bridgec.core.runtimes import run_onnxruntime
 
     model = case.model()
     try:  # inference types the outputs first: the checker wants every graph output typed

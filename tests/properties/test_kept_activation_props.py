@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridgec import ir
+from bridgec.core import ir
 from tests.properties._edges import edge_feeds
 from tests.properties._harness import FORMATS, PROPERTY_SETTINGS, Case, Hints, prove, schema_cases
 

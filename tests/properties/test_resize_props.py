@@ -21,7 +21,7 @@ from onnx.reference import ReferenceEvaluator
 from bridgec.backends.coreml import capabilities_for
 from bridgec.backends.coreml.model import build as build_model
 from bridgec.backends.coreml.targets import Target
-from bridgec.numerics import TOLERANCES, difference
+from bridgec.core.numerics import TOLERANCES, difference
 from bridgec.passes import PassContext
 from bridgec.passes.lower.resize import LowerResize
 from tests.properties._harness import (

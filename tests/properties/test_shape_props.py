@@ -226,10 +226,10 @@ def test_every_permutation_of_rank_1_to_5(format):
 
     from onnx import TensorProto, helper
 
-    from bridgec import ir
     from bridgec.backends.coreml.model import build as build_model
     from bridgec.backends.coreml.targets import Target
-    from bridgec.runtimes import run_onnxruntime
+    from bridgec.core import ir
+    from bridgec.core.runtimes import run_onnxruntime
 
     shapes_by_rank = {r: tuple(range(2, 2 + r)) for r in range(1, 6)}  # distinct extents: a wrong axis shows
     inputs = [

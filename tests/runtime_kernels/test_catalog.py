@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from bridgec import ir
+from bridgec.core import ir
 from bridgec.runtime_kernels import catalog
 
 KIND = {"float": "double", "string": "string"}

@@ -7,7 +7,7 @@ the wrong inputs".
 
 from __future__ import annotations
 
-from bridgec.errors import ConversionError
+from bridgec.core.errors import ConversionError
 
 
 class ExecutorError(ConversionError):

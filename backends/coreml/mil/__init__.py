@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from bridgec import ir
 from bridgec.backends.coreml._table import Check, EmitterInfo, EmitterTable
 from bridgec.backends.coreml.targets import spec_version_of_ios
+from bridgec.core import ir
 
 if TYPE_CHECKING:
     from bridgec.backends.coreml.mlprogram import MilContext

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from bridgec import ir
 from bridgec.backends.coreml.mil import MilEmitter, attr_str, constant_inputs, static_shape
 from bridgec.backends.coreml.ops.conv import conv_transpose_crops, conv_transpose_form
+from bridgec.core import ir
 
 
 def _spatial(node: gs.Node, weight_rank: int) -> tuple[list[int], list[int], list[int]]:

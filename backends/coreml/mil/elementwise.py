@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from bridgec import ir
 from bridgec.backends.coreml.mil import MilEmitter, known_at_build, operands, unary
 from bridgec.backends.coreml.ops.elementwise import integer
+from bridgec.core import ir
 
 
 def _binary(mil_op: str):

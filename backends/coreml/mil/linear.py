@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from bridgec import ir
 from bridgec.backends.coreml.mil import MilEmitter, attr_float, attr_str, operands, static_rank, static_shape
-from bridgec.errors import ConversionError
+from bridgec.core import ir
+from bridgec.core.errors import ConversionError
 
 
 def _matmul_check(node: gs.Node, target) -> str | None:

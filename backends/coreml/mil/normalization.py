@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from bridgec import ir
 from bridgec.backends.coreml.mil import MilEmitter, attr_float, constant_inputs, static_rank, static_shape
 from bridgec.backends.coreml.ops.conv import layer_norm_param, layer_norm_params_fit
-from bridgec.errors import ConversionError
+from bridgec.core import ir
+from bridgec.core.errors import ConversionError
 
 
 def _f32(ctx, node: gs.Node, index: int) -> np.ndarray:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import onnx_graphsurgeon as gs
 
-from bridgec import ir
 from bridgec.backends.coreml.mil import MilEmitter, constant_inputs
+from bridgec.core import ir
 
 _REDUCE = {
     "ReduceMean": "reduce_mean",

@@ -21,10 +21,10 @@ from __future__ import annotations
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from bridgec import ir
 from bridgec.backends.coreml._resize import GRID_TOLERANCE, spatial_form
 from bridgec.backends.coreml.mil import MilEmitter, known_at_build, static_shape
-from bridgec.errors import ConversionError
+from bridgec.core import ir
+from bridgec.core.errors import ConversionError
 from bridgec.passes.lower.resize import (
     ResizeRequest,
     modes,

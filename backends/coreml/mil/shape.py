@@ -7,7 +7,6 @@ import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
 
-from bridgec import ir
 from bridgec.backends.coreml.mil import (
     MilEmitter,
     constant_inputs,
@@ -16,6 +15,7 @@ from bridgec.backends.coreml.mil import (
     operands,
     static_shape,
 )
+from bridgec.core import ir
 
 
 def _shape(ctx, node: gs.Node) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from bridgec import ir
 from bridgec.backends.coreml.mil import (
     MilEmitter,
     attr_str,
@@ -16,7 +15,8 @@ from bridgec.backends.coreml.mil import (
     static_shape,
 )
 from bridgec.backends.coreml.mil.shape import rank_reason
-from bridgec.errors import ConversionError
+from bridgec.core import ir
+from bridgec.core.errors import ConversionError
 
 
 def _rank_check(node: gs.Node, target) -> str | None:

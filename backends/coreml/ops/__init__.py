@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 import onnx_graphsurgeon as gs
 
-from bridgec import ir
 from bridgec.backends.coreml._table import Check, EmitterInfo, EmitterTable
+from bridgec.core import ir
 
 if TYPE_CHECKING:
     from bridgec.backends.coreml.neuralnetwork import EmitContext

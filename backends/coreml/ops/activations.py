@@ -7,8 +7,8 @@ import math
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from bridgec import ir
 from bridgec.backends.coreml.ops import Emitter
+from bridgec.core import ir
 from bridgec.passes.canonicalize import clip_bounds
 from bridgec.passes.lower.kept_activations import SOFTPLUS_MIN_THRESHOLD
 

@@ -6,8 +6,8 @@ import math
 
 import onnx_graphsurgeon as gs
 
-from bridgec import ir
 from bridgec.backends.coreml.ops import Emitter
+from bridgec.core import ir
 from bridgec.runtime_kernels.catalog import KERNELS
 
 

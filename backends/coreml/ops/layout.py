@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from bridgec import ir
 from bridgec.backends.coreml.ops import Emitter
 from bridgec.backends.coreml.ops.tensor import _rank
+from bridgec.core import ir
 
 
 def _expand(ctx, node: gs.Node) -> None:

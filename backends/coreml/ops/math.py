@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from bridgec import ir
 from bridgec.backends.coreml.ops import Emitter
 from bridgec.backends.coreml.ops.elementwise import integer
+from bridgec.core import ir
 
 
 def _unary(mode: str):

@@ -28,7 +28,7 @@ import onnx_graphsurgeon as gs
 
 from bridgec.backends.coreml._resize import GRID_TOLERANCE, spatial_form
 from bridgec.backends.coreml.ops import Emitter
-from bridgec.errors import ConversionError
+from bridgec.core.errors import ConversionError
 from bridgec.passes.lower.resize import (
     ResizeRequest,
     modes,

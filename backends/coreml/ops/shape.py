@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from bridgec import ir
 from bridgec.backends.coreml.ops import Emitter
+from bridgec.core import ir
 
 
 def _concat(ctx, node: gs.Node) -> None:

@@ -6,10 +6,11 @@ import numpy as np
 import onnx
 import pytest
 
-from bridgec import ir, passes
+from bridgec import passes
 from bridgec.backends import coreml
 from bridgec.backends.coreml.executor import run as run_coreml
-from bridgec.errors import ConversionError
+from bridgec.core import ir
+from bridgec.core.errors import ConversionError
 from tests.helpers import graph_from_text, run_graph
 
 HEADER = '<ir_version: 8, opset_import: ["" : 17, "ai.bridgec" : 1]>'

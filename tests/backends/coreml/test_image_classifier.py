@@ -9,8 +9,8 @@ import pytest
 
 from bridgec.backends.coreml.executor import run as run_coreml
 from bridgec.backends.coreml.neuralnetwork import ImageInput, build_spec
-from bridgec.cli import main
-from bridgec.errors import ConversionError
+from bridgec.core.errors import ConversionError
+from bridgec.driver.cli import main
 from tests.helpers import graph_from_text, run_graph
 
 TEXT = (

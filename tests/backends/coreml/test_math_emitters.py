@@ -57,10 +57,11 @@ def test_emitted_math_matches_onnxruntime(case, target):
 
 def test_erf_is_native_from_ios13_and_a_gelu_decomposition_stays_native():
     # ONNX Erf becomes the kept bridgec Erf in the frontend: through convert it is the erf layer
-    from bridgec import ir, passes
+    from bridgec import passes
     from bridgec.backends.coreml import capabilities_for
     from bridgec.backends.coreml.executor import run as run_coreml
     from bridgec.backends.coreml.neuralnetwork import build_spec
+    from bridgec.core import ir
     from bridgec.frontends.normalize import normalize
     from tests.helpers import graph_from_text, run_graph
 
@@ -90,9 +91,9 @@ def test_erf_kernel_still_serves_a_custom_erf_layer():
     import onnx_graphsurgeon as gs
     import torch
 
-    from bridgec import ir
     from bridgec.backends.coreml.executor import run as run_coreml
     from bridgec.backends.coreml.neuralnetwork import build_spec
+    from bridgec.core import ir
 
     x = gs.Variable("x", np.float32, (2, 3, 4, 5))
     y = gs.Variable("y", np.float32, (2, 3, 4, 5))

@@ -74,8 +74,8 @@ LOWERED = {
 @pytest.mark.parametrize("case", sorted(LOWERED))
 def test_lowered_activation(case):
     from bridgec.backends.coreml import capabilities_for
-    from bridgec.convert import RunOptions, run_pipeline
-    from bridgec.errors import ConversionError
+    from bridgec.core.errors import ConversionError
+    from bridgec.driver.convert import RunOptions, run_pipeline
 
     body, rule, mil_ops = LOWERED[case]
     g = graph(body, extra=BRIDGEC)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from bridgec.backends.coreml.mlprogram import build_mlprogram, mil_op_counts
-from bridgec.errors import ConversionError
+from bridgec.core.errors import ConversionError
 from tests.backends.coreml.mlprogram._mlprogram_helpers import (
     check,
     freeze,
@@ -129,7 +129,7 @@ def test_old_targets_and_bad_precision_refused():
 
 def test_passes_then_mlprogram():
     """The real pipeline: lower-custom for an ML Program target, then build."""
-    from bridgec.convert import run_pipeline
+    from bridgec.driver.convert import run_pipeline
 
     g = graph(
         "lo = Constant <value = float {0.0}> ()\n hi = Constant <value = float {6.0}> ()\n y = Clip (x, lo, hi)",
@@ -222,8 +222,8 @@ REQUIRED = [
 
 
 def test_table_covers_the_required_ops_and_every_bridgec_op():
-    from bridgec import ir
     from bridgec.backends.coreml import mil
+    from bridgec.core import ir
 
     table = mil.table()
     assert [op for op in REQUIRED if ("", op) not in table] == []

@@ -17,7 +17,7 @@ def test_squeezenet_end_to_end(tmp_path: Path):
     torch = pytest.importorskip("torch")
     torchvision = pytest.importorskip("torchvision")
     from bridgec import frontends
-    from bridgec.convert import run_pipeline
+    from bridgec.driver.convert import run_pipeline
 
     torch.manual_seed(0)
     model = torchvision.models.squeezenet1_1(weights=None).eval()

@@ -81,7 +81,7 @@ def test_dynamic_range_and_fill():
 
 def test_rank_six_refused():
     from bridgec.backends.coreml.mlprogram import build_mlprogram
-    from bridgec.errors import ConversionError
+    from bridgec.core.errors import ConversionError
     from tests.backends.coreml.mlprogram._mlprogram_helpers import target
 
     g = graph("a = Constant <value = int64[2] {0, 1}> ()\n y = Unsqueeze (x, a)")

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bridgec import ir
 from bridgec.backends.coreml import mil
+from bridgec.core import ir
 from tests.backends.coreml.mlprogram._mlprogram_helpers import check, graph
 
 

@@ -8,7 +8,7 @@ an emitter's capability check refuses, a non-float32 model input) raises ``unitt
 with the reason; a crash anywhere else is a failure.
 
     import onnx.backend.test
-    from bridgec.onnx_backend import BridgecBackend
+    from bridgec.driver.onnx_backend import BridgecBackend
     globals().update(onnx.backend.test.BackendTest(BridgecBackend, __name__).include(r"test_relu_").test_cases)
 """
 
@@ -23,7 +23,7 @@ import numpy as np
 import onnx
 from onnx.backend.base import Backend, BackendRep
 
-from bridgec.errors import ConversionError, UsageError
+from bridgec.core.errors import ConversionError, UsageError
 
 PIPELINE = "lower-custom"
 
@@ -65,9 +65,9 @@ def convert_model(
     precision: str = "fp32",
 ):
     """``model`` -> (BuiltModel, graph input names, graph output names, report). Raises ``Unsupported``."""
-    from bridgec import report as report_mod
     from bridgec.backends.coreml import capabilities_for
     from bridgec.backends.coreml.model import build
+    from bridgec.driver import report as report_mod
     from bridgec.frontends.onnx_file import graph_from_model
 
     name = model.graph.name or "model"

@@ -18,7 +18,7 @@ a JSON-Schema subset checked by :func:`validate` (no dependency needed)::
         # how: the Core ML layer, "PASS/RULE -> new ops", the custom class and its kernels, or why not
         # kernel: for custom rows "CPU+GPU" (bundled Swift + Metal kernels) or "none"; else null
       ],
-      "check": null | {                              # the numbers check of the written model (bridgec.check)
+      "check": null | {                              # the numbers check of the written model (bridgec.driver.check)
         "status": "checked",                         # checked | failed | not checked
         "line": "checked: 1 output, max rel err 2.1e-07 (fp32 tolerance 0.0001) against PyTorch",
         "reference": "PyTorch", "precision": "fp32", "tolerance": 1e-4,
@@ -47,7 +47,7 @@ from dataclasses import asdict, dataclass, field
 
 import onnx_graphsurgeon as gs
 
-from bridgec import ir
+from bridgec.core import ir
 from bridgec.passes import Capabilities, PassContext
 from bridgec.runtime_kernels.catalog import KERNELS, kernel_for_op
 
@@ -178,7 +178,7 @@ def validate(value: object, schema: dict | None = None, where: str = "$") -> lis
 
 def format_for(path, fmt: str | None = None) -> str:
     """The output format: ``fmt`` if given, else from the file's suffix (one-line error otherwise)."""
-    from bridgec.errors import UsageError
+    from bridgec.core.errors import UsageError
 
     if fmt:
         if fmt not in FORMATS:
@@ -244,7 +244,7 @@ class Report:
     pipeline: str
     rows: list[Row]
     verification: Verification | None = None
-    check: object = None  # bridgec.check.Check of the written model, when a conversion ran it
+    check: object = None  # bridgec.driver.check.Check of the written model, when a conversion ran it
 
     def counts(self) -> dict[str, int]:
         totals = dict.fromkeys(STATUSES, 0)
@@ -474,8 +474,8 @@ def analyze_graph(
     from dataclasses import replace
 
     from bridgec import passes as passes_mod
-    from bridgec.convert import RunOptions, lower
-    from bridgec.errors import UsageError
+    from bridgec.core.errors import UsageError
+    from bridgec.driver.convert import RunOptions, lower
 
     if pipeline not in passes_mod.PIPELINES:
         raise UsageError(
@@ -514,7 +514,7 @@ def analyze(
     """``analyze_graph`` of a model file (``bridgec report``)."""
     from bridgec import frontends
     from bridgec.backends.coreml import capabilities_for
-    from bridgec.convert import RunOptions
+    from bridgec.driver.convert import RunOptions
 
     say = progress or (lambda message: None)
     capabilities_for(target, avoid_ops)  # validates --target before the slow part

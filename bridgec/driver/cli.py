@@ -18,7 +18,7 @@ import warnings
 from pathlib import Path
 
 from bridgec import __version__
-from bridgec.errors import BridgecError, UsageError, out_of_memory
+from bridgec.core.errors import BridgecError, UsageError, out_of_memory
 
 SUBCOMMANDS = ("passes", "verify", "report", "coverage")
 
@@ -183,7 +183,7 @@ def _app_options(args: argparse.Namespace) -> dict:
     elif args.scale != 1.0 or args.bias != "0" or args.color_layout != "RGB":
         raise UsageError("--scale, --bias and --color-layout describe an image input: add --image-input NAME")
     if args.labels:
-        from bridgec.input_files import read_bytes, shown
+        from bridgec.core.input_files import read_bytes, shown
 
         label = f"--labels {shown(args.labels)}"
         try:
@@ -275,7 +275,7 @@ def _add_pass_args(parser: _Parser) -> None:
 
 
 def _run_options(args: argparse.Namespace):
-    from bridgec.convert import RunOptions
+    from bridgec.driver.convert import RunOptions
     from bridgec.passes._plugins import load_entry_points, load_file
 
     load_entry_points()
@@ -300,7 +300,7 @@ def _run_options(args: argparse.Namespace):
 
 def _print_stats(args: argparse.Namespace, ctx) -> None:
     if args.timings:
-        from bridgec import timing
+        from bridgec.driver import timing
 
         print(timing.render(timing.report()), file=sys.stderr)
     if args.stats:
@@ -327,7 +327,7 @@ def _add_report_args(parser: _Parser) -> None:
 def _check_report_out(args: argparse.Namespace) -> None:
     """A --report-out whose format cannot be told fails before the slow part."""
     if args.report_out:
-        from bridgec.report import format_for
+        from bridgec.driver.report import format_for
 
         format_for(args.report_out, args.report_format)
 
@@ -340,7 +340,7 @@ def _write_report(args: argparse.Namespace, report) -> None:
 def _user_files(args: argparse.Namespace, outputs: dict[str, str], inputs: dict[str, str]) -> list:
     """The paths a command reads and writes besides the model and ``-o`` (flag -> argparse dest), as
     ``files.Claim``: no output may write over an input or another output."""
-    from bridgec.files import Claim
+    from bridgec.driver.files import Claim
 
     claims = []
     for flag, dest in outputs.items():
@@ -524,7 +524,7 @@ def _verify_parser() -> _Parser:
 
 
 def _progress(quiet: bool):
-    from bridgec import interrupts
+    from bridgec.core import interrupts
 
     def say(message: str) -> None:
         interrupts.checkpoint()  # every stage: an interrupt a library swallowed ends the run here
@@ -558,12 +558,12 @@ def _model_kwargs(args: argparse.Namespace) -> dict:
 
 def _cmd_verify(argv: list[str]) -> int:
     args = _verify_parser().parse_args(argv)
-    from bridgec import files
-    from bridgec.verify import render, save_inputs, save_outputs, verify
+    from bridgec.driver import files
+    from bridgec.driver.verify import render, save_inputs, save_outputs, verify
 
     _check_report_out(args)
     if args.inputs is not None:  # a pipe or a device fails now, not after the model has loaded
-        from bridgec.input_files import regular_file
+        from bridgec.core.input_files import regular_file
 
         regular_file(args.inputs, f"--inputs {args.inputs}")
     outputs = {"--save-inputs": "save_inputs", "--save-outputs": "save_outputs", "--report-out": "report_out"}
@@ -577,7 +577,7 @@ def _cmd_verify(argv: list[str]) -> int:
             ),
         ]
     )
-    from bridgec.numerics import TOLERANCES
+    from bridgec.core.numerics import TOLERANCES
 
     if args.tolerance is not None and not args.tolerance > 0:
         raise UsageError(f"--tolerance {args.tolerance}: give a positive number such as 1e-4")
@@ -598,7 +598,7 @@ def _cmd_verify(argv: list[str]) -> int:
     print(render(result, args.pipeline, args.tolerance))
     _print_stats(args, result.context)
     if args.report_out:
-        from bridgec.report import Verification
+        from bridgec.driver.report import Verification
 
         result.report.verification = Verification.from_result(result)
         _write_report(args, result.report)
@@ -628,8 +628,8 @@ def _report_parser() -> _Parser:
 
 def _cmd_report(argv: list[str]) -> int:
     args = _report_parser().parse_args(argv)
-    from bridgec import files
-    from bridgec.report import analyze
+    from bridgec.driver import files
+    from bridgec.driver.report import analyze
 
     _check_report_out(args)
     files.check_claims(
@@ -687,7 +687,7 @@ def _coverage_parser() -> _Parser:
 
 def _cmd_coverage(argv: list[str]) -> int:
     args = _coverage_parser().parse_args(argv)
-    from bridgec import coverage
+    from bridgec.driver import coverage
 
     table = coverage.build(args.target, node_tests=args.node_tests, format=args.model_format)
     text = table.render(args.format)
@@ -738,10 +738,10 @@ def _cmd_passes(argv: list[str]) -> int:
 
 def _cmd_convert(argv: list[str]) -> int:
     args = _convert_parser().parse_args(_glue_bias(argv))
-    from bridgec.convert import convert
+    from bridgec.driver.convert import convert
 
     _check_report_out(args)
-    from bridgec.check import parse_check_inputs
+    from bridgec.driver.check import parse_check_inputs
 
     result = convert(
         args.model,
@@ -802,23 +802,23 @@ def _terminate_as_interrupt():
     ImportError), still ends the run as interrupted."""
     import threading
 
-    from bridgec import interrupts
+    from bridgec.core import interrupts
 
     interrupts.received.clear()
-    if "bridgec.convert" in sys.modules:
-        sys.modules["bridgec.convert"].COMMITTED.clear()
+    if "bridgec.driver.convert" in sys.modules:
+        sys.modules["bridgec.driver.convert"].COMMITTED.clear()
     if threading.current_thread() is not threading.main_thread():
         return None
     return {sig: signal.signal(sig, interrupts.handler) for sig in interrupts.SIGNALS}
 
 
 def _interrupted() -> int:
-    convert = sys.modules.get("bridgec.convert")
+    convert = sys.modules.get("bridgec.driver.convert")
     written = list(getattr(convert, "COMMITTED", []))
     if written:  # the signal came after the outputs were renamed into place: they are whole
         print(f"bridgec: interrupted; {written[-1]} was already written completely", file=sys.stderr)
     else:
-        from bridgec.interrupts import MESSAGE
+        from bridgec.core.interrupts import MESSAGE
 
         print(MESSAGE, file=sys.stderr)
     return 130
@@ -839,7 +839,7 @@ def _printable_output() -> None:
 
 
 def _run(argv: list[str], debug: bool) -> int:
-    from bridgec import interrupts
+    from bridgec.core import interrupts
 
     try:
         if argv and argv[0] in SUBCOMMANDS:
@@ -896,7 +896,7 @@ def _run(argv: list[str], debug: bool) -> int:
 def _out_of_memory(debug: bool) -> int:
     """Sizes are bounded (2^30 elements a tensor) before anything is allocated, but a model at shapes
     under the bound can still need more memory than this machine gives the process."""
-    from bridgec import interrupts
+    from bridgec.core import interrupts
 
     if debug:
         traceback.print_exc()
@@ -916,7 +916,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["BRIDGEC_DEBUG"] = "1"  # frontends keep torch's native output visible
     else:
         _quiet_libraries()
-    from bridgec import files, interrupts
+    from bridgec.core import interrupts
+    from bridgec.driver import files
 
     previous = _terminate_as_interrupt()
     scratch = None

@@ -13,15 +13,16 @@ from typing import Any
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from bridgec import frontends, runtimes
-from bridgec.backends.coreml import neuralnetwork
+from bridgec import frontends
+from bridgec.backends.coreml import native, neuralnetwork
 from bridgec.backends.coreml.executor import ExecutorError
 from bridgec.backends.coreml.model import build as build_model
-from bridgec.check import Divergence, first_divergence, short
-from bridgec.convert import RunOptions, lower
-from bridgec.errors import UsageError
-from bridgec.numerics import TOLERANCES, difference, standard_normal
-from bridgec.report import build as build_report
+from bridgec.core import runtimes
+from bridgec.core.errors import UsageError
+from bridgec.core.numerics import TOLERANCES, difference, standard_normal
+from bridgec.driver.check import Divergence, first_divergence, short
+from bridgec.driver.convert import RunOptions, lower
+from bridgec.driver.report import build as build_report
 
 REFERENCE = "pytorch"
 RUNTIME_TITLES = {
@@ -60,7 +61,7 @@ class VerifyResult:
 
 
 def compare(got: np.ndarray, want: np.ndarray, tolerance: float) -> tuple[float, float, bool, str]:
-    """(max abs error, max rel error, within ``tolerance``, note), by ``bridgec.numerics``' metric: the
+    """(max abs error, max rel error, within ``tolerance``, note), by ``bridgec.core.numerics``' metric: the
     error relative to the reference output's scale, max |got - want| / max |want|."""
     diff = difference(got, want)
     note = diff.note or ("NaN/inf where the reference differs" if diff.mismatched_nonfinite else "")
@@ -71,7 +72,7 @@ def make_feeds(graph: gs.Graph, given: Path | None, seed: int) -> dict[str, np.n
     if given is None:
         rng = np.random.default_rng(seed)
         return {t.name: standard_normal(rng, tuple(t.shape)) for t in graph.inputs}
-    from bridgec.input_files import read_npz
+    from bridgec.core.input_files import read_npz
 
     feeds = read_npz(given, f"--inputs {given}")
     for tensor in graph.inputs:
@@ -138,10 +139,10 @@ def verify(
         outputs["coreml_reference"] = built.run_reference(feeds, intermediates=per_node)
     except ExecutorError as exc:  # e.g. a custom layer with no bundled kernel has no reference either
         unchecked = f"not run: {exc}"
-    unavailable = runtimes.coreml_runtime_unavailable(built.spec)
+    unavailable = native.unavailable(built.spec)
     if unavailable is None:
         say("running Core ML")
-        outputs["coreml"] = runtimes.run_coreml_native(built, feeds)
+        outputs["coreml"] = native.run(built, feeds)
     else:
         notes.append(f"Core ML runtime: {unavailable}")
 

@@ -4,7 +4,7 @@ The emitted Core ML model is run by the reference executor (numpy, with the sema
 NeuralNetwork.proto and MIL op reference; ``backends/coreml/executor``) on a seeded random input, or
 on the user's ``--check-input``, and its outputs are compared with the source model's: PyTorch for a
 PyTorch file, onnxruntime on the file's graph for an ``.onnx`` file. The metric and the tolerances per
-precision are ``bridgec.numerics``'. A mismatch fails the conversion, naming the worst output and the
+precision are ``bridgec.core.numerics``'. A mismatch fails the conversion, naming the worst output and the
 first node whose tensor leaves the tolerance (found by comparing intermediate tensors stage by stage:
 PyTorch -> the exported ONNX graph -> the graph after the passes -> the Core ML model).
 
@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from bridgec import ir
-from bridgec.errors import BridgecError, ConversionError, SourceUnrunnable, UsageError
-from bridgec.numerics import TOLERANCES, Difference, difference
+from bridgec.core import ir
+from bridgec.core.errors import BridgecError, ConversionError, SourceUnrunnable, UsageError
+from bridgec.core.numerics import TOLERANCES, Difference, difference
 
 CHECKED, FAILED, NOT_CHECKED = "checked", "failed", "not checked"
 
@@ -146,7 +146,7 @@ def _numeric(label: str, array: np.ndarray) -> np.ndarray:
 
 
 def _read_array(label: str, path: Path) -> np.ndarray:
-    from bridgec.input_files import read_npy
+    from bridgec.core.input_files import read_npy
 
     return np.asarray(read_npy(path, f"--check-input {label}"))
 
@@ -511,7 +511,7 @@ def diagnose(
     say: Callable[[str], None],
 ) -> str:
     """Where the numbers leave the source's: the export, a pass, or a Core ML layer (named by node)."""
-    from bridgec import runtimes
+    from bridgec.core import runtimes
 
     say("the check failed: comparing intermediate tensors to find where")
     names = [t.name for t in subject.graph.outputs]
@@ -571,7 +571,7 @@ def _with_intermediates(model: Any) -> Any:
     """A shape-inferred copy of the source ``model`` with its intermediate tensors as outputs."""
     import onnx
 
-    from bridgec import runtimes
+    from bridgec.core import runtimes
 
     copy = onnx.ModelProto()
     copy.CopyFrom(model)

@@ -15,7 +15,7 @@ _open: list[str] = []
 @contextmanager
 def stage(name: str) -> Iterator[None]:
     """Time a stage; time spent in a nested stage is counted there, not in the enclosing one."""
-    from bridgec import interrupts
+    from bridgec.core import interrupts
 
     interrupts.checkpoint()  # each stage starts only if no interrupt was swallowed by a library
     start = time.perf_counter()

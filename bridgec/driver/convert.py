@@ -2,7 +2,7 @@
 
 Outputs appear all at once or not at all: the model and the kernels folder are staged in a hidden
 folder beside their destinations and renamed only after everything succeeded; what they may replace
-or delete, and what they must not touch, is decided in ``bridgec.files``.
+or delete, and what they must not touch, is decided in ``bridgec.driver.files``.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from pathlib import Path
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from bridgec import __version__, files, frontends, interrupts, ir, timing
-from bridgec import check as check_mod
+from bridgec import __version__, frontends
 from bridgec import passes as passes_mod
 from bridgec.backends.coreml import capabilities_for, neuralnetwork
 from bridgec.backends.coreml.metadata import Metadata
@@ -31,9 +30,12 @@ from bridgec.backends.coreml.targets import (
     SUFFIXES,
     Target,
 )
-from bridgec.errors import ConversionError, UsageError
-from bridgec.files import KERNELS_MARKER
-from bridgec.report import Report, build
+from bridgec.core import interrupts, ir
+from bridgec.core.errors import ConversionError, UsageError
+from bridgec.driver import check as check_mod
+from bridgec.driver import files, timing
+from bridgec.driver.files import KERNELS_MARKER
+from bridgec.driver.report import Report, build
 from bridgec.runtime_kernels.catalog import KERNELS, files_for, write_kernels
 
 COMMITTED: list[Path] = []  # models this process put in place (an interrupt after that loses nothing)
@@ -237,7 +239,7 @@ def convert(
     layers, and ``extra_outputs`` (path -> bytes of the result, such as the JSON report), all in one
     all-or-nothing step.
 
-    Before anything is written the emitted model's numbers are checked (``bridgec.check``) against
+    Before anything is written the emitted model's numbers are checked (``bridgec.driver.check``) against
     the source model on a seeded random input, or on ``check_inputs`` (input name, or None for a
     one-input model -> array or ``.npy`` path); ``tolerance`` overrides the precision's default.
     A mismatch raises ``check.CheckFailed`` and writes nothing. A model that cannot be checked (the

@@ -18,7 +18,7 @@ import stat
 from pathlib import Path
 from typing import BinaryIO
 
-from bridgec.errors import UsageError
+from bridgec.core.errors import UsageError
 
 _KINDS = (
     (stat.S_ISFIFO, "a named pipe (FIFO)"),
@@ -114,7 +114,7 @@ def _npy_claim(stream, available: int, label: str) -> None:
     ``available``: numpy allocates the whole array from the header before it reads the data."""
     import numpy as np
 
-    from bridgec.frontends.shapes import elements, too_big
+    from bridgec.core.sizes import elements, too_big
 
     fmt = np.lib.format
     try:

@@ -27,8 +27,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bridgec import interrupts
-from bridgec.errors import UsageError
+from bridgec.core import interrupts
+from bridgec.core.errors import UsageError
 
 KERNELS_MARKER = ".bridgec-kernels"
 STAGING_PREFIX = ".bridgec-staging-"

@@ -1,7 +1,7 @@
 """Tensor sizes a graph would compute, bounded before anything computes them.
 
 onnx's shape inference sizes most tensors, and ``frontends.onnx_file`` refuses any it sizes past the
-limit (2^30 elements). What it cannot size is the danger: a ``ConstantOfShape``, ``Expand``, ``Tile``,
+limit (``MAX_ELEMENTS``, 2^30 elements). What it cannot size is the danger: a ``ConstantOfShape``, ``Expand``, ``Tile``,
 ``Range`` or ``Pad`` whose size input is computed from constants by an op shape inference does not
 evaluate (``Abs`` of a shape, a ``Max``...). onnxruntime, run on the source model by the numbers check,
 and onnx-graphsurgeon's constant folding would both allocate such a tensor whole, whatever it claims.
@@ -20,10 +20,13 @@ import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
 
-from bridgec import ir
-from bridgec.errors import UsageError
-from bridgec.frontends.shapes import elements, too_big
+from bridgec.core import ir
+from bridgec.core.errors import UsageError
 
+# The most elements one tensor may have: 2^30 float32 are 4 GiB, beyond anything a Core ML model on a
+# phone runs, and a bigger claim (a 2^40-element --input, a damaged dimension) fails here before
+# anything is allocated for it.
+MAX_ELEMENTS = 1 << 30
 # Elements of a constant tensor worth computing to size others: shape vectors, scales, pads, repeats.
 VALUE_LIMIT = 1 << 16
 # A constant becomes a weight of the model: past what a .mlmodel holds, it can never be converted.
@@ -37,6 +40,22 @@ _RANDOM = {
     "Bernoulli",
     "Multinomial",
 }
+
+
+def elements(shape) -> int:
+    """The element count of ``shape`` as a Python int (no overflow, whatever the dims claim)."""
+    count = 1
+    for d in shape:
+        count *= int(d)
+    return count
+
+
+def too_big(shape) -> str | None:
+    """Why a tensor of ``shape`` is refused, or None."""
+    count = elements(shape)
+    if count > MAX_ELEMENTS:
+        return f"{count:,} elements, more than bridgec's limit of {MAX_ELEMENTS:,} (2^30) per tensor"
+    return None
 
 
 def _static(shape) -> bool:

@@ -1,0 +1,1 @@
+"""The driver layer: the command line, the Python API, conversion, checks, reports and file staging."""
