@@ -4,7 +4,8 @@ Python use mirrors the architecture::
 
     from bridgec import frontends, passes, backends
     g = frontends.load("faceseg.pt", inputs={"x": (1, 3, 256, 256)})
-    g = passes.Pipeline([passes.cleanup(), passes.LowerHardTanh(), passes.TagCustomLayers()]).run(g)
+    caps = backends.coreml.capabilities_for("iOS14")  # what the target runs: the passes ask it
+    g = passes.Pipeline([passes.cleanup(), passes.LowerHardTanh(), passes.TagCustomLayers()]).run(g, target=caps)
     backends.coreml.emit(g, "faceseg.mlmodel")
 """
 

@@ -21,7 +21,8 @@ import onnx_graphsurgeon as gs
 from bridgec.core.errors import ConversionError, SourceUnrunnable, UsageError
 from bridgec.core.input_files import open_regular, shown
 from bridgec.core.numerics import standard_normal
-from bridgec.frontends.pytorch import EXPORTERS, LoadOptions
+from bridgec.frontends.pytorch_export import EXPORTERS
+from bridgec.frontends.pytorch_load import LoadOptions
 from bridgec.frontends.shapes import parse_input_spec, parse_input_specs
 
 FORMATS = ("torchscript", "pt2", "pickle", "onnx")

@@ -2,17 +2,22 @@
 
 The TorchScript exporter would turn ``aten::hardtanh`` into ``Clip`` (and ``aten::gelu`` into an
 Erf formula, ``aten::silu`` into Sigmoid and Mul, ...) and so decide the lowering itself.
-Registering these symbolics for the duration of one export keeps the decision open: every op
-below becomes one node of ``BRIDGEC_OPS`` with that table's attributes, in torch's semantics.
+Registering these symbolics for the duration of one export keeps the decision open: every aten
+op a declaration in ``bridgec.core.ops`` names (``OpDecl.aten``) becomes one node of that op,
+with every attribute explicit in torch's semantics.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from bridgec.core.ir import BRIDGEC_DOMAIN, BRIDGEC_OPSET, SELU_ALPHA, SELU_GAMMA
+from bridgec.core import ops
+
+# parse_args descriptor of each attribute kind
+_DESCRIPTORS = {"float": "f", "string": "s"}
 
 
 @dataclass(frozen=True)
@@ -22,114 +27,70 @@ class KeptOp:
     symbolic_factory: Callable[[], Callable]
 
 
-def _node(g, op: str, x, **attrs):
-    out = g.op(f"{BRIDGEC_DOMAIN}::{op}", x, **attrs)
+def _node(g, decl: ops.OpDecl, x, attrs: dict):
+    # the exporter's g.op spells an attribute's kind as a suffix: alpha_f, approximate_s
+    kinds = {a.name: _DESCRIPTORS[a.kind] for a in decl.attributes}
+    out = g.op(f"{decl.domain}::{decl.name}", x, **{f"{k}_{kinds[k]}": v for k, v in attrs.items()})
     return out.setType(x.type())  # elementwise: the exporter's later symbolics need the type
 
 
-def _hardtanh_symbolic() -> Callable:
-    from torch.onnx import symbolic_helper
-
-    @symbolic_helper.parse_args("v", "f", "f")
-    def hardtanh(g, x, min_value, max_value):
-        return _node(g, "HardTanh", x, min_value_f=min_value, max_value_f=max_value)
-
-    return hardtanh
-
-
-def _relu6_symbolic() -> Callable:
-    def relu6(g, x):
-        return _node(g, "HardTanh", x, min_value_f=0.0, max_value_f=6.0)
-
-    return relu6
-
-
-def _plain_symbolic(op: str, **attrs: float) -> Callable[[], Callable]:
-    """A symbolic for an op whose only input is ``x`` (its constants are fixed by torch)."""
+def _symbolic_factory(decl: ops.OpDecl, form: ops.Aten) -> Callable[[], Callable]:
+    """The symbolic of ``aten::<form.name>``: its arguments after ``self`` become attributes."""
 
     def factory() -> Callable:
-        def symbolic(g, x):
-            return _node(g, op, x, **{f"{k}_f": v for k, v in attrs.items()})
+        from torch.onnx import symbolic_helper
 
-        return symbolic
+        descriptors = [_DESCRIPTORS[decl.attribute(attr).kind] for _, attr in form.args]
+
+        def symbolic(g, x, *args):
+            return _node(
+                g, decl, x, decl.aten_attrs(form, dict(zip([a for a, _ in form.args], args, strict=False)))
+            )
+
+        # parse_args reads the argument names from the signature: name them as aten does
+        parameters = ["g", "x", *(arg for arg, _ in form.args)]
+        symbolic.__signature__ = inspect.Signature(
+            [inspect.Parameter(p, inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in parameters]
+        )
+        symbolic.__name__ = form.name
+        return symbolic_helper.parse_args("v", *descriptors)(symbolic)
 
     return factory
 
 
-def _gelu_symbolic() -> Callable:
-    from torch.onnx import symbolic_helper
+def _elu_factory(decl: ops.OpDecl, form: ops.Aten) -> Callable[[], Callable]:
+    def factory() -> Callable:
+        from torch.onnx import symbolic_helper, symbolic_opset9
 
-    @symbolic_helper.parse_args("v", "s")
-    def gelu(g, x, approximate="none"):
-        return _node(g, "Gelu", x, approximate_s=approximate)
+        @symbolic_helper.parse_args("v", "f", "f", "f")
+        def elu(g, x, alpha, scale, input_scale):
+            if scale != 1.0 or input_scale != 1.0:
+                # Only torch internals call elu with scales; not the declared Elu: torch decides.
+                return symbolic_opset9.elu(g, x, alpha, scale, input_scale)
+            return _node(g, decl, x, decl.aten_attrs(form, {"alpha": alpha}))
 
-    return gelu
+        return elu
 
-
-def _elu_symbolic() -> Callable:
-    from torch.onnx import symbolic_helper, symbolic_opset9
-
-    @symbolic_helper.parse_args("v", "f", "f", "f")
-    def elu(g, x, alpha, scale, input_scale):
-        if scale != 1.0 or input_scale != 1.0:
-            # Only torch internals call elu with scales; not the Elu of BRIDGEC_OPS: torch decides.
-            return symbolic_opset9.elu(g, x, alpha, scale, input_scale)
-        return _node(g, "Elu", x, alpha_f=alpha)
-
-    return elu
+    return factory
 
 
-def _celu_symbolic() -> Callable:
-    from torch.onnx import symbolic_helper
-
-    @symbolic_helper.parse_args("v", "f")
-    def celu(g, x, alpha):
-        return _node(g, "Celu", x, alpha_f=alpha)
-
-    return celu
+# aten ops whose arguments are more than the declared attributes
+_SPECIAL = {"elu": _elu_factory}
 
 
-def _softplus_symbolic() -> Callable:
-    from torch.onnx import symbolic_helper
-
-    @symbolic_helper.parse_args("v", "f", "f")
-    def softplus(g, x, beta, threshold):
-        return _node(g, "Softplus", x, beta_f=beta, threshold_f=threshold)
-
-    return softplus
-
-
-def _leaky_relu_symbolic() -> Callable:
-    from torch.onnx import symbolic_helper
-
-    @symbolic_helper.parse_args("v", "f")
-    def leaky_relu(g, x, negative_slope):
-        return _node(g, "LeakyRelu", x, alpha_f=negative_slope)
-
-    return leaky_relu
+def _kept_ops() -> tuple[KeptOp, ...]:
+    kept = []
+    for decl in ops.all_ops():
+        for form in decl.aten:
+            factory = _SPECIAL.get(form.name, _symbolic_factory)(decl, form)
+            names = (form.name, f"{form.name}_") if form.inplace else (form.name,)
+            kept += [KeptOp(f"aten::{name}", decl.name, factory) for name in names]
+    return tuple(kept)
 
 
-def _with_inplace(aten: str, op: str, factory: Callable[[], Callable]) -> tuple[KeptOp, ...]:
-    return (KeptOp(aten, op, factory), KeptOp(f"{aten}_", op, factory))
+KEPT_OPS: tuple[KeptOp, ...] = _kept_ops()
 
-
-KEPT_OPS: tuple[KeptOp, ...] = (
-    *_with_inplace("aten::hardtanh", "HardTanh", _hardtanh_symbolic),
-    *_with_inplace("aten::relu6", "HardTanh", _relu6_symbolic),
-    *_with_inplace("aten::hardswish", "HardSwish", _plain_symbolic("HardSwish")),
-    # torch's hardsigmoid is relu6(x + 3) / 6, i.e. alpha 1/6 (ONNX's default is 0.2)
-    *_with_inplace("aten::hardsigmoid", "HardSigmoid", _plain_symbolic("HardSigmoid", alpha=1 / 6, beta=0.5)),
-    KeptOp("aten::gelu", "Gelu", _gelu_symbolic),
-    *_with_inplace("aten::silu", "Silu", _plain_symbolic("Silu")),
-    *_with_inplace("aten::mish", "Mish", _plain_symbolic("Mish")),
-    *_with_inplace("aten::elu", "Elu", _elu_symbolic),
-    *_with_inplace("aten::selu", "Selu", _plain_symbolic("Selu", alpha=SELU_ALPHA, gamma=SELU_GAMMA)),
-    *_with_inplace("aten::celu", "Celu", _celu_symbolic),
-    KeptOp("aten::softplus", "Softplus", _softplus_symbolic),
-    *_with_inplace("aten::leaky_relu", "LeakyRelu", _leaky_relu_symbolic),
-)
-
-CUSTOM_OPSETS = {BRIDGEC_DOMAIN: BRIDGEC_OPSET}
+CUSTOM_OPSETS = {ops.BRIDGEC_DOMAIN: ops.BRIDGEC_OPSET}
 
 
 def _log_sigmoid_symbolic() -> Callable:

@@ -1,4 +1,4 @@
-"""Bring the other spellings of the kept ops to the one ``BRIDGEC_OPS`` form the passes match.
+"""Bring the other spellings of the kept ops to the one declared form (``bridgec.core.ops``) the passes match.
 
 Three sources produce the same activation: the torch frontend's kept-op symbolics (already in
 the bridgec domain), standard ONNX nodes (``HardSwish``, ``Gelu``, ``Selu`` ...) and the
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from bridgec.core import ir
+from bridgec.core import ir, ops
 
 ATEN_DOMAIN = "org.pytorch.aten"
 
@@ -29,43 +29,46 @@ class Spelling:
     fixed: dict[str, object] = field(default_factory=dict)  # bridgec attributes the source cannot express
 
 
-# Standard ONNX ops: attribute defaults are ONNX's, which differ from torch's where noted.
+def _onnx(op: str, *names: str, fixed: dict[str, object] | None = None) -> Spelling:
+    """A standard ONNX op whose attributes ``names`` carry over, absent ones at ONNX's defaults
+    (which differ from torch's: HardSigmoid's alpha is 0.2, Selu's constants are float32)."""
+    return Spelling(op, tuple((name, name, ops.default(op, name)) for name in names), fixed or {})
+
+
 ONNX_SPELLINGS: dict[str, Spelling] = {
-    "HardSwish": Spelling("HardSwish"),
-    # ONNX's default alpha is 0.2; torch's hardsigmoid is alpha 1/6
-    "HardSigmoid": Spelling("HardSigmoid", (("alpha", "alpha", 0.2), ("beta", "beta", 0.5))),
-    "Gelu": Spelling("Gelu", (("approximate", "approximate", "none"),)),
-    "Mish": Spelling("Mish"),
-    "Elu": Spelling("Elu", (("alpha", "alpha", 1.0),)),
-    # ONNX's defaults are torch's constants rounded to float32
-    "Selu": Spelling(
-        "Selu", (("alpha", "alpha", 1.67326319217681884765625), ("gamma", "gamma", 1.05070102214813232421875))
-    ),
-    "Celu": Spelling("Celu", (("alpha", "alpha", 1.0),)),
+    "HardSwish": _onnx("HardSwish"),
+    "HardSigmoid": _onnx("HardSigmoid", "alpha", "beta"),
+    "Gelu": _onnx("Gelu", "approximate"),
+    "Mish": _onnx("Mish"),
+    "Elu": _onnx("Elu", "alpha"),
+    "Selu": _onnx("Selu", "alpha", "gamma"),
+    "Celu": _onnx("Celu", "alpha"),
     # ONNX Softplus is log(1 + exp(x)) everywhere: torch's beta 1 with no linear region
-    "Softplus": Spelling("Softplus", fixed={"beta": 1.0, "threshold": math.inf}),
-    "LeakyRelu": Spelling("LeakyRelu", (("alpha", "alpha", 0.01),)),
+    "Softplus": _onnx("Softplus", fixed={"beta": 1.0, "threshold": math.inf}),
+    "LeakyRelu": _onnx("LeakyRelu", "alpha"),
     # Core ML's NeuralNetwork has no erf layer: as a bridgec op it gets the bundled kernel
-    "Erf": Spelling("Erf"),
+    "Erf": _onnx("Erf"),
 }
 
-# ATen fallback operators: the arguments after ``self``, in the aten schema's order and defaults.
-ATEN_SPELLINGS: dict[str, Spelling] = {
-    "hardtanh": Spelling("HardTanh", (("min_val", "min_value", -1.0), ("max_val", "max_value", 1.0))),
-    "relu6": Spelling("HardTanh", fixed={"min_value": 0.0, "max_value": 6.0}),
-    "hardswish": Spelling("HardSwish"),
-    "hardsigmoid": Spelling("HardSigmoid", fixed={"alpha": 1 / 6, "beta": 0.5}),
-    "gelu": Spelling("Gelu", (("approximate", "approximate", "none"),)),
-    "silu": Spelling("Silu"),
-    "mish": Spelling("Mish"),
-    "elu": Spelling(
-        "Elu", (("alpha", "alpha", 1.0), ("scale", "scale", 1.0), ("input_scale", "input_scale", 1.0))
-    ),
-    "selu": Spelling("Selu", fixed={"alpha": ir.SELU_ALPHA, "gamma": ir.SELU_GAMMA}),
-    "celu": Spelling("Celu", (("alpha", "alpha", 1.0),)),
-    "softplus": Spelling("Softplus", (("beta", "beta", 1.0), ("threshold", "threshold", 20.0))),
-    "leaky_relu": Spelling("LeakyRelu", (("negative_slope", "alpha", 0.01),)),
-}
+# aten::elu's scale and input_scale (torch-internal uses) are not attributes of Elu: read so that
+# _aten_attrs can leave elu with other values to torch's own decomposition
+_ATEN_EXTRA_ARGS = {"elu": (("scale", "scale", 1.0), ("input_scale", "input_scale", 1.0))}
+
+
+def _aten_spellings() -> dict[str, Spelling]:
+    """ATen fallback operators, from the op declarations' aten forms: the arguments after ``self``
+    in the aten schema's order with torch's defaults, and the attributes torch fixes."""
+    spellings = {}
+    for decl in ops.all_ops():
+        for form in decl.aten:
+            named = {attr for _, attr in form.args}
+            args = tuple((arg, attr, decl.attribute(attr).default) for arg, attr in form.args)
+            fixed = {k: v for k, v in decl.aten_attrs(form, {}).items() if k not in named}
+            spellings[form.name] = Spelling(decl.name, args + _ATEN_EXTRA_ARGS.get(form.name, ()), fixed)
+    return spellings
+
+
+ATEN_SPELLINGS: dict[str, Spelling] = _aten_spellings()
 
 
 def _text(value: object) -> object:

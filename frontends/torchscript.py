@@ -1,6 +1,7 @@
 """TorchScript archives (``torch.jit.save``): loaded, run once, and exported to ONNX with kept ops.
 
-The work is shared with the other PyTorch forms in ``frontends/pytorch.py``.
+The work is shared with the other PyTorch forms in ``frontends/pytorch.py`` (loading in
+``pytorch_load``, exporting in ``pytorch_export``).
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from pathlib import Path
 import onnx_graphsurgeon as gs
 
 from bridgec.frontends import pytorch
-from bridgec.frontends.pytorch import EXPORT_OPSET, LoadOptions, forward_input_names, output_names
+from bridgec.frontends.pytorch_export import EXPORT_OPSET, output_names
+from bridgec.frontends.pytorch_load import LoadOptions, forward_input_names
 
 
 def input_names(module) -> list[str]:

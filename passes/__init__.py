@@ -25,13 +25,32 @@ from bridgec.passes._pattern import Builder, NearMiss, Rule, RuleSet, const_scal
 from bridgec.passes.canonicalize import ClipToHardTanh
 from bridgec.passes.cleanup import DeadNodes, FoldConstants, RemoveIdentities, cleanup
 from bridgec.passes.custom import CheckTargetLegal, TagCustomLayers
-from bridgec.passes.lower.activations import LowerHardTanh
+from bridgec.passes.lower.cast import LegalizeCast
 from bridgec.passes.lower.einsum import LowerEinsum
+from bridgec.passes.lower.gather import LegalizeGather
+from bridgec.passes.lower.hardtanh import LegalizeClip, LowerHardTanh
 from bridgec.passes.lower.kept_activations import LowerKeptActivations
-from bridgec.passes.lower.math import LowerMath
+from bridgec.passes.lower.math import LegalizeReciprocal, LowerMath
+from bridgec.passes.lower.matmul import LegalizeMatMul
+from bridgec.passes.lower.minmax import LegalizeMinMax
+from bridgec.passes.lower.prelu import LegalizePRelu
 from bridgec.passes.lower.resize import LowerResize  # noqa: F401 - registers lower::resize
 
 _CLEANUP = ("cleanup::fold_constants", "cleanup::identities", "cleanup::dead_nodes")
+# Legalisations: where the target's op cannot take a node as it is, the same computation in ops it
+# has (what an emitter would otherwise write by itself, unnamed). Every pipeline runs them, -O none
+# included, so what each format converted before still converts, and the report names the rule;
+# after the lowering rules (which may have a better form for a node, and make only legal nodes) and
+# before custom layers (a last resort, not a legal form).
+_LEGALIZE = (
+    "lower::clip",
+    "lower::prelu",
+    "lower::minmax",
+    "lower::cast",
+    "lower::matmul",
+    "lower::gather",
+    "lower::reciprocal",
+)
 _LOWER = (
     "canonicalize::clip_to_hardtanh",
     "lower::hardtanh",
@@ -42,21 +61,22 @@ _LOWER = (
 )
 
 PIPELINES: dict[str, tuple[str, ...]] = {
-    # no rewriting at all: what the target lacks is an error listing it
-    "none": ("check::target_legal",),
+    # no rewriting but the legalisations: what the target lacks is an error listing it
+    "none": _LEGALIZE + ("check::target_legal",),
     # lower what can be lowered; anything left is an error
-    "lower": _CLEANUP + _LOWER + ("cleanup::dead_nodes", "check::target_legal"),
+    "lower": _CLEANUP + _LOWER + _LEGALIZE + ("cleanup::dead_nodes", "check::target_legal"),
     # no lowering: whatever the target lacks becomes a custom layer
-    "custom": _CLEANUP + ("custom::tag_custom_layers", "check::target_legal"),
+    "custom": _CLEANUP + _LEGALIZE + ("custom::tag_custom_layers", "check::target_legal"),
     # lower, then make custom layers of what remains (the default)
     "lower-custom": _CLEANUP
     + _LOWER
+    + _LEGALIZE
     + ("cleanup::dead_nodes", "custom::tag_custom_layers", "check::target_legal"),
 }
 DEFAULT_PIPELINE = "lower-custom"
 
 PIPELINE_DOCS = {
-    "none": "no rewriting; any op the target lacks is an error that lists them all",
+    "none": "no rewriting but the legalisations (lower::clip, ...); any op the target lacks is an error",
     "lower": "lower everything that can be lowered; error if anything unsupported remains",
     "custom": "no lowering; every op the target lacks becomes a Core ML custom layer",
     "lower-custom": "lower, then make custom layers of what remains (default)",
@@ -110,6 +130,13 @@ __all__ = [
     "DumpDir",
     "FoldConstants",
     "GraphCheck",
+    "LegalizeCast",
+    "LegalizeClip",
+    "LegalizeGather",
+    "LegalizeMatMul",
+    "LegalizeMinMax",
+    "LegalizePRelu",
+    "LegalizeReciprocal",
     "LowerEinsum",
     "LowerHardTanh",
     "LowerKeptActivations",

@@ -17,16 +17,8 @@ from typing import Any, ClassVar, Protocol
 import onnx_graphsurgeon as gs
 
 from bridgec.core import ir
+from bridgec.core.capabilities import Capabilities
 from bridgec.core.errors import BridgecError, ConversionError, UsageError
-
-
-class Capabilities(Protocol):
-    """What a target can run; the backend provides it, passes ask it (one source of truth)."""
-
-    description: str
-
-    def unsupported_reason(self, node: gs.Node) -> str | None:
-        """None when the target runs ``node`` as it is, else why it cannot."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +87,11 @@ class Pass:
 
     def call(self, graph: gs.Graph, ctx: PassContext) -> PassResult:
         raise NotImplementedError
+
+    def removes(self, graph: gs.Graph) -> set[int]:
+        """The ids of the nodes of ``graph`` this pass deletes outright, when it removes nodes by what
+        they are rather than by rewriting them (cleanup); ``legality.plan`` asks it."""
+        return set()
 
     def __call__(self, graph: gs.Graph, ctx: PassContext) -> PassResult:
         before = {node.name for node in graph.nodes}
@@ -189,11 +186,17 @@ class Pipeline(Sequential):
         check_order([p.id for p in _leaves(self.passes)], self.id)
 
     def run(
-        self, graph: gs.Graph, *, target: str | Capabilities | None = None, context: PassContext | None = None
+        self, graph: gs.Graph, *, target: Capabilities | None = None, context: PassContext | None = None
     ) -> gs.Graph:
-        """Run the passes on ``graph`` for ``target`` (a name like "iOS14" or a Capabilities)."""
+        """Run the passes on ``graph`` for ``target``, what the target can run (for Core ML:
+        ``bridgec.backends.coreml.capabilities_for("iOS14")``), or with a prepared ``context``."""
         if context is None:
-            context = PassContext(capabilities=_capabilities_for(target), pipeline=self.id)
+            if target is None or isinstance(target, str):
+                raise UsageError(
+                    f"Pipeline.run needs target= as a Capabilities object, not {target!r}: e.g. "
+                    "bridgec.backends.coreml.capabilities_for('iOS15'), or pass context="
+                )
+            context = PassContext(capabilities=target, pipeline=self.id)
         with _collect_per_pass(context):
             return self(graph, context).graph
 
@@ -219,14 +222,6 @@ def _collect_per_pass(ctx: PassContext) -> Iterator[None]:
     finally:
         ctx.collect_per_pass = False
         gc.enable()
-
-
-def _capabilities_for(target: str | Capabilities | None) -> Capabilities:
-    if target is None or isinstance(target, str):
-        from bridgec.backends.coreml.capabilities import capabilities_for  # lazy: keeps passes light
-
-        return capabilities_for(target)
-    return target
 
 
 def _leaves(passes: Iterable[Pass]) -> list[Pass]:

@@ -6,6 +6,7 @@ the ones a run wants. ``render_stats`` formats the timings and rule hits every r
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -70,6 +71,15 @@ class VerifyEach:
         self.compared += 1
 
 
+DUMPED_NAME = re.compile(r"\d{2,}_.*\.(onnx|graphml)")  # every name DumpDir writes (dump_stem + suffix)
+
+
+def dump_stem(count: int, label: str) -> str:
+    """The file name (without suffix) --dump-dir gives the graph after pass number ``count``; the
+    driver refuses outputs that ``DUMPED_NAME`` matches inside a dump folder."""
+    return f"{count:02d}_{label.replace('::', '.')}"
+
+
 class DumpDir:
     """Writes the graph after every pass as ``NN_<pass>.onnx`` (Netron shows which pass made each node)."""
 
@@ -87,8 +97,6 @@ class DumpDir:
         self._write("input", graph, {})
 
     def _write(self, label: str, graph: gs.Graph, provenance: dict[str, str]) -> None:
-        from bridgec.driver.files import dump_stem
-
         stem = dump_stem(self.count, label)
         model = ir.export_model(graph, provenance=provenance)
         try:

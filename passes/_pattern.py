@@ -33,10 +33,10 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
-import onnx
 import onnx_graphsurgeon as gs
 
-from bridgec.core import ir
+from bridgec.core import ir, ops
+from bridgec.core.capabilities import Capabilities
 from bridgec.passes._infra import Pass, PassContext, PassResult, Rewrite
 
 COMMUTATIVE = frozenset({"Add", "Mul", "Max", "Min", "Sum", "Mean", "Equal", "And", "Or", "Xor"})
@@ -187,20 +187,13 @@ class _Failure(Exception):
 
 
 def attribute_value(node: gs.Node, name: str, opset: int) -> Any:
-    """The node's attribute, or the ONNX schema default for ops of the default domain."""
+    """The node's attribute, or its default (a bridgec op's declared one, ONNX's schema's), else None."""
     if name in node.attrs:
         return node.attrs[name]
-    domain = ir.op_key(node)[0]
-    if domain:
-        return None
     try:
-        schema = onnx.defs.get_schema(node.op, opset, "")
-    except onnx.defs.SchemaError:
+        return ops.default(node.op, name, ir.op_key(node)[0], opset)
+    except KeyError:
         return None
-    attr = schema.attributes.get(name)
-    if attr is None or not attr.default_value.name:
-        return None
-    return onnx.helper.get_attribute_value(attr.default_value)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -348,9 +341,7 @@ class RuleSet(Pass):
             self.id = name
 
     def call(self, graph: gs.Graph, ctx: PassContext) -> PassResult:
-        by_op: dict[ir.OpKey, list[Rule]] = defaultdict(list)
-        for rule in self.rules:
-            by_op[rule.op].append(rule)
+        by_op = self.by_op()
         opset = ir.default_opset(graph)
         graph_outputs = frozenset(id(t) for t in graph.outputs)
         modified = False
@@ -361,37 +352,9 @@ class RuleSet(Pass):
         for node in candidates:
             if id(node) in removed:
                 continue
-            for rule in by_op[ir.op_key(node)]:
-                try:
-                    match = Matcher(rule.roots[0], rule.commute, opset, graph_outputs).match(node)
-                except _Failure as failure:
-                    _note(misses, rule.name, NearMiss(node.name, failure.matched, failure.reason))
-                    continue
-                if rule.legalize and ctx.capabilities.unsupported_reason(node) is None:
-                    _note(
-                        misses,
-                        rule.name,
-                        NearMiss(node.name, len(match.nodes), "the target runs it as it is"),
-                    )
-                    continue
-                reason = _call_by_name(rule.check, match.bound) if rule.check else None
-                if reason:
-                    _note(misses, rule.name, NearMiss(node.name, len(match.nodes), reason))
-                    continue
-                builder = Builder(graph, node, rule.name)
-                out = _call_by_name(rule.replacement, match.bound, builder)
-                outputs = list(out) if isinstance(out, (tuple, list)) else [out]
-                lacking = [(n.op, ctx.capabilities.unsupported_reason(n)) for n in builder.nodes]
-                lacking = [(op, why) for op, why in lacking if why]
-                if lacking:  # the target lacks an op this form needs: try the next form
-                    _note(
-                        misses,
-                        rule.name,
-                        NearMiss(
-                            node.name, len(match.nodes), f"target lacks {lacking[0][0]}: {lacking[0][1]}"
-                        ),
-                    )
-                    continue
+            found = self.first_rewrite(node, graph, ctx.capabilities, opset, graph_outputs, misses)
+            if found is not None:
+                rule, match, builder, outputs = found
                 source_nodes = tuple(n.name for n in match.nodes)
                 builder.commit(outputs, match.nodes)
                 removed.update(id(n) for n in match.nodes)
@@ -408,7 +371,6 @@ class RuleSet(Pass):
                 )
                 hits[rule.name] += 1
                 modified = True
-                break
         for name, count in hits.items():
             ctx.rule_hits[f"{self.id}/{name}"] = ctx.rule_hits.get(f"{self.id}/{name}", 0) + count
             if count == 0 and name in misses:
@@ -419,6 +381,50 @@ class RuleSet(Pass):
             graph.nodes = [n for n in graph.nodes if id(n) not in removed]
             graph.cleanup(remove_unused_graph_inputs=False).toposort()
         return PassResult(graph, modified)
+
+    def by_op(self) -> dict[ir.OpKey, list[Rule]]:
+        """The rules by their pattern root's op key, in order."""
+        found: dict[ir.OpKey, list[Rule]] = defaultdict(list)
+        for rule in self.rules:
+            found[rule.op].append(rule)
+        return found
+
+    def first_rewrite(
+        self,
+        node: gs.Node,
+        graph: gs.Graph,
+        capabilities: Capabilities,
+        opset: int,
+        graph_outputs: frozenset[int] = frozenset(),
+        misses: dict[str, NearMiss] | None = None,
+    ) -> tuple[Rule, Match, Builder, list[gs.Tensor]] | None:
+        """The first rule that rewrites ``node`` (its match, and its replacement built but not yet
+        committed), or None; why each rule that matched did not fire goes to ``misses``."""
+        misses = {} if misses is None else misses
+        for rule in self.by_op().get(ir.op_key(node), ()):
+            try:
+                match = Matcher(rule.roots[0], rule.commute, opset, graph_outputs).match(node)
+            except _Failure as failure:
+                _note(misses, rule.name, NearMiss(node.name, failure.matched, failure.reason))
+                continue
+            if rule.legalize and capabilities.unsupported_reason(node) is None:
+                _note(misses, rule.name, NearMiss(node.name, len(match.nodes), "the target runs it as it is"))
+                continue
+            reason = _call_by_name(rule.check, match.bound) if rule.check else None
+            if reason:
+                _note(misses, rule.name, NearMiss(node.name, len(match.nodes), reason))
+                continue
+            builder = Builder(graph, node, rule.name)
+            out = _call_by_name(rule.replacement, match.bound, builder)
+            outputs = list(out) if isinstance(out, (tuple, list)) else [out]
+            lacking = [(n.op, capabilities.unsupported_reason(n)) for n in builder.nodes]
+            lacking = [(op, why) for op, why in lacking if why]
+            if lacking:  # the target lacks an op this form needs: try the next form
+                why = f"target lacks {lacking[0][0]}: {lacking[0][1]}"
+                _note(misses, rule.name, NearMiss(node.name, len(match.nodes), why))
+                continue
+            return rule, match, builder, outputs
+        return None
 
     @classmethod
     def explain(cls) -> list[str]:

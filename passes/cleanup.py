@@ -20,6 +20,17 @@ class DeadNodes(Pass):
         graph.cleanup(remove_unused_graph_inputs=False)
         return PassResult(graph, len(graph.nodes) != before)
 
+    def removes(self, graph: gs.Graph) -> set[int]:
+        live: set[int] = set()
+        pending = [t for t in graph.outputs]
+        while pending:
+            tensor = pending.pop()
+            for producer in tensor.inputs:
+                if id(producer) not in live:
+                    live.add(id(producer))
+                    pending.extend(producer.inputs)
+        return {id(node) for node in graph.nodes if id(node) not in live}
+
 
 @register
 class RemoveIdentities(Pass):
@@ -31,21 +42,10 @@ class RemoveIdentities(Pass):
         outputs = set(id(t) for t in graph.outputs)
         modified = False
         for node in list(graph.nodes):
-            if node.op not in ("Identity", "Dropout") or (node.domain or "") not in ("", "ai.onnx"):
+            if not self._bypassable(node, graph, outputs):
                 continue
-            if node.op == "Dropout" and len(node.outputs) > 1 and node.outputs[1].outputs:
-                continue  # someone reads the mask
             src, dst = node.inputs[0], node.outputs[0]
             if id(dst) in outputs:
-                # The graph output keeps its name: let the producer of x write y instead, if x is
-                # not itself a graph input or output (then the Identity is genuinely needed).
-                if (
-                    id(src) in outputs
-                    or src in graph.inputs
-                    or isinstance(src, gs.Constant)
-                    or not src.inputs
-                ):
-                    continue
                 producer = src.inputs[0]
                 for consumer in list(src.outputs):
                     if consumer is not node:
@@ -63,6 +63,23 @@ class RemoveIdentities(Pass):
         if modified:
             graph.cleanup(remove_unused_graph_inputs=False)
         return PassResult(graph, modified)
+
+    def removes(self, graph: gs.Graph) -> set[int]:
+        outputs = set(id(t) for t in graph.outputs)
+        return {id(node) for node in graph.nodes if self._bypassable(node, graph, outputs)}
+
+    @staticmethod
+    def _bypassable(node: gs.Node, graph: gs.Graph, outputs: set[int]) -> bool:
+        if node.op not in ("Identity", "Dropout") or (node.domain or "") not in ("", "ai.onnx"):
+            return False
+        if node.op == "Dropout" and len(node.outputs) > 1 and node.outputs[1].outputs:
+            return False  # someone reads the mask
+        src, dst = node.inputs[0], node.outputs[0]
+        # A graph output keeps its name: the producer of x writes y instead, unless x is itself a
+        # graph input or output (then the Identity is genuinely needed).
+        return id(dst) not in outputs or not (
+            id(src) in outputs or src in graph.inputs or isinstance(src, gs.Constant) or not src.inputs
+        )
 
 
 @register
@@ -90,6 +107,29 @@ class FoldConstants(Pass):
         )
         graph.cleanup(remove_unused_graph_inputs=False)
         return PassResult(graph, len(graph.nodes) != before)
+
+    def removes(self, graph: gs.Graph) -> set[int]:
+        # What folds: nodes of constants (or of static shapes: fold_shapes), transitively; a node
+        # fold_exclusions keeps, or a custom layer onnxruntime cannot run, stays with what it feeds.
+        from bridgec.core.sizes import fold_exclusions
+
+        excluded = fold_exclusions(graph)
+        known: set[int] = set()
+        folded: set[int] = set()
+        changed = True
+        while changed:  # the nodes are in producer order as a rule: one sweep, and one to confirm
+            changed = False
+            for node in graph.nodes:
+                if id(node) in folded or ir.op_key(node)[0] == ir.CUSTOM_DOMAIN or excluded(node):
+                    continue
+                inputs = [t for t in node.inputs if not ir.is_empty(t)]
+                shape = inputs[0].shape if node.op in ("Shape", "Size") and inputs else None
+                static = shape is not None and all(isinstance(d, int) for d in shape)
+                if static or all(isinstance(t, gs.Constant) or id(t) in known for t in inputs):
+                    folded.add(id(node))
+                    known.update(id(t) for t in node.outputs)
+                    changed = True
+        return folded
 
 
 def _constant_nodes_to_tensors(graph: gs.Graph) -> None:

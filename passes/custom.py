@@ -5,6 +5,7 @@ from __future__ import annotations
 import onnx_graphsurgeon as gs
 
 from bridgec.core import ir
+from bridgec.core.capabilities import Capabilities
 from bridgec.core.errors import ConversionError
 from bridgec.passes._infra import Pass, PassContext, PassResult, Rewrite, register
 from bridgec.runtime_kernels.catalog import kernel_for_op
@@ -16,6 +17,26 @@ _PARAMETER_TYPES = (int, float, str, bool)
 def custom_class_name(node: gs.Node) -> str:
     spec = kernel_for_op(*ir.op_key(node))
     return spec.class_name if spec else node.op
+
+
+def custom_layer_refusal(
+    node: gs.Node, capabilities: Capabilities, allow_missing_kernels: bool
+) -> str | None:
+    """Why ``node``, which the target cannot run, does not become a custom layer, or None if it does."""
+    if not all(isinstance(v, _PARAMETER_TYPES) for v in node.attrs.values()):
+        return "a tensor or list attribute cannot be a custom layer parameter"
+    if kernel_for_op(*ir.op_key(node)) is None and not allow_missing_kernels:
+        return "no bundled kernel"
+    if (
+        capabilities.custom_layers
+    ):  # a custom layer the format cannot hold either (a rank-6 tensor) is no help
+        op, domain = node.op, node.domain
+        node.op, node.domain = custom_class_name(node), ir.CUSTOM_DOMAIN
+        refused = capabilities.unsupported_reason(node)
+        node.op, node.domain = op, domain
+        if refused:
+            return refused
+    return None
 
 
 @register
@@ -35,8 +56,8 @@ class TagCustomLayers(Pass):
             reason = ctx.capabilities.unsupported_reason(node)
             if reason is None:
                 continue
-            if not all(isinstance(v, _PARAMETER_TYPES) for v in node.attrs.values()):
-                continue  # a tensor or list attribute cannot be a custom layer parameter: stays unsupported
+            if custom_layer_refusal(node, ctx.capabilities, allow_missing_kernels=True):
+                continue  # stays unsupported: check::target_legal says why
             if kernel_for_op(*ir.op_key(node)) is None:
                 without_kernel.setdefault(ir.op_label(node), []).append(node.name)
                 reasons.setdefault(ir.op_label(node), reason)
@@ -84,7 +105,7 @@ class CheckTargetLegal(Pass):
             "none": "use -O lower to lower them or -O lower-custom to also make custom layers",
             "lower": "use -O lower-custom to make Core ML custom layers of what cannot be lowered",
         }.get(ctx.pipeline, "write a lowering rule for them (see README: Writing a pass)")
-        if not getattr(ctx.capabilities, "custom_layers", True):
+        if not ctx.capabilities.custom_layers:
             custom = any(label.startswith(f"{ir.CUSTOM_DOMAIN}::") for label in problems)
             hint = (
                 "an ML Program cannot hold custom layers: use -O lower with a lowering rule for them, or "

@@ -1,7 +1,9 @@
 """Which Core ML custom-layer classes bridgec can ship kernels for, and the files that implement them.
 
-The catalog is the one place that ties an IR op to its custom layer class, its parameter schema,
-its Swift/Metal sources in this folder and its numpy reference.
+A kernel registers against an op declaration (``bridgec.core.ops``): the declaration gives its
+parameters (the op's attributes), its description (the op's semantics) and its numpy reference;
+the catalog adds only what is the kernel's own — class name, Swift/Metal sources in this folder,
+tolerances and Metal function names.
 """
 
 from __future__ import annotations
@@ -13,11 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bridgec.runtime_kernels import reference
+from bridgec.core import ops
 
 ROOT = Path(__file__).resolve().parent
-
-BRIDGEC_DOMAIN = "ai.bridgec"
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,9 @@ class KernelSpec:
     float16_tolerance: tuple[float, float] = (0.0, 0.0)
     # Kernel functions in the Metal file(s), in the order the adapter may pick them.
     metal_functions: tuple[str, ...] = ()
+    # The values a "string" parameter may take (the adapter rejects others); with several Metal
+    # functions, the i-th value picks metal_functions[i].
+    choices: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def has_cpu(self) -> bool:
@@ -55,30 +58,39 @@ class KernelSpec:
         return self.extra + self.cpu_sources + self.gpu_sources
 
 
-# Shared by every kernel but HardTanh: the SIMD driver and vector exp / log1p / erf.
+# Shared by every kernel: the SIMD driver and vector exp / log1p / erf.
 VECTOR_MATH = "Sources/BridgecKernels/VectorMath.swift"
 LAYER_SUPPORT = "Sources/BridgecCoreMLLayers/LayerSupport.swift"
 # Copied next to the kernels as README.md: how to add them to an app.
 APP_README = "Docs/README.md"
 
 
+# CustomLayerParams value kind of each attribute kind
+_PARAMETER_KINDS = {"float": "double", "string": "string"}
+
+
+def _declared(decl: ops.OpDecl) -> dict:
+    """The fields a kernel takes from the op it implements."""
+    return {
+        "op": (decl.domain, decl.name),
+        "parameters": {a.name: _PARAMETER_KINDS[a.kind] for a in decl.attributes},
+        "description": f"{decl.name.lower()}(x) = {decl.semantics}, elementwise",
+        "reference": decl.numpy,
+        "choices": {a.name: a.choices for a in decl.attributes if a.choices},
+    }
+
+
 def _activation(
     name: str,
-    parameters: dict[str, str],
-    computes: str,
-    ref: Callable[..., np.ndarray],
     *,
     metal_functions: tuple[str, ...] | None = None,
     float32_tolerance: tuple[float, float] = (1e-7, 1e-6),
     float16_tolerance: tuple[float, float] = (1e-6, 1e-3),
 ) -> KernelSpec:
-    """An elementwise activation with the standard file layout (op name = class name)."""
+    """The kernel of the declared elementwise op ``name``, standard file layout (class name = op name)."""
     return KernelSpec(
         class_name=name,
-        op=(BRIDGEC_DOMAIN, name),
-        parameters=parameters,
-        description=f"{name.lower()}(x) = {computes}, elementwise",
-        reference=ref,
+        **_declared(ops.get(name)),
         cpu_sources=(
             f"Sources/BridgecKernels/{name}.swift",
             f"Sources/BridgecCoreMLLayers/{name}Layer.swift",
@@ -94,58 +106,18 @@ def _activation(
 KERNELS: dict[str, KernelSpec] = {
     spec.class_name: spec
     for spec in (
-        KernelSpec(
-            class_name="HardTanh",
-            op=(BRIDGEC_DOMAIN, "HardTanh"),
-            parameters={"min_value": "double", "max_value": "double"},
-            description="hardtanh(x) = min(max(x, min_value), max_value), elementwise",
-            reference=reference.hardtanh,
-            cpu_sources=(
-                "Sources/BridgecKernels/HardTanh.swift",
-                "Sources/BridgecCoreMLLayers/HardTanhLayer.swift",
-            ),
-            gpu_sources=("Metal/hardtanh.metal",),
-            extra=(LAYER_SUPPORT,),
-            metal_functions=("hardtanh",),
-        ),
-        _activation("HardSwish", {}, "x * relu6(x + 3) / 6", reference.hardswish),
-        _activation(
-            "HardSigmoid",
-            {"alpha": "double", "beta": "double"},
-            "max(0, min(1, alpha * x + beta)) (torch: alpha 1/6, beta 0.5)",
-            reference.hardsigmoid,
-        ),
-        _activation(
-            "Gelu",
-            {"approximate": "string"},
-            'x * Phi(x) (approximate "none") or its tanh approximation (approximate "tanh")',
-            reference.gelu,
-            metal_functions=("gelu", "gelu_tanh"),
-            float32_tolerance=(1e-6, 1e-5),
-        ),
-        _activation("Silu", {}, "x * sigmoid(x)", reference.silu),
-        _activation("Mish", {}, "x * tanh(softplus(x))", reference.mish),
-        _activation("Elu", {"alpha": "double"}, "x if x > 0 else alpha * (exp(x) - 1)", reference.elu),
-        _activation(
-            "Selu",
-            {"alpha": "double", "gamma": "double"},
-            "gamma * (x if x > 0 else alpha * (exp(x) - 1))",
-            reference.selu,
-        ),
-        _activation(
-            "Celu",
-            {"alpha": "double"},
-            "max(0, x) + min(0, alpha * (exp(x / alpha) - 1))",
-            reference.celu,
-        ),
-        _activation(
-            "Softplus",
-            {"beta": "double", "threshold": "double"},
-            "x if beta * x > threshold else log(1 + exp(beta * x)) / beta",
-            reference.softplus,
-        ),
-        _activation("LeakyRelu", {"alpha": "double"}, "x if x > 0 else alpha * x", reference.leaky_relu),
-        _activation("Erf", {}, "erf(x), the error function", reference.erf, float32_tolerance=(1e-6, 1e-6)),
+        _activation("HardTanh", float32_tolerance=(0.0, 0.0), float16_tolerance=(0.0, 0.0)),
+        _activation("HardSwish"),
+        _activation("HardSigmoid"),
+        _activation("Gelu", metal_functions=("gelu", "gelu_tanh"), float32_tolerance=(1e-6, 1e-5)),
+        _activation("Silu"),
+        _activation("Mish"),
+        _activation("Elu"),
+        _activation("Selu"),
+        _activation("Celu"),
+        _activation("Softplus"),
+        _activation("LeakyRelu"),
+        _activation("Erf", float32_tolerance=(1e-6, 1e-6)),
     )
 }
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
+
+from bridgec.core.numerics import Difference, difference, tolerance_for
 
 
 def run_graph(graph: gs.Graph, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -38,3 +42,21 @@ def assert_io_kept(before: gs.Graph, after: gs.Graph) -> None:
         ]
 
     assert signature(before) == signature(after)
+
+
+def assert_matches(
+    got: Any, want: Any, precision: str = "fp32", tolerance: float | None = None, what: str = ""
+) -> Difference:
+    """Assert that ``got`` matches the reference ``want`` by the one metric the conversion check and
+    ``bridgec verify`` use (``bridgec.core.numerics``: max |got - want| / max |want|, shapes equal, NaN
+    and infinities matched in place), within the ``precision``'s tolerance. ``tolerance`` overrides it
+    for a comparison that is meant to be tighter (0: bit-exact). Either side may be a torch tensor."""
+    got, want = (np.asarray(v.detach().numpy() if hasattr(v, "detach") else v) for v in (got, want))
+    limit = tolerance_for(precision) if tolerance is None else tolerance
+    diff = difference(got, want)
+    prefix = f"{what}: " if what else ""
+    assert diff.within(limit), (
+        f"{prefix}max rel err {diff.max_rel:.3g} > {limit:g} (max abs {diff.max_abs:.3g}, max |want| "
+        f"{diff.scale:.3g}, NaN/inf not matched: {diff.mismatched_nonfinite}) {diff.note}".rstrip()
+    )
+    return diff

@@ -11,7 +11,7 @@ import pytest
 
 from bridgec import passes
 from tests.conftest import ROOT
-from tests.helpers import run_graph
+from tests.helpers import assert_matches, run_graph
 
 BLOCKS = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
 
@@ -48,4 +48,4 @@ def test_user_rule_example(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().out.strip() == "['Div', 'Exp', 'Exp', 'Neg', 'Sub']"
     x = np.linspace(-3, 3, 10, dtype=np.float32).reshape(2, 5)
     (got,) = run_graph(namespace["g"], {"x": x})
-    np.testing.assert_allclose(got, np.sinh(x), rtol=1e-5, atol=1e-6)
+    assert_matches(got, np.sinh(x), tolerance=1e-7)

@@ -174,7 +174,7 @@ def section_cleanup(work: Path) -> list[str]:
 
     from bridgec import frontends
     from bridgec.core import ir
-    from bridgec.driver.convert import RunOptions, run_pipeline
+    from bridgec.driver.pipeline import RunOptions, run_pipeline
     from examples import zoo
 
     rows = [

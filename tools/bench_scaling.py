@@ -20,7 +20,7 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from bridgec.core import ir
-from bridgec.driver.convert import RunOptions, run_pipeline  # noqa: F401 - the per-size subprocess imports them from here
+from bridgec.driver.pipeline import RunOptions, run_pipeline  # noqa: F401 - the per-size subprocess imports them from here
 
 
 def synthetic(nodes: int, shape: str) -> gs.Graph:

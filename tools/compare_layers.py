@@ -65,7 +65,7 @@ def _coremltools_counts(path: Path, shape: tuple[int, ...], fmt: str) -> Counter
     import coremltools as ct
     import torch
 
-    from bridgec.backends.coreml.model import mil_op_counts
+    from bridgec.backends.coreml.mlprogram import mil_op_counts
     from bridgec.backends.coreml.neuralnetwork import layer_kinds
 
     module = torch.jit.load(str(path)).eval()
@@ -80,8 +80,7 @@ def _coremltools_counts(path: Path, shape: tuple[int, ...], fmt: str) -> Counter
             )
     except Exception as exc:  # coremltools' failures are what this column reports
         return f"error: {type(exc).__name__}: {str(exc).splitlines()[0][:80] if str(exc) else ''}"
-    spec = model.get_spec()
-    return layer_kinds(spec) if fmt == "neuralnetwork" else mil_op_counts(spec)
+    return layer_kinds(model.get_spec()) if fmt == "neuralnetwork" else mil_op_counts(model)
 
 
 def measure(families: list[str], formats: list[str]) -> list[Row]:

@@ -66,20 +66,20 @@ def run_family(name: str, exporter: str, target: str, tolerance: float, fmt: str
     from bridgec.core.errors import BridgecError
     from bridgec.core.runtimes import run_onnxruntime
     from bridgec.driver.verify import verify
-    from bridgec.frontends import LoadOptions, onnx_file, pytorch
+    from bridgec.frontends import LoadOptions, onnx_file, pytorch_export, pytorch_load
     from examples import zoo
 
     row = Row(name, fmt)
     start = time.perf_counter()
     shape = zoo.MODELS[name]
     model = zoo.build(name)
-    input_name = pytorch.forward_input_names(model)[0]
+    input_name = pytorch_load.forward_input_names(model)[0]
     x = torch.randn(*shape, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        names, tensors = pytorch.flatten_outputs(model(x))
+        names, tensors = pytorch_export.flatten_outputs(model(x))
     expected = {n: t.numpy() for n, t in zip(names, tensors, strict=True)}
     try:
-        proto, row.exporter = pytorch.export(model, (x,), [input_name], exporter, name=name)
+        proto, row.exporter = pytorch_export.export(model, (x,), [input_name], exporter, name=name)
         row.export = "ok"
     except BridgecError as exc:
         row.export = f"FAILED: {exc}"

@@ -23,14 +23,16 @@ README = ROOT / "README.md"
 
 def expected(static: bool) -> tuple[str, str, str]:
     """(docs/coverage.md, docs/coverage-mlprogram.md, README.md) as they should be."""
-    from bridgec.driver import coverage
+    from bridgec.driver import coverage_docs
 
-    recorded = [coverage.parse_tests(d.read_text()) if static and d.exists() else None for d in (DOC, ML_DOC)]
+    recorded = [
+        coverage_docs.parse_tests(d.read_text()) if static and d.exists() else None for d in (DOC, ML_DOC)
+    ]
     if static and None in recorded:
         raise SystemExit("gen_coverage: a coverage document records no node tests; run without --static")
-    main, others = coverage.generate(*recorded)
-    readme = coverage.replace_readme_block(README.read_text(), coverage.readme_block(main, others))
-    return coverage.document(main, others), coverage.mlprogram_document(others), readme
+    main, others = coverage_docs.generate(*recorded)
+    readme = coverage_docs.replace_readme_block(README.read_text(), coverage_docs.readme_block(main, others))
+    return coverage_docs.document(main, others), coverage_docs.mlprogram_document(others), readme
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -110,11 +110,34 @@ def violations() -> list[str]:
             if a is None or b is None:
                 continue  # the bridgec package itself and its __main__ sit outside the layers
             if b < a:
-                problems.append(f"{where}: {name} (layer {LAYERS[a][0]}) imports {target} from above")
+                problems.append(f"{where}: {name} ({package_of(name)}) imports {target} from above")
             elif a == b and package_of(name) != package_of(target):
                 problems.append(f"{where}: {name} imports {target}, a sibling package of the same layer")
-    problems += [f"import cycle: {' -> '.join([*c, c[0]])}" for c in _cycles(graph)]
+    problems += [f"import cycle: {' -> '.join(_path_around(c, graph))}" for c in _cycles(graph)]
     return problems
+
+
+def _path_around(component: list[str], graph: dict[str, set[str]]) -> list[str]:
+    """A real import path from the component's first module back to itself (breadth-first, so the
+    shortest), for the message: the component alone lists modules, not who imports whom."""
+    start, inside = component[0], set(component)
+    came_from: dict[str, str] = {}
+    frontier = [start]
+    while frontier:
+        following = []
+        for module in frontier:
+            for target in sorted(graph[module] & inside):
+                if target == start:
+                    path = [start]
+                    while module != start:
+                        path.insert(1, module)
+                        module = came_from[module]
+                    return [*path, start]
+                if target not in came_from:
+                    came_from[target] = module
+                    following.append(target)
+        frontier = following
+    return [*component, start]
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:

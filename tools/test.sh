@@ -9,8 +9,14 @@ echo "==> ruff"
 "$bin/ruff" check .
 "$bin/ruff" format --check .
 
-echo "==> kernel goldens are fresh"
+echo "==> generated files are fresh (kernel goldens, Swift adapters, op table, report schema)"
 "$bin/python" tools/gen_kernel_goldens.py --check
+"$bin/python" runtime_kernels/generate_layers.py --check
+"$bin/python" tools/gen_op_docs.py --check
+"$bin/python" tools/gen_report_schema_doc.py --check
+
+echo "==> imports follow the layers"
+"$bin/python" tools/import_layers.py
 
 if command -v swift >/dev/null 2>&1; then
   echo "==> swift build && swift test (runtime_kernels)"

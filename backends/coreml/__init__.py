@@ -6,7 +6,7 @@ coremltools is imported only when a model is built, so importing bridgec stays f
 from __future__ import annotations
 
 from bridgec.backends.coreml.capabilities import CoreMLCapabilities, capabilities_for
-from bridgec.backends.coreml.executor.runner import load_spec
+from bridgec.backends.coreml.executor.model_io import load_spec
 from bridgec.backends.coreml.neuralnetwork import EmitResult, build_spec, emit
 from bridgec.backends.coreml.targets import DEFAULT_TARGET, Target
 

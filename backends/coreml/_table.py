@@ -1,5 +1,6 @@
-"""What the NeuralNetwork layer table (``ops/``) and the ML Program MIL table (``mil/``) share:
-the emitter's key and restrictions, and a table collected lazily from one module per op family."""
+"""What the NeuralNetwork layer table (``neuralnetwork_layers/``) and the ML Program MIL table
+(``mlprogram_ops/``) share: the emitter's key and restrictions, and a table collected lazily from
+one module per op family."""
 
 from __future__ import annotations
 
@@ -42,7 +43,8 @@ class EmitterInfo:
     def restrictions(self) -> str:
         """What the capability check requires, for coverage reports: its docstring's "Restrictions:" line."""
         doc = (self.check.__doc__ or "") if self.check else ""
-        return doc.strip().removeprefix("Restrictions:").strip().rstrip(".")
+        words = " ".join(doc.split())  # one line, however the docstring wraps
+        return words.removeprefix("Restrictions:").strip().rstrip(".")
 
 
 class _HasKey(Protocol):

@@ -1,6 +1,6 @@
 """Emit a Core ML ML Program (``.mlpackage``) from legal bridgec IR through coremltools' MIL builder.
 
-Each ONNX node becomes MIL ops by the table in ``backends/coreml/mil``; ``ct.convert`` then runs
+Each ONNX node becomes MIL ops by the table in ``backends/coreml/mlprogram_ops``; ``ct.convert`` then runs
 coremltools' own MIL passes (conv + batchnorm folding, bias fusion, fp16 casts) and writes the
 program. Values are float32 at the interface; integers inside are int32, as MIL wants them.
 """
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from bridgec.backends.coreml import _coremltools, mil
+from bridgec.backends.coreml import _coremltools, mlprogram_ops
 from bridgec.backends.coreml.capabilities import CoreMLCapabilities
 from bridgec.backends.coreml.inputs import static_inputs
 from bridgec.backends.coreml.targets import DEFAULT_TARGET, PRECISIONS, Target
@@ -123,18 +123,13 @@ def _check_nodes(graph: gs.Graph, target: Target) -> None:
             f"custom layer node(s) {names} cannot be in an ML Program (Core ML custom layers exist only "
             "in the NeuralNetwork format); convert with --format neuralnetwork, or lower these ops instead"
         )
-    caps = CoreMLCapabilities(target)  # the capability table answers from backends/coreml/mil
+    caps = CoreMLCapabilities(target)  # its table (mlprogram_ops) and the rank limit of every format
     for node in graph.nodes:
         reason = caps.unsupported_reason(node)
         if reason:
             raise ConversionError(
                 f"node {node.name!r} ({ir.op_label(node)}): {reason}; run the passes for this ML Program "
                 f"target (bridgec convert -O lower-custom) so it is lowered, or choose a newer --target"
-            )
-        if any(t.shape is not None and len(t.shape) > 5 for t in node.outputs):
-            raise ConversionError(
-                f"node {node.name!r} ({ir.op_label(node)}) makes a rank-{max(len(t.shape or ()) for t in node.outputs)} "
-                "tensor; Core ML tensors have rank <= 5: reshape the model to merge axes"
             )
 
 
@@ -177,7 +172,7 @@ def build_program(graph: gs.Graph, target: Target) -> Any:
         ctx = MilContext(mb, ios, graph, dict(function.inputs), set(function.inputs))
         for node in graph.nodes:
             try:
-                mil.lookup(node).emit(ctx, node)
+                mlprogram_ops.lookup(node).emit(ctx, node)
             except (ConversionError, MemoryError):  # out of memory is no emitter bug
                 raise
             except Exception as exc:
@@ -262,11 +257,20 @@ def _check_outputs_and_drop_date(model: Any, graph: gs.Graph) -> None:
     model.user_defined_metadata.pop("com.github.apple.coremltools.conversion_date", None)
 
 
-def mil_op_counts(model: Any, *, include_const: bool = False) -> Counter:
-    """How many MIL ops of each type the model holds (``const`` left out unless asked)."""
-    from bridgec.backends.coreml.model import mil_op_counts as count
+def mil_op_kinds(spec: Any, *, include_const: bool = False) -> Counter:
+    """How many MIL ops of each type an ML Program spec holds (``const`` left out unless asked)."""
+    counts: Counter = Counter()
+    for function in spec.mlProgram.functions.values():
+        for block in function.block_specializations.values():
+            for op in block.operations:
+                if include_const or op.type != "const":
+                    counts[op.type] += 1
+    return counts
 
-    return count(model.get_spec(), include_const=include_const)
+
+def mil_op_counts(model: Any, *, include_const: bool = False) -> Counter:
+    """``mil_op_kinds`` of a coremltools ``MLModel``."""
+    return mil_op_kinds(model.get_spec(), include_const=include_const)
 
 
 __all__ = [
@@ -276,4 +280,5 @@ __all__ = [
     "build_program",
     "mil_array",
     "mil_op_counts",
+    "mil_op_kinds",
 ]

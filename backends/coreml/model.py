@@ -54,7 +54,9 @@ class BuiltModel:
             from bridgec.backends.coreml import neuralnetwork
 
             return neuralnetwork.layer_kinds(self.spec)
-        return mil_op_counts(self.spec)
+        from bridgec.backends.coreml.mlprogram import mil_op_kinds
+
+        return mil_op_kinds(self.spec)
 
     def run_reference(
         self, feeds: Mapping[str, np.ndarray], intermediates: bool = False
@@ -75,17 +77,6 @@ class BuiltModel:
             self.mlmodel.save(str(path))
         (path / _SPEC_IN_PACKAGE).write_bytes(self.spec.SerializeToString(deterministic=True))
         _stable_manifest(path / "Manifest.json")
-
-
-def mil_op_counts(spec: Any, *, include_const: bool = False) -> Counter:
-    """How many MIL ops of each type an ML Program spec holds (``const`` left out unless asked)."""
-    counts: Counter = Counter()
-    for function in spec.mlProgram.functions.values():
-        for block in function.block_specializations.values():
-            for op in block.operations:
-                if include_const or op.type != "const":
-                    counts[op.type] += 1
-    return counts
 
 
 def _stable_manifest(manifest: Path) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from bridgec.backends.coreml import _coremltools, ops
+from bridgec.backends.coreml import _coremltools, neuralnetwork_layers
 from bridgec.backends.coreml.capabilities import CoreMLCapabilities, capabilities_for
 from bridgec.backends.coreml.inputs import static_inputs
 from bridgec.backends.coreml.metadata import Metadata
@@ -265,7 +265,7 @@ def build_spec(
     ctx = EmitContext(builder, graph, caps.target, shapes)
     graph.toposort()
     for node in graph.nodes:
-        emitter = ops.lookup(node)
+        emitter = neuralnetwork_layers.lookup(node)
         assert emitter is not None  # _check_legal guarantees it
         try:
             emitter.emit(ctx, node)
@@ -372,14 +372,6 @@ def custom_classes(spec: Any) -> dict[str, list[str]]:
     return found
 
 
-def write_atomic(data: bytes, path: Path) -> None:
-    """Write to a staging folder beside ``path`` and rename, so no half-written file is ever left
-    (``bridgec.driver.files.write_file``: through a symlink, to the file it points to)."""
-    from bridgec.driver.files import write_file
-
-    write_file(data, Path(path))
-
-
 def emit(
     graph: gs.Graph,
     path: str | os.PathLike,
@@ -387,12 +379,14 @@ def emit(
     *,
     metadata: dict[str, str] | None = None,
 ) -> EmitResult:
-    """Write ``graph`` as a Core ML NeuralNetwork ``.mlmodel`` at ``path``."""
+    """Write ``graph`` as a Core ML NeuralNetwork ``.mlmodel`` at ``path``: a plain write, for the
+    Python API (the bridgec command stages its outputs and renames them in place, all or none:
+    ``bridgec.driver.output``)."""
     path = Path(path)
     if path.suffix != ".mlmodel":
         raise ConversionError(f"{path}: the NeuralNetwork format is written as a .mlmodel file")
     spec = build_spec(graph, target, metadata=metadata)
-    write_atomic(spec.SerializeToString(deterministic=True), path)
+    path.write_bytes(spec.SerializeToString(deterministic=True))
     return EmitResult(path, spec, layer_kinds(spec), custom_classes(spec))
 
 
@@ -406,5 +400,4 @@ __all__ = [
     "emit",
     "layer_kinds",
     "custom_classes",
-    "write_atomic",
 ]

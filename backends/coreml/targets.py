@@ -22,6 +22,10 @@ FORMAT_NAMES = {"neuralnetwork": "NeuralNetwork", "mlprogram": "ML Program"}
 SUFFIXES = {"neuralnetwork": ".mlmodel", "mlprogram": ".mlpackage"}
 PRECISIONS = ("fp32", "fp16")
 MLPROGRAM_MIN_SPEC = 6
+# Core ML tensors have rank <= 5 in both formats: coremltools refuses an ML Program with a rank-6
+# tensor, and the NeuralNetwork runtime fails on one when the model loads ("Invalid rank: 6",
+# apple/coremltools#832, #1723) although NeuralNetwork.proto states no limit for its ND layers.
+MAX_RANK = 5
 DEFAULT_TARGET = "iOS15"
 
 

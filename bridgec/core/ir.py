@@ -2,8 +2,9 @@
 
 Conventions:
   * ``BRIDGEC_DOMAIN`` holds ops the frontend keeps distinct for the passes to decide on
-    (``HardTanh(min_value, max_value)``); ``CUSTOM_DOMAIN`` holds nodes a pass has decided to
-    emit as Core ML custom layers (op_type = the layer's className, attributes = its parameters).
+    (``HardTanh(min_value, max_value)``, each declared once in ``bridgec.core.ops``);
+    ``CUSTOM_DOMAIN`` holds nodes a pass has decided to emit as Core ML custom layers (op_type =
+    the layer's className, attributes = its parameters).
   * Every node has a unique, non-empty name: reports and error messages refer to nodes by name.
   * Both bridgec domains are defined as ONNX functions, so any exported graph still runs in
     onnxruntime: the reference every rewrite is checked against.
@@ -11,42 +12,40 @@ Conventions:
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 
 import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
 from onnx_graphsurgeon.logger import G_LOGGER
 
-BRIDGEC_DOMAIN = "ai.bridgec"
-CUSTOM_DOMAIN = "ai.bridgec.coreml_custom"
-BRIDGEC_OPSET = 1
+from bridgec.core import ops
+
+# defined with the op declarations; ir.BRIDGEC_DOMAIN etc. remain the names the layers above use
+BRIDGEC_DOMAIN, CUSTOM_DOMAIN, BRIDGEC_OPSET = ops.BRIDGEC_DOMAIN, ops.CUSTOM_DOMAIN, ops.BRIDGEC_OPSET
 
 G_LOGGER.severity = G_LOGGER.ERROR  # graphsurgeon's warnings are not for bridgec's users
 
 OpKey = tuple[str, str]
 
-# The ops of BRIDGEC_DOMAIN and their attributes, with torch's semantics. The frontend produces
-# them (kept torch ops, normalised ONNX nodes and ATen fallbacks); a custom layer made from one has
-# className = the op name and these attributes as its parameters (runtime_kernels/catalog.py).
-BRIDGEC_OPS: dict[str, dict[str, str]] = {
-    "HardTanh": {"min_value": "float", "max_value": "float"},  # min(max(x, min_value), max_value)
-    "HardSwish": {},  # x * relu6(x + 3) / 6
-    "HardSigmoid": {"alpha": "float", "beta": "float"},  # max(0, min(1, alpha * x + beta)); torch: 1/6, 0.5
-    "Gelu": {"approximate": "string"},  # "none": x * Phi(x); "tanh": the tanh approximation
-    "Silu": {},  # x * sigmoid(x)
-    "Mish": {},  # x * tanh(softplus(x))
-    "Elu": {"alpha": "float"},  # x if x > 0 else alpha * (exp(x) - 1)
-    "Selu": {"alpha": "float", "gamma": "float"},  # gamma * (x if x > 0 else alpha * (exp(x) - 1))
-    "Celu": {"alpha": "float"},  # max(0, x) + min(0, alpha * (exp(x / alpha) - 1))
-    "Softplus": {
-        "beta": "float",
-        "threshold": "float",
-    },  # x if beta*x > threshold else log1p(exp(beta*x))/beta
-    "LeakyRelu": {"alpha": "float"},  # x if x >= 0 else alpha * x
-    "Erf": {},  # the error function
-}
+
+class _DeclaredOps(Mapping[str, dict[str, str]]):
+    """The declared bridgec ops as ``{op: {attribute: kind}}``, read from the registry on each use
+    (an op declared later, by a plugin, is there too)."""
+
+    def __getitem__(self, op: str) -> dict[str, str]:
+        if not ops.is_declared(op):
+            raise KeyError(op)
+        return {a.name: a.kind for a in ops.get(op).attributes}
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([d.name for d in ops.all_ops()])
+
+    def __len__(self) -> int:
+        return len(ops.all_ops())
+
+
+BRIDGEC_OPS: Mapping[str, dict[str, str]] = _DeclaredOps()
 
 
 def op_key(node: gs.Node) -> OpKey:
@@ -141,8 +140,8 @@ def export_model(
             ops = custom_ops
         model.functions.extend(function_definitions(domain, ops, opset))
     _define_other_custom_layers(model, opset)
-    if model.ir_version < 8:
-        model.ir_version = 8  # model-local functions need IR version 8
+    if model.ir_version < 9:
+        model.ir_version = 9  # model-local functions need IR 8, their attribute defaults IR 9
     for node in model.graph.node if provenance else ():
         if node.name in provenance:
             node.doc_string = f"created by {provenance[node.name]}"
@@ -233,190 +232,23 @@ def to_networkx(graph: gs.Graph):
     return dag
 
 
-# Reference definitions of bridgec ops as ONNX function bodies, per opset family. A custom-layer
-# node keeps the attributes of the op it came from, so both domains share one definition.
-_HARDTANH_BODIES = {
-    "attr": "y = Clip <min: float = @min_value, max: float = @max_value> (x)",
-    "input": """
-        lo = Constant <value_float: float = @min_value> ()
-        hi = Constant <value_float: float = @max_value> ()
-        y = Clip (x, lo, hi)""",
-    "castlike": """
-        lo_f = Constant <value_float: float = @min_value> ()
-        hi_f = Constant <value_float: float = @max_value> ()
-        lo = CastLike (lo_f, x)
-        hi = CastLike (hi_f, x)
-        y = Clip (x, lo, hi)""",
-}
-
-# torch.nn.SELU's constants (the ONNX Selu defaults are these rounded to float32).
-SELU_ALPHA = 1.6732632423543772848170429916717
-SELU_GAMMA = 1.0507009873554804934193349852946
-
-
-def _scalar(name: str, value: str, opset: int) -> str:
-    """Body lines defining ``name`` as a scalar like ``x``: a literal or an ``@attribute``.
-
-    CastLike (opset 15) keeps the function valid for float16 inputs too; before it, float32 only.
-    """
-    literal = value if value.startswith("@") else repr(float(value))
-    if opset < 15:
-        return f"{name} = Constant <value_float: float = {literal}> ()\n"
-    return f"{name}_f = Constant <value_float: float = {literal}> ()\n{name} = CastLike ({name}_f, x)\n"
-
-
-def _function(domain: str, opset: int, name: str, attrs: str, body: str) -> onnx.FunctionProto:
-    signature = f"{name} <{attrs}>" if attrs else name
-    text = f"""
-    <domain: "{domain}", opset_import: ["" : {opset}]>
-    {signature} (x) => (y) {{ {body} }}
-    """
-    return onnx.parser.parse_function(text)
-
-
-def _hardtanh_function(domain: str, opset: int) -> onnx.FunctionProto:
-    form = "attr" if opset < 11 else ("input" if opset < 15 else "castlike")
-    return _function(domain, opset, "HardTanh", "min_value, max_value", _HARDTANH_BODIES[form])
-
-
-def _hardswish_function(domain: str, opset: int) -> onnx.FunctionProto:
-    # x * relu6(x + 3) / 6 == x * hardsigmoid(x, 1/6, 1/2); HardSwish itself exists from opset 14
-    body = (
-        "y = HardSwish (x)"
-        if opset >= 14
-        else "s = HardSigmoid <alpha: float = 0.16666667, beta: float = 0.5> (x)\ny = Mul (x, s)"
-    )
-    return _function(domain, opset, "HardSwish", "", body)
-
-
-def _hardsigmoid_function(domain: str, opset: int) -> onnx.FunctionProto:
-    body = "y = HardSigmoid <alpha: float = @alpha, beta: float = @beta> (x)"
-    return _function(domain, opset, "HardSigmoid", "alpha, beta", body)
-
-
-def _gelu_function(approximate: str) -> object:
-    """Gelu's body depends on a string attribute, which no ONNX op before opset 20 can branch on,
-    so export_model names each node ``Gelu__<approximate>`` and gets a body per value."""
-
-    def build(domain: str, opset: int) -> onnx.FunctionProto:
-        if approximate == "tanh":  # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
-            body = (
-                _scalar("k", str(math.sqrt(2 / math.pi)), opset)
-                + _scalar("c", "0.044715", opset)
-                + _scalar("half", "0.5", opset)
-                + _scalar("one", "1.0", opset)
-                + """x2 = Mul (x, x)
-                x3 = Mul (x2, x)
-                cx3 = Mul (c, x3)
-                inner = Add (x, cx3)
-                arg = Mul (k, inner)
-                t = Tanh (arg)
-                onet = Add (one, t)
-                hx = Mul (half, x)
-                y = Mul (hx, onet)"""
-            )
-        else:  # 0.5 x (1 + erf(x / sqrt(2)))
-            body = (
-                _scalar("r", str(1 / math.sqrt(2)), opset)
-                + _scalar("half", "0.5", opset)
-                + _scalar("one", "1.0", opset)
-                + """xr = Mul (x, r)
-                e = Erf (xr)
-                onee = Add (one, e)
-                hx = Mul (half, x)
-                y = Mul (hx, onee)"""
-            )
-        return _function(domain, opset, f"Gelu__{approximate}", "", body)
-
-    return build
-
-
-def _silu_function(domain: str, opset: int) -> onnx.FunctionProto:
-    return _function(domain, opset, "Silu", "", "s = Sigmoid (x)\ny = Mul (x, s)")
-
-
-def _mish_function(domain: str, opset: int) -> onnx.FunctionProto:
-    body = "sp = Softplus (x)\nt = Tanh (sp)\ny = Mul (x, t)"
-    return _function(domain, opset, "Mish", "", body)
-
-
-def _elu_function(domain: str, opset: int) -> onnx.FunctionProto:
-    return _function(domain, opset, "Elu", "alpha", "y = Elu <alpha: float = @alpha> (x)")
-
-
-def _selu_function(domain: str, opset: int) -> onnx.FunctionProto:
-    body = "y = Selu <alpha: float = @alpha, gamma: float = @gamma> (x)"
-    return _function(domain, opset, "Selu", "alpha, gamma", body)
-
-
-def _celu_function(domain: str, opset: int) -> onnx.FunctionProto:
-    if opset >= 12:
-        return _function(domain, opset, "Celu", "alpha", "y = Celu <alpha: float = @alpha> (x)")
-    # max(0, x) + min(0, alpha (exp(x / alpha) - 1))
-    body = (
-        _scalar("a", "@alpha", opset)
-        + _scalar("zero", "0.0", opset)
-        + _scalar("one", "1.0", opset)
-        + """xa = Div (x, a)
-        ex = Exp (xa)
-        em1 = Sub (ex, one)
-        neg = Mul (a, em1)
-        lo = Min (zero, neg)
-        hi = Max (zero, x)
-        y = Add (hi, lo)"""
-    )
-    return _function(domain, opset, "Celu", "alpha", body)
-
-
-def _softplus_function(domain: str, opset: int) -> onnx.FunctionProto:
-    # torch: x where beta * x > threshold, else log(1 + exp(beta * x)) / beta
-    body = (
-        _scalar("beta", "@beta", opset)
-        + _scalar("threshold", "@threshold", opset)
-        + """bx = Mul (x, beta)
-        sp = Softplus (bx)
-        soft = Div (sp, beta)
-        linear = Greater (bx, threshold)
-        y = Where (linear, x, soft)"""
-    )
-    return _function(domain, opset, "Softplus", "beta, threshold", body)
-
-
-def _leaky_relu_function(domain: str, opset: int) -> onnx.FunctionProto:
-    return _function(domain, opset, "LeakyRelu", "alpha", "y = LeakyRelu <alpha: float = @alpha> (x)")
-
-
-def _erf_function(domain: str, opset: int) -> onnx.FunctionProto:
-    return _function(domain, opset, "Erf", "", "y = Erf (x)")
-
-
-REFERENCE_FUNCTIONS = {
-    "HardTanh": _hardtanh_function,
-    "HardSwish": _hardswish_function,
-    "HardSigmoid": _hardsigmoid_function,
-    "Gelu__none": _gelu_function("none"),
-    "Gelu__tanh": _gelu_function("tanh"),
-    "Silu": _silu_function,
-    "Mish": _mish_function,
-    "Elu": _elu_function,
-    "Selu": _selu_function,
-    "Celu": _celu_function,
-    "Softplus": _softplus_function,
-    "LeakyRelu": _leaky_relu_function,
-    "Erf": _erf_function,
-}
-
-# Ops whose function body depends on a string attribute: exported as ``<op>__<value>``.
-SPECIALISED_BY = {"Gelu": "approximate"}
-
-
 def specialised_op(op: str, attrs: dict) -> str:
     """The function name that defines a node of ``op`` with ``attrs`` (``Gelu`` -> ``Gelu__tanh``)."""
-    if op not in SPECIALISED_BY:
-        return op
-    value = attrs.get(SPECIALISED_BY[op], "none")
-    return f"{op}__{value.decode() if isinstance(value, bytes) else value}"
+    return ops.get(op).function_name(attrs) if ops.is_declared(op) else op
 
 
-def function_definitions(domain: str, ops: Iterable[str], opset: int) -> list[onnx.FunctionProto]:
-    return [REFERENCE_FUNCTIONS[op](domain, opset) for op in sorted(ops) if op in REFERENCE_FUNCTIONS]
+def function_definitions(domain: str, op_names: Iterable[str], opset: int) -> list[onnx.FunctionProto]:
+    """The reference functions of the declared ops among ``op_names`` (function names, as
+    ``specialised_op`` gives them), in ``domain``: a custom-layer node keeps the attributes of the
+    op it came from, so both bridgec domains share one definition."""
+    wanted = set(op_names)
+    return sorted(
+        (
+            function
+            for decl in ops.all_ops()
+            if wanted & set(decl.function_names())
+            for function in decl.functions(domain, opset)
+            if function.name in wanted
+        ),
+        key=lambda function: function.name,
+    )

@@ -1,10 +1,11 @@
 """Tensor sizes a graph would compute, bounded before anything computes them.
 
 onnx's shape inference sizes most tensors, and ``frontends.onnx_file`` refuses any it sizes past the
-limit (``MAX_ELEMENTS``, 2^30 elements). What it cannot size is the danger: a ``ConstantOfShape``, ``Expand``, ``Tile``,
-``Range`` or ``Pad`` whose size input is computed from constants by an op shape inference does not
-evaluate (``Abs`` of a shape, a ``Max``...). onnxruntime, run on the source model by the numbers check,
-and onnx-graphsurgeon's constant folding would both allocate such a tensor whole, whatever it claims.
+limit (``MAX_ELEMENTS``, 2^30 elements: ``too_big``, which the frontends and the input files use too).
+What it cannot size is the danger: a ``ConstantOfShape``, ``Expand``, ``Tile``, ``Range`` or ``Pad``
+whose size input is computed from constants by an op shape inference does not evaluate (``Abs`` of a
+shape, a ``Max``...). onnxruntime, run on the source model by the numbers check, and
+onnx-graphsurgeon's constant folding would both allocate such a tensor whole, whatever it claims.
 
 ``Walk`` sizes those tensors itself, in graph order: it computes the small constant tensors that feed
 them (shape vectors, repeats, pads: at most ``VALUE_LIMIT`` elements, with onnx's reference evaluator)

@@ -7,6 +7,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from bridgec.core import interrupts
+
 STARTED = time.perf_counter()  # when bridgec was first imported: everything before a stage is "imports"
 _stages: dict[str, float] = {}
 _open: list[str] = []
@@ -15,8 +17,6 @@ _open: list[str] = []
 @contextmanager
 def stage(name: str) -> Iterator[None]:
     """Time a stage; time spent in a nested stage is counted there, not in the enclosing one."""
-    from bridgec.core import interrupts
-
     interrupts.checkpoint()  # each stage starts only if no interrupt was swallowed by a library
     start = time.perf_counter()
     _open.append(name)

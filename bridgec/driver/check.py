@@ -14,18 +14,17 @@ a source model that cannot be run again, outputs the source computes as NaN or i
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnx_graphsurgeon as gs
 
 from bridgec.core import ir
-from bridgec.core.errors import BridgecError, ConversionError, SourceUnrunnable, UsageError
+from bridgec.core.errors import BridgecError, ConversionError
 from bridgec.core.numerics import TOLERANCES, Difference, difference
+from bridgec.driver.check_inputs import shape_label, source_outputs
 
 CHECKED, FAILED, NOT_CHECKED = "checked", "failed", "not checked"
 
@@ -115,125 +114,6 @@ def short(value: float) -> str:
 
 def not_checked(reason: str) -> Check:
     return Check(NOT_CHECKED, reason=reason)
-
-
-# ---------------------------------------------------------------------------------- inputs
-
-
-def parse_check_inputs(values: list[str]) -> dict[str | None, np.ndarray]:
-    """``--check-input NAME=FILE.npy`` (repeatable; ``FILE.npy`` alone for a one-input model), read now
-    so that a missing or unreadable file fails before the slow part."""
-    found: dict[str | None, np.ndarray] = {}
-    for value in values:
-        name, sep, file = value.partition("=")
-        if not sep:
-            name, file = None, value
-        elif not name.strip() or not file:
-            raise UsageError(f"--check-input {value!r}: expected NAME=FILE.npy")
-        key = name.strip() if name is not None else None
-        if key in found:
-            raise UsageError(f"--check-input: {key or 'the input'} is given twice")
-        found[key] = _numeric(value, _read_array(value, Path(file)))
-    return found
-
-
-def _numeric(label: str, array: np.ndarray) -> np.ndarray:
-    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
-        raise UsageError(
-            f"--check-input {label}: holds {array.dtype} values; the model's inputs take float32 numbers"
-        )
-    return array
-
-
-def _read_array(label: str, path: Path) -> np.ndarray:
-    from bridgec.core.input_files import read_npy
-
-    return np.asarray(read_npy(path, f"--check-input {label}"))
-
-
-def check_feeds(
-    graph: gs.Graph,
-    given: Mapping[str | None, np.ndarray | str | os.PathLike] | None,
-    example: Mapping[str, np.ndarray],
-    image: Any = None,
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], bool]:
-    """(inputs for the source model, inputs for the Core ML model, whether the user gave any).
-
-    ``given`` maps input names (None for a one-input model) to arrays or ``.npy`` paths; the other
-    inputs take ``example`` (seeded random data). An image input (``--image-input``) is fed to Core ML
-    as pixels (H x W x 3, or H x W for GRAY, 0..255) and to the source as ``scale * pixel + bias`` in
-    the model's channel order, as Core ML's preprocessing hands it to the network."""
-    names = [t.name for t in graph.inputs]
-    shapes = {t.name: tuple(int(d) for d in t.shape) for t in graph.inputs}
-    arrays: dict[str, np.ndarray] = {}
-    for key, value in (given or {}).items():
-        name = key
-        if name is None:
-            if len(names) != 1:
-                raise UsageError(
-                    f"--check-input {value}: the model has {len(names)} inputs ({', '.join(names)}); "
-                    "name each as NAME=FILE.npy"
-                )
-            name = names[0]
-        if name not in names:
-            raise UsageError(
-                f"--check-input {name}: not an input of the model (its inputs: {', '.join(names)})"
-            )
-        if isinstance(value, (str, os.PathLike)):
-            array = _numeric(f"{name}={value}", _read_array(f"{name}={value}", Path(value)))
-        else:
-            array = _numeric(name, np.asarray(value))
-        arrays[name] = array
-    source_feeds, model_feeds = {}, {}
-    image_name = getattr(image, "name", None)
-    for name in names:
-        if name == image_name:
-            pixels = arrays.get(name)
-            if pixels is None:
-                rng = np.random.default_rng(0)
-                channels = 1 if image.color_layout == "GRAY" else 3
-                h, w = shapes[name][-2:]
-                pixels = rng.integers(0, 256, (h, w) if channels == 1 else (h, w, 3)).astype(np.float32)
-            source_feeds[name], model_feeds[name] = _image_feeds(name, pixels, shapes[name], image)
-            continue
-        value = arrays.get(name)
-        if value is None:
-            value = np.asarray(example[name])
-        elif tuple(value.shape) != shapes[name]:
-            raise UsageError(
-                f"--check-input {name}: shape {tuple(value.shape)}, but the model's input {name} has shape "
-                f"{shapes[name]}"
-            )
-        source_feeds[name] = model_feeds[name] = np.ascontiguousarray(value, dtype=np.float32)
-    return source_feeds, model_feeds, bool(arrays)
-
-
-def _image_feeds(
-    name: str, pixels: np.ndarray, shape: tuple[int, ...], image: Any
-) -> tuple[np.ndarray, np.ndarray]:
-    gray = image.color_layout == "GRAY"
-    h, w = shape[-2:]
-    want = (h, w) if gray else (h, w, 3)
-    pixels = np.asarray(pixels, dtype=np.float32)
-    if gray and pixels.ndim == 3 and pixels.shape[-1] == 1:
-        pixels = pixels[..., 0]
-    if pixels.shape != want:
-        raise UsageError(
-            f"--check-input {name}: shape {pixels.shape}, but the image input {name} takes {want} pixels "
-            f"({'H x W' if gray else 'H x W x 3, RGB'}, 0..255)"
-        )
-    # Core ML's NeuralNetworkImageScaler: channelScale * pixel + the bias of each channel (R, G, B
-    # order in the proto, the channels in the model's color layout).
-    chw = pixels[None] if gray else np.moveaxis(pixels, -1, 0)
-    bias = np.asarray(image.bias, np.float32)
-    if gray:
-        bias = bias[:1].reshape(1, 1, 1)
-    else:
-        bias = np.broadcast_to(bias, (3,)).reshape(3, 1, 1)
-        if image.color_layout == "BGR":
-            chw, bias = chw[::-1], bias[::-1]
-    network = (np.float32(image.scale) * chw + bias)[None].astype(np.float32)
-    return network.reshape(shape), pixels
 
 
 # ---------------------------------------------------------------------------------- what the executor lacks
@@ -473,35 +353,6 @@ def run_check(
     return result
 
 
-def source_outputs(
-    run_source: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]],
-    feeds: dict[str, np.ndarray],
-    reference: str,
-    label: str | None = None,
-    user_inputs: bool = False,
-) -> dict[str, np.ndarray] | str:
-    """The source model's outputs on ``feeds``, or why it cannot be run again (the check is then
-    "not checked"). A source that fails on them is an error: an invalid .onnx file (exit 1), or a
-    --check-input / shape the model does not take (exit 2)."""
-    label = label or shape_label(feeds)
-    try:
-        return run_source(feeds)
-    except SourceUnrunnable as exc:
-        return f"{reference} cannot run the source model ({exc})"
-    except (BridgecError, MemoryError):
-        raise  # the source model itself fails (an invalid .onnx file), or this machine: nothing is written
-    except Exception as exc:  # noqa: BLE001 - the user's model raising on the check input
-        message = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise UsageError(
-            f"{reference} fails on the model at {label}: {message}; nothing was written "
-            f"({'give another --check-input, or ' if user_inputs else ''}--no-check converts it unchecked)"
-        ) from None
-
-
-def shape_label(feeds: Mapping[str, np.ndarray]) -> str:
-    return ", ".join(f"{n}:{'x'.join(map(str, np.shape(v)))}" for n, v in feeds.items())
-
-
 def diagnose(
     subject: Subject,
     source_feeds: dict[str, np.ndarray],
@@ -600,11 +451,9 @@ __all__ = [
     "NotChecked",
     "OutputCheck",
     "Subject",
-    "check_feeds",
     "compare_outputs",
     "executor_gaps",
     "first_divergence",
     "not_checked",
-    "parse_check_inputs",
     "run_check",
 ]

@@ -1,5 +1,6 @@
-"""The user's files: bridgec writes or replaces only what it was asked to write, and deletes only
-what it wrote itself.
+"""Which of the user's files a run may touch: bridgec writes or replaces only what it was asked to
+write, and deletes only what it wrote itself. (How it writes them, all at once or not at all, is
+``bridgec.driver.output``.)
 
 - ``check_claims``: no output may be the input model, a file given to read (``--check-input``,
   ``--labels``, ...) or another output, however it is spelled (symlinks, hard links, ``./x``).
@@ -7,11 +8,6 @@ what it wrote itself.
   there, and nothing else beside ``Data/``) is replaced by a new ``.mlpackage``.
 - ``kernels_problem``: a ``*_kernels`` folder is replaced or removed only when its marker says bridgec
   wrote it for this model and every file in it is still the one bridgec wrote.
-- ``Staging``: what a run is about to put in place waits in one hidden folder per destination folder,
-  marked with the process that made it; the earlier version of a replaced folder is moved in there
-  too (never to a name the user could own), and the next run removes the folders of dead processes.
-- ``PrivateTemp``: the temporary files of bridgec and its libraries go to one folder per run, removed
-  however the run ends.
 """
 
 from __future__ import annotations
@@ -19,32 +15,27 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
-import shutil
-import socket
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bridgec.core import interrupts
 from bridgec.core.errors import UsageError
 
 KERNELS_MARKER = ".bridgec-kernels"
-STAGING_PREFIX = ".bridgec-staging-"
-STAGING_MARKER = ".bridgec-staging"
 _OS_LITTER = {".DS_Store"}  # Finder writes it into any folder it shows: not a user file to protect
-_DUMPED = re.compile(r"\d{2,}_.*\.(onnx|graphml)")  # the names dump_stem gives, with DumpDir's suffixes
-
-
-def dump_stem(count: int, label: str) -> str:
-    """The file name (without suffix) --dump-dir gives the graph after pass number ``count``; kept here,
-    beside the pattern that protects the user's files from those names."""
-    return f"{count:02d}_{label.replace('::', '.')}"
 
 
 def real(path: str | os.PathLike) -> Path:
     return Path(os.path.realpath(path))
+
+
+def through_link(path: Path) -> Path:
+    """Writing to a symlink replaces what it points to; the link stays."""
+    return real(path) if path.is_symlink() else path
+
+
+def kernels_dir_for(output: Path) -> Path:
+    return output.with_name(f"{output.stem}_kernels")
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -86,6 +77,13 @@ def check_claims(claims: Iterable[Claim]) -> None:
                 raise UsageError(problem)
 
 
+def _dumped(name: str) -> bool:
+    """Whether --dump-dir writes a file of this name (its naming is the pass instrument's)."""
+    from bridgec.passes._instrument import DUMPED_NAME  # here, not on top: the command starts without passes
+
+    return DUMPED_NAME.fullmatch(name) is not None
+
+
 def _conflict(a: Claim, b: Claim) -> str | None:
     """What goes wrong when ``a`` (an output) is written while ``b`` is read or written, or None."""
     if a.kind == "input":
@@ -96,7 +94,7 @@ def _conflict(a: Claim, b: Claim) -> str | None:
         return f"{a.label} and {b.label} are the same path; give each output its own"
     if a.kind == "folder" and _inside(b.path, a.path):
         return f"{b.label} is inside {a.label}, which bridgec replaces whole; put one of them elsewhere"
-    if a.kind == "dump" and _inside(b.path, a.path) and _DUMPED.fullmatch(b.path.name):
+    if a.kind == "dump" and _inside(b.path, a.path) and _dumped(b.path.name):
         return f"{a.label} would write over {b.label} (it writes NN_<pass>.onnx files); choose another folder"
     return None
 
@@ -166,195 +164,3 @@ def kernels_problem(folder: Path, model_name: str, known: set[str]) -> str | Non
         if recorded and _digest(entry) != recorded[entry.name]:
             return f"its {entry.name} was changed after bridgec wrote it"
     return None
-
-
-# --- staging --------------------------------------------------------------------------------------
-
-
-def _process_start(pid: int) -> str | None:
-    """When ``pid`` started (Linux: /proc), so a pid reused by another process is told apart."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rpartition(")")[2].split()
-    return fields[19] if len(fields) > 19 else None
-
-
-def _owner() -> dict:
-    return {"pid": os.getpid(), "host": socket.gethostname(), "start": _process_start(os.getpid())}
-
-
-def _dead(owner: object) -> bool:
-    """Whether the process that made a staging folder is gone (on this host; elsewhere: unknown)."""
-    if not isinstance(owner, dict) or owner.get("host") != socket.gethostname():
-        return False
-    pid = owner.get("pid")
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # PermissionError: alive, another user's
-        return False
-    start = owner.get("start")
-    now = _process_start(pid)
-    return start is not None and now is not None and now != start  # the pid was reused
-
-
-class Staging:
-    """A hidden folder inside ``folder`` (so renames out of it are atomic) holding what this run puts
-    in place there: ``new/NAME`` becomes ``folder/NAME``; a replaced folder is moved to ``old/NAME``
-    and deleted with the staging folder, so no name outside it is ever used or deleted."""
-
-    def __init__(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        clean_stale(folder)
-        self.folder = folder
-        self.root = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=folder))
-        (self.root / STAGING_MARKER).write_text(json.dumps(_owner()) + "\n")
-        (self.root / "new").mkdir()
-        (self.root / "old").mkdir()
-
-    def new(self, name: str) -> Path:
-        return self.root / "new" / name
-
-    def put(self, name: str) -> None:
-        """Rename ``new/NAME`` to ``folder/NAME``; an existing folder there is moved aside first."""
-        destination = self.folder / name
-        if destination.is_dir() and not destination.is_symlink():
-            os.replace(destination, self.root / "old" / name)
-        os.replace(self.new(name), destination)
-
-    def put_aside(self, name: str) -> None:
-        """Remove ``folder/NAME`` (a folder bridgec wrote) together with the staging folder."""
-        os.replace(self.folder / name, self.root / "old" / name)
-
-    def remove(self) -> None:
-        _remove_staging(self.root)
-
-
-def _remove_staging(root: Path) -> None:
-    # the marker goes last: a removal cut short still leaves a folder the next run recognises
-    for part in ("new", "old"):
-        shutil.rmtree(root / part, ignore_errors=True)
-    (root / STAGING_MARKER).unlink(missing_ok=True)
-    shutil.rmtree(root, ignore_errors=True)
-
-
-def clean_stale(folder: Path) -> None:
-    """Remove the staging folders in ``folder`` that a killed bridgec left (marker, dead process); a
-    folder it had moved aside and not yet replaced goes back to its place."""
-    try:
-        entries = [e for e in os.scandir(folder) if e.name.startswith(STAGING_PREFIX)]
-    except OSError:
-        return
-    for entry in entries:
-        root = Path(entry.path)
-        if not entry.is_dir(follow_symlinks=False):
-            continue
-        try:
-            owner = json.loads((root / STAGING_MARKER).read_text())
-        except (OSError, ValueError, UnicodeDecodeError):
-            continue  # not a folder bridgec made: not bridgec's to delete
-        if not _dead(owner):
-            continue  # another bridgec is writing here right now
-        try:
-            old = root / "old"
-            for aside in sorted(old.iterdir()) if old.is_dir() else []:
-                if not os.path.lexists(folder / aside.name):
-                    os.replace(aside, folder / aside.name)
-        except OSError:
-            continue  # what cannot be put back is not deleted either
-        _remove_staging(root)
-
-
-def write_file(data: bytes, path: Path) -> None:
-    """Write ``data`` to ``path`` in one rename, through a symlink to the file it points to."""
-    destination = real(path)
-    if destination.is_dir():
-        raise UsageError(f"{path}: is a directory; name a file to write")
-    staging = None
-    try:
-        with interrupts.deferred():  # made and recorded for removal in one step
-            staging = Staging(destination.parent)
-        staging.new(destination.name).write_bytes(data)
-        with interrupts.deferred():
-            staging.put(destination.name)
-    except OSError as exc:
-        raise UsageError(
-            f"{exc.filename or path}: cannot write it ({exc.strerror or type(exc).__name__})"
-        ) from None
-    finally:
-        if staging is not None:
-            with interrupts.deferred():  # a removal cut short would leave the staging folder behind
-                staging.remove()
-
-
-# --- temporary files --------------------------------------------------------------------------------
-
-_TEMP_VARIABLES = ("TMPDIR", "TEMP", "TMP")
-
-
-TEMP_PREFIX = "bridgec-"
-TEMP_MARKER = ".bridgec-temp"
-
-
-class PrivateTemp:
-    """A temporary folder for this run, which ``tempfile`` and child processes use (coremltools'
-    ``tmp*.mlpackage``, onnxruntime's and the exporters' files, torch's inductor cache unless its
-    variable is set): ``close()`` removes it, however the run ended, and restores the settings. The
-    folders of runs that were killed outright (marker, dead process) are removed when the next starts."""
-
-    def __init__(self) -> None:
-        self.path: Path | None = None
-        self._environ: dict[str, str | None] = {}
-        self._tempdir = tempfile.tempdir
-        try:
-            _clean_stale_temps(Path(tempfile.gettempdir()))
-            self.path = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))
-            (self.path / TEMP_MARKER).write_text(json.dumps(_owner()) + "\n")
-        except OSError:
-            return  # no writable temporary folder: the libraries would fail the same way, with a message
-        values = dict.fromkeys(_TEMP_VARIABLES, str(self.path))
-        if "TORCHINDUCTOR_CACHE_DIR" not in os.environ:
-            values["TORCHINDUCTOR_CACHE_DIR"] = str(self.path / "torchinductor")
-        for name, value in values.items():
-            self._environ[name] = os.environ.get(name)
-            os.environ[name] = value
-        tempfile.tempdir = str(self.path)
-
-    def close(self) -> None:
-        if self.path is None:
-            return
-        for name, value in self._environ.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        tempfile.tempdir = self._tempdir
-        shutil.rmtree(self.path, ignore_errors=True)
-        self.path = None
-
-
-def _clean_stale_temps(folder: Path) -> None:
-    try:
-        entries = [e for e in os.scandir(folder) if e.name.startswith(TEMP_PREFIX)]
-    except OSError:
-        return
-    for entry in entries:
-        try:
-            if entry.is_dir(follow_symlinks=False) and _dead(
-                json.loads(Path(entry.path, TEMP_MARKER).read_text())
-            ):
-                # the marker goes last: a removal cut short is finished by the next run
-                for item in os.scandir(entry.path):
-                    if item.name != TEMP_MARKER:
-                        if item.is_dir(follow_symlinks=False):
-                            shutil.rmtree(item.path, ignore_errors=True)
-                        else:
-                            os.unlink(item.path)
-                shutil.rmtree(entry.path, ignore_errors=True)
-        except (OSError, ValueError, UnicodeDecodeError):
-            continue  # not a folder bridgec made, or not one it may remove

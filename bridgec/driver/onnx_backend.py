@@ -67,7 +67,7 @@ def convert_model(
     """``model`` -> (BuiltModel, graph input names, graph output names, report). Raises ``Unsupported``."""
     from bridgec.backends.coreml import capabilities_for
     from bridgec.backends.coreml.model import build
-    from bridgec.driver import report as report_mod
+    from bridgec.driver.analysis import analyze_graph
     from bridgec.frontends.onnx_file import graph_from_model
 
     name = model.graph.name or "model"
@@ -96,7 +96,7 @@ def convert_model(
             )
     caps = capabilities_for(target, (), format)
     reasons = {node.name: caps.unsupported_reason(node) for node in graph.nodes}
-    report = report_mod.analyze_graph(graph, pipeline=pipeline, target=target, format=format)
+    report = analyze_graph(graph, pipeline=pipeline, target=target, format=format)
     blocked = [r for r in report.rows if r.status == "unsupported" or r.kernel == "none"]
     if blocked:
         row = blocked[0]

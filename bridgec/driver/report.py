@@ -1,8 +1,9 @@
 """Per-model op coverage: what happened to every source op, and why.
 
-A :class:`Report` renders as a terminal table, Markdown, JSON or a self-contained HTML page
-(``render(fmt)``; ``bridgec report``, ``--report-out FILE``). The JSON form follows ``SCHEMA``,
-a JSON-Schema subset checked by :func:`validate` (no dependency needed)::
+``build(analysis)`` makes the :class:`Report` of one pipeline run: a pure function of what the
+passes did, so ``bridgec report`` (no conversion), a conversion and ``bridgec verify`` give the same
+table. It renders as a terminal table, Markdown, JSON or a self-contained HTML page (``render(fmt)``;
+``bridgec report``, ``--report-out FILE``). The JSON form follows ``report_schema.SCHEMA``::
 
     {
       "schema": "bridgec-report/1",
@@ -44,14 +45,15 @@ import json
 import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
-
-import onnx_graphsurgeon as gs
+from typing import TYPE_CHECKING
 
 from bridgec.core import ir
-from bridgec.passes import Capabilities, PassContext
+from bridgec.driver.report_schema import SCHEMA_ID, STATUSES
 from bridgec.runtime_kernels.catalog import KERNELS, kernel_for_op
 
-STATUSES = ("native", "lowered", "custom", "removed", "unsupported")
+if TYPE_CHECKING:
+    from bridgec.driver.pipeline import Lowered
+
 FORMATS = ("table", "markdown", "json", "html")
 SUFFIX_FORMATS = {
     ".md": "markdown",
@@ -60,120 +62,6 @@ SUFFIX_FORMATS = {
     ".html": "html",
     ".htm": "html",
 }
-SCHEMA_ID = "bridgec-report/1"
-
-_NUMBER = {"type": "number"}
-_COMPARISON = {
-    "type": "object",
-    "required": {
-        "output": {"type": "string"},
-        "runtime": {"type": "string"},
-        "max_abs": _NUMBER,
-        "max_rel": _NUMBER,
-        "passed": {"type": "boolean"},
-        "note": {"type": "string"},
-    },
-}
-SCHEMA: dict = {
-    "type": "object",
-    "required": {
-        "schema": {"const": SCHEMA_ID},
-        "target": {"type": "string"},
-        "pipeline": {"type": "string"},
-        "possible": {"type": "boolean"},
-        "summary": {"type": "string"},
-        "counts": {"type": "object", "required": {s: {"type": "integer"} for s in STATUSES}},
-        "rows": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": {
-                    "op": {"type": "string"},
-                    "count": {"type": "integer"},
-                    "status": {"enum": list(STATUSES)},
-                    "how": {"type": "string"},
-                    "kernel": {"enum": [None, "CPU+GPU", "CPU", "GPU", "none"]},
-                    "nodes": {"type": "array", "items": {"type": "string"}},
-                },
-            },
-        },
-        "check": {
-            "nullable": True,
-            "type": "object",
-            "required": {
-                "status": {"enum": ["checked", "failed", "not checked"]},
-                "line": {"type": "string"},
-                "reference": {"type": "string"},
-                "precision": {"type": "string"},
-                "tolerance": _NUMBER,
-                "reason": {"type": "string"},
-                "shapes": {"type": "array", "items": {"type": "string"}},
-                "user_inputs": {"type": "boolean"},
-                "notes": {"type": "array", "items": {"type": "string"}},
-                "outputs": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": {
-                            "name": {"type": "string"},
-                            "max_abs": _NUMBER,
-                            "max_rel": _NUMBER,
-                            "passed": {"type": "boolean"},
-                            "nonfinite": {"type": "integer"},
-                            "size": {"type": "integer"},
-                            "note": {"type": "string"},
-                        },
-                    },
-                },
-            },
-        },
-        "verification": {
-            "nullable": True,
-            "type": "object",
-            "required": {
-                "passed": {"type": "boolean"},
-                "reference": {"type": "string"},
-                "comparisons": {"type": "array", "items": _COMPARISON},
-            },
-        },
-    },
-}
-
-_TYPES = {
-    "object": dict,
-    "array": list,
-    "string": str,
-    "boolean": bool,
-    "integer": int,
-    "number": (int, float),
-}
-
-
-def validate(value: object, schema: dict | None = None, where: str = "$") -> list[str]:
-    """Every way ``value`` breaks ``schema`` (default: the report schema), as "path: problem"."""
-    schema = SCHEMA if schema is None else schema
-    if value is None and schema.get("nullable"):
-        return []
-    if "const" in schema:
-        return [] if value == schema["const"] else [f"{where}: expected {schema['const']!r}, got {value!r}"]
-    if "enum" in schema:
-        return [] if value in schema["enum"] else [f"{where}: {value!r} is not one of {schema['enum']}"]
-    kind = schema["type"]
-    if not isinstance(value, _TYPES[kind]) or (kind in ("integer", "number") and isinstance(value, bool)):
-        return [f"{where}: expected {kind}, got {type(value).__name__}"]
-    problems: list[str] = []
-    if kind == "object":
-        required = schema.get("required", {})
-        for key, sub in required.items():
-            if key not in value:
-                problems.append(f"{where}: missing {key!r}")
-            else:
-                problems += validate(value[key], sub, f"{where}.{key}")
-        problems += [f"{where}: unexpected {key!r}" for key in value if required and key not in required]
-    elif kind == "array":
-        for i, item in enumerate(value):
-            problems += validate(item, schema["items"], f"{where}[{i}]")
-    return problems
 
 
 def format_for(path, fmt: str | None = None) -> str:
@@ -378,15 +266,6 @@ class Report:
             f"{rows}</table>{verification}</body></html>\n"
         )
 
-    def write(self, path, fmt: str | None = None) -> None:
-        """Write the report to ``path`` (atomically) in ``fmt`` or the format its suffix names."""
-        from pathlib import Path
-
-        from bridgec.backends.coreml.neuralnetwork import write_atomic
-
-        text = self.render(format_for(path, fmt))
-        write_atomic(text.encode(), Path(path))
-
 
 def kernel_kinds(class_name: str) -> str:
     spec = KERNELS.get(class_name)
@@ -409,9 +288,14 @@ def kernel_note(class_name: str, bundled: bool = True) -> str:
     return f"{class_name} ({'+'.join(kinds) or 'no'} kernel{'s' if len(kinds) > 1 else ''})"
 
 
-def build(source: list[tuple[str, str]], final: gs.Graph, ctx: PassContext, caps: Capabilities) -> Report:
-    """``source``: (node name, op label) of the graph before the passes, in order."""
-    final_nodes = {node.name: node for node in final.nodes}
+def build(analysis: Lowered, check: object = None) -> Report:
+    """The report of one pipeline run: ``analysis.source`` (node name, op label of the graph before
+    the passes, in order) against ``analysis.graph`` after them, by what ``analysis.context``
+    recorded; ``check``: the numbers check of the model written from it, if one ran."""
+    ctx = analysis.context
+    caps = ctx.capabilities
+    source = analysis.source
+    final_nodes = {node.name: node for node in analysis.graph.nodes}
     rewrites = defaultdict(list)
     for rewrite in ctx.rewrites:
         for name in rewrite.source_nodes:
@@ -433,9 +317,8 @@ def build(source: list[tuple[str, str]], final: gs.Graph, ctx: PassContext, caps
             if reason:
                 status, how = "unsupported", reason
             else:
-                # a user's Capabilities (passes.Capabilities) need not have a table
-                emitter = caps.emitter(node) if hasattr(caps, "emitter") else None
-                layer = (emitter.emits if emitter is not None else "") or "?"
+                native = caps.native(ir.op_key(node))
+                layer = (native.emits if native is not None else "") or "?"
                 via = f" via {steps[-1].rule}" if steps else ""
                 status, how = (
                     "native",
@@ -454,78 +337,4 @@ def build(source: list[tuple[str, str]], final: gs.Graph, ctx: PassContext, caps
         Row(op, len(names), status, how, names, kernel) for (op, status, how, kernel), names in groups.items()
     ]
     rows.sort(key=lambda r: (STATUSES.index(r.status), r.op))
-    return Report(caps.description, ctx.pipeline, rows)
-
-
-def analyze_graph(
-    graph: gs.Graph,
-    *,
-    pipeline: str = "lower-custom",
-    target=None,
-    avoid_ops=(),
-    options=None,
-    format: str = "neuralnetwork",
-):
-    """The report of running ``pipeline`` on ``graph``, also when the target cannot run the result:
-    the pipeline runs without its final legality check and with custom layers allowed without
-    kernels, so what the target cannot run shows up as ``unsupported`` (or custom without kernel)
-    rows instead of an error. ``report.graph`` is the rewritten graph, ``report.context`` the run's
-    PassContext."""
-    from dataclasses import replace
-
-    from bridgec import passes as passes_mod
-    from bridgec.core.errors import UsageError
-    from bridgec.driver.convert import RunOptions, lower
-
-    if pipeline not in passes_mod.PIPELINES:
-        raise UsageError(
-            f"unknown pipeline -O {pipeline!r}; choose one of: {', '.join(passes_mod.PIPELINES)}"
-        )
-    options = options or RunOptions(check_each=False)
-    ids = passes_mod.pipeline_ids(pipeline, options.passes, options.disable)
-    lenient = replace(
-        options,
-        passes=[p for p in ids if p != "check::target_legal"],
-        disable=(),
-        allow_missing_kernels=True,
-    )
-    # the same format choice a conversion makes (convert.lower), for --format auto included
-    lowered = lower(graph, pipeline, target, tuple(avoid_ops), format=format, options=lenient)
-    source, graph, ctx = lowered.source, lowered.graph, lowered.context
-    ctx.pipeline = pipeline
-    report = build(source, graph, ctx, ctx.capabilities)
-    report.graph, report.context = graph, ctx
-    return report
-
-
-def analyze(
-    model,
-    *,
-    inputs: dict | None = None,
-    pipeline: str = "lower-custom",
-    target: str | None = None,
-    avoid_ops: tuple[str, ...] = (),
-    options=None,
-    frontend=None,
-    progress=None,
-    format: str = "auto",
-    precision: str = "fp32",
-) -> Report:
-    """``analyze_graph`` of a model file (``bridgec report``)."""
-    from bridgec import frontends
-    from bridgec.backends.coreml import capabilities_for
-    from bridgec.driver.convert import RunOptions
-
-    say = progress or (lambda message: None)
-    capabilities_for(target, avoid_ops)  # validates --target before the slow part
-    say(f"loading {model}")
-    graph = frontends.load(model, inputs, frontend)
-    say(f"running -O {pipeline} on {len(graph.nodes)} nodes")
-    return analyze_graph(
-        graph,
-        pipeline=pipeline,
-        target=target,
-        avoid_ops=avoid_ops,
-        options=options or RunOptions(),
-        format=format,
-    )
+    return Report(caps.description, ctx.pipeline, rows, check=check)

@@ -14,14 +14,15 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from bridgec import frontends
-from bridgec.backends.coreml import native, neuralnetwork
+from bridgec.backends.coreml import native
 from bridgec.backends.coreml.executor import ExecutorError
 from bridgec.backends.coreml.model import build as build_model
 from bridgec.core import runtimes
 from bridgec.core.errors import UsageError
 from bridgec.core.numerics import TOLERANCES, difference, standard_normal
 from bridgec.driver.check import Divergence, first_divergence, short
-from bridgec.driver.convert import RunOptions, lower
+from bridgec.driver.output import write_file
+from bridgec.driver.pipeline import RunOptions, lower
 from bridgec.driver.report import build as build_report
 
 REFERENCE = "pytorch"
@@ -164,9 +165,7 @@ def verify(
         reference, feeds, {k: {n: v[n] for n in output_names} for k, v in outputs.items()}, comparisons, notes
     )
     result.context = ctx
-    result.report = build_report(
-        lowered.source, after, ctx, ctx.capabilities
-    )  # the op report, for --report-out
+    result.report = build_report(lowered)  # the op report, for --report-out
     if per_node:
         stages = [("onnx_before -> onnx_after", outputs["onnx_after"], outputs["onnx_before"])]
         if "coreml_reference" in outputs:
@@ -236,4 +235,4 @@ def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    neuralnetwork.write_atomic(buffer.getvalue(), path)
+    write_file(buffer.getvalue(), path)

@@ -2,7 +2,7 @@
 
 Every rule states an identity that holds exactly in real arithmetic (float32 rounding aside).
 Ops that a Core ML layer computes as they are (Gelu, Elu, LeakyRelu, HardSigmoid, and Softplus
-with beta 1 and a large threshold: backends/coreml/ops/activations.py) have ``legalize`` rules:
+with beta 1 and a large threshold: backends/coreml/neuralnetwork_layers/activations.py) have ``legalize`` rules:
 fallbacks that fire only where the target lacks that layer. What no rule covers (Erf, exact Gelu
 before iOS14, Softplus with a small threshold) stays for a custom layer.
 """
@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import math
 
-from bridgec.core import ir
+import numpy as np
+
+from bridgec.core import ir, ops
+from bridgec.core.ops.activations import GELU_TANH_COEFFICIENT
 from bridgec.passes._infra import register
 from bridgec.passes._pattern import Rule, RuleSet
 
@@ -27,7 +30,8 @@ def hardswish(op, x):
 
 
 def hardswish_hardsigmoid(op, x):
-    return op.Mul(x, op.HardSigmoid(x, alpha=1 / 6, beta=0.5))
+    # torch's hardsigmoid constants (1/6, 1/2): the declared HardSigmoid defaults
+    return op.Mul(x, op.HardSigmoid(x, **ops.get("HardSigmoid").defaults))
 
 
 def hardswish_clip(op, x):
@@ -48,7 +52,7 @@ def gelu(op, x, approximate):
 
 def gelu_tanh(op, x, approximate):
     cube = op.Mul(op.Mul(x, x), x)
-    inner = op.Mul(op.Add(x, op.Mul(cube, op.const(0.044715))), op.const(math.sqrt(2 / math.pi)))
+    inner = op.Mul(op.Add(x, op.Mul(cube, op.const(GELU_TANH_COEFFICIENT))), op.const(math.sqrt(2 / math.pi)))
     return op.Mul(op.Mul(x, op.const(0.5)), op.Add(op.Tanh(inner), op.const(1.0)))
 
 
@@ -117,6 +121,30 @@ def leaky_relu_max(op, x, alpha):
     return op.Max(x, op.Mul(x, op.const(alpha)))
 
 
+def softshrink(op, x, lambd):
+    return op.Softshrink(x, lambd=lambd, _domain=D)
+
+
+def softshrink_clip(op, x, lambd):
+    return op.Sub(x, op.Clip(x, op.const(-lambd), op.const(lambd)))
+
+
+def nonnegative_lambd(lambd):
+    # torch refuses lambd < 0; clip's bounds would be out of order
+    return None if lambd >= 0 else f"lambd {lambd} < 0"
+
+
+def hardshrink(op, x, lambd):
+    return op.Hardshrink(x, lambd=lambd, _domain=D)
+
+
+def hardshrink_where(op, x, lambd):
+    # the band test, not "|x| > lambd": NaN fails it and passes through, as in torch
+    band = op.LessOrEqual(op.Abs(x), op.const(lambd))
+    band.dtype = np.bool_  # the builder types new tensors like the matched node's output (float)
+    return op.Where(band, op.const(0.0), x)
+
+
 def unit_slope(alpha):
     return None if 0.0 <= alpha <= 1.0 else f"alpha {alpha} outside [0, 1]"
 
@@ -137,6 +165,8 @@ class LowerKeptActivations(RuleSet):
         Rule("selu_to_elu", selu, selu_elu, None, "selu(x, a, g) -> g * elu(x, a)"),
         Rule("celu_to_elu", celu, celu_elu, positive_alpha, "celu(x, a) -> a * elu(x / a, 1)   (a > 0)"),
         Rule("softplus_to_scaled", softplus, softplus_scaled, large_threshold, "softplus(x, b, t) -> softplus(b x) / b   (t >= 15)", legalize=True),
+        Rule("softshrink_to_clip", softshrink, softshrink_clip, nonnegative_lambd, "softshrink(x, l) -> x - clip(x, -l, l)   (l >= 0)"),
+        Rule("hardshrink_to_where", hardshrink, hardshrink_where, None, "hardshrink(x, l) -> where(|x| <= l, 0, x)"),
         Rule("leaky_relu_to_max", leaky_relu, leaky_relu_max, unit_slope, "leaky_relu(x, a) -> max(x, a x)   (0 <= a <= 1)", legalize=True),
     )
     # fmt: on

@@ -1,6 +1,8 @@
-"""Lowering rules for math ops a target may lack: LogSoftmax, CumSum, Neg, Reciprocal, Softsign.
-Each rule is a legalisation:
-it fires only where the target cannot run the op as it is (a format whose table has it keeps it).
+"""Lowering rules for math ops a target may lack: LogSoftmax, CumSum, Neg, Softsign (``lower::math``)
+and Reciprocal (``lower::reciprocal``). Each rule is a legalisation: it fires only where the target
+cannot run the op as it is (a format whose table has it keeps it). ``lower::reciprocal`` runs in
+every pipeline, ``-O none`` included: a NeuralNetwork has no exact reciprocal layer (unary INVERSE
+adds an epsilon), so its division stands for what the emitter used to write by itself.
 
 Every rule states an identity that holds exactly in real arithmetic (float32 rounding aside).
 """
@@ -98,7 +100,7 @@ def softsign_div(op, x):
 
 @register
 class LowerMath(RuleSet):
-    """Lower LogSoftmax, CumSum, Neg, Reciprocal and Softsign where the target lacks them."""
+    """Lower LogSoftmax, CumSum, Neg and Softsign where the target lacks them."""
 
     id = "lower::math"
     # fmt: off
@@ -106,8 +108,19 @@ class LowerMath(RuleSet):
         Rule("log_softmax_to_logsumexp", log_softmax, log_softmax_logsumexp, None, "log_softmax(x, a) -> x - reduce_log_sum_exp(x, a)", legalize=True),
         Rule("log_softmax_to_log", log_softmax, log_softmax_log, None, "log_softmax(x, a) -> log(softmax(x, a))", legalize=True),
         Rule("neg_to_mul", neg, neg_mul, None, "neg(x) -> x * -1", legalize=True),
-        Rule("reciprocal_to_div", reciprocal, reciprocal_div, None, "reciprocal(x) -> 1 / x", legalize=True),
         Rule("softsign_to_div", softsign, softsign_div, None, "softsign(x) -> x / (1 + |x|)", legalize=True),
         Rule("cumsum_to_matmul", cumsum, cumsum_matmul, static_axis, "cumsum(x, a) -> x @ triu(1)   (along a; strict for exclusive, tril for reverse)", legalize=True),
+    )
+    # fmt: on
+
+
+@register
+class LegalizeReciprocal(RuleSet):
+    """Reciprocal, where the target has no exact one -> 1 / x."""
+
+    id = "lower::reciprocal"
+    # fmt: off
+    rules = (
+        Rule("reciprocal_to_div", reciprocal, reciprocal_div, None, "reciprocal(x) -> 1 / x", legalize=True),
     )
     # fmt: on

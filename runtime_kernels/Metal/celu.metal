@@ -18,8 +18,8 @@
 #include <metal_stdlib>
 using namespace metal;
 
-// Parameters, bound with setBytes(_:length:index:) at buffer index 0. Must stay identical to
-// Celu.GPUParams in CeluLayer.swift: 1 float(s), 4 bytes, no padding.
+// Parameters, bound with setBytes(_:length:index:) at buffer index 0. generate_layers.py
+// writes what CeluLayer.swift sends from this struct: 1 float(s), 4 bytes, no padding.
 struct CeluParams {
     float alpha;
 };

@@ -18,8 +18,8 @@
 #include <metal_stdlib>
 using namespace metal;
 
-// Parameters, bound with setBytes(_:length:index:) at buffer index 0. Must stay identical to
-// HardSigmoid.GPUParams in HardSigmoidLayer.swift: 2 float(s), 8 bytes, no padding.
+// Parameters, bound with setBytes(_:length:index:) at buffer index 0. generate_layers.py
+// writes what HardSigmoidLayer.swift sends from this struct: 2 float(s), 8 bytes, no padding.
 struct HardSigmoidParams {
     float alpha;
     float beta;

@@ -20,8 +20,8 @@
 #include <metal_stdlib>
 using namespace metal;
 
-// Bounds block, bound with setBytes(_:length:index:) at buffer index 0. Must stay identical to
-// HardTanh.GPUParams in HardTanhLayer.swift: two IEEE 754 binary16 values, 4 bytes, no padding.
+// Bounds block, bound with setBytes(_:length:index:) at buffer index 0. generate_layers.py
+// writes what HardTanhLayer.swift sends from this struct: two IEEE 754 binary16 values, 4 bytes, no padding.
 // The host rounds the layer's double parameters to half (ties to even), as numpy does for float16.
 struct HardTanhParams {
     half minValue;

@@ -18,8 +18,8 @@
 #include <metal_stdlib>
 using namespace metal;
 
-// Parameters, bound with setBytes(_:length:index:) at buffer index 0. Must stay identical to
-// Selu.GPUParams in SeluLayer.swift: 2 float(s), 8 bytes, no padding.
+// Parameters, bound with setBytes(_:length:index:) at buffer index 0. generate_layers.py
+// writes what SeluLayer.swift sends from this struct: 2 float(s), 8 bytes, no padding.
 struct SeluParams {
     float alpha;
     float gamma;

@@ -117,7 +117,6 @@ MAY_REFUSE = {
         "softplus_threshold1",  # torch's linear region: no layer, a custom layer with a kernel
         "softplus_beta2_threshold1",
         "celu_alpha_negative",
-        "hardshrink",
         "softshrink",
         "clamp_min_above_max",
     },
@@ -125,7 +124,6 @@ MAY_REFUSE = {
         "softplus_threshold1",
         "softplus_beta2_threshold1",
         "celu_alpha_negative",
-        "hardshrink",
         "softshrink",
         "clamp_min_above_max",
         "clamp_equal",

@@ -16,6 +16,7 @@ from bridgec.backends.coreml.executor.errors import InputError
 from bridgec.core.errors import UsageError
 from bridgec.driver.cli import main
 from bridgec.frontends.shapes import FlexibleShape, parse_flexible_spec, parse_input_spec
+from tests.helpers import assert_matches
 
 
 class FullyConv(nn.Module):
@@ -73,7 +74,7 @@ def test_flexible_model_runs_at_every_shape(tmp_path, capsys, spec, shapes, outs
         got = run_coreml(str(out), {"x": x})["output"]
         with torch.no_grad():
             want = module(torch.from_numpy(x)).numpy()
-        np.testing.assert_allclose(got, want, atol=1e-5)
+        assert_matches(got, want, tolerance=1e-6)
     with pytest.raises(InputError, match="expected shape"):
         run_coreml(str(out), {"x": np.zeros(outside, np.float32)})
 

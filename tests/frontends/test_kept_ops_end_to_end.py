@@ -25,6 +25,8 @@ MODULES = {
     "softplus": nn.Softplus(),
     "softplus_beta": nn.Softplus(2.0),
     "leaky_relu": nn.LeakyReLU(0.2),
+    "softshrink": nn.Softshrink(1.5),
+    "hardshrink": nn.Hardshrink(1.5),
 }
 # exact gelu needs erf, which NeuralNetwork models before iOS14 lack: a custom layer there
 IOS13_CUSTOM = {"gelu"}

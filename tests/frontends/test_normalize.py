@@ -14,9 +14,10 @@ from onnx import TensorProto, helper
 from torch.nn import functional as F
 
 from bridgec.core import ir
+from bridgec.core.ops.activations import SELU_ALPHA, SELU_GAMMA
 from bridgec.frontends import onnx_file
 from bridgec.frontends.normalize import ATEN_DOMAIN, normalize
-from tests.helpers import run_graph
+from tests.helpers import assert_matches, run_graph
 
 X = (np.random.default_rng(0).standard_normal((2, 3, 16)) * 6).astype(np.float32)
 
@@ -78,7 +79,7 @@ CASES = {
     ),
     "Mish": (onnx_node("Mish"), 18, (), "Mish", {}, F.mish),
     "Elu": (onnx_node("Elu", alpha=0.5), 13, (), "Elu", {"alpha": 0.5}, lambda t: F.elu(t, 0.5)),
-    "Selu": (onnx_node("Selu"), 13, (), "Selu", {"alpha": ir.SELU_ALPHA, "gamma": ir.SELU_GAMMA}, F.selu),
+    "Selu": (onnx_node("Selu"), 13, (), "Selu", {"alpha": SELU_ALPHA, "gamma": SELU_GAMMA}, F.selu),
     "Celu": (onnx_node("Celu", alpha=0.5), 13, (), "Celu", {"alpha": 0.5}, lambda t: F.celu(t, 0.5)),
     # ONNX Softplus has no beta or threshold: beta 1 and no linear region
     "Softplus": (
@@ -143,7 +144,7 @@ CASES = {
         {"alpha": 0.4},
         lambda t: F.elu(t, 0.4),
     ),
-    "aten_selu": (aten("selu"), 13, (), "Selu", {"alpha": ir.SELU_ALPHA, "gamma": ir.SELU_GAMMA}, F.selu),
+    "aten_selu": (aten("selu"), 13, (), "Selu", {"alpha": SELU_ALPHA, "gamma": SELU_GAMMA}, F.selu),
     "aten_celu": (aten("celu", alpha=2.0), 13, (), "Celu", {"alpha": 2.0}, lambda t: F.celu(t, 2.0)),
     "aten_softplus_inputs": (
         aten("softplus", ("x", "b", "t")),
@@ -226,7 +227,7 @@ def test_onnx_file_with_standard_and_aten_nodes_loads_normalised(tmp_path):
         (ir.BRIDGEC_DOMAIN, "HardTanh"),
     ]
     want = F.relu6(F.hardswish(torch.from_numpy(X))).numpy()
-    np.testing.assert_allclose(run_graph(loaded, {"x": X})[0], want, atol=1e-6)
+    assert_matches(run_graph(loaded, {"x": X})[0], want, tolerance=1e-7)
 
 
 @pytest.mark.parametrize("fmt", ["neuralnetwork", "mlprogram"])

@@ -10,7 +10,7 @@ from bridgec import frontends, passes
 from bridgec.backends.coreml import capabilities_for
 from bridgec.core import ir
 from bridgec.core.errors import UsageError
-from tests.helpers import run_graph
+from tests.helpers import assert_matches, run_graph
 
 CLIP_MODELS = {
     # opset 6: bounds are attributes; either may be absent
@@ -67,7 +67,7 @@ def test_clip_forms_canonicalise_to_hardtanh_and_lower_exactly(case, tmp_path):
     assert ir.default_opset(graph) >= 13  # old models are brought up to the IR's opset
     x = (np.random.default_rng(2).standard_normal((1, 4, 5, 5)) * 5).astype(np.float32)
     want = np.clip(x, expected[0], expected[1])
-    np.testing.assert_allclose(run_graph(graph, {"x": x})[0], want)
+    assert_matches(run_graph(graph, {"x": x})[0], want, tolerance=0)
 
     # canonicalised where lowering would change it: here, a target without Clip
     no_clip = capabilities_for("iOS14", ("Clip",))
@@ -75,11 +75,11 @@ def test_clip_forms_canonicalise_to_hardtanh_and_lower_exactly(case, tmp_path):
     (node,) = canonical.nodes
     assert ir.op_key(node) == (ir.BRIDGEC_DOMAIN, "HardTanh")
     assert (node.attrs["min_value"], node.attrs["max_value"]) == expected
-    np.testing.assert_allclose(run_graph(canonical, {"x": x})[0], want)
+    assert_matches(run_graph(canonical, {"x": x})[0], want, tolerance=0)
 
     for mode in ("lower", "lower-custom", "none", "custom"):
-        lowered = passes.pipeline(mode).run(graph.copy())
-        np.testing.assert_allclose(run_graph(lowered, {"x": x})[0], want, err_msg=mode)
+        lowered = passes.pipeline(mode).run(graph.copy(), target=capabilities_for())
+        assert_matches(run_graph(lowered, {"x": x})[0], want, tolerance=0, what=mode)
 
 
 def test_clip_with_runtime_bounds_is_left_alone(tmp_path):
@@ -92,7 +92,7 @@ def test_clip_with_runtime_bounds_is_left_alone(tmp_path):
     model.graph.input[1].type.tensor_type.shape.dim[0].dim_value = 1
     onnx.save(model, str(path))
     graph = frontends.load(path)
-    out = passes.Pipeline([passes.ClipToHardTanh()]).run(graph)
+    out = passes.Pipeline([passes.ClipToHardTanh()]).run(graph, target=capabilities_for())
     assert [n.op for n in out.nodes] == ["Clip"]
 
 

@@ -32,7 +32,7 @@ import pytest
 import torch
 
 from bridgec.driver.cli import main
-from bridgec.frontends import pt2_expr, pt2_program
+from bridgec.frontends import pt2_expr, pt2_guards, pt2_program
 
 MARKER = "PAYLOAD_RAN"
 MODULE = "pt2_payload_module"  # a module the payloads import: its import creates the marker
@@ -617,7 +617,7 @@ def test_other_text_is_not_a_shape_expression(text):
     ],
 )
 def test_size_guards_are_accepted(guard):
-    pt2_program.guard(guard)
+    pt2_guards.guard(guard)
 
 
 @pytest.mark.parametrize(
@@ -636,7 +636,7 @@ def test_size_guards_are_accepted(guard):
 )
 def test_other_guards_are_refused(guard):
     with pytest.raises(pt2_program.Refused):
-        pt2_program.guard(guard)
+        pt2_guards.guard(guard)
 
 
 def test_range_constraint_keys_cannot_make_torch_count_forever():

@@ -18,8 +18,8 @@ from torch import nn
 from bridgec import frontends
 from bridgec.core import ir
 from bridgec.core.errors import ConversionError, UsageError
-from bridgec.frontends import LoadOptions, onnx_file, pytorch
-from tests.helpers import run_graph
+from bridgec.frontends import LoadOptions, onnx_file, pytorch_export
+from tests.helpers import assert_matches, run_graph
 
 NETDEF = textwrap.dedent(
     """
@@ -73,8 +73,8 @@ def check_graph(graph, expected):
     assert [t.name for t in graph.outputs] == ["out", "aux"]
     assert [ir.op_label(n) for n in graph.nodes].count("ai.bridgec::HardSwish") == 1
     got = run_graph(graph, {"x": X})
-    np.testing.assert_allclose(got[0], expected["out"], atol=1e-5)
-    np.testing.assert_allclose(got[1], expected["aux"], atol=1e-5)
+    assert_matches(got[0], expected["out"], tolerance=1e-6)
+    assert_matches(got[1], expected["aux"], tolerance=1e-5)
 
 
 def test_pt2_archive_needs_no_shapes_and_uses_dynamo(userpkg):
@@ -199,7 +199,7 @@ class AllKept(nn.Module):
 def test_both_exporters_keep_the_same_ops(exporter):
     module = AllKept().eval()
     args = (torch.from_numpy(X),)
-    model, used = pytorch.export(module, args, ["x"], exporter)
+    model, used = pytorch_export.export(module, args, ["x"], exporter)
     assert used == exporter
     graph = onnx_file.graph_from_model(model, Path("m.onnx"))
     kept = sorted(n.op for n in graph.nodes if n.domain == ir.BRIDGEC_DOMAIN)
@@ -223,7 +223,7 @@ def test_both_exporters_keep_the_same_ops(exporter):
     with torch.no_grad():
         expected = [t.numpy() for t in module(*args)]
     for got, want in zip(run_graph(graph, {"x": X}), expected, strict=True):
-        np.testing.assert_allclose(got, want, atol=2e-5, rtol=1e-5)
+        assert_matches(got, want, tolerance=1e-5)
 
 
 def test_both_exporters_agree_on_attributes():
@@ -231,7 +231,7 @@ def test_both_exporters_agree_on_attributes():
     args = (torch.from_numpy(X),)
     found = {}
     for exporter in ("torchscript", "dynamo"):
-        model, _ = pytorch.export(module, args, ["x"], exporter)
+        model, _ = pytorch_export.export(module, args, ["x"], exporter)
         found[exporter] = sorted(
             (
                 n.op_type,
@@ -254,7 +254,7 @@ def test_both_exporters_agree_on_attributes():
 
 
 def test_dynamo_schemas_are_removed_after_export():
-    pytorch.export(AllKept().eval(), (torch.from_numpy(X),), ["x"], "dynamo")
+    pytorch_export.export(AllKept().eval(), (torch.from_numpy(X),), ["x"], "dynamo")
     with pytest.raises(onnx.defs.SchemaError):
         onnx.defs.get_schema("HardTanh", 1, ir.BRIDGEC_DOMAIN)
 
@@ -263,9 +263,11 @@ def test_auto_falls_back_and_says_so(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("unsupported operator aten::frobnicate\nlong trace")
 
-    monkeypatch.setitem(pytorch._EXPORTERS, "torchscript", broken)
+    monkeypatch.setitem(pytorch_export._EXPORTERS, "torchscript", broken)
     notes = []
-    _, used = pytorch.export(nn.Hardswish(), (torch.from_numpy(X),), ["x"], "auto", notify=notes.append)
+    _, used = pytorch_export.export(
+        nn.Hardswish(), (torch.from_numpy(X),), ["x"], "auto", notify=notes.append
+    )
     assert used == "dynamo"
     assert notes == [
         "the torchscript exporter failed (unsupported operator aten::frobnicate); trying the dynamo exporter"
@@ -276,12 +278,12 @@ def test_both_exporters_failing_is_one_conversion_error(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("no luck\nmore")
 
-    monkeypatch.setitem(pytorch._EXPORTERS, "torchscript", broken)
-    monkeypatch.setitem(pytorch._EXPORTERS, "dynamo", broken)
+    monkeypatch.setitem(pytorch_export._EXPORTERS, "torchscript", broken)
+    monkeypatch.setitem(pytorch_export._EXPORTERS, "dynamo", broken)
     with pytest.raises(
         ConversionError, match=r"^m: torch.onnx export failed: torchscript: no luck; dynamo: no luck$"
     ):
-        pytorch.export(nn.ReLU(), (torch.from_numpy(X),), ["x"], "auto", name="m")
+        pytorch_export.export(nn.ReLU(), (torch.from_numpy(X),), ["x"], "auto", name="m")
 
 
 class Nested(nn.Module):
@@ -300,6 +302,6 @@ def test_nested_outputs_and_several_inputs_get_stable_names(tmp_path):
     x, y = np.ones((2, 3), np.float32), np.full((2, 3), -2.0, np.float32)
     got = run_graph(graph, {"x": x, "y": y})
     for g, w in zip(got, [x + y, x * 2, np.maximum(y, 0), x - y], strict=True):
-        np.testing.assert_allclose(g, w)
+        assert_matches(g, w, tolerance=1e-7)
     reference = frontends.run_pytorch(tmp_path / "n.pt", {"x": x, "y": y})
     assert list(reference) == [t.name for t in graph.outputs]

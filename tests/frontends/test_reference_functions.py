@@ -1,5 +1,5 @@
-"""REFERENCE_FUNCTIONS: every BRIDGEC_OPS op runs in onnxruntime (as an ONNX function, in both
-bridgec domains and at every opset form) and computes what torch computes."""
+"""The reference functions: every declared bridgec op runs in onnxruntime (as an ONNX function, in
+both bridgec domains and at every opset form) and computes what torch computes."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from bridgec.core import ir
+from bridgec.core import ir, ops
 from tests.helpers import run_graph
 
 X = np.concatenate(
@@ -25,7 +25,7 @@ X = np.concatenate(
 CASES = {
     "HardTanh": [({"min_value": -1.5, "max_value": 2.0}, lambda t: F.hardtanh(t, -1.5, 2.0))],
     "HardSwish": [({}, F.hardswish)],
-    "HardSigmoid": [({"alpha": 1 / 6, "beta": 0.5}, F.hardsigmoid)],
+    "HardSigmoid": [(ops.get("HardSigmoid").defaults, F.hardsigmoid)],
     "Gelu": [
         ({"approximate": "none"}, F.gelu),
         ({"approximate": "tanh"}, lambda t: F.gelu(t, approximate="tanh")),
@@ -33,7 +33,7 @@ CASES = {
     "Silu": [({}, F.silu)],
     "Mish": [({}, F.mish)],
     "Elu": [({"alpha": 0.7}, lambda t: F.elu(t, 0.7))],
-    "Selu": [({"alpha": ir.SELU_ALPHA, "gamma": ir.SELU_GAMMA}, F.selu)],
+    "Selu": [(ops.get("Selu").defaults, F.selu)],
     "Celu": [({"alpha": 1.3}, lambda t: F.celu(t, 1.3)), ({"alpha": -0.5}, lambda t: F.celu(t, -0.5))],
     "Softplus": [
         ({"beta": 1.0, "threshold": 20.0}, F.softplus),
@@ -42,6 +42,9 @@ CASES = {
     ],
     "LeakyRelu": [({"alpha": 0.2}, lambda t: F.leaky_relu(t, 0.2))],
     "Erf": [({}, torch.erf)],
+    "Softshrink": [({"lambd": 0.5}, F.softshrink), ({"lambd": 2.5}, lambda t: F.softshrink(t, 2.5))],
+    # X holds +-2.5: the band |x| <= lambd is closed
+    "Hardshrink": [({"lambd": 0.5}, F.hardshrink), ({"lambd": 2.5}, lambda t: F.hardshrink(t, 2.5))],
 }
 
 
@@ -52,10 +55,12 @@ def one_node_graph(op: str, attrs: dict, opset: int, domain: str) -> gs.Graph:
     return gs.Graph(nodes=[node], inputs=[x], outputs=[y], opset=opset)
 
 
-def test_every_contract_op_has_a_reference_and_a_test():
-    assert set(CASES) == set(ir.BRIDGEC_OPS)
-    for op in ir.BRIDGEC_OPS:
-        assert ir.specialised_op(op, {"approximate": "none"}) in ir.REFERENCE_FUNCTIONS
+def test_every_declared_op_has_a_reference_function_and_a_test():
+    assert set(CASES) == {decl.name for decl in ops.all()}
+    for decl in ops.all():
+        names = [f.name for f in ir.function_definitions(ir.BRIDGEC_DOMAIN, decl.function_names(), 17)]
+        assert names == sorted(decl.function_names()), decl.name
+        assert ir.specialised_op(decl.name, decl.defaults) in names
 
 
 @pytest.mark.parametrize("domain", [ir.BRIDGEC_DOMAIN, ir.CUSTOM_DOMAIN])

@@ -74,8 +74,9 @@ CORNERS: dict[str, tuple[nn.Module, tuple[int, ...], tuple[str, ...]]] = {
     ),
     # --- adaptive and Lp pooling
     "adaptiveavg2d_divisible": (nn.AdaptiveAvgPool2d(4), (1, 3, 8, 8), ("AveragePool", "adaptive")),
-    # exported as index arithmetic (Gather/GatherND), which has no Core ML form here
-    "adaptiveavg2d_nondivisible": (nn.AdaptiveAvgPool2d(3), (1, 3, 8, 8), ("AveragePool", "Gather")),
+    # exported as index arithmetic (Gather/GatherND, and a Slice of a run-time shape once the scalar
+    # Gathers are legalised), which has no Core ML form here
+    "adaptiveavg2d_nondivisible": (nn.AdaptiveAvgPool2d(3), (1, 3, 8, 8), ("AveragePool", "Gather", "Slice")),
     "adaptiveavg2d_one": (nn.AdaptiveAvgPool2d(1), (1, 3, 7, 5), ("GlobalAveragePool", "adaptive")),
     "adaptivemax2d_divisible": (nn.AdaptiveMaxPool2d(4), (1, 3, 8, 8), ("MaxPool", "adaptive")),
     "adaptivemax2d_nondivisible": (nn.AdaptiveMaxPool2d(3), (1, 3, 8, 8), ("MaxPool", "adaptive")),
@@ -231,7 +232,7 @@ def _against_pytorch_alone(path: str, shape: tuple[int, ...], fmt: str) -> list[
     from bridgec import frontends
     from bridgec.backends.coreml.model import build
     from bridgec.core.numerics import TOLERANCES, difference
-    from bridgec.driver.convert import lower
+    from bridgec.driver.pipeline import lower
     from bridgec.driver.verify import make_feeds
 
     graph = frontends.load(path, {None: shape})

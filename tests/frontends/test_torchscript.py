@@ -13,7 +13,7 @@ from torch.nn import functional as F
 from bridgec import frontends
 from bridgec.core import ir
 from bridgec.core.errors import UsageError
-from tests.helpers import run_graph
+from tests.helpers import assert_matches, run_graph
 
 
 class Act(nn.Module):
@@ -58,7 +58,7 @@ def test_hardtanh_spellings_become_one_bridgec_node(case, tmp_path):
     x = np.random.default_rng(1).standard_normal((1, 3, 8, 8)).astype(np.float32)
     with torch.no_grad():
         expected_out = torch.jit.load(str(path))(torch.from_numpy(x)).numpy()
-    np.testing.assert_allclose(run_graph(graph, {"x": x})[0], expected_out, atol=1e-5)
+    assert_matches(run_graph(graph, {"x": x})[0], expected_out, tolerance=1e-6)
 
 
 def test_scripted_module_relu6(tmp_path):
@@ -117,8 +117,8 @@ def test_dict_outputs_are_flattened_with_their_keys(tmp_path):
     assert [ir.op_label(n) for n in graph.nodes].count("ai.bridgec::HardTanh") == 1  # kept ops still kept
     x = np.random.default_rng(2).standard_normal((1, 3, 4, 4)).astype(np.float32)
     out, aux = run_graph(graph, {"x": x})
-    np.testing.assert_allclose(out, np.clip(x, 0, 6))
-    np.testing.assert_allclose(aux, torch.sigmoid(torch.from_numpy(x)).numpy(), atol=1e-6)
+    assert_matches(out, np.clip(x, 0, 6), tolerance=0)
+    assert_matches(aux, torch.sigmoid(torch.from_numpy(x)).numpy(), tolerance=1e-6)
 
 
 def test_tuple_outputs_are_named_in_order(tmp_path):

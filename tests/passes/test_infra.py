@@ -52,7 +52,7 @@ def test_a_failing_pass_is_named_with_the_passes_before_it():
     with pytest.raises(
         ConversionError, match=r"pass test::broken failed: KeyError.*before it: cleanup::dead_nodes"
     ):
-        pipeline.run(relu_graph())
+        pipeline.run(relu_graph(), target=capabilities_for())
 
 
 def test_a_pass_that_renames_graph_outputs_is_caught():
@@ -64,7 +64,7 @@ def test_a_pass_that_renames_graph_outputs_is_caught():
             return passes.PassResult(graph, True)
 
     with pytest.raises(ConversionError, match="changed the graph's inputs or outputs"):
-        passes.Pipeline([Renamer()]).run(relu_graph())
+        passes.Pipeline([Renamer()]).run(relu_graph(), target=capabilities_for())
 
 
 def test_identities_are_removed_but_output_names_kept():
@@ -82,7 +82,7 @@ def test_identity_between_input_and_output_stays():
     graph = graph_from_text(
         '<ir_version: 8, opset_import: ["" : 17]> g (float[4] x) => (float[4] y) { y = Identity (x) }'
     )
-    cleaned = passes.Pipeline([passes.cleanup()]).run(graph)
+    cleaned = passes.Pipeline([passes.cleanup()]).run(graph, target=capabilities_for())
     assert op_types(cleaned) == ["Identity"]
 
 
@@ -91,7 +91,7 @@ def test_constant_folding_keeps_float32():
         '<ir_version: 8, opset_import: ["" : 17]> g (float[4] x) => (float[4] y) '
         "{ a = Constant <value_float = 2.0> () b = Constant <value_float = 3.0> () c = Mul (a, b) y = Add (x, c) }"
     )
-    cleaned = passes.Pipeline([passes.cleanup()]).run(graph)
+    cleaned = passes.Pipeline([passes.cleanup()]).run(graph, target=capabilities_for())
     assert op_types(cleaned) == ["Add"]
     constant = cleaned.nodes[0].inputs[1]
     assert isinstance(constant, gs.Constant) and constant.values.dtype == np.float32
@@ -109,10 +109,14 @@ def test_fixed_point_runs_until_stable_within_the_step_limit():
             calls.append(1)
             return passes.PassResult(graph, len(calls) < 3)
 
-    passes.Pipeline([passes.Sequential([CountDown()], until_stable=True, max_steps=10)]).run(relu_graph())
+    passes.Pipeline([passes.Sequential([CountDown()], until_stable=True, max_steps=10)]).run(
+        relu_graph(), target=capabilities_for()
+    )
     assert len(calls) == 3
     calls.clear()
-    passes.Pipeline([passes.Sequential([CountDown()], until_stable=True, max_steps=2)]).run(relu_graph())
+    passes.Pipeline([passes.Sequential([CountDown()], until_stable=True, max_steps=2)]).run(
+        relu_graph(), target=capabilities_for()
+    )
     assert len(calls) == 2
 
 
@@ -122,6 +126,6 @@ def test_check_target_legal_lists_every_offending_op():
         "{ a = Sin (x) b = Cos (a) y = Sin (b) }"
     )
     with pytest.raises(ConversionError) as caught:
-        passes.pipeline("lower").run(graph)
+        passes.pipeline("lower").run(graph, target=capabilities_for())
     message = str(caught.value)
     assert "Cos x1" in message and "Sin x2" in message and "-O lower-custom" in message

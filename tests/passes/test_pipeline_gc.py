@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bridgec import passes
+from bridgec.backends.coreml import capabilities_for
 from bridgec.core.errors import ConversionError
 from tests.helpers import graph_from_text
 
@@ -49,7 +50,7 @@ def test_a_pass_garbage_is_collected_before_the_next_pass_runs():
             return passes.PassResult(graph, False)
 
     assert gc.isenabled()
-    passes.Pipeline([MakesGarbage(), Looks()]).run(_graph())
+    passes.Pipeline([MakesGarbage(), Looks()]).run(_graph(), target=capabilities_for())
     assert seen == {"ref": seen["ref"], "automatic": False, "alive": False}
     assert gc.isenabled()
 
@@ -62,14 +63,14 @@ def test_the_collector_is_back_on_after_a_failing_pass():
             raise RuntimeError("boom")
 
     with pytest.raises(ConversionError):
-        passes.Pipeline([Broken()]).run(_graph())
+        passes.Pipeline([Broken()]).run(_graph(), target=capabilities_for())
     assert gc.isenabled()
 
 
 def test_a_caller_that_turned_the_collector_off_keeps_it_off():
     gc.disable()
     try:
-        passes.pipeline("lower-custom").run(_graph())
+        passes.pipeline("lower-custom").run(_graph(), target=capabilities_for())
         assert not gc.isenabled()
     finally:
         gc.enable()
@@ -81,6 +82,6 @@ def test_no_full_collection_while_the_default_pipeline_runs_on_a_large_graph():
     graph = synthetic(8000, "dag")
     gc.collect()
     before = gc.get_stats()[2]["collections"]
-    out = passes.pipeline("lower-custom").run(graph)
+    out = passes.pipeline("lower-custom").run(graph, target=capabilities_for())
     assert gc.get_stats()[2]["collections"] == before
     assert len(out.nodes) > 1000

@@ -503,6 +503,6 @@ def prove(data: st.DataObject, case: Case | st.SearchStrategy, format: str) -> O
 def ops_of(format: str, family: str) -> Sequence[str]:
     import importlib
 
-    package = "ops" if format == "neuralnetwork" else "mil"
+    package = "neuralnetwork_layers" if format == "neuralnetwork" else "mlprogram_ops"
     module = importlib.import_module(f"bridgec.backends.coreml.{package}.{family}")
     return sorted({e.op for e in module.emitters})

@@ -17,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bridgec.core import ir
+from bridgec.core.ops.activations import SELU_ALPHA, SELU_GAMMA
 from tests.properties._edges import edge_feeds
 from tests.properties._harness import FORMATS, PROPERTY_SETTINGS, Case, Hints, prove, schema_cases
 
@@ -70,8 +71,8 @@ def alpha_cases(draw, op: str) -> Case:
 def selu_cases(draw) -> Case:
     hints = Hints(
         attrs={
-            "alpha": [ir.SELU_ALPHA, 0.5, 2.0, -1.0, 0.0],
-            "gamma": [ir.SELU_GAMMA, 0.5, 2.0, -1.0, 0.0],
+            "alpha": [SELU_ALPHA, 0.5, 2.0, -1.0, 0.0],
+            "gamma": [SELU_GAMMA, 0.5, 2.0, -1.0, 0.0],
         }
     )
     return _kept(draw, "Selu", hints)

@@ -12,7 +12,8 @@ import math
 import numpy as np
 import pytest
 
-from bridgec.runtime_kernels import catalog, reference
+from bridgec.core.ops import activations as reference
+from bridgec.runtime_kernels import catalog
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional

@@ -11,8 +11,9 @@ from bridgec.backends.coreml.executor.errors import (
     LayerError,
     UnsupportedLayerError,
 )
+from bridgec.backends.coreml.executor.model_io import load_spec
 from bridgec.backends.coreml.executor.neuralnetwork import LAYERS
-from bridgec.backends.coreml.executor.runner import load_spec, run
+from bridgec.backends.coreml.executor.runner import run
 
 __all__ = [
     "LAYERS",

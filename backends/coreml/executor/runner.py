@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,33 +13,12 @@ from bridgec.backends.coreml.executor.errors import (
     LayerError,
     UnsupportedLayerError,
 )
+from bridgec.backends.coreml.executor.model_io import load_spec, shape_ok
 from bridgec.backends.coreml.executor.neuralnetwork import LAYERS
 
 # A classifier's probability dict and label are made by Core ML after the network: the executor
 # returns the probabilities blob as an array and the label as a 0-d string array (the argmax).
 _NETWORK_KINDS = ("neuralNetwork", "neuralNetworkRegressor", "neuralNetworkClassifier")
-
-
-def load_spec(model: Any) -> Any:
-    """Accept a path to a ``.mlmodel`` or ``.mlpackage`` directory, or an already-parsed
-    ``Model_pb2.Model``."""
-    if isinstance(model, (str, os.PathLike)):
-        path = os.fspath(model)
-        if os.path.isdir(path):
-            from bridgec.backends.coreml.executor.mlprogram.program import read_mlpackage
-
-            return read_mlpackage(path)[0]
-        from bridgec.backends.coreml import _coremltools
-
-        spec = _coremltools.load().proto.Model_pb2.Model()
-        with open(path, "rb") as f:
-            spec.ParseFromString(f.read())
-        return spec
-    if hasattr(model, "WhichOneof") and hasattr(model, "description"):
-        return model
-    if hasattr(model, "get_spec"):  # coremltools.models.MLModel
-        return model.get_spec()
-    raise TypeError(f"model must be a path or a Model_pb2.Model spec, got {type(model).__name__}")
 
 
 def network_of(spec: Any) -> Any:
@@ -50,23 +28,6 @@ def network_of(spec: Any) -> Any:
             f"model type {kind!r} is not a NeuralNetwork; the reference executor cannot run it"
         )
     return getattr(spec, kind)
-
-
-def _shape_ok(shape: tuple[int, ...], feature: Any) -> tuple[bool, str]:
-    """Does ``shape`` satisfy the multiarray description (fixed, enumerated or ranged)?"""
-    arr = feature.type.multiArrayType
-    fixed = tuple(int(d) for d in arr.shape)
-    flex = arr.WhichOneof("ShapeFlexibility")
-    if flex == "enumeratedShapes":
-        options = [tuple(int(d) for d in s.shape) for s in arr.enumeratedShapes.shapes]
-        return shape in options, " or ".join(str(o) for o in options)
-    if flex == "shapeRange":
-        ranges = [(int(r.lowerBound), int(r.upperBound)) for r in arr.shapeRange.sizeRanges]
-        ok = len(shape) == len(ranges) and all(
-            lo <= n and (hi < 0 or n <= hi) for n, (lo, hi) in zip(shape, ranges, strict=True)
-        )
-        return ok, str(ranges)
-    return shape == fixed, str(fixed)
 
 
 def _image_blob(name: str, feature: Any, pixels: np.ndarray, scaler: Any) -> np.ndarray:
@@ -124,7 +85,7 @@ def _check_inputs(
         if name not in inputs:
             raise InputError(f"missing input {name!r} (expected shape {expected})")
         arr = np.asarray(inputs[name], dtype=np.float32)
-        ok, wanted = _shape_ok(arr.shape, feature)
+        ok, wanted = shape_ok(arr.shape, feature)
         if not ok:
             raise InputError(f"input {name!r} has shape {arr.shape}, expected shape {wanted}")
         blobs[name] = arr

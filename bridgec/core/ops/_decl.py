@@ -104,9 +104,9 @@ class OpDecl:
         """The reference ONNX functions of this op at ``opset`` (one per specialisation)."""
         by = self.specialised_by
         if by is None:
-            return [_function(domain, opset, self.name, self.attribute_names, self.onnx_body(opset))]
+            return [_function(domain, opset, self.name, self.attributes, self.onnx_body(opset))]
         # the specialising attribute is fixed by the function's name, not passed in
-        rest = tuple(n for n in self.attribute_names if n != by.name)
+        rest = tuple(a for a in self.attributes if a is not by)
         return [
             _function(domain, opset, f"{self.name}__{v}", rest, self.onnx_body(opset, v)) for v in by.choices
         ]
@@ -119,15 +119,20 @@ class OpDecl:
         return attrs
 
 
-def _function(
-    domain: str, opset: int, name: str, attrs: tuple[str, ...], body: str
-) -> onnx.FunctionProto:
-    signature = f"{name} <{', '.join(attrs)}>" if attrs else name
+def _function(domain: str, opset: int, name: str, attrs: tuple[Attr, ...], body: str) -> onnx.FunctionProto:
+    # Each attribute carries its declared default (FunctionProto.attribute_proto, ONNX IR 9), so a
+    # node that omits one computes the declared default in onnxruntime too, not the inner op's.
+    signature = f"{name} <{', '.join(_signature(a) for a in attrs)}>" if attrs else name
     text = f"""
     <domain: "{domain}", opset_import: ["" : {opset}]>
     {signature} (x) => (y) {{ {body} }}
     """
     return onnx.parser.parse_function(text)
+
+
+def _signature(a: Attr) -> str:
+    value = f'"{a.default}"' if a.kind == "string" else repr(float(a.default))
+    return f"{a.name}: {a.kind} = {value}"
 
 
 def scalar(name: str, value: str, opset: int) -> str:
@@ -171,3 +176,13 @@ def all_ops() -> tuple[OpDecl, ...]:
 
 def is_declared(name: str) -> bool:
     return name in _REGISTRY
+
+
+def aten_node(aten: str, given: Mapping[str, Any] | None = None) -> tuple[str, dict[str, float | str]]:
+    """The declared op, and its attributes, that ``aten::<aten>`` (arguments ``given`` by aten name)
+    becomes."""
+    for decl in _REGISTRY.values():
+        for form in decl.aten:
+            if form.name == aten:
+                return decl.name, decl.aten_attrs(form, given or {})
+    raise KeyError(f"aten::{aten} is not the aten form of any declared bridgec op")

@@ -111,7 +111,9 @@ def _hardswish_body(opset: int) -> str:
     return "s = HardSigmoid <alpha: float = 0.16666667, beta: float = 0.5> (x)\ny = Mul (x, s)"
 
 
-HARDSWISH = register(OpDecl("HardSwish", "x * relu6(x + 3) / 6", (), _hardswish_body, hardswish, (Aten("hardswish"),)))
+HARDSWISH = register(
+    OpDecl("HardSwish", "x * relu6(x + 3) / 6", (), _hardswish_body, hardswish, (Aten("hardswish"),))
+)
 
 # torch's hardsigmoid is relu6(x + 3) / 6: alpha 1/6 (ONNX's HardSigmoid defaults to 0.2)
 HARDSIGMOID = register(
@@ -338,3 +340,63 @@ LEAKY_RELU = register(
     )
 )
 ERF = register(OpDecl("Erf", "erf(x), the error function", (), _only("y = Erf (x)"), erf))
+
+# --- Softshrink ---------------------------------------------------------------------------------------
+
+
+def softshrink(x: np.ndarray, lambd: float) -> np.ndarray:
+    v = _f64(x)
+    # torch's kernel: x * 0 inside the band, so NaN stays NaN and -0.0 keeps its sign
+    with np.errstate(invalid="ignore", over="ignore"):
+        return _like(np.where(v > lambd, v - lambd, np.where(v < -lambd, v + lambd, v * 0.0)), x)
+
+
+def _softshrink_body(opset: int) -> str:
+    # x - clip(x, -lambd, lambd); Clip takes its bounds as inputs from opset 11
+    clip = "c = Clip (x, nl, l)" if opset >= 11 else "m = Max (x, nl)\nc = Min (m, l)"
+    return scalar("l", "@lambd", opset) + f"nl = Neg (l)\n{clip}\ny = Sub (x, c)"
+
+
+SOFTSHRINK = register(
+    OpDecl(
+        "Softshrink",
+        "x - lambd if x > lambd else (x + lambd if x < -lambd else 0)",
+        (_float("lambd", 0.5),),
+        _softshrink_body,
+        softshrink,
+        (Aten("softshrink", (("lambd", "lambd"),), inplace=False),),
+    )
+)
+
+# --- Hardshrink ---------------------------------------------------------------------------------------
+
+
+def hardshrink(x: np.ndarray, lambd: float) -> np.ndarray:
+    """In x's own dtype, as torch's kernel compares (lambd rounded to it; nothing else rounds): +0.0
+    inside the closed band |x| <= lambd, x elsewhere — NaN fails the test and stays NaN."""
+    band = np.abs(x) <= np.asarray(lambd, dtype=x.dtype)
+    return np.where(band, np.zeros((), dtype=x.dtype), x)
+
+
+def _hardshrink_body(opset: int) -> str:
+    # where(|x| <= lambd, 0, x): "not |x| > lambd" would zero NaN. LessOrEqual needs opset 12, as
+    # scalar()'s Constant(value_float) does (ir.export_model raises a bridgec graph's opset 11 to 12).
+    return (
+        scalar("l", "@lambd", opset)
+        + scalar("zero", "0.0", opset)
+        + """a = Abs (x)
+        band = LessOrEqual (a, l)
+        y = Where (band, zero, x)"""
+    )
+
+
+HARDSHRINK = register(
+    OpDecl(
+        "Hardshrink",
+        "0 if -lambd <= x <= lambd else x",
+        (_float("lambd", 0.5),),
+        _hardshrink_body,
+        hardshrink,
+        (Aten("hardshrink", (("lambd", "lambd"),), inplace=False),),
+    )
+)

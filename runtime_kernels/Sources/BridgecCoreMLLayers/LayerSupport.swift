@@ -1,5 +1,6 @@
-// Shared helpers for the bridgec Core ML custom-layer adapters: the error type, parameter
-// reading, MLMultiArray iteration, Float16 bit conversion, and the Metal pipeline cache.
+// Shared by the bridgec Core ML custom-layer adapters: the error type, parameter reading, the
+// elementwise MLCustomLayer base class, MLMultiArray iteration, Float16 bit conversion, and the
+// Metal pipeline cache.
 //
 // Part of the bridgec runtime kernels. bridgec copies this file next to the converted model
 // whenever it ships any custom layer; add it to your app target with the layer files.
@@ -96,31 +97,88 @@ public enum BridgecLayerParameters {
 
 // MARK: - Elementwise layers
 
-/// What an elementwise adapter provides: its kernels on contiguous runs of Float32 and Float16.
-/// `BridgecElementwise` does the rest (checks, strides, data types, GPU encoding); the adapter's
-/// MLCustomLayer methods are one-liners calling it (they must be defined in the class itself, since
-/// Core ML calls them through the Objective-C runtime, which does not see protocol extensions).
-public protocol BridgecElementwiseLayer: AnyObject {
-    static var layerName: String { get }
-    func run(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, count: Int)
-    #if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
-    @available(macOS 11.0, iOS 14.0, tvOS 14.0, watchOS 7.0, *)
-    func run(_ input: UnsafePointer<Float16>, _ output: UnsafeMutablePointer<Float16>, count: Int)
-    #endif
-}
+/// The `MLCustomLayer` of an elementwise op: input i -> output i, same shape and data type, no
+/// weights. It does everything but the op's math: a subclass (one generated `<Name>Layer.swift` per
+/// class, see generate_layers.py) reads the parameters in `init(parameters:)`, overrides the two
+/// `run` methods with its kernel and names its Metal kernel function and parameter block.
+/// Core ML calls the methods through the Objective-C runtime, which sees inherited methods.
+public class BridgecElementwiseLayer: NSObject, MLCustomLayer {
+    /// The Core ML className, which is the Swift class name (every subclass is `@objc(<its name>)`).
+    public class var layerName: String { String(describing: self) }
 
-public enum BridgecElementwise {
-    /// setWeightData for layers without weights: empty blobs are accepted, anything else throws.
-    public static func checkNoWeights(_ weights: [Data], layer: String) throws {
+    public required init(parameters: [String: Any]) throws {
+        super.init()
+    }
+
+    // MARK: What a subclass provides
+
+    /// The kernel over `count` contiguous Float32 values; `input` may be `output`.
+    public func run(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, count: Int) {
+        preconditionFailure("\(Self.layerName) must override run(_:_:count:) for Float")
+    }
+
+    #if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
+    /// The kernel over `count` contiguous Float16 values; `input` may be `output`.
+    @available(macOS 11.0, iOS 14.0, tvOS 14.0, watchOS 7.0, *)
+    public func run(_ input: UnsafePointer<Float16>, _ output: UnsafeMutablePointer<Float16>, count: Int) {
+        preconditionFailure("\(Self.layerName) must override run(_:_:count:) for Float16")
+    }
+    #endif
+
+    /// The kernel function in the layer's .metal file.
+    var metalFunction: String {
+        preconditionFailure("\(Self.layerName) must override metalFunction")
+    }
+
+    /// The parameter block the Metal kernel gets with setBytes at buffer index 0 (`floats` or
+    /// `halves` of the parameters, in the order of the `<Name>Params` struct); empty for none.
+    var metalParameters: [UInt8] { [] }
+
+    // MARK: Helpers for subclasses
+
+    /// The number under `name` in the model's parameters.
+    static func double(_ parameters: [String: Any], _ name: String) throws -> Double {
+        try BridgecLayerParameters.double(parameters, name, layer: layerName)
+    }
+
+    /// The string under `name` in the model's parameters, which must be one of `values`.
+    static func string(_ parameters: [String: Any], _ name: String, among values: [String]) throws -> String {
+        let value = try BridgecLayerParameters.string(parameters, name, layer: layerName)
+        guard values.contains(value) else {
+            throw BridgecLayerError.unsupportedParameterValue(
+                layer: layerName, name: name, value: "\"\(value)\"", expected: values)
+        }
+        return value
+    }
+
+    /// A Metal parameter block of `float`s: the values rounded to Float, 4 bytes each, no padding.
+    static func floats(_ values: Double...) -> [UInt8] {
+        values.flatMap { value in withUnsafeBytes(of: Float(value)) { Array($0) } }
+    }
+
+    /// A Metal parameter block of `half`s, 2 bytes each, rounded from Double as numpy rounds a bound
+    /// for a float16 input (not through Float, which could round twice).
+    static func halves(_ values: Double...) -> [UInt8] {
+        values.flatMap { value in withUnsafeBytes(of: BridgecHalf.bits(from: value)) { Array($0) } }
+    }
+
+    // MARK: MLCustomLayer
+
+    /// Empty weight blobs are accepted; anything else throws.
+    public func setWeightData(_ weights: [Data]) throws {
         let nonEmpty = weights.filter { !$0.isEmpty }.count
         guard nonEmpty == 0 else {
-            throw BridgecLayerError.unexpectedWeights(layer: layer, count: nonEmpty)
+            throw BridgecLayerError.unexpectedWeights(layer: Self.layerName, count: nonEmpty)
         }
+    }
+
+    public func outputShapes(forInputShapes inputShapes: [[NSNumber]]) throws -> [[NSNumber]] {
+        inputShapes
     }
 
     /// Whether the CPU path implements `dataType` (Float32 always; Float16 where Swift has it and
     /// Core ML can hand it over).
-    public static func supportsOnCPU(_ dataType: MLMultiArrayDataType) -> Bool {
+    static func supportsOnCPU(_ dataType: MLMultiArrayDataType) -> Bool {
         if dataType == .float32 { return true }
         #if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
         if #available(macOS 12.0, iOS 16.0, tvOS 16.0, watchOS 9.0, *) {
@@ -130,27 +188,25 @@ public enum BridgecElementwise {
         return false
     }
 
-    /// `evaluate(inputs:outputs:)` of an elementwise layer: input i -> output i, any strides.
-    public static func evaluate<Layer: BridgecElementwiseLayer>(
-        _ layer: Layer, inputs: [MLMultiArray], outputs: [MLMultiArray]
-    ) throws {
-        let name = Layer.layerName
+    /// Runs the kernel from input i to output i, any strides. Every pair is checked before any is
+    /// written, so a failing call leaves the outputs untouched.
+    public func evaluate(inputs: [MLMultiArray], outputs: [MLMultiArray]) throws {
+        let name = Self.layerName
         try BridgecMultiArray.checkPairs(inputs, outputs, layer: name)
-        for input in inputs where !supportsOnCPU(input.dataType) {
+        for input in inputs where !Self.supportsOnCPU(input.dataType) {
             throw BridgecLayerError.unsupportedDataType(layer: name, dataType: BridgecMultiArray.name(of: input.dataType))
         }
         for (input, output) in zip(inputs, outputs) {
             if input.dataType == .float32 {
                 BridgecMultiArray.forEachRun(input, output, elementSize: MemoryLayout<Float>.stride) { src, dst, n in
-                    layer.run(src.assumingMemoryBound(to: Float.self), dst.assumingMemoryBound(to: Float.self), count: n)
+                    run(src.assumingMemoryBound(to: Float.self), dst.assumingMemoryBound(to: Float.self), count: n)
                 }
                 continue
             }
             #if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
             if #available(macOS 12.0, iOS 16.0, tvOS 16.0, watchOS 9.0, *) {
                 BridgecMultiArray.forEachRun(input, output, elementSize: MemoryLayout<Float16>.stride) { src, dst, n in
-                    layer.run(
-                        src.assumingMemoryBound(to: Float16.self), dst.assumingMemoryBound(to: Float16.self), count: n)
+                    run(src.assumingMemoryBound(to: Float16.self), dst.assumingMemoryBound(to: Float16.self), count: n)
                 }
                 continue
             }
@@ -158,6 +214,19 @@ public enum BridgecElementwise {
             preconditionFailure("\(name): data type passed supportsOnCPU but has no kernel")
         }
     }
+
+    #if canImport(Metal) || canImport(CoreMLStandIn)
+
+    /// Encodes `metalFunction` with `metalParameters` for every input/output texture pair.
+    public func encode(
+        commandBuffer: any MTLCommandBuffer, inputs: [any MTLTexture], outputs: [any MTLTexture]
+    ) throws {
+        try BridgecMetalDispatch.encodeElementwise(
+            commandBuffer, inputs: inputs, outputs: outputs, function: metalFunction, parameters: metalParameters,
+            bundle: Bundle(for: type(of: self)), layer: Self.layerName)
+    }
+
+    #endif
 }
 
 // MARK: - MLMultiArray helpers
@@ -392,11 +461,6 @@ public enum BridgecMetalDispatch {
             encoder.dispatchThreadgroups(sizes.threadgroupsPerGrid, threadsPerThreadgroup: sizes.threadsPerThreadgroup)
         }
         encoder.endEncoding()
-    }
-
-    /// The bytes of a parameter struct, for `encodeElementwise(parameters:)`.
-    public static func bytes<T>(of value: T) -> [UInt8] {
-        withUnsafeBytes(of: value) { Array($0) }
     }
 
     /// Checks that input and output textures pair up one to one with equal dimensions.

@@ -3,7 +3,7 @@
 // Part of the bridgec runtime kernels. bridgec copies this file next to the converted model;
 // add it to your app target together with MishLayer.swift, VectorMath.swift and LayerSupport.swift.
 //
-// Matches the numpy reference (runtime_kernels/reference.py `mish`) within the tolerance the
+// Matches the numpy reference (the `mish` declaration's numpy reference, bridgec/core/ops/activations.py) within the tolerance the
 // catalog states for Mish; Float16 is computed in Float32 and rounded once. NaN inputs give NaN.
 // `input` and `output` may be the same buffer (in-place); otherwise they must not overlap.
 // Neither pointer needs any alignment beyond the element type's.

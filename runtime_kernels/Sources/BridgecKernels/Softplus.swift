@@ -3,8 +3,9 @@
 // Part of the bridgec runtime kernels. bridgec copies this file next to the converted model;
 // add it to your app target together with SoftplusLayer.swift, VectorMath.swift and LayerSupport.swift.
 //
-// Matches the numpy reference (runtime_kernels/reference.py `softplus`) within the tolerance the
-// catalog states for Softplus; Float16 is computed in Float32 and rounded once. NaN inputs give NaN.
+// Matches the numpy reference (the `softplus` declaration's numpy reference, bridgec/core/ops/activations.py) within the tolerance the
+// catalog states for Softplus; Float16 is computed in Float32 and rounded once; the layer's
+// Double parameters are rounded to Float. NaN inputs give NaN.
 // `input` and `output` may be the same buffer (in-place); otherwise they must not overlap.
 // Neither pointer needs any alignment beyond the element type's.
 
@@ -22,16 +23,16 @@ func bridgecSoftplus(_ x: SIMD16<Float>, _ beta: Float, _ threshold: Float) -> S
 }
 
 /// Softplus over `count` Float32 values from `input`, written to `output`.
-public func softplus(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, count: Int, beta: Float, threshold: Float) {
-    bridgecMap(input, output, count: count) { bridgecSoftplus($0, beta, threshold) }
+public func softplus(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, count: Int, beta: Double, threshold: Double) {
+    bridgecMap(input, output, count: count) { bridgecSoftplus($0, Float(beta), Float(threshold)) }
 }
 
 #if !((os(macOS) || targetEnvironment(macCatalyst)) && arch(x86_64))
 
 /// Softplus over `count` Float16 values from `input`, written to `output` (computed in Float32).
 @available(macOS 11.0, iOS 14.0, tvOS 14.0, watchOS 7.0, *)
-public func softplus(_ input: UnsafePointer<Float16>, _ output: UnsafeMutablePointer<Float16>, count: Int, beta: Float, threshold: Float) {
-    bridgecMap(input, output, count: count) { bridgecSoftplus($0, beta, threshold) }
+public func softplus(_ input: UnsafePointer<Float16>, _ output: UnsafeMutablePointer<Float16>, count: Int, beta: Double, threshold: Double) {
+    bridgecMap(input, output, count: count) { bridgecSoftplus($0, Float(beta), Float(threshold)) }
 }
 
 #endif

@@ -2,7 +2,7 @@
 // Float16 buffers, and vectorised exp, expm1, log1p and erf on SIMD16<Float>.
 //
 // Part of the bridgec runtime kernels. bridgec copies this file next to the converted model
-// whenever it ships an activation kernel (every layer but HardTanh); add it to your app target.
+// whenever it ships any custom layer; add it to your app target.
 // Every name here starts with "bridgec" because, in an app, these files are compiled into the
 // app's own module.
 //

@@ -54,8 +54,8 @@ func benchmark(elements: Int, repeats: Int, withFloat16: Bool) {
         ("HardTanh", { hardtanh(src, dst, count: elements, minValue: 0, maxValue: 6) }),
         ("HardSwish", { hardswish(src, dst, count: elements) }),
         ("HardSigmoid", { hardsigmoid(src, dst, count: elements, alpha: 1.0 / 6, beta: 0.5) }),
-        ("Gelu (none)", { gelu(src, dst, count: elements, approximateTanh: false) }),
-        ("Gelu (tanh)", { gelu(src, dst, count: elements, approximateTanh: true) }),
+        ("Gelu (none)", { gelu(src, dst, count: elements, approximate: "none") }),
+        ("Gelu (tanh)", { gelu(src, dst, count: elements, approximate: "tanh") }),
         ("Silu", { silu(src, dst, count: elements) }),
         ("Mish", { mish(src, dst, count: elements) }),
         ("Elu", { elu(src, dst, count: elements, alpha: 1) }),
@@ -88,7 +88,7 @@ if withFloat16 {
     let kernels16: [(String, () -> Void)] = [
         ("HardTanh", { hardtanh(s16, d16, count: elements, minValue: 0, maxValue: 6) }),
         ("HardSwish", { hardswish(s16, d16, count: elements) }),
-        ("Gelu (none)", { gelu(s16, d16, count: elements, approximateTanh: false) }),
+        ("Gelu (none)", { gelu(s16, d16, count: elements, approximate: "none") }),
         ("Silu", { silu(s16, d16, count: elements) }),
         ("Erf", { erf(s16, d16, count: elements) }),
     ]

@@ -4,21 +4,16 @@ import XCTest
 @testable import BridgecCoreMLLayers
 
 final class LayerSupportTests: XCTestCase {
-    func testGPUParamsLayoutMatchesMetalStruct() {
-        // hardtanh.metal: struct HardTanhParams { half minValue; half maxValue; } — 4 bytes.
-        XCTAssertEqual(MemoryLayout<HardTanh.GPUParams>.size, 4)
-        XCTAssertEqual(MemoryLayout<HardTanh.GPUParams>.stride, 4)
-        XCTAssertEqual(MemoryLayout<HardTanh.GPUParams>.offset(of: \.minValue), 0)
-        XCTAssertEqual(MemoryLayout<HardTanh.GPUParams>.offset(of: \.maxValue), 2)
-    }
-
-    func testGPUParamsHoldHalfBitsOfTheBounds() throws {
-        let layer = try HardTanh(parameters: ["min_value": 0.0, "max_value": 6.0])
-        XCTAssertEqual(layer.gpuParams.minValue, 0x0000)
-        XCTAssertEqual(layer.gpuParams.maxValue, 0x4600)  // 6.0 in binary16
-        let open = try HardTanh(parameters: ["min_value": -Double.infinity, "max_value": Double.infinity])
-        XCTAssertEqual(open.gpuParams.minValue, 0xFC00)
-        XCTAssertEqual(open.gpuParams.maxValue, 0x7C00)
+    func testMetalParameterBlocks() throws {
+        // hardtanh.metal: struct HardTanhParams { half minValue; half maxValue; }: 4 bytes.
+        XCTAssertEqual(BridgecElementwiseLayer.halves(0.0, 6.0), [0x00, 0x00, 0x00, 0x46])
+        XCTAssertEqual(BridgecElementwiseLayer.halves(-.infinity, .infinity), [0x00, 0xFC, 0x00, 0x7C])
+        // -0.1 rounded straight from Double (0xAE66), not through Float.
+        XCTAssertEqual(BridgecElementwiseLayer.halves(-0.1), [0x66, 0xAE])
+        // The others: struct <Name>Params { float ...; }, 4 bytes per parameter, no padding.
+        XCTAssertEqual(BridgecElementwiseLayer.floats(0.25, -1.0), [0x00, 0x00, 0x80, 0x3E, 0x00, 0x00, 0x80, 0xBF])
+        XCTAssertEqual(try HardTanh(parameters: ["min_value": 0.0, "max_value": 6.0]).metalParameters, [0x00, 0x00, 0x00, 0x46])
+        XCTAssertEqual(try Silu(parameters: [:]).metalParameters, [])
     }
 
     func testHalfBitsKnownValues() {

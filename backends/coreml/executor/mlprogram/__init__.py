@@ -34,7 +34,8 @@ from bridgec.backends.coreml.executor.mlprogram import (
 )
 from bridgec.backends.coreml.executor.mlprogram._op import Op, OpFn
 from bridgec.backends.coreml.executor.mlprogram.blob import BlobFile, BlobFormatError
-from bridgec.backends.coreml.executor.mlprogram.program import execute, read_mlpackage, resolve_model
+from bridgec.backends.coreml.executor.mlprogram.program import execute, resolve_model
+from bridgec.backends.coreml.executor.model_io import read_mlpackage
 
 
 def _registry(*families: Mapping[str, OpFn]) -> dict[str, OpFn]:

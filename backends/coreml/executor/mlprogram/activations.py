@@ -3,7 +3,7 @@
 Semantics from the MIL op reference (the docstrings of coremltools' ops/defs/iOS15/activation.py),
 quoted per op below. Formulas are computed exactly (expm1 for ``e^x - 1``, exp of -|x| for the
 sigmoid); where the reference is silent the comment says what is assumed, and a test checks it on
-both sides (tests/backends/coreml/executor/mlprogram/test_activations.py against numpy/torch, the
+both sides (tests/backends/coreml/executor/mlprogram/test_exec_mil_activations.py against numpy/torch, the
 emitted programs against onnxruntime in tests/properties/).
 """
 

@@ -6,7 +6,7 @@ and output channels are split by groups", "d_out[i] = floor [(D_in[i] + pad[2*i]
 "Dout[i] = (D_in[i]-1)*stride[i] + (K[i]-1) * dilation[i] + 1 - pad[2*i] - pad[2*i-1]" for custom
 padding (the pads crop the full map), "Dout = output_shape" when given. A conv is a cross-correlation
 and conv_transpose its transpose; the reference does not spell either out (pinned against torch in
-tests/backends/coreml/executor/mlprogram/test_conv.py).
+tests/backends/coreml/executor/mlprogram/test_exec_mil_conv.py).
 
 Where the reference is silent or contradicts itself:
 - pad_type "same": it says both "out spatial shapes are d_out[i] = ceil(d_in[i] / strides[i])" and a

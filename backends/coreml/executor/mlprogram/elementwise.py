@@ -9,7 +9,7 @@ element-wise (abs, ceil, cos, erf "the gauss error function", exp "e^x", floor "
 negative infinity", sin, sqrt, tanh ...; log "log(x + epsilon)", epsilon default 1e-45; inverse
 "1 / (x + epsilon)", default 1e-4; rsqrt "1 / sqrt(x + epsilon)", default 1e-12; sign "either -1 or 1,
 or zero if the input x is zero"). Where the reference is silent the comment on the entry says
-what is assumed; tests/backends/coreml/executor/mlprogram/test_elementwise.py checks it against
+what is assumed; tests/backends/coreml/executor/mlprogram/test_exec_mil_elementwise.py checks it against
 numpy/torch and tests/properties/ the emitted programs against onnxruntime.
 """
 
@@ -124,7 +124,7 @@ def cast(op: Op) -> np.ndarray:
     """cast: "Cast the input x to the new type dtype" (int32, fp16, fp32, bool; iOS17 adds int8,
     uint8, int16, uint16). The reference does not say how a float becomes an integer or a bool:
     truncation toward zero (as C, numpy and ONNX's Cast) and nonzero -> True are assumed, and
-    tested on both sides (tests/backends/coreml/executor/mlprogram/test_tensor_ops.py, the Cast
+    tested on both sides (tests/backends/coreml/executor/mlprogram/test_exec_mil_tensor_ops.py, the Cast
     property test against onnxruntime)."""
     x, dtype = op["x"], op.dtype("dtype")
     if dtype.kind in "iu" and x.dtype.kind == "f":

@@ -7,7 +7,7 @@ Semantics from the MIL op reference (iOS15 pool.py, avg_pool; max_pool and l2_po
 pad[2*i+1] > 0) then D_out[i] = D_out[i] - 1"; ``exclude_padding_from_average``: "If True, padded
 values (0s) are excluded from the denominator count".
 
-Where the reference is silent (pinned by tests/backends/coreml/executor/mlprogram/test_pooling.py
+Where the reference is silent (pinned by tests/backends/coreml/executor/mlprogram/test_exec_mil_pooling.py
 against torch, and the emitters' use against onnxruntime):
 - padding in a max_pool window is absent (-inf), so a max is over input cells;
 - l2_pool is the square root of the sum of squares, padding contributing 0;

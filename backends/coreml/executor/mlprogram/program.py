@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -18,31 +17,10 @@ from bridgec.backends.coreml.executor.errors import (
 from bridgec.backends.coreml.executor.mlprogram._op import Op, OpFn
 from bridgec.backends.coreml.executor.mlprogram.blob import BlobCache
 from bridgec.backends.coreml.executor.mlprogram.values import decode_value, tensor_dtype, value_type
+from bridgec.backends.coreml.executor.model_io import load_spec, read_mlpackage, shape_ok
 
 # Core ML model-description dtypes (FeatureTypes.proto ArrayDataType) -> numpy.
 _ARRAY_DTYPES = {65568: np.float32, 65552: np.float16, 65600: np.float64, 131104: np.int32}
-
-
-def read_mlpackage(path: str | os.PathLike[str]) -> tuple[Any, str]:
-    """``(spec, weights_dir)`` of a saved ``.mlpackage`` directory, found through its Manifest.json."""
-    path = os.fspath(path)
-    data = os.path.join(path, "Data")
-    model_file = os.path.join(data, "com.apple.CoreML", "model.mlmodel")
-    manifest = os.path.join(path, "Manifest.json")
-    if os.path.exists(manifest):
-        with open(manifest) as f:
-            info = json.load(f)
-        root = info.get("itemInfoEntries", {}).get(info.get("rootModelIdentifier", ""), {})
-        if "path" in root:
-            model_file = os.path.join(data, root["path"])
-    if not os.path.exists(model_file):
-        raise ExecutorError(f"{path} is a directory but not an .mlpackage: {model_file} does not exist")
-    from bridgec.backends.coreml import _coremltools
-
-    spec = _coremltools.load().proto.Model_pb2.Model()
-    with open(model_file, "rb") as f:
-        spec.ParseFromString(f.read())
-    return spec, os.path.join(os.path.dirname(model_file), "weights")
 
 
 def resolve_model(model: Any) -> tuple[Any, str | None]:
@@ -50,8 +28,6 @@ def resolve_model(model: Any) -> tuple[Any, str | None]:
     if isinstance(model, (str, os.PathLike)):
         if os.path.isdir(model):
             return read_mlpackage(model)
-        from bridgec.backends.coreml.executor.runner import load_spec
-
         weights = os.path.join(os.path.dirname(os.fspath(model)), "weights")
         return load_spec(model), weights if os.path.isdir(weights) else None
     if isinstance(model, tuple) and len(model) == 2:
@@ -81,8 +57,6 @@ def main_block(spec: Any) -> tuple[Any, Any]:
 
 
 def _check_inputs(spec: Any, fn: Any, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    from bridgec.backends.coreml.executor.runner import _shape_ok
-
     described = {f.name: f for f in spec.description.input}
     unknown = sorted(set(inputs) - set(described))
     if unknown:
@@ -97,7 +71,7 @@ def _check_inputs(spec: Any, fn: Any, inputs: Mapping[str, np.ndarray]) -> dict[
         if name not in inputs:
             raise InputError(f"missing input {name!r} (expected shape {expected})")
         arr = np.asarray(inputs[name])
-        ok, wanted = _shape_ok(arr.shape, feature)
+        ok, wanted = shape_ok(arr.shape, feature)
         if not ok:
             raise InputError(f"input {name!r} has shape {arr.shape}, expected shape {wanted}")
         interface = _ARRAY_DTYPES.get(feature.type.multiArrayType.dataType, np.float32)

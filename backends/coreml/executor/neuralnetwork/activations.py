@@ -3,7 +3,7 @@
 Semantics from NeuralNetwork.proto (quoted per function). Where the proto gives a formula, the code
 computes that value exactly (expm1 for ``e^x - 1``, a stable form of the sigmoid); where it is silent
 the comment says so and what is assumed, and a test checks the assumption on both sides (the
-executor against numpy/torch in tests/backends/coreml/executor/test_activations.py, the emitted
+executor against numpy/torch in tests/backends/coreml/executor/neuralnetwork/test_exec_nn_activations.py, the emitted
 model against onnxruntime in tests/properties/).
 """
 

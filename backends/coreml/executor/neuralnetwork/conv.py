@@ -11,7 +11,7 @@ isDeconvolution == true"; "Padded values are all zeros"; the output size from Va
 SamePadding (_spatial.py) or, for a deconvolution, ``outputShape`` (see ``_deconvolution``).
 A convolution is a cross-correlation (no kernel flip) and a deconvolution its transpose, each output
 pixel scattering kernel x input: the proto does not spell either out; both are pinned against torch
-in tests/backends/coreml/executor/test_conv.py.
+in tests/backends/coreml/executor/neuralnetwork/test_exec_nn_conv.py.
 """
 
 from __future__ import annotations

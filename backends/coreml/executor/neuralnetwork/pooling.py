@@ -8,7 +8,7 @@ implemented in ``_geometry``; ``avgPoolExcludePadding``: "If true, padded values
 the count (denominator) when computing average pooling"; ``globalPooling``: "Kernel size is
 inferred from the input data spatial dimensions".
 
-Where the proto is silent (each pinned by tests/backends/coreml/executor/test_pooling.py against an
+Where the proto is silent (each pinned by tests/backends/coreml/executor/neuralnetwork/test_exec_nn_pooling.py against an
 independent numpy/torch computation, and the emitter's use against onnxruntime):
 - the value of padding in a MAX window: we take it as absent (-inf), so a max is over input cells,
   as every framework's max pooling; the emitter pads MaxPool only where ONNX pads it;

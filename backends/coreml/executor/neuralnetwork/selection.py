@@ -4,7 +4,7 @@ NeuralNetwork.proto's ArgMax/ArgMin/TopK/CumSumLayerParams comments describe the
 Indices are returned as float blobs (every Core ML NeuralNetwork blob is float). The proto does not
 say which index a tie gives, nor in which order topK returns its K elements: the executor takes the
 lowest index and largest (bottom K: smallest) first, what numpy's argmax and a stable sort give and
-what ONNX specifies for ArgMax/ArgMin/TopK; tests/backends/coreml/executor/test_selection.py pins
+what ONNX specifies for ArgMax/ArgMin/TopK; tests/backends/coreml/executor/neuralnetwork/test_exec_nn_selection.py pins
 that assumption against numpy, and the emitters' property tests hold it against onnxruntime.
 """
 

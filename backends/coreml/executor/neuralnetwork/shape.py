@@ -260,7 +260,7 @@ def gather(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
 # "with logSum operation", ...). reduceLogSum is taken as log(sum x): the proto is silent, and the older
 # ReduceLayerParams' LOGSUM is a sum of logs, sum(log(x + epsilon)); log of the sum is what coremltools
 # itself lowers MIL's reduce_log_sum ("the natural logarithm of the sum") to this layer for.
-# tests/backends/coreml/executor/test_reduce.py holds these layers to numpy, and the emitters' tests
+# tests/backends/coreml/executor/neuralnetwork/test_exec_nn_reduce.py holds these layers to numpy, and the emitters' tests
 # hold ONNX's ReduceLogSum emitted as this layer to onnxruntime. (The proto's comment on
 # ReduceSumSquareLayerParams says "logSumExp": a copy of the next message's.)
 REDUCTIONS: dict[str, LayerFn] = {

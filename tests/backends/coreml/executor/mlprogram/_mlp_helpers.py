@@ -17,7 +17,8 @@ with warnings.catch_warnings():
     from coremltools.converters.mil.mil import types
 
 from bridgec.backends.coreml.executor import run
-from bridgec.backends.coreml.executor.mlprogram.program import main_block, read_mlpackage
+from bridgec.backends.coreml.executor.mlprogram.program import main_block
+from bridgec.backends.coreml.executor.model_io import read_mlpackage
 
 _counter = itertools.count()
 
@@ -75,9 +76,3 @@ def run_one(build, feeds, tmp_path, expect_op=None, **kwargs) -> np.ndarray:
 
 def rand(*shape: int, seed: int = 0, low: float = -2.0, high: float = 2.0) -> np.ndarray:
     return np.random.default_rng(seed).uniform(low, high, size=shape).astype(np.float32)
-
-
-def close(actual: np.ndarray, expected: Any, atol: float = 1e-5, rtol: float = 1e-5) -> None:
-    expected = np.asarray(expected.detach().numpy() if hasattr(expected, "detach") else expected)
-    assert actual.shape == expected.shape, f"shape {actual.shape} != expected {expected.shape}"
-    np.testing.assert_allclose(actual, expected, atol=atol, rtol=rtol)

@@ -1,0 +1,116 @@
+"""The analyse stage: the ``-O`` pipeline on the loaded graph, for the format the request asks for,
+and the op report of what it did (``Analysis``). ``bridgec report`` runs load and this stage only,
+leniently (``analyze``): what the target cannot run shows up as rows of the report, not as an error.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+
+import onnx_graphsurgeon as gs
+
+from bridgec import frontends
+from bridgec import passes as passes_mod
+from bridgec.backends.coreml import capabilities_for
+from bridgec.backends.coreml.targets import FORMAT_NAMES
+from bridgec.core.errors import UsageError
+from bridgec.driver.pipeline import Lowered, RunOptions, lower
+from bridgec.driver.report import Report, build
+from bridgec.driver.request import ConversionRequest
+
+
+@dataclass
+class Analysis:
+    """What the pipeline made of the source graph (``lowered``: the graph, the pass context, the
+    format chosen and why) and its op report."""
+
+    lowered: Lowered
+    report: Report
+
+    @property
+    def graph(self) -> gs.Graph:
+        return self.lowered.graph
+
+    @property
+    def context(self) -> passes_mod.PassContext:
+        return self.lowered.context
+
+    @property
+    def format(self) -> str:
+        return self.lowered.format
+
+
+def analyse(request: ConversionRequest, graph: gs.Graph) -> Analysis:
+    """Run the request's pipeline on ``graph`` (a conversion: every pass, the legality check too)."""
+    fmt = request.format
+    caps = capabilities_for(
+        request.target, request.avoid_ops, "mlprogram" if fmt == "mlprogram" else "neuralnetwork"
+    )
+    wanted = FORMAT_NAMES.get(fmt, "the best format the model allows")
+    request.say(
+        f"running -O {request.pipeline} for {caps.target.name} ({wanted}) on {len(graph.nodes)} nodes"
+    )
+    lowered = lower(
+        graph,
+        request.pipeline,
+        request.target,
+        request.avoid_ops,
+        format=fmt,
+        neuralnetwork_only=request.neuralnetwork_only(),
+        options=request.passes,
+        say=request.say,
+    )
+    return Analysis(lowered, build(lowered))
+
+
+def analyze_graph(
+    graph: gs.Graph,
+    *,
+    pipeline: str = passes_mod.DEFAULT_PIPELINE,
+    target: str | None = None,
+    avoid_ops: tuple[str, ...] = (),
+    options: RunOptions | None = None,
+    format: str = "neuralnetwork",
+) -> Report:
+    """The report of running ``pipeline`` on ``graph``, also when the target cannot run the result:
+    the pipeline runs without its final legality check and with custom layers allowed without
+    kernels, so what the target cannot run shows up as ``unsupported`` (or custom without kernel)
+    rows instead of an error. ``report.graph`` is the rewritten graph, ``report.context`` the run's
+    PassContext."""
+    if pipeline not in passes_mod.PIPELINES:
+        raise UsageError(
+            f"unknown pipeline -O {pipeline!r}; choose one of: {', '.join(passes_mod.PIPELINES)}"
+        )
+    options = options or RunOptions(check_each=False)
+    ids = passes_mod.pipeline_ids(pipeline, options.passes, options.disable)
+    lenient = replace(
+        options,
+        passes=[p for p in ids if p != "check::target_legal"],
+        disable=(),
+        allow_missing_kernels=True,
+    )
+    # the same format choice a conversion makes (pipeline.lower), for --format auto included
+    lowered = lower(graph, pipeline, target, tuple(avoid_ops), format=format, options=lenient)
+    lowered.context.pipeline = pipeline
+    report = build(lowered)
+    report.graph, report.context = lowered.graph, lowered.context
+    return report
+
+
+def analyze(model: ConversionRequest | str | os.PathLike, **options) -> Report:
+    """``analyze_graph`` of a model file (``bridgec report``): a request, or a model and the
+    keywords of ``ConversionRequest.of``."""
+    request = model if isinstance(model, ConversionRequest) else ConversionRequest.of(model, **options)
+    capabilities_for(request.target, request.avoid_ops)  # validates --target before the slow part
+    request.say(f"loading {request.model}")
+    graph = frontends.load(request.model, request.inputs, request.frontend)
+    request.say(f"running -O {request.pipeline} on {len(graph.nodes)} nodes")
+    return analyze_graph(
+        graph,
+        pipeline=request.pipeline,
+        target=request.target,
+        avoid_ops=request.avoid_ops,
+        options=request.passes,
+        format=request.format,
+    )

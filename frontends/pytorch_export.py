@@ -1,0 +1,206 @@
+"""A loaded PyTorch module to ONNX with the kept ops, by either of torch's exporters.
+
+``torchscript`` is ``torch.onnx.export(dynamo=False)`` with the kept-op symbolics
+(``frontends.kept_ops``); ``dynamo`` is ``torch.onnx.export(dynamo=True)`` with translations making
+the same bridgec ops (``frontends.dynamo_export``). ``auto`` tries the one that suits the form first
+and says so when it falls back to the other. Outputs get stable names from their place in what the
+model returns (``flatten_outputs``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import sys
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import onnx
+
+from bridgec.core.errors import ConversionError, UsageError
+from bridgec.frontends.dynamo_export import export_dynamo
+from bridgec.frontends.pytorch_load import first_line
+
+EXPORT_OPSET = 17
+EXPORTERS = ("auto", "torchscript", "dynamo")
+
+
+# --- outputs ---------------------------------------------------------------------------------------
+
+
+def flatten_outputs(result: Any) -> tuple[list[str], list[Any]]:
+    """Stable names and tensors of a model's outputs: ``output`` for one tensor, ``output``,
+    ``output_1``... for a tuple, the keys for a dict, ``key.sub`` / ``output_1.0`` when nested."""
+    import torch
+    from torch.utils import _pytree as pytree
+
+    leaves, _ = pytree.tree_flatten_with_path(result)
+    names, tensors = [], []
+    for path, leaf in leaves:
+        if not isinstance(leaf, torch.Tensor):
+            raise ConversionError(
+                f"the model returns a {type(leaf).__name__} among its outputs; bridgec needs tensors, "
+                "tuples or dicts of tensors"
+            )
+        parts = []
+        for depth, key in enumerate(path):
+            if isinstance(key, pytree.SequenceKey):
+                parts.append(
+                    ("output" if key.idx == 0 else f"output_{key.idx}") if depth == 0 else str(key.idx)
+                )
+            elif isinstance(key, pytree.MappingKey):
+                parts.append(str(key.key))
+            else:
+                parts.append(str(getattr(key, "name", key)))
+        names.append(".".join(parts) or "output")
+        tensors.append(leaf)
+    if not tensors:
+        raise ConversionError("the model returns no tensors")
+    return names, tensors
+
+
+def output_names(result: Any) -> list[str]:
+    return flatten_outputs(result)[0]
+
+
+def _is_flat(result: Any) -> bool:
+    import torch
+
+    if isinstance(result, torch.Tensor):
+        return True
+    return isinstance(result, tuple) and all(isinstance(t, torch.Tensor) for t in result)
+
+
+# --- exporting -------------------------------------------------------------------------------------------
+
+
+class _Flatten:
+    """Wraps a module so that it returns its outputs as one flat tuple (what the exporters take)."""
+
+    @staticmethod
+    def wrap(module: Any) -> Any:
+        import torch
+        from torch.utils import _pytree as pytree
+
+        class Flatten(torch.nn.Module):
+            def __init__(self, inner: Any) -> None:
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, *args: Any) -> tuple:
+                return tuple(pytree.tree_flatten(self.inner(*args))[0])
+
+        return Flatten(module).eval()
+
+
+def _export_torchscript(
+    module: Any, args: tuple, inputs: list[str], outputs: list[str], flat: bool
+) -> onnx.ModelProto:
+    import torch
+
+    from bridgec.frontends.kept_ops import CUSTOM_OPSETS, kept_ops_registered
+
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), kept_ops_registered(EXPORT_OPSET):
+        warnings.simplefilter("ignore")  # exporter deprecation chatter is not the user's concern
+        if not flat:
+            # The TorchScript exporter cannot export dict outputs (prim::DictConstruct) of an
+            # archive: trace a wrapper that returns the flattened tuple instead.
+            with torch.no_grad():
+                module = torch.jit.trace(_Flatten.wrap(module), args, check_trace=False, strict=False)
+        torch.onnx.export(
+            module,
+            args,
+            buffer,
+            dynamo=False,
+            opset_version=EXPORT_OPSET,
+            input_names=inputs,
+            output_names=outputs,
+            custom_opsets=CUSTOM_OPSETS,
+            do_constant_folding=True,
+        )
+    return onnx.load_from_string(buffer.getvalue())
+
+
+_EXPORTERS = {"torchscript": _export_torchscript, "dynamo": export_dynamo}
+
+
+@contextlib.contextmanager
+def _native_output_hidden() -> Iterator[None]:
+    """torch's exporters print whole graphs from C++ when they fail; the error message says what
+    matters, so their stdout/stderr go to a scratch file (kept visible with --debug)."""
+    if os.environ.get("BRIDGEC_DEBUG"):
+        yield
+        return
+    import tempfile
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with tempfile.TemporaryFile() as scratch:
+        os.dup2(scratch.fileno(), 1)
+        os.dup2(scratch.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
+def export(
+    module: Any,
+    args: tuple,
+    inputs: list[str],
+    exporter: str = "auto",
+    *,
+    name: str = "model",
+    prefer: str = "torchscript",
+    notify: Callable[[str], None] | None = None,
+) -> tuple[onnx.ModelProto, str]:
+    """Export ``module`` (called with ``args``) to ONNX with the kept ops; returns the model and the
+    exporter that produced it. ``auto`` tries ``prefer`` first, then the other one."""
+    import torch
+
+    if exporter not in EXPORTERS:
+        raise UsageError(f"--exporter {exporter!r}: choose one of {', '.join(EXPORTERS)}")
+    is_program = isinstance(module, torch.export.ExportedProgram)
+    if is_program and exporter == "torchscript":
+        raise UsageError(
+            f"{name}: --exporter torchscript cannot export a torch.export program (.pt2); use "
+            "--exporter dynamo (or auto)"
+        )
+    runnable = module.module() if is_program else module
+    with torch.no_grad():
+        result = runnable(*args)
+    outputs, _ = flatten_outputs(result)
+    flat = _is_flat(result)
+    order = [exporter] if exporter != "auto" else [prefer, *(e for e in _EXPORTERS if e != prefer)]
+    if is_program:
+        order = ["dynamo"]  # the TorchScript exporter cannot trace a torch.export GraphModule
+    failures = []
+    for choice in order:
+        try:
+            with _native_output_hidden():
+                return _EXPORTERS[choice](module, args, inputs, outputs, flat), choice
+        except (UsageError, ConversionError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - each exporter fails in its own ways
+            failures.append((choice, first_line(exc)))
+            if exporter == "auto" and choice != order[-1] and notify:
+                notify(f"the {choice} exporter failed ({failures[-1][1]}); trying the {order[1]} exporter")
+    detail = "; ".join(f"{choice}: {message}" for choice, message in failures)
+    hint = (
+        ""
+        if exporter == "auto"
+        else f" (try --exporter {'dynamo' if exporter == 'torchscript' else 'torchscript'})"
+    )
+    raise ConversionError(f"{name}: torch.onnx export failed: {detail}{hint}")
+
+
+__all__ = ["EXPORTERS", "EXPORT_OPSET", "export", "flatten_outputs", "output_names"]
