@@ -34,6 +34,18 @@ def clip_bounds(node: gs.Node) -> tuple[float, float] | None:
     return found[0], found[1]
 
 
+def clip_bounds_or_reason(node: gs.Node) -> tuple[float, float] | str:
+    """``clip_bounds``, or why a Core ML clip (layer or MIL op) cannot take them."""
+    bounds = clip_bounds(node)
+    if bounds is None:
+        return "Clip bounds must be constant scalars"
+    # Every element is then infinite, or the largest float where the other bound is absent (ONNX's
+    # default bounds are +-FLT_MAX): clip_bounds cannot tell an absent bound from an infinite one
+    if bounds[0] == math.inf or bounds[1] == -math.inf:
+        return f"Clip bounds ({bounds[0]}, {bounds[1]}) make every element infinite"
+    return bounds
+
+
 @register
 class ClipToHardTanh(Pass):
     """Clip with constant bounds (any opset form) that lowering would change -> ai.bridgec HardTanh.

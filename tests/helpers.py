@@ -60,3 +60,16 @@ def assert_matches(
         f"{diff.scale:.3g}, NaN/inf not matched: {diff.mismatched_nonfinite}) {diff.note}".rstrip()
     )
     return diff
+
+
+def run_pipeline(
+    graph, pipeline: str, target: str | None = None, *, format: str = "neuralnetwork", options=None
+):
+    """``bridgec.driver.pipeline.run_pipeline`` of ``pipeline`` for ``target`` in ``format``, as a
+    conversion's request asks for it (source ops, rewritten graph, pass context)."""
+    from bridgec.backends.coreml.targets import Target
+    from bridgec.driver import pipeline as pipeline_mod
+    from bridgec.driver.request import ConversionRequest
+
+    request = ConversionRequest.of(None, pipeline=pipeline, passes=options)
+    return pipeline_mod.run_pipeline(graph, request, Target.parse(target, (), format))

@@ -173,8 +173,10 @@ def section_cleanup(work: Path) -> list[str]:
     import onnxslim
 
     from bridgec import frontends
+    from bridgec.backends.coreml.targets import Target
     from bridgec.core import ir
     from bridgec.driver.pipeline import RunOptions, run_pipeline
+    from bridgec.driver.request import ConversionRequest
     from examples import zoo
 
     rows = [
@@ -186,15 +188,11 @@ def section_cleanup(work: Path) -> list[str]:
         graph = frontends.load(path, {"x": zoo.MODELS[name]})
         model = ir.export_model(graph)
         start = time.perf_counter()
-        _, cleaned, _ = run_pipeline(
-            graph.copy(),
-            "lower-custom",
-            None,
-            options=RunOptions(
-                passes=["cleanup::fold_constants", "cleanup::identities", "cleanup::dead_nodes"],
-                check_each=False,
-            ),
+        cleanup = RunOptions(
+            passes=["cleanup::fold_constants", "cleanup::identities", "cleanup::dead_nodes"], check_each=False
         )
+        request = ConversionRequest.of(None, pipeline="lower-custom", passes=cleanup)
+        _, cleaned, _ = run_pipeline(graph.copy(), request, Target.parse(None))
         ours = (time.perf_counter() - start) * 1e3
         start = time.perf_counter()
         slim = onnxslim.slim(onnx.ModelProto.FromString(model.SerializeToString()))

@@ -19,8 +19,16 @@ from pathlib import Path
 import numpy as np
 import onnx_graphsurgeon as gs
 
+from bridgec.backends.coreml.targets import Target
 from bridgec.core import ir
-from bridgec.driver.pipeline import RunOptions, run_pipeline  # noqa: F401 - the per-size subprocess imports them from here
+from bridgec.driver.pipeline import RunOptions, run_pipeline
+from bridgec.driver.request import ConversionRequest
+
+
+def lower_custom(graph: gs.Graph, check_each: bool) -> None:
+    """The -O lower-custom pipeline on ``graph`` for the default target (what each size times)."""
+    request = ConversionRequest.of(None, pipeline="lower-custom", passes=RunOptions(check_each=check_each))
+    run_pipeline(graph, request, Target.parse(None))
 
 
 def synthetic(nodes: int, shape: str) -> gs.Graph:
@@ -68,9 +76,9 @@ def measure(nodes: int, shape: str, check_each: bool) -> tuple[float, float, flo
     """
     code = (
         f"import sys, json, time, resource; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
-        "from bench_scaling import synthetic, RunOptions, run_pipeline; "
+        "from bench_scaling import synthetic, lower_custom; "
         f"g = synthetic({nodes}, {shape!r}); t = time.perf_counter(); c = time.process_time(); "
-        f"run_pipeline(g, 'lower-custom', None, options=RunOptions(check_each={check_each})); "
+        f"lower_custom(g, {check_each}); "
         "print(json.dumps([time.perf_counter() - t, time.process_time() - c, "
         "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]))"
     )

@@ -15,7 +15,7 @@ from bridgec import passes as passes_mod
 from bridgec.backends.coreml import capabilities_for
 from bridgec.backends.coreml.targets import FORMAT_NAMES
 from bridgec.core.errors import UsageError
-from bridgec.driver.pipeline import Lowered, RunOptions, lower
+from bridgec.driver.pipeline import Lowered, lower
 from bridgec.driver.report import Report, build
 from bridgec.driver.request import ConversionRequest
 
@@ -51,39 +51,22 @@ def analyse(request: ConversionRequest, graph: gs.Graph) -> Analysis:
     request.say(
         f"running -O {request.pipeline} for {caps.target.name} ({wanted}) on {len(graph.nodes)} nodes"
     )
-    lowered = lower(
-        graph,
-        request.pipeline,
-        request.target,
-        request.avoid_ops,
-        format=fmt,
-        neuralnetwork_only=request.neuralnetwork_only(),
-        options=request.passes,
-        say=request.say,
-    )
+    lowered = lower(graph, request)
     return Analysis(lowered, build(lowered))
 
 
-def analyze_graph(
-    graph: gs.Graph,
-    *,
-    pipeline: str = passes_mod.DEFAULT_PIPELINE,
-    target: str | None = None,
-    avoid_ops: tuple[str, ...] = (),
-    options: RunOptions | None = None,
-    format: str = "neuralnetwork",
-) -> Report:
-    """The report of running ``pipeline`` on ``graph``, also when the target cannot run the result:
-    the pipeline runs without its final legality check and with custom layers allowed without
-    kernels, so what the target cannot run shows up as ``unsupported`` (or custom without kernel)
-    rows instead of an error. ``report.graph`` is the rewritten graph, ``report.context`` the run's
-    PassContext."""
-    if pipeline not in passes_mod.PIPELINES:
+def analyze_graph(graph: gs.Graph, request: ConversionRequest) -> Report:
+    """The report of running the request's pipeline on ``graph``, also when the target cannot run
+    the result: the pipeline runs without its final legality check and with custom layers allowed
+    without kernels, so what the target cannot run shows up as ``unsupported`` (or custom without
+    kernel) rows instead of an error. ``report.graph`` is the rewritten graph, ``report.context``
+    the run's PassContext."""
+    if request.pipeline not in passes_mod.PIPELINES:
         raise UsageError(
-            f"unknown pipeline -O {pipeline!r}; choose one of: {', '.join(passes_mod.PIPELINES)}"
+            f"unknown pipeline -O {request.pipeline!r}; choose one of: {', '.join(passes_mod.PIPELINES)}"
         )
-    options = options or RunOptions(check_each=False)
-    ids = passes_mod.pipeline_ids(pipeline, options.passes, options.disable)
+    options = request.passes
+    ids = passes_mod.pipeline_ids(request.pipeline, options.passes, options.disable)
     lenient = replace(
         options,
         passes=[p for p in ids if p != "check::target_legal"],
@@ -91,8 +74,8 @@ def analyze_graph(
         allow_missing_kernels=True,
     )
     # the same format choice a conversion makes (pipeline.lower), for --format auto included
-    lowered = lower(graph, pipeline, target, tuple(avoid_ops), format=format, options=lenient)
-    lowered.context.pipeline = pipeline
+    lowered = lower(graph, replace(request, passes=lenient))
+    lowered.context.pipeline = request.pipeline
     report = build(lowered)
     report.graph, report.context = lowered.graph, lowered.context
     return report
@@ -106,11 +89,4 @@ def analyze(model: ConversionRequest | str | os.PathLike, **options) -> Report:
     request.say(f"loading {request.model}")
     graph = frontends.load(request.model, request.inputs, request.frontend)
     request.say(f"running -O {request.pipeline} on {len(graph.nodes)} nodes")
-    return analyze_graph(
-        graph,
-        pipeline=request.pipeline,
-        target=request.target,
-        avoid_ops=request.avoid_ops,
-        options=request.passes,
-        format=request.format,
-    )
+    return analyze_graph(graph, request)

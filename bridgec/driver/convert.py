@@ -186,9 +186,7 @@ def _flexible_shapes(request: ConversionRequest, spec, graph: gs.Graph) -> None:
             described = f"{name}:{'x'.join(map(str, corner))}"
             request.say(f"converting again at {described} to check that one network serves every shape")
             other = frontends.load(request.model, {**(request.inputs or {}), key: corner}, request.frontend)
-            _, other, _ = run_pipeline(
-                other, request.pipeline, caps.target.name, request.avoid_ops, options=request.passes
-            )
+            _, other, _ = run_pipeline(other, request, caps.target)
             alternatives.append((described, neuralnetwork.build_spec(other, caps.target)))
     neuralnetwork.make_flexible(spec, by_name, alternatives)
 

@@ -68,6 +68,8 @@ def convert_model(
     from bridgec.backends.coreml import capabilities_for
     from bridgec.backends.coreml.model import build
     from bridgec.driver.analysis import analyze_graph
+    from bridgec.driver.pipeline import RunOptions
+    from bridgec.driver.request import ConversionRequest
     from bridgec.frontends.onnx_file import graph_from_model
 
     name = model.graph.name or "model"
@@ -96,7 +98,10 @@ def convert_model(
             )
     caps = capabilities_for(target, (), format)
     reasons = {node.name: caps.unsupported_reason(node) for node in graph.nodes}
-    report = analyze_graph(graph, pipeline=pipeline, target=target, format=format)
+    request = ConversionRequest.of(
+        None, pipeline=pipeline, target=target, format=format, passes=RunOptions(check_each=False)
+    )
+    report = analyze_graph(graph, request)
     blocked = [r for r in report.rows if r.status == "unsupported" or r.kernel == "none"]
     if blocked:
         row = blocked[0]

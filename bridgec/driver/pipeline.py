@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import onnx_graphsurgeon as gs
 
@@ -16,6 +16,9 @@ from bridgec.backends.coreml.targets import FORMATS, MLPROGRAM_MIN_SPEC, Target
 from bridgec.core import ir, timing
 from bridgec.core.errors import UsageError
 from bridgec.passes import legality
+
+if TYPE_CHECKING:
+    from bridgec.driver.request import ConversionRequest
 
 
 @dataclass(frozen=True)
@@ -33,22 +36,17 @@ class RunOptions:
 
 
 def run_pipeline(
-    graph: gs.Graph,
-    pipeline: str,
-    target: str | None,
-    avoid_ops: tuple[str, ...] = (),
-    progress: Callable[[str], None] | None = None,
-    options: RunOptions | None = None,
-    format: str = "neuralnetwork",
+    graph: gs.Graph, request: ConversionRequest, target: Target
 ) -> tuple[list[tuple[str, str]], gs.Graph, passes_mod.PassContext]:
-    options = options or RunOptions()
-    caps = capabilities_for(target, avoid_ops, format)
+    """One run of the request's pipeline (``request.pipeline`` with ``request.passes``) for
+    ``target``, a format already chosen: the source ops, the rewritten graph, the pass context."""
+    options = request.passes
+    caps = capabilities_for(target)
     source = [(node.name, ir.op_label(node)) for node in graph.nodes]
-    built = passes_mod.pipeline(pipeline, options.passes, options.disable)
+    built = passes_mod.pipeline(request.pipeline, options.passes, options.disable)
     ctx = passes_mod.PassContext(
         capabilities=caps,
-        pipeline=pipeline,
-        progress=progress,
+        pipeline=request.pipeline,
         allow_missing_kernels=options.allow_missing_kernels,
     )
     if options.check_each:
@@ -79,57 +77,50 @@ class Lowered:
     reason: str
 
 
-def lower(
-    graph: gs.Graph,
-    pipeline: str,
-    target: str | None,
-    avoid_ops: tuple[str, ...] = (),
-    *,
-    format: str = "auto",
-    neuralnetwork_only: str | None = None,
-    options: RunOptions | None = None,
-    say: Callable[[str], None] | None = None,
-) -> Lowered:
-    """Run the pipeline for the format ``--format`` asks for. ``auto`` tries an ML Program (iOS15+)
-    and falls back to a NeuralNetwork when custom layers remain, since only that format carries
-    them; ``neuralnetwork_only`` is a reason the caller already knows to skip the ML Program."""
-    say = say or (lambda message: None)
-    options = options or RunOptions()
+def lower(graph: gs.Graph, request: ConversionRequest) -> Lowered:
+    """Run the request's pipeline for the format ``request.format`` asks for. ``auto`` makes an ML
+    Program (iOS15+) unless custom layers remain, since only a NeuralNetwork carries them, or the
+    request already rules it out (``request.neuralnetwork_only()``)."""
+    format, options = request.format, request.passes
     if format not in FORMATS:
         raise UsageError(f"unknown --format {format!r}; choose one of: {', '.join(FORMATS)}")
-    nn = Target.parse(target, avoid_ops)
+    nn = Target.parse(request.target, request.avoid_ops)
+    neuralnetwork_only = request.neuralnetwork_only()
     if format == "mlprogram" and neuralnetwork_only:
         raise UsageError(f"--format mlprogram: {neuralnetwork_only}; use --format neuralnetwork")
-    neuralnetwork_only = neuralnetwork_only or _custom_layers_asked(pipeline, format, options)
+    neuralnetwork_only = neuralnetwork_only or _custom_layers_asked(request.pipeline, format, options)
     if format != "auto":
-        chosen = Target.parse(target, avoid_ops, format)
-        source, out, ctx = run_pipeline(graph, pipeline, chosen, avoid_ops, options=options, format=format)
+        source, out, ctx = run_pipeline(
+            graph, request, Target.parse(request.target, request.avoid_ops, format)
+        )
         return Lowered(source, out, ctx, format, f"--format {format}")
     if neuralnetwork_only or nn.spec_version < MLPROGRAM_MIN_SPEC:
         why = neuralnetwork_only or f"{nn.name} predates ML Programs (iOS15 / macOS12 and newer run them)"
-        source, out, ctx = run_pipeline(graph, pipeline, nn, avoid_ops, options=options)
+        source, out, ctx = run_pipeline(graph, request, nn)
         return Lowered(source, out, ctx, "neuralnetwork", why)
     # An ML Program if nothing ends up a custom layer, which the pipeline's rules tell before it runs.
     # The plan counts custom layers with bundled kernels only: whether one without a kernel remains can
     # depend on what constant folding leaves (shape arithmetic), which only the run knows.
     ml = nn.with_format("mlprogram")
-    built = passes_mod.pipeline(pipeline, options.passes, options.disable)
+    built = passes_mod.pipeline(request.pipeline, options.passes, options.disable)
     custom = legality.custom_layers(legality.plan(graph, capabilities_for(ml), built))
     if not custom:
         # The run has the last word (a rule that fires only in context, a pass that is no rule set),
         # so the final legality check waits: a custom layer is a reason to switch, not an error.
         original = graph.copy()
         trial = dataclasses.replace(options, disable=(*options.disable, "check::target_legal"))
-        source, out, ctx = run_pipeline(graph, pipeline, ml, avoid_ops, options=trial, format="mlprogram")
+        source, out, ctx = run_pipeline(graph, dataclasses.replace(request, passes=trial), ml)
         custom = sorted({n.op for n in out.nodes if ir.op_key(n)[0] == ir.CUSTOM_DOMAIN})
         if not custom:
-            if "check::target_legal" in passes_mod.pipeline_ids(pipeline, options.passes, options.disable):
+            if "check::target_legal" in passes_mod.pipeline_ids(
+                request.pipeline, options.passes, options.disable
+            ):
                 passes_mod.create("check::target_legal")(out, ctx)
             return Lowered(source, out, ctx, "mlprogram", "no custom layer remains")
         graph = original
     why = f"custom layer(s) {', '.join(custom)} remain, and only NeuralNetwork models carry custom layers"
-    say(f"{why}: emitting a NeuralNetwork instead of an ML Program")
-    source, out, ctx = run_pipeline(graph, pipeline, nn, avoid_ops, options=options)
+    request.say(f"{why}: emitting a NeuralNetwork instead of an ML Program")
+    source, out, ctx = run_pipeline(graph, request, nn)
     return Lowered(source, out, ctx, "neuralnetwork", why)
 
 

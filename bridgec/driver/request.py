@@ -81,9 +81,10 @@ class ConversionRequest:
     run with ``passes`` for ``target`` minus ``avoid_ops``, the Core ML ``format`` and ``precision``,
     what the app sees (``metadata``, an ``image`` input, class ``labels``), how PyTorch files are
     read (``frontend``), the numbers ``check`` and the ``outputs``. ``progress`` gets one line per
-    stage."""
+    stage. ``model`` is None for a graph already in memory (``analysis.analyze_graph``,
+    ``pipeline.lower``): only the load stage reads it."""
 
-    model: Path
+    model: Path | None
     inputs: dict | None = None
     pipeline: str = DEFAULT_PIPELINE
     passes: RunOptions = field(default_factory=RunOptions)
@@ -101,7 +102,7 @@ class ConversionRequest:
     progress: Callable[[str], None] | None = field(default=None, compare=False)
 
     @classmethod
-    def of(cls, model: str | os.PathLike, **keywords) -> ConversionRequest:
+    def of(cls, model: str | os.PathLike | None, **keywords) -> ConversionRequest:
         """The request ``convert(model, **keywords)`` makes: the fields, plus the check's and the
         outputs' fields by their keyword names (``check=``, ``check_inputs=``, ``strict=``,
         ``tolerance=``; ``output=``, ``write=``, ``extra_outputs=``, ``protect=``, ``report=``,
@@ -117,7 +118,8 @@ class ConversionRequest:
             keywords["passes"] = keywords.pop("options")
         if keywords.get("passes") is None:
             keywords.pop("passes", None)
-        return cls(Path(model), check=CheckOptions(**check), outputs=Outputs(**outputs), **keywords)
+        model = None if model is None else Path(model)
+        return cls(model, check=CheckOptions(**check), outputs=Outputs(**outputs), **keywords)
 
     def say(self, message: str) -> None:
         if self.progress is not None:

@@ -24,6 +24,7 @@ from bridgec.driver.check import Divergence, first_divergence, short
 from bridgec.driver.output import write_file
 from bridgec.driver.pipeline import RunOptions, lower
 from bridgec.driver.report import build as build_report
+from bridgec.driver.request import ConversionRequest
 
 REFERENCE = "pytorch"
 RUNTIME_TITLES = {
@@ -128,7 +129,19 @@ def verify(
     say("running onnxruntime on the graph before the passes")
     outputs["onnx_before"] = runtimes.run_onnxruntime(before, feeds, intermediates=per_node)
     say(f"running -O {pipeline}")
-    lowered = lower(before.copy(), pipeline, target, avoid_ops, format=format, options=options, say=say)
+    request = ConversionRequest.of(
+        model,
+        inputs=inputs,
+        pipeline=pipeline,
+        target=target,
+        avoid_ops=avoid_ops,
+        format=format,
+        passes=options,
+        precision=precision,
+        frontend=frontend,
+        progress=progress,
+    )
+    lowered = lower(before.copy(), request)
     after, ctx = lowered.graph, lowered.context
     say("running onnxruntime on the graph after the passes")
     outputs["onnx_after"] = runtimes.run_onnxruntime(after, feeds, intermediates=per_node)

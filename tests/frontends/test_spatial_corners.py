@@ -233,12 +233,13 @@ def _against_pytorch_alone(path: str, shape: tuple[int, ...], fmt: str) -> list[
     from bridgec.backends.coreml.model import build
     from bridgec.core.numerics import TOLERANCES, difference
     from bridgec.driver.pipeline import lower
+    from bridgec.driver.request import ConversionRequest
     from bridgec.driver.verify import make_feeds
 
     graph = frontends.load(path, {None: shape})
     feeds = make_feeds(graph, None, 0)
     want = frontends.run_pytorch(path, feeds)
-    lowered = lower(graph.copy(), "lower-custom", None, format=fmt)
+    lowered = lower(graph.copy(), ConversionRequest.of(None, pipeline="lower-custom", format=fmt))
     got = build(lowered.graph.copy(), lowered.context.capabilities.target).run_reference(feeds)
     return [name for name in want if not difference(got[name], want[name]).within(TOLERANCES["fp32"])]
 

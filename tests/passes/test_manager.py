@@ -15,9 +15,9 @@ from bridgec.backends.coreml.executor import run as run_coreml
 from bridgec.core import ir
 from bridgec.core.errors import BridgecError, ConversionError
 from bridgec.driver.cli import main
-from bridgec.driver.pipeline import RunOptions, run_pipeline
+from bridgec.driver.pipeline import RunOptions
 from tests.conftest import ROOT
-from tests.helpers import assert_matches, graph_from_text
+from tests.helpers import assert_matches, graph_from_text, run_pipeline
 
 RELU6 = (
     '<ir_version: 8, opset_import: ["" : 17, "ai.bridgec" : 1]> g (float[1,2,3,3] x) => (float[1,2,3,3] y) '

@@ -9,7 +9,7 @@ import onnx_graphsurgeon as gs
 
 from bridgec.backends.coreml.mlprogram_ops import MilEmitter, static_shape, unary
 from bridgec.core import ir, ops
-from bridgec.passes.canonicalize import clip_bounds
+from bridgec.passes.canonicalize import clip_bounds, clip_bounds_or_reason
 from bridgec.passes.lower.kept_activations import SOFTPLUS_MIN_THRESHOLD
 
 
@@ -121,14 +121,8 @@ def _bounds_check(lo: float, hi: float, target, names: tuple[str, str]) -> str |
 
 def _clip_check(node: gs.Node, target) -> str | None:
     """Restrictions: constant scalar bounds, min <= max (min < max from iOS17 on)."""
-    bounds = clip_bounds(node)
-    if bounds is None:
-        return "Clip bounds must be constant scalars"
-    # Every element is then infinite, or the largest float where the other bound is absent (ONNX's
-    # default bounds are +-FLT_MAX): clip_bounds cannot tell an absent bound from an infinite one
-    if bounds[0] == math.inf or bounds[1] == -math.inf:
-        return f"Clip bounds ({bounds[0]}, {bounds[1]}) make every element infinite"
-    return _bounds_check(*bounds, target, ("Clip min", "max"))
+    bounds = clip_bounds_or_reason(node)
+    return bounds if isinstance(bounds, str) else _bounds_check(*bounds, target, ("Clip min", "max"))
 
 
 def _clip_to(ctx, node: gs.Node, lo: float, hi: float) -> None:

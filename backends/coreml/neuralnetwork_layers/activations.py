@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import onnx_graphsurgeon as gs
 
 from bridgec.backends.coreml.neuralnetwork_layers import Emitter
 from bridgec.core import ir, ops
-from bridgec.passes.canonicalize import clip_bounds
+from bridgec.passes.canonicalize import clip_bounds, clip_bounds_or_reason
 from bridgec.passes.lower.kept_activations import SOFTPLUS_MIN_THRESHOLD
 
 _FLT_MAX = float(np.finfo(np.float32).max)
@@ -45,14 +43,8 @@ def _hard_sigmoid(ctx, node: gs.Node) -> None:
 
 def _clip_check(node: gs.Node, target) -> str | None:
     """Restrictions: constant scalar bounds; min not +inf, max not -inf."""
-    bounds = clip_bounds(node)
-    if bounds is None:
-        return "Clip bounds must be constant scalars"
-    # Every element is then infinite, or the largest float where the other bound is absent (ONNX's
-    # default bounds are +-FLT_MAX): an absent and an infinite bound differ, and the layer's are float
-    if bounds[0] == math.inf or bounds[1] == -math.inf:
-        return f"Clip bounds ({bounds[0]}, {bounds[1]}) make every element infinite"
-    return None
+    bounds = clip_bounds_or_reason(node)
+    return bounds if isinstance(bounds, str) else None
 
 
 def _clip(ctx, node: gs.Node) -> None:

@@ -129,7 +129,7 @@ def test_old_targets_and_bad_precision_refused():
 
 def test_passes_then_mlprogram():
     """The real pipeline: lower-custom for an ML Program target, then build."""
-    from bridgec.driver.pipeline import run_pipeline
+    from tests.helpers import run_pipeline
 
     g = graph(
         "lo = Constant <value = float {0.0}> ()\n hi = Constant <value = float {6.0}> ()\n y = Clip (x, lo, hi)",

@@ -18,7 +18,7 @@ def test_squeezenet_end_to_end(tmp_path: Path):
     torch = pytest.importorskip("torch")
     torchvision = pytest.importorskip("torchvision")
     from bridgec import frontends
-    from bridgec.driver.pipeline import run_pipeline
+    from tests.helpers import run_pipeline
 
     torch.manual_seed(0)
     model = torchvision.models.squeezenet1_1(weights=None).eval()

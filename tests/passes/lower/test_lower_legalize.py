@@ -236,11 +236,11 @@ def test_every_pipeline_runs_the_legalisations():
 
 @pytest.mark.parametrize("pipeline", ["none", "custom", "lower", "lower-custom"])
 def test_a_general_prelu_converts_under_every_pipeline(pipeline):
-    from bridgec.driver.pipeline import run_pipeline
+    from tests.helpers import run_pipeline
 
     graph = graph_from_text(CASES["prelu_last_axis_neuralnetwork"][0])
     want = run_graph(graph, {"x": X})[0]
-    _, lowered, ctx = run_pipeline(graph, pipeline, "iOS15")
+    _, lowered, ctx = run_pipeline(graph, pipeline, "iOS15", format="mlprogram")
     assert "prelu_to_relu_min" in {r.rule for r in ctx.rewrites}
     np.testing.assert_allclose(
         run_neuralnetwork(build_spec(lowered, "iOS15"), {"x": X})["y"], want, atol=1e-5

@@ -80,7 +80,8 @@ LOWERED = {
 def test_lowered_activation(case):
     from bridgec.backends.coreml import capabilities_for
     from bridgec.core.errors import ConversionError
-    from bridgec.driver.pipeline import RunOptions, run_pipeline
+    from bridgec.driver.pipeline import RunOptions
+    from tests.helpers import run_pipeline
 
     body, rule, mil_ops = LOWERED[case]
     g = graph(body, extra=BRIDGEC)
