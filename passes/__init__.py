@@ -26,14 +26,19 @@ from bridgec.passes.canonicalize import ClipToHardTanh
 from bridgec.passes.cleanup import DeadNodes, FoldConstants, RemoveIdentities, cleanup
 from bridgec.passes.custom import CheckTargetLegal, TagCustomLayers
 from bridgec.passes.lower.cast import LegalizeCast
+from bridgec.passes.lower.conv1d import LegalizeConv1d  # noqa: F401 - registers lower::conv1d
 from bridgec.passes.lower.einsum import LowerEinsum
 from bridgec.passes.lower.gather import LegalizeGather
 from bridgec.passes.lower.hardtanh import LegalizeClip, LowerHardTanh
 from bridgec.passes.lower.kept_activations import LowerKeptActivations
+from bridgec.passes.lower.layernorm import LegalizeLayerNorm  # noqa: F401 - registers lower::layernorm
 from bridgec.passes.lower.math import LegalizeReciprocal, LowerMath
 from bridgec.passes.lower.matmul import LegalizeMatMul
 from bridgec.passes.lower.minmax import LegalizeMinMax
+from bridgec.passes.lower.normalization import LegalizeNormalization  # noqa: F401 - registers lower::normalization
+from bridgec.passes.lower.pad import LegalizePad  # noqa: F401 - registers lower::pad
 from bridgec.passes.lower.prelu import LegalizePRelu
+from bridgec.passes.lower.rank import LegalizeRank  # noqa: F401 - registers lower::rank
 from bridgec.passes.lower.resize import LowerResize  # noqa: F401 - registers lower::resize
 
 _CLEANUP = ("cleanup::fold_constants", "cleanup::identities", "cleanup::dead_nodes")
@@ -49,7 +54,12 @@ _LEGALIZE = (
     "lower::cast",
     "lower::matmul",
     "lower::gather",
+    "lower::conv1d",
+    "lower::pad",
     "lower::reciprocal",
+    "lower::normalization",
+    "lower::layernorm",
+    "lower::rank",
 )
 _LOWER = (
     "canonicalize::clip_to_hardtanh",

@@ -27,15 +27,15 @@ def custom_layer_refusal(
         return "a tensor or list attribute cannot be a custom layer parameter"
     if kernel_for_op(*ir.op_key(node)) is None and not allow_missing_kernels:
         return "no bundled kernel"
-    if (
-        capabilities.custom_layers
-    ):  # a custom layer the format cannot hold either (a rank-6 tensor) is no help
-        op, domain = node.op, node.domain
-        node.op, node.domain = custom_class_name(node), ir.CUSTOM_DOMAIN
-        refused = capabilities.unsupported_reason(node)
-        node.op, node.domain = op, domain
-        if refused:
-            return refused
+    op, domain = node.op, node.domain
+    node.op, node.domain = custom_class_name(node), ir.CUSTOM_DOMAIN
+    refused = capabilities.unsupported_reason(node)
+    node.op, node.domain = op, domain
+    # Refused as a custom layer for the reason the op itself is (a rank-6 tensor): no format's custom
+    # layer helps. Refused only because this format holds none (an ML Program): a NeuralNetwork's
+    # would, which is what makes the driver's auto format pick one.
+    if refused and (capabilities.custom_layers or refused == capabilities.unsupported_reason(node)):
+        return refused
     return None
 
 
@@ -72,8 +72,12 @@ class TagCustomLayers(Pass):
                 f"{op} x{len(names)} ({reasons[op]}; nodes: {', '.join(names[:3])}{', ...' if len(names) > 3 else ''})"
                 for op, names in sorted(without_kernel.items())
             )
+            # --allow-missing-kernels alone cannot work where the format holds no custom layers
+            flag = "--allow-missing-kernels" + (
+                "" if ctx.capabilities.custom_layers else " --format neuralnetwork"
+            )
             raise ConversionError(
-                f"-O {ctx.pipeline}: no bundled kernel for custom layer(s) {listed}; pass --allow-missing-kernels "
+                f"-O {ctx.pipeline}: no bundled kernel for custom layer(s) {listed}; pass {flag} "
                 "to emit them anyway (your app must then implement each MLCustomLayer class), or lower them "
                 "with a rule (--load-passes)"
             )
@@ -90,11 +94,16 @@ class CheckTargetLegal(Pass):
     def call(self, graph: gs.Graph, ctx: PassContext) -> PassResult:
         problems: dict[str, list[str]] = {}
         reasons: dict[str, str] = {}
+        no_custom: set[str] = set()  # ops no custom layer can stand for either (a rank-6 tensor)
         for node in graph.nodes:
             reason = ctx.capabilities.unsupported_reason(node)
             if reason is not None:
                 problems.setdefault(ir.op_label(node), []).append(node.name)
                 reasons.setdefault(ir.op_label(node), reason)
+                if ir.op_key(node)[0] != ir.CUSTOM_DOMAIN and custom_layer_refusal(
+                    node, ctx.capabilities, allow_missing_kernels=True
+                ):
+                    no_custom.add(ir.op_label(node))
         if not problems:
             return PassResult(graph, False)
         parts = []
@@ -113,6 +122,12 @@ class CheckTargetLegal(Pass):
                 if custom
                 else "use -O lower-custom with --format neuralnetwork to make custom layers of them"
             )
+        if no_custom:  # advice about custom layers cannot work for these: only a rule removes the reason
+            rule = (
+                f"only a lowering rule for {', '.join(sorted(no_custom))} that removes that reason converts "
+                "them (passes/lower/, loaded with --load-passes): no custom layer can hold them either"
+            )
+            hint = rule if no_custom == set(problems) else f"{rule}; for the others, {hint}"
         raise ConversionError(
             f"-O {ctx.pipeline}: {ctx.capabilities.description} cannot run {sum(map(len, problems.values()))} "
             f"node(s): {'; '.join(parts)}; {hint}"

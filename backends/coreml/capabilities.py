@@ -32,11 +32,13 @@ class CoreMLCapabilities:
 
     def unsupported_reason(self, node: gs.Node) -> str | None:
         domain = ir.op_key(node)[0]
-        if domain == ir.CUSTOM_DOMAIN and not self.custom_layers:
-            return "an ML Program cannot hold custom layers"
+        # The rank first: it refuses the node whatever it becomes, a custom layer included, which
+        # is how the passes tell that a custom layer would not help
         too_big = rank_reason(node)
         if too_big:
             return too_big
+        if domain == ir.CUSTOM_DOMAIN and not self.custom_layers:
+            return "an ML Program cannot hold custom layers"
         emitter = self.emitter(node)
         if emitter is None:
             if domain == ir.BRIDGEC_DOMAIN:
