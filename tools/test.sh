@@ -9,11 +9,12 @@ echo "==> ruff"
 "$bin/ruff" check .
 "$bin/ruff" format --check .
 
-echo "==> generated files are fresh (kernel goldens, Swift adapters, op table, report schema)"
+echo "==> generated files are fresh (kernel goldens, Swift adapters, op table, report schema, rule sweep)"
 "$bin/python" tools/gen_kernel_goldens.py --check
 "$bin/python" runtime_kernels/generate_layers.py --check
 "$bin/python" tools/gen_op_docs.py --check
 "$bin/python" tools/gen_report_schema_doc.py --check
+"$bin/python" tools/gen_rule_sweep.py --check
 
 echo "==> imports follow the layers"
 "$bin/python" tools/import_layers.py

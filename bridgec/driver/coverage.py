@@ -31,6 +31,7 @@ from bridgec.core.ops.status import CUSTOM, LOWERED, NATIVE, REMOVED, UNSUPPORTE
 from bridgec.driver.node_tests import OUTCOMES, NodeTest, run_node_tests
 
 if TYPE_CHECKING:
+    import onnx
     import onnx_graphsurgeon as gs
 
     from bridgec.passes.legality import NodePlan
@@ -264,21 +265,28 @@ def _probe_model(op: str):
 
 def _probe(op: str, caps: Capabilities) -> tuple[NodePlan | None, gs.Node | None]:
     """What ``-O lower-custom`` makes of the node of a one-node ``op`` model (and that node), or Nones."""
+    model = _probe_model(op)
+    if model is None:
+        return None, None
+    try:
+        return plan_probe(model, f"{op}_probe", caps)
+    except Exception:  # noqa: BLE001 - the frontend or a rule refuses the probe: decide from the table
+        return None, None
+
+
+def plan_probe(
+    model: onnx.ModelProto, name: str, caps: Capabilities
+) -> tuple[NodePlan | None, gs.Node | None]:
+    """What ``-O lower-custom`` makes of the node called ``name`` of a probe ``model`` (and that node,
+    as the frontend reads it): the frontend, then ``bridgec.passes.legality.plan``; no conversion."""
     from pathlib import Path
 
     from bridgec import passes
     from bridgec.frontends.onnx_file import graph_from_model
     from bridgec.passes.legality import plan
 
-    model = _probe_model(op)
-    if model is None:
-        return None, None
-    try:
-        graph = graph_from_model(model, Path(f"{op}.onnx"))
-        plans = plan(graph, caps, passes.pipeline(PIPELINE))
-    except Exception:  # noqa: BLE001 - the frontend or a rule refuses the probe: decide from the table
-        return None, None
-    name = f"{op}_probe"
+    graph = graph_from_model(model, Path(f"{model.graph.name}.onnx"))
+    plans = plan(graph, caps, passes.pipeline(PIPELINE))
     found = [p for p in plans if p.node == name]
     return (found[0] if found else None), next((n for n in graph.nodes if n.name == name), None)
 
@@ -359,4 +367,5 @@ __all__ = [
     "build",
     "classify",
     "onnx_ops",
+    "plan_probe",
 ]
