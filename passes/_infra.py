@@ -61,6 +61,30 @@ class PassContext:
     def record(self, rewrite: Rewrite) -> None:
         self.rewrites.append(rewrite)
 
+    def applied(
+        self, pass_id: str, rule: str, source: Sequence[gs.Node], root: gs.Node, created: Sequence[gs.Node]
+    ) -> None:
+        """Log one rewrite: ``source`` (matched at ``root``) replaced by the ``created`` nodes, each
+        of which the report then attributes to ``pass_id/rule``."""
+        for node in created:
+            self.created_by[node.name] = f"{pass_id}/{rule}"
+        names = tuple(n.name for n in source)
+        self.record(Rewrite(pass_id, rule, names, ir.op_label(root), tuple(ir.op_label(n) for n in created)))
+
+    def tally(self, key: str, hits: int, miss: Any = None) -> None:
+        """Count a rule's hits in one run; a rule that never fired keeps its closest near miss."""
+        self.rule_hits[key] = self.rule_hits.get(key, 0) + hits
+        if hits:
+            self.near_misses.pop(key, None)
+        elif miss is not None:
+            self.near_misses[key] = miss
+
+
+def drop_nodes(graph: gs.Graph, removed: set[int]) -> None:
+    """Remove the nodes (by ``id``) a rewrite replaced, and what only they used; re-sort."""
+    graph.nodes = [n for n in graph.nodes if id(n) not in removed]
+    graph.cleanup(remove_unused_graph_inputs=False).toposort()
+
 
 @dataclass(frozen=True)
 class PassResult:

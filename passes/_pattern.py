@@ -37,7 +37,7 @@ import onnx_graphsurgeon as gs
 
 from bridgec.core import ir, ops
 from bridgec.core.capabilities import Capabilities
-from bridgec.passes._infra import Pass, PassContext, PassResult, Rewrite
+from bridgec.passes._infra import Pass, PassContext, PassResult, drop_nodes
 
 COMMUTATIVE = frozenset({"Add", "Mul", "Max", "Min", "Sum", "Mean", "Equal", "And", "Or", "Xor"})
 
@@ -355,31 +355,15 @@ class RuleSet(Pass):
             found = self.first_rewrite(node, graph, ctx.capabilities, opset, graph_outputs, misses)
             if found is not None:
                 rule, match, builder, outputs = found
-                source_nodes = tuple(n.name for n in match.nodes)
                 builder.commit(outputs, match.nodes)
+                ctx.applied(self.id, rule.name, match.nodes, node, builder.nodes)
                 removed.update(id(n) for n in match.nodes)
-                for created in builder.nodes:
-                    ctx.created_by[created.name] = f"{self.id}/{rule.name}"
-                ctx.record(
-                    Rewrite(
-                        self.id,
-                        rule.name,
-                        source_nodes,
-                        ir.op_label(node),
-                        tuple(ir.op_label(n) for n in builder.nodes),
-                    )
-                )
                 hits[rule.name] += 1
                 modified = True
         for name, count in hits.items():
-            ctx.rule_hits[f"{self.id}/{name}"] = ctx.rule_hits.get(f"{self.id}/{name}", 0) + count
-            if count == 0 and name in misses:
-                ctx.near_misses[f"{self.id}/{name}"] = misses[name]
-            elif count:
-                ctx.near_misses.pop(f"{self.id}/{name}", None)
+            ctx.tally(f"{self.id}/{name}", count, misses.get(name))
         if modified:
-            graph.nodes = [n for n in graph.nodes if id(n) not in removed]
-            graph.cleanup(remove_unused_graph_inputs=False).toposort()
+            drop_nodes(graph, removed)
         return PassResult(graph, modified)
 
     def by_op(self) -> dict[ir.OpKey, list[Rule]]:

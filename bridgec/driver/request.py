@@ -177,6 +177,8 @@ def default_output(model: Path, format: str = "neuralnetwork") -> Path:
 def validate(request: ConversionRequest) -> None:
     """Refuse (UsageError) what cannot succeed, before the slow part. The default output's name is
     checked by the write stage, once the format is known."""
+    if request.model is None:  # a request for a graph in memory (analysis) cannot be converted
+        raise UsageError("a conversion needs a model file: give convert() the path of a .pt, .pt2 or .onnx")
     check, outputs = request.check, request.outputs
     if outputs.report is not None:
         format_for(outputs.report, outputs.report_format)

@@ -33,7 +33,7 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from bridgec.core import ir
-from bridgec.passes._infra import Pass, PassContext, PassResult, Rewrite, register
+from bridgec.passes._infra import Pass, PassContext, PassResult, drop_nodes, register
 from bridgec.passes._pattern import Builder, NearMiss, attribute_value
 
 RULE = "merge_view_axes"
@@ -224,24 +224,10 @@ class LegalizeRank(Pass):
                 )
                 continue
             builder.commit([y], [end])
+            ctx.applied(self.id, RULE, chain, end, builder.nodes)
             removed.add(id(end))
-            for created in builder.nodes:
-                ctx.created_by[created.name] = key
-            ctx.record(
-                Rewrite(
-                    self.id,
-                    RULE,
-                    tuple(n.name for n in chain),
-                    ir.op_label(end),
-                    tuple(ir.op_label(n) for n in builder.nodes),
-                )
-            )
             hits += 1
-        ctx.rule_hits[key] = ctx.rule_hits.get(key, 0) + hits
+        ctx.tally(key, hits, miss)
         if hits:
-            ctx.near_misses.pop(key, None)
-            graph.nodes = [n for n in graph.nodes if id(n) not in removed]
-            graph.cleanup(remove_unused_graph_inputs=False).toposort()
-        elif miss is not None:
-            ctx.near_misses[key] = miss
+            drop_nodes(graph, removed)
         return PassResult(graph, bool(hits))

@@ -40,7 +40,7 @@ from onnx import helper
 
 from bridgec.core import ir
 from bridgec.core.errors import ConversionError
-from bridgec.passes._infra import Pass, PassContext, PassResult, Rewrite, register
+from bridgec.passes._infra import Pass, PassContext, PassResult, drop_nodes, register
 from bridgec.passes._pattern import Builder, NearMiss
 
 MAX_MATRIX = 2**22  # elements of one interpolation matrix (16 MiB of float32 weights)
@@ -397,20 +397,12 @@ class LowerResize(Pass):
                 miss = _closer(miss, NearMiss(node.name, 1, f"target lacks {lacking[0][0]}: {lacking[0][1]}"))
                 continue
             builder.commit([y], [node])
+            ctx.applied(self.id, RULE, [node], node, builder.nodes)
             removed.add(id(node))
-            for created in builder.nodes:
-                ctx.created_by[created.name] = key
-            ctx.record(
-                Rewrite(self.id, RULE, (node.name,), ir.op_label(node), tuple(n.op for n in builder.nodes))
-            )
             hits += 1
-        ctx.rule_hits[key] = ctx.rule_hits.get(key, 0) + hits
+        ctx.tally(key, hits, miss)
         if hits:
-            ctx.near_misses.pop(key, None)
-            graph.nodes = [n for n in graph.nodes if id(n) not in removed]
-            graph.cleanup(remove_unused_graph_inputs=False).toposort()
-        elif miss is not None:
-            ctx.near_misses[key] = miss
+            drop_nodes(graph, removed)
         return PassResult(graph, bool(hits))
 
 

@@ -44,6 +44,9 @@ def test_a_request_is_validated_before_the_model_is_read(tmp_path):
         validate(request)
     with pytest.raises(UsageError, match="unknown pipeline -O 'fast'"):
         run(ConversionRequest(missing, pipeline="fast"))
+    # a request made for a graph already in memory (model=None) is no conversion
+    with pytest.raises(UsageError, match="a conversion needs a model file"):
+        run(ConversionRequest.of(None, pipeline="none"))
 
 
 def test_convert_takes_a_request_and_no_keywords_beside_it(relu):
