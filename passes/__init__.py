@@ -25,6 +25,7 @@ from bridgec.passes._pattern import Builder, NearMiss, Rule, RuleSet, const_scal
 from bridgec.passes.canonicalize import ClipToHardTanh
 from bridgec.passes.cleanup import DeadNodes, FoldConstants, RemoveIdentities, cleanup
 from bridgec.passes.custom import CheckTargetLegal, TagCustomLayers
+from bridgec.passes.fuse import PadIntoConv  # noqa: F401 - registers fuse::pad_into_conv
 from bridgec.passes.lower.cast import LegalizeCast
 from bridgec.passes.lower.conv1d import LegalizeConv1d  # noqa: F401 - registers lower::conv1d
 from bridgec.passes.lower.einsum import LowerEinsum
@@ -34,20 +35,26 @@ from bridgec.passes.lower.kept_activations import LowerKeptActivations
 from bridgec.passes.lower.layernorm import LegalizeLayerNorm  # noqa: F401 - registers lower::layernorm
 from bridgec.passes.lower.math import LegalizeReciprocal, LowerMath
 from bridgec.passes.lower.matmul import LegalizeMatMul
+from bridgec.passes.lower.maxpool_pads import LegalizeMaxPoolPads  # noqa: F401 - registers lower::maxpool_pads
 from bridgec.passes.lower.minmax import LegalizeMinMax
 from bridgec.passes.lower.normalization import LegalizeNormalization  # noqa: F401 - registers lower::normalization
+from bridgec.passes.lower.onnx_function import LegalizeOnnxFunction
 from bridgec.passes.lower.pad import LegalizePad  # noqa: F401 - registers lower::pad
 from bridgec.passes.lower.prelu import LegalizePRelu
 from bridgec.passes.lower.rank import LegalizeRank  # noqa: F401 - registers lower::rank
 from bridgec.passes.lower.resize import LowerResize  # noqa: F401 - registers lower::resize
+from bridgec.passes.lower.resize_rank import LegalizeResizeRank  # noqa: F401 - registers lower::resize_rank
 
 _CLEANUP = ("cleanup::fold_constants", "cleanup::identities", "cleanup::dead_nodes")
+# exact fusions that save the target a layer: every pipeline that rewrites runs them
+_FUSE = ("fuse::pad_into_conv",)
 # Legalisations: where the target's op cannot take a node as it is, the same computation in ops it
 # has (what an emitter would otherwise write by itself, unnamed). Every pipeline runs them, -O none
 # included, so what each format converted before still converts, and the report names the rule;
 # after the lowering rules (which may have a better form for a node, and make only legal nodes) and
 # before custom layers (a last resort, not a legal form).
 _LEGALIZE = (
+    "lower::onnx_function",  # first: it hands what it leaves to the ones after it
     "lower::clip",
     "lower::prelu",
     "lower::minmax",
@@ -55,12 +62,16 @@ _LEGALIZE = (
     "lower::matmul",
     "lower::gather",
     "lower::conv1d",
+    "lower::maxpool_pads",
     "lower::pad",
     "lower::reciprocal",
+    "lower::mod",
     "lower::normalization",
     "lower::layernorm",
     "lower::rank",
+    "lower::resize_rank",
 )
+LegalizeOnnxFunction.later = _LEGALIZE[_LEGALIZE.index(LegalizeOnnxFunction.id) + 1 :]
 _LOWER = (
     "canonicalize::clip_to_hardtanh",
     "lower::hardtanh",
@@ -74,11 +85,12 @@ PIPELINES: dict[str, tuple[str, ...]] = {
     # no rewriting but the legalisations: what the target lacks is an error listing it
     "none": _LEGALIZE + ("check::target_legal",),
     # lower what can be lowered; anything left is an error
-    "lower": _CLEANUP + _LOWER + _LEGALIZE + ("cleanup::dead_nodes", "check::target_legal"),
+    "lower": _CLEANUP + _FUSE + _LOWER + _LEGALIZE + ("cleanup::dead_nodes", "check::target_legal"),
     # no lowering: whatever the target lacks becomes a custom layer
-    "custom": _CLEANUP + _LEGALIZE + ("custom::tag_custom_layers", "check::target_legal"),
+    "custom": _CLEANUP + _FUSE + _LEGALIZE + ("custom::tag_custom_layers", "check::target_legal"),
     # lower, then make custom layers of what remains (the default)
     "lower-custom": _CLEANUP
+    + _FUSE
     + _LOWER
     + _LEGALIZE
     + ("cleanup::dead_nodes", "custom::tag_custom_layers", "check::target_legal"),

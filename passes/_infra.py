@@ -30,6 +30,7 @@ class Rewrite:
     source_nodes: tuple[str, ...]
     source_op: str
     created_ops: tuple[str, ...]
+    because: str = ""  # why the target refused the source as it was ("" where it did not: an optimisation)
 
 
 class Instrument(Protocol):
@@ -62,14 +63,22 @@ class PassContext:
         self.rewrites.append(rewrite)
 
     def applied(
-        self, pass_id: str, rule: str, source: Sequence[gs.Node], root: gs.Node, created: Sequence[gs.Node]
+        self,
+        pass_id: str,
+        rule: str,
+        source: Sequence[gs.Node],
+        root: gs.Node,
+        created: Sequence[gs.Node],
+        because: str = "",
     ) -> None:
         """Log one rewrite: ``source`` (matched at ``root``) replaced by the ``created`` nodes, each
-        of which the report then attributes to ``pass_id/rule``."""
+        of which the report then attributes to ``pass_id/rule``; ``because``: why the target refused
+        the source (the report says so)."""
         for node in created:
             self.created_by[node.name] = f"{pass_id}/{rule}"
         names = tuple(n.name for n in source)
-        self.record(Rewrite(pass_id, rule, names, ir.op_label(root), tuple(ir.op_label(n) for n in created)))
+        created_ops = tuple(ir.op_label(n) for n in created)
+        self.record(Rewrite(pass_id, rule, names, ir.op_label(root), created_ops, because))
 
     def tally(self, key: str, hits: int, miss: Any = None) -> None:
         """Count a rule's hits in one run; a rule that never fired keeps its closest near miss."""
@@ -116,6 +125,18 @@ class Pass:
         """The ids of the nodes of ``graph`` this pass deletes outright, when it removes nodes by what
         they are rather than by rewriting them (cleanup); ``legality.plan`` asks it."""
         return set()
+
+    # ``legality.plan`` may run this pass (no RuleSet) on a copy of the graph to see what it makes of
+    # each node: only a pass without effects beyond the graph it is given says so (bridgec's own
+    # rewriting passes do; a plugin's pass is not run twice, nor outside the pipeline's error handling)
+    plan_by_trial: ClassVar[bool] = False
+
+    def may_rewrite(self, graph: gs.Graph, capabilities: Capabilities) -> bool:
+        """Could this pass rewrite a node of ``graph`` for ``capabilities``? ``legality.plan`` runs a
+        rewriting pass that is no ``RuleSet`` on a copy of the graph to see what it makes of each
+        node, unless it says no here. True is always right; a pass that can tell cheaply that it
+        would leave the graph as it is (no node of its ops, none refused) spares the copy."""
+        return True
 
     def __call__(self, graph: gs.Graph, ctx: PassContext) -> PassResult:
         before = {node.name for node in graph.nodes}

@@ -141,6 +141,14 @@ class Builder:
         array = np.asarray(value, dtype=dtype)
         return gs.Constant(self._name("const"), array.reshape(array.shape or (1,)))
 
+    def discard(self) -> None:
+        """Unhook the nodes built but not committed from the tensors they read: a node joins its
+        inputs' consumers when it is made, and passes read consumers (a Pad's readers, a dead value)."""
+        for node in self.nodes:
+            node.inputs.clear()
+            node.outputs.clear()
+        self.nodes.clear()
+
     def commit(self, outputs: Sequence[gs.Tensor], matched: Sequence[gs.Node] = ()) -> None:
         """Put the new nodes in place of the matched ones, keeping the root's output tensors (and names)."""
         old_outputs = list(self.anchor.outputs)
@@ -355,8 +363,9 @@ class RuleSet(Pass):
             found = self.first_rewrite(node, graph, ctx.capabilities, opset, graph_outputs, misses)
             if found is not None:
                 rule, match, builder, outputs = found
+                because = ctx.capabilities.unsupported_reason(node) or ""  # asked before the node goes
                 builder.commit(outputs, match.nodes)
-                ctx.applied(self.id, rule.name, match.nodes, node, builder.nodes)
+                ctx.applied(self.id, rule.name, match.nodes, node, builder.nodes, because)
                 removed.update(id(n) for n in match.nodes)
                 hits[rule.name] += 1
                 modified = True
@@ -404,6 +413,7 @@ class RuleSet(Pass):
             lacking = [(n.op, capabilities.unsupported_reason(n)) for n in builder.nodes]
             lacking = [(op, why) for op, why in lacking if why]
             if lacking:  # the target lacks an op this form needs: try the next form
+                builder.discard()
                 why = f"target lacks {lacking[0][0]}: {lacking[0][1]}"
                 _note(misses, rule.name, NearMiss(node.name, len(match.nodes), why))
                 continue

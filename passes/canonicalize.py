@@ -56,6 +56,7 @@ class ClipToHardTanh(Pass):
     """
 
     id = "canonicalize::clip_to_hardtanh"
+    plan_by_trial = True
     before = ("lower::hardtanh",)
 
     def call(self, graph: gs.Graph, ctx: PassContext) -> PassResult:

@@ -7,6 +7,7 @@ import onnx_graphsurgeon as gs
 
 from bridgec.core import ir
 from bridgec.passes._infra import Pass, PassContext, PassResult, Sequential, register
+from bridgec.passes._pattern import attribute_value
 
 
 @register
@@ -90,7 +91,7 @@ class FoldConstants(Pass):
 
     def call(self, graph: gs.Graph, ctx: PassContext) -> PassResult:
         before = len(graph.nodes)
-        _constant_nodes_to_tensors(graph)
+        constant_nodes_to_tensors(graph)
         # graphsurgeon evaluates the constant part with onnxruntime; ops it cannot run stay as they are.
         import onnxruntime
 
@@ -99,13 +100,27 @@ class FoldConstants(Pass):
         # what cannot be sized first (or is past the limit) is left for the model to compute.
         from bridgec.core.sizes import fold_exclusions
 
-        graph.fold_constants(
-            error_ok=True,
-            fold_shapes=True,
-            flatten_subgraphs=False,
-            should_exclude_node=fold_exclusions(graph),
-        )
-        graph.cleanup(remove_unused_graph_inputs=False)
+        # A fold can make a shape computable that the next fold needs (Pad amounts computed from
+        # x.shape, one stride-2 block after another in TF "SAME" padding): infer again and fold
+        # again while that happens. A graph without shape-dependent nodes infers nothing.
+        inferred = False
+        for _ in range(_MAX_FOLD_ROUNDS):
+            count = len(graph.nodes)
+            fold_shapes(graph)
+            graph.fold_constants(
+                error_ok=True,
+                fold_shapes=True,
+                flatten_subgraphs=False,
+                should_exclude_node=fold_exclusions(graph),
+            )
+            graph.cleanup(remove_unused_graph_inputs=False)
+            if len(graph.nodes) == count or not _unsized_shape_reads(graph):
+                break
+            if not ir.refresh_shapes(graph):
+                break
+            inferred = True
+        if inferred and len(graph.nodes) != before:
+            ir.refresh_shapes(graph)  # the shapes the last fold made known, for the passes after it
         return PassResult(graph, len(graph.nodes) != before)
 
     def removes(self, graph: gs.Graph) -> set[int]:
@@ -132,7 +147,44 @@ class FoldConstants(Pass):
         return folded
 
 
-def _constant_nodes_to_tensors(graph: gs.Graph) -> None:
+_MAX_FOLD_ROUNDS = 64
+
+
+def _unsized_shape_reads(graph: gs.Graph) -> bool:
+    """Whether some Shape or Size node reads a tensor whose shape is not known yet."""
+    return any(
+        node.op in ("Shape", "Size") and node.inputs and not ir.is_static(node.inputs[0].shape)
+        for node in graph.nodes
+    )
+
+
+def fold_shapes(graph: gs.Graph) -> None:
+    """Shape nodes of static tensors -> their values, ``start`` and ``end`` honoured.
+
+    graphsurgeon's shape folding returns the whole shape whatever ``start`` and ``end`` say
+    (``Shape(x, start=1, end=3)`` of a (2, 3, 4, 5) tensor folded to [2, 3, 4, 5], not [3, 4]), so
+    these are folded here first; ONNX function bodies read sizes that way."""
+    for node in graph.nodes:
+        shape = node.inputs[0].shape if node.op == "Shape" and node.inputs else None
+        if not ir.is_static(shape):
+            continue
+        rank, opset = len(shape), ir.default_opset(graph)
+        start, end = attribute_value(node, "start", opset) or 0, attribute_value(node, "end", opset)
+        start = max(0, min(rank, start + rank if start < 0 else start))
+        end = rank if end is None else max(0, min(rank, end + rank if end < 0 else end))
+        out = node.outputs[0]
+        value = gs.Constant(out.name, np.asarray(shape[start:end], dtype=np.int64))
+        for consumer in list(out.outputs):
+            for i, t in enumerate(list(consumer.inputs)):
+                if t is out:
+                    consumer.inputs[i] = value
+        graph.outputs = [value if t is out else t for t in graph.outputs]
+        node.inputs.clear()
+        node.outputs.clear()
+    graph.cleanup(remove_unused_graph_inputs=False)
+
+
+def constant_nodes_to_tensors(graph: gs.Graph) -> None:
     """Replace Constant nodes by constant tensors ourselves: graphsurgeon turns value_float into float64."""
     outputs = {id(t) for t in graph.outputs}
     for node in graph.nodes:

@@ -10,8 +10,13 @@ target's own answer. The replacement nodes of a rule are planned through the pas
     node (Gelu, iOS13) ->  custom: GeluLayer
     node (Identity)    ->  removed: cleanup::identities
 
-A rule whose pattern reaches beyond the root (a producer must match too), and rewriting passes
-that are not rule sets, are not seen here: the pipeline's own result stays the authority.
+A rewriting pass that is no rule set (``lower::resize``, ``lower::rank``, ``fuse::pad_into_conv``:
+its rewrites need their context, a chain of views or a convolution reading a pad) runs once on a
+copy of the graph, unless ``Pass.may_rewrite`` says it would leave the graph as it is; a node it
+rewrites there is lowered by its rule, and what it puts in the node's place is planned through the
+passes after it. Each pass sees the graph as it was given (as the rules see each node): what an
+earlier pass would have changed first (folded sizes) is not seen, nor a rule whose pattern reaches
+beyond the root. The pipeline's own result stays the authority.
 """
 
 from __future__ import annotations
@@ -24,9 +29,9 @@ import onnx_graphsurgeon as gs
 from bridgec.core import ir
 from bridgec.core.capabilities import Capabilities
 from bridgec.core.ops.status import CUSTOM, LOWERED, NATIVE, REMOVED, UNSUPPORTED
-from bridgec.passes._infra import Pass, _leaves
+from bridgec.passes._infra import Pass, PassContext, _leaves
 from bridgec.passes._pattern import RuleSet
-from bridgec.passes.custom import TagCustomLayers, custom_class_name, custom_layer_refusal
+from bridgec.passes.custom import CheckTargetLegal, TagCustomLayers, custom_class_name, custom_layer_refusal
 
 STATUSES = (NATIVE, LOWERED, REMOVED, CUSTOM, UNSUPPORTED)
 MAX_DEPTH = 4  # rules whose replacements are rewritten again, at most this deep
@@ -73,11 +78,17 @@ def plan(
             deleted = set()
         for node_id in deleted:
             removed_at.setdefault(node_id, (position, p.id))
+    rewritten_at: dict[int, _Trial] = {}  # node id -> the first trial rewriting it
+    for position, p in enumerate(leaves):
+        for node_id, found in _trial(p, position, graph, capabilities).items():
+            rewritten_at.setdefault(node_id, found)
     planner = _Planner(capabilities, leaves, ir.default_opset(graph), allow_missing_kernels)
     plans = []
     for node in graph.nodes:
         try:
-            plans.append(planner.node(node, graph, 0, removed_at.get(id(node))))
+            plans.append(
+                planner.node(node, graph, 0, removed_at.get(id(node)), trial=rewritten_at.get(id(node)))
+            )
         except Exception as exc:  # noqa: BLE001 - a capability check that fails here fails the run too
             why = f"{type(exc).__name__}: {exc}"
             plans.append(NodePlan(node.name, ir.op_label(node), UNSUPPORTED, reason=why))
@@ -99,7 +110,13 @@ class _Planner:
         self.allow_missing_kernels = allow_missing_kernels
 
     def node(
-        self, node: gs.Node, graph: gs.Graph, start: int, removed: tuple[int, str] | None, depth: int = 0
+        self,
+        node: gs.Node,
+        graph: gs.Graph,
+        start: int,
+        removed: tuple[int, str] | None,
+        depth: int = 0,
+        trial: _Trial | None = None,
     ) -> NodePlan:
         label = ir.op_label(node)
         scratch = _scratch(node, graph)
@@ -107,6 +124,15 @@ class _Planner:
             p = self.passes[position]
             if removed is not None and removed[0] == position:
                 return NodePlan(node.name, label, REMOVED, rule=removed[1])
+            if trial is not None and trial.position == position:
+                parts = ()
+                if depth < MAX_DEPTH:
+                    parts = tuple(
+                        self.node(n, trial.graph, position + 1, None, depth + 1) for n in trial.nodes
+                    )
+                return NodePlan(
+                    node.name, label, LOWERED, rule=trial.rule, creates=trial.creates, parts=parts
+                )
             if isinstance(p, RuleSet) and depth < MAX_DEPTH:
                 try:
                     found = p.first_rewrite(scratch.nodes[0], scratch, self.capabilities, self.opset)
@@ -132,6 +158,53 @@ class _Planner:
             return NodePlan(node.name, label, CUSTOM, custom_class=node.op)
         reason = self.capabilities.unsupported_reason(node)
         return NodePlan(node.name, label, UNSUPPORTED if reason else NATIVE, reason=reason or "")
+
+
+@dataclass(frozen=True)
+class _Trial:
+    """A rewrite a pass made of a node on a copy of the graph."""
+
+    position: int  # the pass's position in the pipeline
+    rule: str  # "pass/rule"
+    creates: tuple[str, ...]  # op labels it put in the node's place
+    nodes: tuple[gs.Node, ...]  # those nodes, in ``graph``
+    graph: gs.Graph  # the copy the pass rewrote
+
+
+def _trial(p: Pass, position: int, graph: gs.Graph, capabilities: Capabilities) -> dict[int, _Trial]:
+    """What the rewriting pass ``p``, no rule set, makes of the nodes of ``graph``: run on a copy,
+    by the ids of the nodes it rewrote (its rewrites log names them)."""
+    planned_otherwise = (RuleSet, TagCustomLayers, CheckTargetLegal)  # rules, custom layers, a check
+    if isinstance(p, planned_otherwise) or type(p).removes is not Pass.removes:  # cleanup: ``removes``
+        return {}
+    if not p.plan_by_trial:
+        return {}  # e.g. a plugin's pass: its code runs once, in the pipeline, where its errors name it
+    try:
+        if not p.may_rewrite(graph, capabilities):
+            return {}
+        copy = graph.copy()
+        ctx = PassContext(capabilities=capabilities)
+        p.call(copy, ctx)
+    except Exception:  # noqa: BLE001 - the pass fails on this graph when it runs, and says why
+        return {}
+    ids = {n.name: id(n) for n in graph.nodes}
+    ops = {n.name: ir.op_label(n) for n in graph.nodes}
+    found: dict[int, _Trial] = {}
+    for rewrite in ctx.rewrites:
+        key = f"{rewrite.pass_id}/{rewrite.rule}"
+        sources = set(rewrite.source_nodes)
+        # made by this rewrite (a builder names its nodes after the root), or rewritten in place
+        made = tuple(
+            n
+            for n in copy.nodes
+            if (ctx.created_by.get(n.name) == key and any(n.name.startswith(f"{s}/") for s in sources))
+            or (n.name in sources and ir.op_label(n) != ops.get(n.name))
+        )
+        creates = tuple(ir.op_label(n) for n in made) if made else rewrite.created_ops
+        for name in rewrite.source_nodes:
+            if name in ids:
+                found.setdefault(ids[name], _Trial(position, key, creates, made, copy))
+    return found
 
 
 def _scratch(node: gs.Node, graph: gs.Graph) -> gs.Graph:

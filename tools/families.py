@@ -1,6 +1,6 @@
 """Model families: export, onnxruntime vs PyTorch, and Core ML (``bridgec.driver.verify``) per family.
 
-    python tools/families.py                       # every family in examples/zoo.py
+    python tools/families.py                       # every family in examples/zoo.py and timm_zoo.py
     python tools/families.py resnet18 vit_b_16     # some of them
     python tools/families.py --exporter dynamo
     python tools/families.py --format mlprogram    # one Core ML format (default: both)
@@ -67,12 +67,10 @@ def run_family(name: str, exporter: str, target: str, tolerance: float, fmt: str
     from bridgec.core.runtimes import run_onnxruntime
     from bridgec.driver.verify import verify
     from bridgec.frontends import LoadOptions, onnx_file, pytorch_export, pytorch_load
-    from examples import zoo
 
     row = Row(name, fmt)
     start = time.perf_counter()
-    shape = zoo.MODELS[name]
-    model = zoo.build(name)
+    shape, model = _family(name)
     input_name = pytorch_load.forward_input_names(model)[0]
     x = torch.randn(*shape, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
@@ -151,11 +149,25 @@ def render(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from examples import zoo
+def _known() -> list[str]:
+    from examples import timm_zoo, zoo
 
+    return [*zoo.MODELS, *timm_zoo.MODELS]
+
+
+def _family(name: str):
+    """(input shape, module) of a torchvision family (examples/zoo.py) or a timm one (timm_zoo.py)."""
+    from examples import timm_zoo, zoo
+
+    if name in timm_zoo.MODELS:
+        return timm_zoo.MODELS[name][0], timm_zoo.build(name)
+    return zoo.MODELS[name], zoo.build(name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    known = _known()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("families", nargs="*", help=f"default: all of {', '.join(zoo.MODELS)}")
+    parser.add_argument("families", nargs="*", help=f"default: all of {', '.join(known)}")
     parser.add_argument("--exporter", choices=("auto", "torchscript", "dynamo"), default="auto")
     parser.add_argument("--target", default="iOS15")
     parser.add_argument(
@@ -165,13 +177,13 @@ def main(argv: list[str] | None = None) -> int:
         "--tolerance", type=float, default=1e-4, help="max|coreml - pytorch| / max|pytorch| per output"
     )
     args = parser.parse_args(argv)
-    unknown = [f for f in args.families if f not in zoo.MODELS]
+    unknown = [f for f in args.families if f not in known]
     if unknown:
-        parser.error(f"unknown families {unknown}; known: {', '.join(zoo.MODELS)}")
+        parser.error(f"unknown families {unknown}; known: {', '.join(known)}")
     warnings.simplefilter("ignore")
     logging.disable(logging.WARNING)
     rows = []
-    for name in args.families or list(zoo.MODELS):
+    for name in args.families or known:
         print(f"families: {name} ...", file=sys.stderr, flush=True)
         for fmt in args.format or ["neuralnetwork", "mlprogram"]:
             rows.append(run_family(name, args.exporter, args.target, args.tolerance, fmt))

@@ -46,6 +46,9 @@ MEANINGS = {
     "$.rows[].kernel": 'Custom rows: the bundled kernels ("CPU+GPU", "CPU", "GPU"), or "none" when the '
     "app must implement the layer itself. `null` for every other status.",
     "$.rows[].nodes": "The source node names.",
+    "$.rows[].because": "Lowered rows: source node name -> why the target refused that node as it was, "
+    'the reason the legalisation fired (the table forms say "because TARGET refuses it: REASON"); '
+    "empty where the target would have run the node (a lowering by choice, a fusion).",
     "$.check": "The numbers check of the converted model (the emitted model run by the reference "
     "executor against the source model); `null` when nothing was converted (`bridgec report`, "
     "`bridgec verify`).",
@@ -106,6 +109,7 @@ def example(schema_id: str) -> dict:
                 "how": "convolution",
                 "nodes": ["/conv1/Conv", "/conv2/Conv"],
                 "kernel": None,
+                "because": {},
             },
             {
                 "op": "ai.bridgec::HardSwish",
@@ -114,6 +118,7 @@ def example(schema_id: str) -> dict:
                 "how": "lower::kept_activations/hardswish_to_hardsigmoid -> HardSigmoid, Mul",
                 "nodes": ["/act/HardSwish"],
                 "kernel": None,
+                "because": {"/act/HardSwish": "no Core ML layer computes it"},
             },
         ],
         "check": {

@@ -191,6 +191,42 @@ def infer_shapes_best_effort(model: onnx.ModelProto) -> onnx.ModelProto:
         return model
 
 
+def is_static(shape) -> bool:
+    """Whether ``shape`` (a graphsurgeon tensor's) is known in every dimension."""
+    return shape is not None and all(isinstance(d, int) and d >= 0 for d in shape)
+
+
+def refresh_shapes(graph: gs.Graph) -> int:
+    """Give the tensors of ``graph`` whose shape is unknown the static shape ONNX inference (with
+    data propagation) now finds; returns how many it gave.
+
+    Folding can make shapes computable that were not: a Pad whose amounts come from ``x.shape``
+    (TF "SAME" padding) has an unknown output shape until those amounts are constants, and the next
+    such Pad's amounts are computed from that shape. The weights are left out of the inferred copy
+    (only their shapes matter to inference)."""
+    model = without_large_weights(export_model(graph, infer_shapes=False))
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
+    except Exception:  # noqa: BLE001 - onnx raises several kinds; shapes help, they are not required
+        return 0
+    found = {v.name: v.type.tensor_type for v in (*inferred.graph.value_info, *inferred.graph.output)}
+    given = 0
+    for name, tensor in graph.tensors().items():
+        if isinstance(tensor, gs.Constant) or is_static(tensor.shape) or name not in found:
+            continue
+        typed = found[name]
+        if not typed.HasField("shape"):
+            continue
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in typed.shape.dim]
+        if not is_static(dims):
+            continue
+        tensor.shape = dims
+        if tensor.dtype is None and typed.elem_type:
+            tensor.dtype = onnx.helper.tensor_dtype_to_np_dtype(typed.elem_type)
+        given += 1
+    return given
+
+
 def without_large_weights(model: onnx.ModelProto, limit: int = 4096) -> onnx.ModelProto:
     """``model`` (changed in place) with its large float initializers turned into graph inputs of
     the same type and shape.

@@ -236,6 +236,13 @@ def _lowering_rules() -> dict[tuple[str, str], list[str]]:
     return found
 
 
+def _has_function_body(op: str) -> bool:
+    import onnx.defs
+
+    schema = onnx.defs.get_schema(op)
+    return schema.has_function or schema.has_context_dependent_function
+
+
 def _probe_model(op: str):
     """A one-node model of ``op`` on a float input at the latest opset, or None if onnx refuses it."""
     import onnx
@@ -337,6 +344,15 @@ def classify(target: str | None = None, format: str = "neuralnetwork") -> Covera
                 restrictions = f"{kernel_kinds(spec.class_name)} kernels"
             elif native is not None:
                 status, how = UNSUPPORTED, f"{native.emits} {native.missing}"
+            elif _has_function_body(op):
+                status, how = (
+                    UNSUPPORTED,
+                    (
+                        "no one-input probe decides it; ONNX defines it by a function body, which "
+                        "lower::onnx_function inlines where the target has the body's ops: the node tests "
+                        "show the configurations that convert"
+                    ),
+                )
             else:
                 what = "Core ML layer" if format == "neuralnetwork" else "MIL op"
                 status, how = UNSUPPORTED, f"no {what}, lowering rule or kernel"

@@ -18,6 +18,7 @@ table. It renders as a terminal table, Markdown, JSON or a self-contained HTML p
         # status: native | lowered | custom | removed | unsupported
         # how: the Core ML layer, "PASS/RULE -> new ops", the custom class and its kernels, or why not
         # kernel: for custom rows "CPU+GPU" (bundled Swift + Metal kernels) or "none"; else null
+        # because: for lowered rows, node -> why the target refused it as it was ({} if it did not)
       ],
       "check": null | {                              # the numbers check of the written model (bridgec.driver.check)
         "status": "checked",                         # checked | failed | not checked
@@ -89,6 +90,17 @@ class Row:
     how: str  # the Core ML layer, the rule, the custom class and its kernels, or the reason
     nodes: list[str] = field(default_factory=list)
     kernel: str | None = None  # custom rows: "CPU+GPU" (or "CPU", "GPU") bundled kernels, "none"
+    # lowered rows: node -> why the target refused it as it was (a legalisation's reason to fire)
+    because: dict[str, str] = field(default_factory=dict)
+
+    def explained(self, target: str) -> str:
+        """``how``, and for a node the target refused, the refusal: "lowered by RULE because TARGET
+        refuses it: REASON" (the first reason, and how many others the row's nodes have)."""
+        reasons = list(dict.fromkeys(self.because.values()))
+        if not reasons:
+            return self.how
+        more = f" (+{len(reasons) - 1} other reasons)" if len(reasons) > 1 else ""
+        return f"{self.how}, because {target} refuses it: {reasons[0]}{more}"
 
 
 @dataclass
@@ -186,7 +198,7 @@ class Report:
 
     def _table(self) -> str:
         header = ("op", "count", "status", "how")
-        lines = [header] + [(r.op, str(r.count), r.status, r.how) for r in self.rows]
+        lines = [header] + [(r.op, str(r.count), r.status, r.explained(self.target)) for r in self.rows]
         widths = [max(len(line[i]) for line in lines) for i in range(3)]
         out = []
         for i, line in enumerate(lines):
@@ -212,7 +224,8 @@ class Report:
             shown = ", ".join(f"`{n}`" for n in r.nodes[:5]) + (
                 f" (+{len(r.nodes) - 5})" if len(r.nodes) > 5 else ""
             )
-            lines.append(f"| `{cell(r.op)}` | {r.count} | {r.status} | {cell(r.how)} | {cell(shown)} |")
+            how = cell(r.explained(self.target))
+            lines.append(f"| `{cell(r.op)}` | {r.count} | {r.status} | {how} | {cell(shown)} |")
         lines += ["", f"**{self.summary}**"]
         if self.check is not None:
             lines += ["", f"**{cell(self.check.line())}**"]
@@ -237,7 +250,7 @@ class Report:
         }
         rows = "\n".join(
             f'<tr style="background:{colors[r.status]}"><td><code>{e(r.op)}</code></td>'
-            f'<td class="n">{r.count}</td><td>{e(r.status)}</td><td>{e(r.how)}</td>'
+            f'<td class="n">{r.count}</td><td>{e(r.status)}</td><td>{e(r.explained(self.target))}</td>'
             f"<td><details><summary>{len(r.nodes)} node(s)</summary>{'<br>'.join(e(n) for n in r.nodes)}"
             "</details></td></tr>"
             for r in self.rows
@@ -301,6 +314,7 @@ def build(analysis: Lowered, check: object = None) -> Report:
         for name in rewrite.source_nodes:
             rewrites[name].append(rewrite)
     groups: dict[tuple[str, str, str, str | None], list[str]] = defaultdict(list)
+    because: dict[str, str] = {}
     for name, label in source:
         node = final_nodes.get(name)
         steps = [r for r in rewrites.get(name, []) if r.rule not in ("custom_layer",)]
@@ -326,6 +340,9 @@ def build(analysis: Lowered, check: object = None) -> Report:
                 )
         elif steps and not steps[-1].pass_id.startswith("cleanup::"):  # a rule replaced it
             created = sorted(set(steps[-1].created_ops))
+            why = next((step.because for step in steps if step.because), "")
+            if why:
+                because[name] = why
             status, how = (
                 "lowered",
                 f"{steps[-1].pass_id}/{steps[-1].rule} -> {', '.join(created) or 'nothing'}",
@@ -334,7 +351,8 @@ def build(analysis: Lowered, check: object = None) -> Report:
             status, how = "removed", f"by {ctx.removed_by.get(name, 'a pass')}"
         groups[(label, status, how, kernel)].append(name)
     rows = [
-        Row(op, len(names), status, how, names, kernel) for (op, status, how, kernel), names in groups.items()
+        Row(op, len(names), status, how, names, kernel, {n: because[n] for n in names if n in because})
+        for (op, status, how, kernel), names in groups.items()
     ]
     rows.sort(key=lambda r: (STATUSES.index(r.status), r.op))
     return Report(caps.description, ctx.pipeline, rows, check=check)

@@ -39,6 +39,7 @@ SCHEMA: dict = {
                     "how": {"type": "string"},
                     "kernel": {"enum": [None, "CPU+GPU", "CPU", "GPU", "none"]},
                     "nodes": {"type": "array", "items": {"type": "string"}},
+                    "because": {"type": "object"},
                 },
             },
         },

@@ -1,10 +1,11 @@
-"""Legalise 1-D convolution and pooling where the target's layer is 2-D only (a NeuralNetwork's
-convolution and pooling layers slide over H and W). It runs in every pipeline, ``-O none``
-included, so the report names the form.
+"""Legalise 1-D convolution, transposed convolution and pooling where the target's layer is 2-D
+only (a NeuralNetwork's convolution, deconvolution and pooling layers slide over H and W). It runs
+in every pipeline, ``-O none`` included, so the report names the form.
 
 A 1-D window over [N, C, L] is the 2-D window (1, k) over [N, C, 1, L]: the unit axis has no
 padding, stride 1 and one position, so every output element is the same sum, max or average of
-the same inputs in the same order. Unsqueeze and Squeeze move no data: exact.
+the same inputs in the same order (a transposed convolution scatters into one row the same way).
+Unsqueeze and Squeeze move no data: exact.
 """
 
 from __future__ import annotations
@@ -125,6 +126,80 @@ def conv_check(x, w) -> str | None:
     return _one_spatial(x)
 
 
+# --- ConvTranspose -----------------------------------------------------------------------------------
+# The unit H axis: kernel 1, stride 1, no pads or output padding, one input row: one output row,
+# H_out = 1 * (1 - 1) + 0 + (1 - 1) * 1 + 1 - 0 = 1 (auto_pad SAME: H_in * 1 = 1).
+
+
+def conv_transpose(
+    op, x, w, auto_pad, dilations, group, kernel_shape, output_padding, output_shape, pads, strides
+):
+    return op.ConvTranspose(
+        x,
+        w,
+        auto_pad=auto_pad,
+        dilations=dilations,
+        group=group,
+        kernel_shape=kernel_shape,
+        output_padding=output_padding,
+        output_shape=output_shape,
+        pads=pads,
+        strides=strides,
+    )
+
+
+def conv_transpose_bias(
+    op, x, w, b, auto_pad, dilations, group, kernel_shape, output_padding, output_shape, pads, strides
+):
+    return op.ConvTranspose(
+        x,
+        w,
+        b,
+        auto_pad=auto_pad,
+        dilations=dilations,
+        group=group,
+        kernel_shape=kernel_shape,
+        output_padding=output_padding,
+        output_shape=output_shape,
+        pads=pads,
+        strides=strides,
+    )
+
+
+def _conv_transpose_2d(
+    op, x, w, b, auto_pad, dilations, group, kernel_shape, output_padding, output_shape, pads, strides
+):
+    attrs = _window_attrs(
+        kernel_shape=kernel_shape,
+        strides=strides,
+        dilations=dilations,
+        pads=pads,
+        auto_pad=auto_pad,
+        group=group,
+        output_padding=_lift(output_padding, 0),
+        # spatial [L] or the whole [N, C, L]: H (size 1) goes in before L either way
+        output_shape=None if output_shape is None else [*output_shape[:-1], 1, output_shape[-1]],
+    )
+    inputs = [_unsqueezed(op, x), _weight(op, w)] + ([b] if b is not None else [])
+    return _squeezed(op, op.ConvTranspose(*inputs, **attrs))
+
+
+def conv_transpose_2d(
+    op, x, w, auto_pad, dilations, group, kernel_shape, output_padding, output_shape, pads, strides
+):
+    return _conv_transpose_2d(
+        op, x, w, None, auto_pad, dilations, group, kernel_shape, output_padding, output_shape, pads, strides
+    )
+
+
+def conv_transpose_bias_2d(
+    op, x, w, b, auto_pad, dilations, group, kernel_shape, output_padding, output_shape, pads, strides
+):
+    return _conv_transpose_2d(
+        op, x, w, b, auto_pad, dilations, group, kernel_shape, output_padding, output_shape, pads, strides
+    )
+
+
 # --- MaxPool / AveragePool ---------------------------------------------------------------------------
 
 
@@ -208,13 +283,16 @@ def global_max_2d(op, x):
 
 @register
 class LegalizeConv1d(RuleSet):
-    """1-D Conv and pooling, where the target's layer is 2-D only -> the same window over a unit H axis."""
+    """1-D Conv, ConvTranspose and pooling, where the target's layer is 2-D only -> the same window
+    over a unit H axis."""
 
     id = "lower::conv1d"
     # fmt: off
     rules = (
         Rule("conv1d_to_conv2d", conv, conv_2d, conv_check, "conv1d(x, w) -> squeeze(conv2d(unsqueeze(x, 2), w[:, :, None]), 2)", legalize=True),
         Rule("conv1d_to_conv2d", conv_bias, conv_bias_2d, conv_check, "conv1d(x, w, b) -> squeeze(conv2d(unsqueeze(x, 2), w[:, :, None], b), 2)", legalize=True),
+        Rule("conv_transpose1d_to_2d", conv_transpose, conv_transpose_2d, conv_check, "convtranspose1d(x, w) -> squeeze(convtranspose2d(unsqueeze(x, 2), w[:, :, None]), 2)", legalize=True),
+        Rule("conv_transpose1d_to_2d", conv_transpose_bias, conv_transpose_bias_2d, conv_check, "convtranspose1d(x, w, b) -> squeeze(convtranspose2d(unsqueeze(x, 2), w[:, :, None], b), 2)", legalize=True),
         Rule("pool1d_to_pool2d", max_pool, max_pool_2d, pool_check, "maxpool1d(x, k) -> squeeze(maxpool2d(unsqueeze(x, 2), (1, k)), 2)", legalize=True),
         Rule("pool1d_to_pool2d", average_pool, average_pool_2d, pool_check, "avgpool1d(x, k) -> squeeze(avgpool2d(unsqueeze(x, 2), (1, k)), 2)", legalize=True),
         Rule("pool1d_to_pool2d", global_average, global_average_2d, pool_check, "globalavgpool(x) -> squeeze(globalavgpool(unsqueeze(x, 2)), 2)   (x rank 3)", legalize=True),

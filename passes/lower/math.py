@@ -1,8 +1,11 @@
-"""Lowering rules for math ops a target may lack: LogSoftmax, CumSum, Neg, Softsign (``lower::math``)
-and Reciprocal (``lower::reciprocal``). Each rule is a legalisation: it fires only where the target
-cannot run the op as it is (a format whose table has it keeps it). ``lower::reciprocal`` runs in
-every pipeline, ``-O none`` included: a NeuralNetwork has no exact reciprocal layer (unary INVERSE
-adds an epsilon), so its division stands for what the emitter used to write by itself.
+"""Lowering rules for math ops a target may lack: LogSoftmax, CumSum, Neg, Softsign (``lower::math``),
+Reciprocal (``lower::reciprocal``) and Mod (``lower::mod``). Each rule is a legalisation: it fires
+only where the target cannot run the op as it is (a format whose table has it keeps it).
+``lower::reciprocal`` runs in every pipeline, ``-O none`` included: a NeuralNetwork has no exact
+reciprocal layer (unary INVERSE adds an epsilon), so its division stands for what the emitter used
+to write by itself. ``lower::mod`` runs in every pipeline too: Core ML's remainders (ModBroadcastable,
+MIL mod) do not document the sign they give a negative operand, so the emitters take only operands
+>= 0, where C's and Python's remainders agree, and the rules bring every Mod to that form.
 
 Every rule states an identity that holds exactly in real arithmetic (float32 rounding aside).
 """
@@ -10,6 +13,7 @@ Every rule states an identity that holds exactly in real arithmetic (float32 rou
 from __future__ import annotations
 
 import numpy as np
+import onnx
 import onnx_graphsurgeon as gs
 
 from bridgec.core import ir
@@ -96,6 +100,69 @@ def softsign(op, x):
 
 def softsign_div(op, x):
     return op.Div(x, op.Add(op.Abs(x), op.const(1.0)))
+
+
+def mod(op, a, b, fmod):
+    return op.Mod(a, b, fmod=fmod)
+
+
+def _magnitude(op, x):
+    value = ir.constant_value(x)  # a constant divisor's |b| is known now: no layer for it
+    return op.Abs(x) if value is None else op.const(np.abs(value), value.dtype)
+
+
+def _sign(op, x):
+    value = ir.constant_value(x)
+    return op.Sign(x) if value is None else op.const(np.sign(value), value.dtype)
+
+
+def _truncated(op, a, abs_b):
+    # fmod=1 on operands >= 0 is valid ONNX for floats and integers alike
+    return op.Mul(_sign(op, a), op.Mod(_magnitude(op, a), abs_b, fmod=1))
+
+
+def mod_truncated(op, a, b, fmod):
+    return _truncated(op, a, _magnitude(op, b))
+
+
+def mod_floored(op, a, b, fmod):
+    abs_b = _magnitude(op, b)
+    # t = fmod(a, b) + b is never 0 and has b's sign: |fmod(a, b)| < |b|
+    shifted = op.Add(_truncated(op, a, abs_b), b)
+    return op.Mul(_sign(op, b), op.Mod(op.Abs(shifted), abs_b, fmod=1))
+
+
+def truncating(a, b, fmod):
+    return None if int(fmod) == 1 else "fmod=0: the remainder takes the divisor's sign"
+
+
+def _integer(tensor: gs.Tensor) -> bool:
+    dtype = tensor.dtype
+    if isinstance(dtype, int):
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(dtype)
+    return dtype is not None and np.dtype(dtype).kind in "iu"
+
+
+def floored_integers(a, b, fmod):
+    if int(fmod) != 0:
+        return "fmod=1: the remainder takes the dividend's sign"
+    if not all(_integer(t) for t in (a, b)):
+        # fmod(a, b) + b rounds when fmod(a, b) is tiny against b: not exact in float
+        return "a floored remainder of floats (fmod=0, opset 28) has no exact form in |x| and sign"
+    return None
+
+
+@register
+class LegalizeMod(RuleSet):
+    """Mod where the target cannot take its operands' signs -> sign and a remainder of |a| and |b|."""
+
+    id = "lower::mod"
+    # fmt: off
+    rules = (
+        Rule("mod_truncated_to_abs", mod, mod_truncated, truncating, "fmod(a, b) -> sign(a) * (|a| mod |b|)", legalize=True),
+        Rule("mod_floored_to_abs", mod, mod_floored, floored_integers, "mod(a, b) -> sign(b) * (|fmod(a, b) + b| mod |b|)   (integers)", legalize=True),
+    )
+    # fmt: on
 
 
 @register

@@ -13,7 +13,9 @@ around the one op: exact.
 from __future__ import annotations
 
 import numpy as np
+import onnx_graphsurgeon as gs
 
+from bridgec.core import ir, ops
 from bridgec.passes._infra import register
 from bridgec.passes._pattern import Rule, RuleSet
 
@@ -22,7 +24,8 @@ def _rank(tensor) -> int | None:
     return None if tensor.shape is None else len(tensor.shape)
 
 
-def _axes(op, kind: str, x, axes: list[int]):
+def view_axes(op, kind: str, x, axes: list[int]):
+    """Unsqueeze or Squeeze (``kind``) x at ``axes``, in the form the graph's opset takes."""
     if op.opset >= 13:  # Squeeze/Unsqueeze take their axes as an input from opset 13
         return getattr(op, kind)(x, op.const(axes, np.int64))
     return getattr(op, kind)(x, axes=axes)
@@ -42,8 +45,8 @@ def _shaped(tensor, shape):
 def _unsqueezed(op, norm, x):
     """``norm`` (the op on a tensor of a shape) on x of rank 2 or 3 viewed as rank 4."""
     shape = [*x.shape, *[1] * (4 - len(x.shape))]
-    y = norm(_shaped(_axes(op, "Unsqueeze", x, _trailing(x)), shape), shape)
-    return _axes(op, "Squeeze", y, _trailing(x))
+    y = norm(_shaped(view_axes(op, "Unsqueeze", x, _trailing(x)), shape), shape)
+    return view_axes(op, "Squeeze", y, _trailing(x))
 
 
 def _merged(op, norm, x):
@@ -105,16 +108,43 @@ def _static_tail(x) -> str | None:
     return reason
 
 
+EVAL_MODE = "export the model in eval mode (model.eval() before tracing or exporting)"
+
+
+def batch_statistics(node: gs.Node) -> str | None:
+    """Why the BatchNormalization ``node`` normalises with the batch's own statistics (training
+    mode, which no Core ML layer computes), or None where it uses its mean and var inputs.
+
+    From opset 14 the training_mode attribute says so. Before it (the IR's opset 13: older models
+    are converted up to it) the outputs do: (Y, mean, var, saved mean, saved var) is training mode
+    whether or not anything reads the extra outputs (onnxruntime then normalises with the batch's
+    statistics), Y alone is inference. A node that states training_mode 0 is opset 14 or newer,
+    where extra outputs are invalid (onnx's shape inference refuses the node) and training is off:
+    inference, when nothing reads them.
+    """
+    if int(ops.attr(node, "training_mode")):
+        return f"BatchNormalization in training mode (training_mode=1: the batch's statistics); {EVAL_MODE}"
+    extra = [t for t in node.outputs[1:] if not ir.is_empty(t)]
+    if extra and ("training_mode" not in node.attrs or any(t.outputs for t in extra)):
+        names = ", ".join(t.name for t in extra)
+        return (
+            f"BatchNormalization in training mode (running statistics outputs {names}: the batch's "
+            f"statistics); {EVAL_MODE}"
+        )
+    return None
+
+
 def inference(x, training_mode) -> str | None:
-    """Why the BatchNormalization reading x computes the batch's statistics, or None. Before opset
-    14 the outputs say so: (Y, mean, var, saved mean, saved var) is training mode, Y alone is not;
-    training_mode is absent then (None). A check sees the bound values, not the node: any
-    BatchNormalization reading x counts."""
+    """Why the BatchNormalization reading x is not one the rank-4 form computes, or None: training
+    mode (``batch_statistics``), or extra outputs the one-output form does not make. A check sees
+    the bound values, not the node: any BatchNormalization reading x counts."""
     if training_mode:
-        return "training-mode BatchNormalization (statistics of the batch)"
+        return f"BatchNormalization in training mode (training_mode=1); {EVAL_MODE}"
     for node in x.outputs:
-        if node.op == "BatchNormalization" and len(node.outputs) > 1:
-            return f"{node.name} has running statistics outputs: training mode"
+        if node.op == "BatchNormalization":
+            reason = batch_statistics(node)
+            if reason or len(node.outputs) > 1:
+                return reason or f"{node.name} has (unused) statistics outputs the rank-4 form does not make"
     return None
 
 

@@ -33,6 +33,7 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from bridgec.core import ir
+from bridgec.core.capabilities import Capabilities
 from bridgec.passes._infra import Pass, PassContext, PassResult, drop_nodes, register
 from bridgec.passes._pattern import Builder, NearMiss, attribute_value
 
@@ -184,10 +185,14 @@ class LegalizeRank(Pass):
     """Views through tensors of a rank the target refuses -> the same views on merged axes."""
 
     id = "lower::rank"
+    plan_by_trial = True
 
     @classmethod
     def explain(cls) -> list[str]:
         return [f"{RULE}: {IDENTITY}"]
+
+    def may_rewrite(self, graph: gs.Graph, capabilities: Capabilities) -> bool:
+        return any(_is_view(n) and capabilities.unsupported_reason(n) for n in graph.nodes)
 
     def call(self, graph: gs.Graph, ctx: PassContext) -> PassResult:
         key = f"{self.id}/{RULE}"
@@ -217,6 +222,7 @@ class LegalizeRank(Pass):
             y = _rewrite(builder, source, shape, *read)
             lacking = next(((n.op, why) for n in builder.nodes if (why := caps.unsupported_reason(n))), None)
             if lacking is not None:
+                builder.discard()
                 miss = NearMiss(
                     end.name,
                     len(chain),
@@ -224,7 +230,7 @@ class LegalizeRank(Pass):
                 )
                 continue
             builder.commit([y], [end])
-            ctx.applied(self.id, RULE, chain, end, builder.nodes)
+            ctx.applied(self.id, RULE, chain, end, builder.nodes, f"{refused[0].name}: {refused[1]}")
             removed.add(id(end))
             hits += 1
         ctx.tally(key, hits, miss)

@@ -39,17 +39,17 @@ import onnx_graphsurgeon as gs
 from onnx import helper
 
 from bridgec.core import ir
+from bridgec.core.capabilities import Capabilities
 from bridgec.core.errors import ConversionError
 from bridgec.passes._infra import Pass, PassContext, PassResult, drop_nodes, register
 from bridgec.passes._pattern import Builder, NearMiss
+from bridgec.passes.lower.resize_rank import OPS, legalises
 
 MAX_MATRIX = 2**22  # elements of one interpolation matrix (16 MiB of float32 weights)
 MAX_AXIS = 4096  # input pixels along a resized axis (the probe is an identity of that size)
 
 RULE = "resize_to_matmul"
 IDENTITY = "resize(x) -> A_h @ x @ A_w^T   (A: the node's 1-D resize of an identity, per resized axis)"
-
-_OPS = {("", "Resize"), ("", "Upsample")}
 
 
 @dataclass(frozen=True)
@@ -370,20 +370,27 @@ class LowerResize(Pass):
     """Lower a Resize/Upsample the target refuses: y = A_h @ x @ A_w^T, a MatMul per resized axis."""
 
     id = "lower::resize"
+    plan_by_trial = True
     after = ("cleanup::fold_constants",)  # sizes computed from Shape are constants by then
 
     @classmethod
     def explain(cls) -> list[str]:
         return [f"{RULE}: {IDENTITY}"]
 
+    def may_rewrite(self, graph: gs.Graph, capabilities: Capabilities) -> bool:
+        return any(ir.op_key(n) in OPS and capabilities.unsupported_reason(n) for n in graph.nodes)
+
     def call(self, graph: gs.Graph, ctx: PassContext) -> PassResult:
         key = f"{self.id}/{RULE}"
         opset = ir.default_opset(graph)
         hits, miss = 0, None
         removed: set[int] = set()
-        for node in [n for n in graph.nodes if ir.op_key(n) in _OPS]:
+        for node in [n for n in graph.nodes if ir.op_key(n) in OPS]:
             if ctx.capabilities.unsupported_reason(node) is None:
                 miss = _closer(miss, NearMiss(node.name, 1, "the target runs it as it is"))
+                continue
+            if legalises(node, graph, ctx.capabilities):  # a rank-1/2 resize the target takes as rank 4
+                miss = _closer(miss, NearMiss(node.name, 1, "lower::resize_rank resizes it as rank 4"))
                 continue
             plan = _plan(node, opset)
             if isinstance(plan, str):
@@ -394,10 +401,12 @@ class LowerResize(Pass):
             lacking = [(n.op, ctx.capabilities.unsupported_reason(n)) for n in builder.nodes]
             lacking = [(op, why) for op, why in lacking if why]
             if lacking:
+                builder.discard()
                 miss = _closer(miss, NearMiss(node.name, 1, f"target lacks {lacking[0][0]}: {lacking[0][1]}"))
                 continue
+            because = ctx.capabilities.unsupported_reason(node) or ""
             builder.commit([y], [node])
-            ctx.applied(self.id, RULE, [node], node, builder.nodes)
+            ctx.applied(self.id, RULE, [node], node, builder.nodes, because)
             removed.add(id(node))
             hits += 1
         ctx.tally(key, hits, miss)

@@ -453,16 +453,16 @@ def test_failed_run_keeps_the_previous_outputs(previous_outputs, tmp_path, capsy
     folder = tmp_path / "out"
     shutil.copytree(previous_outputs, folder)
     before = _tree(folder)
-    model = tmp_path / "sin.onnx"
+    model = tmp_path / "round.onnx"
     onnx.save(
         onnx.parser.parse_model(
-            '<ir_version: 8, opset_import: ["" : 17]> g (float[1,3,4,4] x) => (float[1,3,4,4] y) { y = Sin (x) }'
+            '<ir_version: 8, opset_import: ["" : 17]> g (float[1,3,4,4] x) => (float[1,3,4,4] y) { y = Round (x) }'
         ),
         str(model),
     )
     out = folder / "net.mlmodel"
     code, _, err = run_cli([model, "-O", "none", "-o", out, "--report-json", folder / "net.json"], capsys)
-    assert code == 1 and "Sin" in one_error_line(err)
+    assert code == 1 and "Round" in one_error_line(err)
     assert _tree(folder) == before
 
 

@@ -132,32 +132,32 @@ def test_killed_run_leaves_nothing_half_written(stage, faceseg_path, tmp_path):
 def test_custom_layer_without_kernel_needs_allow_missing_kernels(tmp_path, capsys):
     import onnx
 
-    model = tmp_path / "sin.onnx"
+    model = tmp_path / "round.onnx"
     onnx.save(
         onnx.parser.parse_model(
             '<ir_version: 8, opset_import: ["" : 17]> g (float[1,3,4,4] x) => '
-            "(float[1,3,4,4] y) { a = Sin (x) y = Relu (a) }"
+            "(float[1,3,4,4] y) { a = Round (x) y = Relu (a) }"
         ),
         str(model),
     )
     for mode in ("custom", "lower-custom"):
-        # a NeuralNetwork (the format with custom layers): ML Programs compute Sin natively
+        # a NeuralNetwork (the format with custom layers); Round is no Core ML layer
         code, _, err = run_cli([str(model), "-O", mode, "-q", "--format", "neuralnetwork"], capsys)
         assert (
             code == 1
-            and "no bundled kernel for custom layer(s) Sin x1 (no Core ML layer for this op; nodes: Sin_0)"
+            and "no bundled kernel for custom layer(s) Round x1 (no Core ML layer for this op; nodes: Round_0)"
             in err
         )
-        assert "--allow-missing-kernels" in err and not (tmp_path / "sin.mlmodel").exists()
+        assert "--allow-missing-kernels" in err and not (tmp_path / "round.mlmodel").exists()
     code, out, _ = run_cli([str(model), "--allow-missing-kernels", "--format", "neuralnetwork"], capsys)
     assert code == 0
-    assert "Sin   1      custom  Sin (no bundled kernel" in out
+    assert "Round  1      custom  Round (no bundled kernel" in out
     from bridgec.backends.coreml import load_spec
 
     (custom,) = [
         layer
-        for layer in load_spec(tmp_path / "sin.mlmodel").neuralNetwork.layers
+        for layer in load_spec(tmp_path / "round.mlmodel").neuralNetwork.layers
         if layer.WhichOneof("layer") == "custom"
     ]
-    assert custom.custom.className == "Sin"
-    assert not (tmp_path / "sin_kernels").exists()
+    assert custom.custom.className == "Round"
+    assert not (tmp_path / "round_kernels").exists()

@@ -12,7 +12,7 @@ from bridgec.driver import analysis, report_schema
 from bridgec.driver.cli import main
 
 # One op of each kind on iOS13: Conv native (constant weights), HardSwish lowered, exact Gelu a custom
-# layer with kernels (iOS14 has a layer for it), Erf native (the erf layer), Dropout removed, Tan a
+# layer with kernels (iOS14 has a layer for it), Erf native (the erf layer), Dropout removed, Round a
 # custom layer without a kernel.
 MODEL = """
 <ir_version: 9, opset_import: ["" : 20]>
@@ -24,7 +24,7 @@ g (float[1,2,4,4] x) => (float[1,2,4,4] y)
   g = Gelu (h)
   e = Erf (g)
   d = Dropout (e)
-  y = Tan (d)
+  y = Round (d)
 }
 """
 
@@ -42,7 +42,9 @@ def mixed(tmp_path):
 
 @pytest.fixture
 def convertible(tmp_path):
-    return _save(tmp_path, MODEL.replace("y = Tan (d)", "y = Relu (d)").replace("Erf", "Sigmoid"), "ok.onnx")
+    return _save(
+        tmp_path, MODEL.replace("y = Round (d)", "y = Relu (d)").replace("Erf", "Sigmoid"), "ok.onnx"
+    )
 
 
 def _rows(report):
@@ -57,7 +59,7 @@ def test_statuses_come_from_the_passes(mixed):
     assert rows["Gelu"].status == "custom" and rows["Gelu"].kernel == "CPU+GPU"
     assert rows["Erf"].status == "native" and rows["Erf"].how == "erf"  # ONNX Erf: Core ML's erf layer
     assert rows["Dropout"].status == "removed"
-    assert rows["Tan"].status == "custom" and rows["Tan"].kernel == "none"
+    assert rows["Round"].status == "custom" and rows["Round"].kernel == "none"
     assert rows["Conv"].nodes and all(r.count == len(r.nodes) for r in report.rows)
     assert not report.possible
     assert "not possible (1 custom without kernel)" in report.summary
@@ -69,7 +71,7 @@ def test_unconvertible_under_lower_lists_the_unsupported_rows(mixed, capsys):
     out = capsys.readouterr().out
     assert code == 1
     lines = {line.split()[0]: line for line in out.splitlines() if line and not line.startswith("-")}
-    assert "unsupported" in lines["Tan"] and "no Core ML layer for this op" in lines["Tan"]
+    assert "unsupported" in lines["Round"] and "no Core ML layer for this op" in lines["Round"]
     assert "native" in lines["ai.bridgec::Erf"]
     assert "native" in lines["Conv"] and "native" in lines["ai.bridgec::Gelu"]
     assert "not possible (1 unsupported)" in out

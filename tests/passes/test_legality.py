@@ -23,7 +23,7 @@ def model(body: str, x: str = "float[1,3,8,8] x", y: str = "float[1,3,8,8] y") -
 
 MIXED = model(
     'a = Identity (x)\n b = ai.bridgec.HardSwish (a)\n c = ai.bridgec.Gelu <approximate = "none"> (b)\n'
-    " d = Cos (c)\n y = Relu (d)"
+    " d = Round (c)\n y = Relu (d)"
 )
 
 
@@ -42,7 +42,7 @@ def test_each_status_comes_from_the_pipelines_passes():
     assert sorted(hardswish.creates) == ["HardSigmoid", "Mul"]
     assert all(part.status == "native" for part in hardswish.parts)
     assert found["ai.bridgec::Gelu"].status == "custom" and "iOS14" in found["ai.bridgec::Gelu"].reason
-    assert found["Cos"].status == "unsupported" and found["Relu"].status == "native"
+    assert found["Round"].status == "unsupported" and found["Relu"].status == "native"
     assert legality.custom_layers(found.values()) == ["Gelu"]
     # a newer target runs Gelu: nothing is left for a custom layer
     newer = legality.plan(graph, capabilities_for("iOS14"), passes.pipeline("lower-custom"))
@@ -161,3 +161,78 @@ def test_plan_and_pipeline_agree_on_every_node_test_model(target, fmt):
         if planned != found:
             disagree.append((name, planned, found))
     assert compared > 1500 and not disagree, disagree[:5]
+
+
+# --- rewriting passes that are no rule sets: run on a copy --------------------------------------------
+
+SWIN_WINDOWS = model(  # a rank-6 view chain (swin's window partition): lower::rank merges its axes
+    "s = Constant <value = int64[6] {1, 2, 4, 2, 4, 3}> ()\n r = Reshape (x, s)\n"
+    " t = Transpose <perm = [0, 1, 3, 2, 4, 5]> (r)\n"
+    " u = Constant <value = int64[4] {4, 4, 4, 3}> ()\n y = Reshape (t, u)",
+    x="float[1,8,8,3] x",
+    y="float[4,4,4,3] y",
+)
+PAD_INTO_CONV = model(  # TF's "SAME" padding: fuse::pad_into_conv makes it the convolution's own
+    "p0 = Constant <value = int64[8] {0, 0, 0, 0, 0, 0, 1, 2}> ()\n p = Pad (x, p0)\n"
+    " w = Constant <value = float[4,3,3,3] {" + ", ".join(["0.5"] * 108) + "}> ()\n"
+    " y = Conv <strides = [2, 2]> (p, w)",
+    y="float[1,4,4,5] y",
+)
+
+
+@pytest.mark.parametrize("fmt", ["neuralnetwork", "mlprogram"])
+def test_a_view_chain_of_rank_six_is_planned_as_lower_rank_does_it(fmt):
+    graph = graph_from_text(SWIN_WINDOWS)
+    caps = capabilities_for("iOS15", format=fmt)
+    found = {p.node: p for p in legality.plan(graph, caps, passes.pipeline("lower-custom"))}
+    rank6 = [n.name for n in graph.nodes if n.op in ("Reshape", "Transpose") and len(n.outputs[0].shape) == 6]
+    assert rank6 and all(caps.unsupported_reason(n) for n in graph.nodes if n.name in rank6)
+    for name in rank6:
+        assert found[name].status == "lowered" and found[name].rule == "lower::rank/merge_view_axes"
+        assert {p.status for p in found[name].parts} == {"native"}
+        assert "Transpose" in found[name].creates
+    # the same pipeline without lower::rank: the rank-6 views stay unsupported
+    without = passes.pipeline("lower-custom", disable=("lower::rank",))
+    assert {p.status for p in legality.plan(graph, caps, without) if p.node in rank6} == {"unsupported"}
+
+
+def test_a_pad_read_by_a_convolution_is_planned_into_it():
+    graph = graph_from_text(PAD_INTO_CONV)
+    caps = capabilities_for("iOS15")
+    pad = next(p for p in legality.plan(graph, caps, passes.pipeline("lower-custom")) if p.op == "Pad")
+    assert pad.status == "lowered" and pad.rule == "fuse::pad_into_conv/pad_into_conv"
+    assert pad.creates == ("Conv",)
+    none = next(p for p in legality.plan(graph, caps, passes.pipeline("none")) if p.op == "Pad")
+    assert none.status == "native"  # -O none fuses nothing, and the target takes the Pad
+
+
+def test_planning_a_rewriting_pass_leaves_the_graph_as_it_was():
+    for text in (SWIN_WINDOWS, PAD_INTO_CONV):
+        graph = graph_from_text(text)
+        before = [(n.name, n.op, dict(n.attrs), [t.name for t in n.inputs]) for n in graph.nodes]
+        consumers = {t.name: len(t.outputs) for n in graph.nodes for t in n.inputs}
+        legality.plan(graph, capabilities_for("iOS15"), passes.pipeline("lower-custom"))
+        assert [(n.name, n.op, dict(n.attrs), [t.name for t in n.inputs]) for n in graph.nodes] == before
+        assert {t.name: len(t.outputs) for n in graph.nodes for t in n.inputs} == consumers
+
+
+def test_a_pass_that_says_it_would_not_rewrite_is_not_run():
+    runs = []
+
+    class Counting(passes.Pass):
+        id = "test::counting"
+        plan_by_trial = True
+
+        def may_rewrite(self, graph, capabilities):
+            return bool(runs)  # no, the first time
+
+        def call(self, graph, ctx):
+            runs.append(graph)
+            return passes.PassResult(graph, False)
+
+    graph = graph_from_text(MIXED)
+    legality.plan(graph, capabilities_for("iOS15"), [Counting()])
+    assert runs == []
+    runs.append(None)
+    legality.plan(graph, capabilities_for("iOS15"), [Counting()])
+    assert len(runs) == 2 and runs[1] is not graph  # run, on a copy

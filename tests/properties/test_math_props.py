@@ -1,5 +1,5 @@
-"""Property: the unary math emitters (ops/math.py, mil/elementwise.py), Pow and Mod, both formats,
-against onnxruntime.
+"""Property: the unary math emitters (ops/math.py, mil/elementwise.py), the trigonometric and
+hyperbolic ones, Pow and Mod, both formats, against onnxruntime.
 
 Feeds reach each op's edges: 0 and its float32 neighbours (Reciprocal's +-inf, Log's -inf), halves
 and integers (Floor, Ceil, Sign), negatives where the op makes NaN (Sqrt, Log), a scale past exp's
@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from tests.properties._edges import edge_feeds
 from tests.properties._harness import FORMATS, PROPERTY_SETTINGS, Case, In, broadcast_of, prove, shapes
 
-UNARY = ("Sqrt", "Exp", "Log", "Abs", "Neg", "Reciprocal", "Floor", "Ceil", "Sign", "Sin", "Cos", "Erf")
+UNARY = ("Sqrt", "Exp", "Log", "Abs", "Neg", "Reciprocal", "Floor", "Ceil", "Sign", "Erf")
+TRIGONOMETRIC = ("Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh")
 INTEGER = ("Abs", "Neg", "Sign")  # the unary ops ONNX defines on integers too
 _HALVES = (0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 1.0, -1.0, -0.0)
 
@@ -120,7 +121,7 @@ def mod_cases(draw) -> Case:
     return case
 
 
-CASES = {op: unary_cases(op) for op in UNARY} | {"Pow": pow_cases(), "Mod": mod_cases()}
+CASES = {op: unary_cases(op) for op in UNARY + TRIGONOMETRIC} | {"Pow": pow_cases(), "Mod": mod_cases()}
 
 
 @pytest.mark.parametrize("format", FORMATS)

@@ -6,7 +6,7 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from bridgec.backends.coreml.mlprogram_ops import MilEmitter, known_at_build, operands, unary
-from bridgec.backends.coreml.neuralnetwork_layers.elementwise import integer
+from bridgec.backends.coreml.neuralnetwork_layers.elementwise import integer, mod_reason
 from bridgec.core import ir, ops
 
 
@@ -78,8 +78,23 @@ def _pow_check(node: gs.Node, target) -> str | None:
 
 
 def _mod_check(node: gs.Node, target) -> str | None:
-    """Restrictions: fmod 0 (integer, sign of the divisor: MIL mod's x % y)."""
-    return "fmod=1 (C fmod) has no MIL op" if int(ops.attr(node, "fmod")) else None
+    """Restrictions: both operands >= 0 by construction (|x|, or a constant of no negative value),
+    or both known when building (folded)."""
+    if all(known_at_build(t) for t in node.inputs):
+        return None
+    # MIL's "x % y" is silent on signs: coremltools folds it as Python's %, its own torch and TF
+    # frontends write a floored remainder with floor_div instead, and a compiled model was seen
+    # to give C's sign (kasper0406/stablehlo-coreml#70)
+    return mod_reason(node, "MIL mod")
+
+
+def _mod(ctx, node: gs.Node) -> None:
+    a, b = (ctx.const(t) for t in node.inputs)
+    if a is not None and b is not None:  # shape arithmetic, known here: ONNX's remainder, folded
+        remainder = np.fmod if int(ops.attr(node, "fmod")) else np.mod
+        ctx.set(node.outputs[0], remainder(a, b).astype(np.result_type(a, b)))
+        return
+    _binary("mod")(ctx, node)
 
 
 def _neg(ctx, node: gs.Node) -> None:
@@ -107,7 +122,7 @@ emitters = [
     MilEmitter("Mul", _binary("mul"), mil_ops=("mul",)),
     MilEmitter("Div", _div, _div_check, mil_ops=("real_div",)),
     MilEmitter("Pow", _binary("pow"), _pow_check, mil_ops=("pow",)),
-    MilEmitter("Mod", _binary("mod"), _mod_check, mil_ops=("mod",)),
+    MilEmitter("Mod", _mod, _mod_check, mil_ops=("mod",)),
     MilEmitter("Min", _min_max("minimum"), _two_inputs_check, mil_ops=("minimum",)),
     MilEmitter("Max", _min_max("maximum"), _two_inputs_check, mil_ops=("maximum",)),
     MilEmitter("Sqrt", unary("sqrt"), mil_ops=("sqrt",)),
@@ -120,6 +135,9 @@ emitters = [
     MilEmitter("Floor", unary("floor"), mil_ops=("floor",)),
     MilEmitter("Ceil", unary("ceil"), mil_ops=("ceil",)),
     MilEmitter("Sign", unary("sign"), mil_ops=("sign",)),
-    MilEmitter("Sin", unary("sin"), mil_ops=("sin",)),
-    MilEmitter("Cos", unary("cos"), mil_ops=("cos",)),
+    # the trigonometric and hyperbolic functions MIL has (no asinh, no acosh)
+    *(
+        MilEmitter(op, unary(op.lower()), mil_ops=(op.lower(),))
+        for op in ("Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Atanh")
+    ),
 ]

@@ -14,6 +14,7 @@ from bridgec.backends.coreml.mlprogram_ops import (
 from bridgec.backends.coreml.neuralnetwork_layers.conv import layer_norm_param, layer_norm_params_fit
 from bridgec.core import ir, ops
 from bridgec.core.errors import ConversionError
+from bridgec.passes.lower.normalization import batch_statistics
 
 
 def _f32(ctx, node: gs.Node, index: int) -> np.ndarray:
@@ -28,11 +29,7 @@ def _unused_outputs(node: gs.Node, what: str) -> str | None:
 
 def _batch_norm_check(node: gs.Node, target) -> str | None:
     """Restrictions: inference mode; constant scale, bias, mean and variance."""
-    if int(ops.attr(node, "training_mode")):
-        return "BatchNormalization in training mode"
-    return constant_inputs(node, (1, 2, 3, 4), "scale/bias/mean/variance") or _unused_outputs(
-        node, "running mean/var"
-    )
+    return batch_statistics(node) or constant_inputs(node, (1, 2, 3, 4), "scale/bias/mean/variance")
 
 
 def _batch_norm(ctx, node: gs.Node) -> None:

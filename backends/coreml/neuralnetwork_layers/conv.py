@@ -7,29 +7,54 @@ import onnx_graphsurgeon as gs
 
 from bridgec.backends.coreml.neuralnetwork_layers import Emitter
 from bridgec.core import ir, ops
+from bridgec.passes.lower.normalization import batch_statistics
 
 _SAME = {"SAME_UPPER": "BOTTOM_RIGHT_HEAVY", "SAME_LOWER": "TOP_LEFT_HEAVY"}
 
 
+VOLUME_SPEC = 5  # Convolution3D, Pooling3D, GlobalPooling3D: NeuralNetwork.proto's iOS14 layers
+
+
+def volume_reason(node: gs.Node, target, layer: str) -> str | None:
+    """Why ``target`` cannot hold the 3-D ``layer`` that ``node`` needs (None: it can)."""
+    if target is not None and target.spec_version < VOLUME_SPEC:
+        return f"3-D {node.op} needs iOS14 or newer (NeuralNetwork's {layer} layer)"
+    return None
+
+
 def _conv_check(node: gs.Node, target) -> str | None:
-    """Restrictions: 2-D only; constant weights and bias; auto_pad NOTSET, VALID or SAME_*."""
+    """Restrictions: 2-D or 3-D (iOS14); constant weights and bias; auto_pad NOTSET, VALID or SAME_*
+    (3-D SAME_LOWER: a static input D, H and W)."""
     weight = ir.constant_value(node.inputs[1])
     if weight is None:
         return "Conv weights must be constant"
-    if weight.ndim != 4:
-        return f"only 2-D convolution maps to Core ML's convolution layer (weights are {weight.ndim - 2}-D)"
+    if weight.ndim not in (4, 5):
+        return (
+            "only 2-D and 3-D convolution map to Core ML's convolution layers "
+            f"(weights are {weight.ndim - 2}-D)"
+        )
     if len(node.inputs) > 2 and not ir.is_empty(node.inputs[2]) and ir.constant_value(node.inputs[2]) is None:
         return "Conv bias must be constant"
     if ops.attr(node, "auto_pad") not in ("NOTSET", "VALID", *_SAME):
         return f"auto_pad {node.attrs['auto_pad']} is not supported"
+    if weight.ndim == 5:
+        padding = _conv3d_padding(node, weight.shape[2:])
+        return volume_reason(node, target, "convolution3d") or (padding if isinstance(padding, str) else None)
+    return None
+
+
+def _bias(node: gs.Node) -> np.ndarray | None:
+    if len(node.inputs) > 2 and not ir.is_empty(node.inputs[2]):
+        return np.asarray(ir.constant_value(node.inputs[2]), dtype=np.float32)
     return None
 
 
 def _conv(ctx, node: gs.Node) -> None:
     weight = np.asarray(ir.constant_value(node.inputs[1]), dtype=np.float32)  # (out, in/groups, kh, kw)
-    bias = None
-    if len(node.inputs) > 2 and not ir.is_empty(node.inputs[2]):
-        bias = np.asarray(ir.constant_value(node.inputs[2]), dtype=np.float32)
+    if weight.ndim == 5:
+        _conv3d(ctx, node, weight)
+        return
+    bias = _bias(node)
     out_channels, kernel_channels, kh, kw = weight.shape
     strides = list(node.attrs.get("strides", [1, 1]))
     dilations = list(node.attrs.get("dilations", [1, 1]))
@@ -64,6 +89,70 @@ def _conv(ctx, node: gs.Node) -> None:
         output_name=node.outputs[0].name,
         dilation_factors=dilations,
         **kwargs,
+    )
+
+
+def _conv3d_padding(node: gs.Node, kernel: tuple[int, ...]) -> dict[str, int | str] | str:
+    """Convolution3D's padding for ``node``, or why it has none. auto_pad SAME_UPPER is its SAME
+    (NeuralNetwork.proto: "enough padding ... such that the output of the convolution has size
+    Ceiling(inputShape / stride)", the odd one "added to the back/bottom/right side"); any other
+    layout its CUSTOM amounts, SAME_LOWER's from the input's static shape (the odd one in front)."""
+    auto_pad = ops.attr(node, "auto_pad")
+    if auto_pad == "SAME_UPPER":
+        return {"padding_mode": "same"}
+    if auto_pad == "SAME_LOWER":
+        shape = node.inputs[0].shape
+        if shape is None or not all(isinstance(d, int) for d in shape[2:]):
+            return "3-D Conv with auto_pad SAME_LOWER needs the input's static D, H and W"
+        strides = [int(s) for s in node.attrs.get("strides", [1] * 3)]
+        dilations = [int(d) for d in node.attrs.get("dilations", [1] * 3)]
+        totals = [
+            max(0, (-(-n // s) - 1) * s + (k - 1) * d + 1 - n)
+            for n, k, s, d in zip(shape[2:], kernel, strides, dilations, strict=True)
+        ]
+        begin, end = [t - t // 2 for t in totals], [t // 2 for t in totals]
+    else:
+        pads = [0] * 6 if auto_pad == "VALID" else [int(p) for p in node.attrs.get("pads", [0] * 6)]
+        begin, end = pads[:3], pads[3:]
+    return {
+        "padding_mode": "custom",
+        "padding_front": begin[0],
+        "padding_back": end[0],
+        "padding_top": begin[1],
+        "padding_bottom": end[1],
+        "padding_left": begin[2],
+        "padding_right": end[2],
+    }
+
+
+def _conv3d(ctx, node: gs.Node, weight: np.ndarray) -> None:
+    """Convolution3D: weights "[outputChannels, kernelChannels, kernelDepth, kernelHeight,
+    kernelWidth], where kernelChannels == inputChannels / nGroups", ONNX's own layout."""
+    bias = _bias(node)
+    out_channels, kernel_channels, kd, kh, kw = weight.shape
+    groups = int(ops.attr(node, "group"))
+    strides = [int(s) for s in node.attrs.get("strides", [1] * 3)]
+    dilations = [int(d) for d in node.attrs.get("dilations", [1] * 3)]
+    ctx.builder.add_convolution3d(
+        name=node.name,
+        input_channels=kernel_channels * groups,
+        output_channels=out_channels,
+        depth=kd,
+        height=kh,
+        width=kw,
+        W=weight,
+        b=bias,
+        has_bias=bias is not None,
+        groups=groups,
+        stride_depth=strides[0],
+        stride_height=strides[1],
+        stride_width=strides[2],
+        dilation_depth=dilations[0],
+        dilation_height=dilations[1],
+        dilation_width=dilations[2],
+        input_name=ctx.blob(node.inputs[0]),
+        output_name=node.outputs[0].name,
+        **_conv3d_padding(node, (kd, kh, kw)),
     )
 
 
@@ -107,12 +196,11 @@ def layer_norm_param(value: np.ndarray, normalized: tuple[int, ...]) -> np.ndarr
 
 def _bn_check(node: gs.Node, target) -> str | None:
     """Restrictions: inference mode; constant scale, bias, mean and variance; rank-4 NCHW input."""
-    if int(ops.attr(node, "training_mode")):
-        return "training-mode BatchNormalization (statistics of the batch) is not supported"
+    training = batch_statistics(node)
+    if training:
+        return training
     if any(ir.constant_value(t) is None for t in node.inputs[1:5]):
         return "BatchNormalization scale, bias, mean and variance must be constant"
-    if len(node.outputs) > 1 and any(t.outputs for t in node.outputs[1:]):
-        return "training-mode BatchNormalization (running statistics outputs) is not supported"
     shape = node.inputs[0].shape
     if shape is not None and len(shape) != 4:
         return f"Core ML batchnorm normalises axis -3; only rank-4 NCHW inputs map (rank {len(shape)})"
@@ -202,6 +290,14 @@ def _conv_transpose_check(node: gs.Node, target) -> str | None:
     weight = ir.constant_value(node.inputs[1])
     if weight is None:
         return "ConvTranspose weights must be constant"
+    if weight.ndim == 5:
+        # the proto's deconvolution weight layout ("[outputChannels / nGroups, kernelChannels, ...],
+        # where" and no more) is the reverse of what coremltools writes, and it gives no output size
+        # for any padding type nor where an outputShape places the map: nothing to check it against
+        return (
+            "3-D ConvTranspose: NeuralNetwork.proto does not define Convolution3D's deconvolution "
+            "(weight layout, output size, padding); --format mlprogram takes it"
+        )
     if weight.ndim != 4:
         return f"only 2-D ConvTranspose maps to Core ML's deconvolution (weights are {weight.ndim - 2}-D)"
     if len(node.inputs) > 2 and not ir.is_empty(node.inputs[2]) and ir.constant_value(node.inputs[2]) is None:

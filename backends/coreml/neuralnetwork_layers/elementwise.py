@@ -7,7 +7,7 @@ import onnx
 import onnx_graphsurgeon as gs
 
 from bridgec.backends.coreml.neuralnetwork_layers import Emitter
-from bridgec.core import ir
+from bridgec.core import ir, ops
 
 _LAYERS = {
     "Add": "add_add_broadcastable",
@@ -44,6 +44,29 @@ def integer(tensor: gs.Tensor) -> bool:
         return np.dtype(dtype).kind in "iu"
     except TypeError:
         return False
+
+
+def non_negative(tensor: gs.Tensor) -> bool:
+    """Is every value of the tensor >= 0 by construction: |x|, or a constant of no negative value
+    (a remainder of such operands is the same whichever sign convention a Mod follows)?"""
+    value = ir.constant_value(tensor)
+    if value is not None:
+        return bool(np.all(value >= 0))
+    producer = tensor.inputs[0] if len(tensor.inputs) == 1 else None
+    return producer is not None and ir.op_key(producer) == ("", "Abs")
+
+
+def mod_reason(node: gs.Node, remainder: str) -> str | None:
+    """Why a Core ML remainder (``remainder`` names it) cannot take the Mod as it is: None where both
+    operands are >= 0 by construction, the only operands whose remainder Core ML documents."""
+    if all(non_negative(t) for t in node.inputs):
+        return None
+    if not int(ops.attr(node, "fmod")) and not any(integer(t) for t in node.inputs):
+        return (
+            f"a floored remainder of floats (fmod=0) of operands that may be negative: {remainder} does "
+            "not document its sign, and |x| and sign give no exact form of it"
+        )
+    return f"{remainder} does not document its sign for a negative operand; lower::mod writes Mod with |x| and sign"
 
 
 def _two_inputs_check(node: gs.Node, target) -> str | None:

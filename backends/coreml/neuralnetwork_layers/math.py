@@ -1,6 +1,8 @@
-"""Elementwise math: Sqrt, Exp, Log, Abs, Neg, Pow, Floor, Ceil, Sign, Erf, Softsign and PRelu —
-each one Core ML layer computing the ONNX formula exactly. Reciprocal has no such layer (unary
-INVERSE adds an epsilon): ``lower::reciprocal`` makes it a division."""
+"""Elementwise math: Sqrt, Exp, Log, Abs, Neg, Pow, Floor, Ceil, Sign, Erf, Softsign, PRelu, the
+trigonometric and hyperbolic functions and Mod — each one Core ML layer computing the ONNX formula
+exactly. Reciprocal has no such layer (unary INVERSE adds an epsilon): ``lower::reciprocal`` makes
+it a division. Mod is ModBroadcastable only where the proto's silence on signs cannot matter
+(``lower::mod`` writes the rest)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from bridgec.backends.coreml.neuralnetwork_layers import Emitter
-from bridgec.backends.coreml.neuralnetwork_layers.elementwise import integer
+from bridgec.backends.coreml.neuralnetwork_layers.elementwise import integer, mod_reason
 from bridgec.core import ir
 
 
@@ -56,6 +58,32 @@ def _softsign(ctx, node: gs.Node) -> None:
     ctx.builder.add_activation(node.name, "SOFTSIGN", ctx.blob(node.inputs[0]), node.outputs[0].name)
 
 
+def _mod_check(node: gs.Node, target) -> str | None:
+    """Restrictions: both operands >= 0 by construction (|x|, or a constant of no negative value)."""
+    # ModBroadcastableLayerParams says "element-wise modular operation" and no more
+    return mod_reason(node, "ModBroadcastable")
+
+
+def _mod(ctx, node: gs.Node) -> None:
+    ctx.builder.add_mod_broadcastable(node.name, ctx.input_blobs(node), node.outputs[0].name)
+
+
+# ONNX op -> the one-input layer (Sin ... AtanhLayerParams, spec 4) the builder method adds
+_TRIGONOMETRIC = {
+    "Sin": "sin",
+    "Cos": "cos",
+    "Tan": "tan",
+    "Asin": "asin",
+    "Acos": "acos",
+    "Atan": "atan",
+    "Sinh": "sinh",
+    "Cosh": "cosh",
+    "Asinh": "asinh",
+    "Acosh": "acosh",
+    "Atanh": "atanh",
+}
+
+
 def _per_channel_slope(node: gs.Node, slope: np.ndarray) -> np.ndarray | None:
     """The slope as PReLU's alpha (one value, or one per channel of axis -3), if it has that form."""
     if slope.size == 1:
@@ -101,4 +129,6 @@ emitters = [
     Emitter("PRelu", _prelu, _prelu_check, layer="activation"),
     # the kept Erf (ONNX Erf is normalised to it): ErfLayerParams, spec 4
     Emitter("Erf", _simple("add_erf"), domain=ir.BRIDGEC_DOMAIN, layer="erf"),
+    Emitter("Mod", _mod, _mod_check, layer="modBroadcastable"),
+    *(Emitter(op, _simple(f"add_{kind}"), layer=kind) for op, kind in _TRIGONOMETRIC.items()),
 ]

@@ -1,4 +1,4 @@
-"""Max/average pooling, local and global (2-D).
+"""Max/average pooling, local and global (2-D, and 3-D from iOS14).
 
 Every ONNX window layout (explicit or asymmetric pads, auto_pad, ceil_mode) is emitted as Core ML's
 floor-mode pooling with explicit ``ValidPadding`` amounts: ``window_pads`` finds the end padding
@@ -11,13 +11,14 @@ explicit end pad changes with the size.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import onnx_graphsurgeon as gs
 
 from bridgec.backends.coreml.neuralnetwork_layers import Emitter
+from bridgec.backends.coreml.neuralnetwork_layers.conv import volume_reason
 from bridgec.core import ops
+from bridgec.core.pool_windows import onnx_windows
 
 _SAME = {"SAME_UPPER": "BOTTOM_RIGHT_HEAVY", "SAME_LOWER": "TOP_LEFT_HEAVY"}  # the odd pad at the end / start
 
@@ -44,58 +45,39 @@ class PoolWindows:
 
 
 def window_pads(node: gs.Node, in_spatial: tuple[int, ...] | None) -> PoolWindows | str:
-    """The windows of a MaxPool/AveragePool ``node`` over ``in_spatial``, or why there is no
-    floor-mode form of them (ONNX's rules: pads/auto_pad, then ceil_mode's rounding up, which never
-    starts a window in the end padding, as in PyTorch). Without the spatial shape (None) only
-    floor-mode windows with explicit pads are known: the node's own pads."""
+    """The windows of a MaxPool/AveragePool ``node`` over ``in_spatial`` as floor-mode pooling, or
+    why there is no floor-mode form of them (ONNX's rule: ``pool_windows.onnx_windows``). Without
+    the spatial shape (None) only floor-mode windows with explicit pads are known: the node's own
+    pads."""
     kernel = tuple(int(k) for k in node.attrs["kernel_shape"])
     n = len(kernel)
     strides = tuple(int(s) for s in node.attrs.get("strides", [1] * n))
-    dilations = [int(d) for d in node.attrs.get("dilations", [1] * n)]
-    if any(d != 1 for d in dilations):
+    if any(int(d) != 1 for d in node.attrs.get("dilations", [1] * n)):
         return "pooling with dilations has no Core ML form"
     auto = str(ops.attr(node, "auto_pad"))
     ceil = bool(int(ops.attr(node, "ceil_mode")))
-    onnx_pads = [0] * 2 * n if auto == "VALID" else [int(p) for p in node.attrs.get("pads", [0] * 2 * n)]
     if in_spatial is None:
         if ceil or auto in ("SAME_UPPER", "SAME_LOWER"):
             return f"{node.op} with ceil_mode or auto_pad SAME needs the input's static spatial shape"
-        return PoolWindows(kernel, strides, tuple(onnx_pads[:n]), tuple(onnx_pads[n:]), tuple(onnx_pads[n:]))
-    begin, end, declared = [], [], []
-    for axis, (size, k, s) in enumerate(zip(in_spatial, kernel, strides, strict=True)):
-        if auto in ("SAME_UPPER", "SAME_LOWER"):
-            count = math.ceil(size / s)
-            if (count - 1) * s + k < size:
-                # ONNX's pad formula goes negative (input past every window): the spec does not say
-                # what that means, its reference fails, and onnxruntime crops (AveragePool) or fails
-                # (MaxPool); no pooling Core ML can express stands for it
-                return f"auto_pad {auto} with stride {s} past kernel {k} on {size} leaves input past every window"
-            total = (count - 1) * s + k - size
-            light, heavy = total // 2, total - total // 2
-            b, e = (light, heavy) if auto == "SAME_UPPER" else (heavy, light)
-        else:
-            b, e = onnx_pads[axis], onnx_pads[axis + n]
-            span = size + b + e - k
-            if span < 0:
-                # onnxruntime still makes one window here (integer division truncates); ONNX's
-                # formula makes none. Neither is a pooling Core ML can express.
-                return f"kernel {k} is larger than the padded input ({size} + pads {b}, {e})"
-            if ceil:
-                count = -(-span // s) + 1
-                if (count - 1) * s >= size + b:  # a window starting in the end padding is dropped
-                    count -= 1
-            else:
-                count = span // s + 1
-        fit = (count - 1) * s + k - size - b  # the end pad with which the last window ends the input
+        pads = [0] * 2 * n if auto == "VALID" else [int(p) for p in node.attrs.get("pads", [0] * 2 * n)]
+        return PoolWindows(kernel, strides, tuple(pads[:n]), tuple(pads[n:]), tuple(pads[n:]))
+    axes = onnx_windows(node, in_spatial)
+    if isinstance(axes, str):
+        return axes
+    end = []
+    for size, k, s, axis in zip(in_spatial, kernel, strides, axes, strict=True):
+        fit = (
+            (axis.count - 1) * s + k - size - axis.begin
+        )  # the end pad with which the last window ends the input
         # Any end pad in [fit, fit + s) makes exactly these windows. The node's own is one unless a
         # ceil_mode window runs past it; then e + s - 1 is one for every input size where ONNX
         # drops no window (a layer that holds across flexible shapes), except where the node
         # counts its pads in an average: there the smallest keeps the overhang out if it can be.
-        target = e + s - 1 if ceil and not (node.op == "AveragePool" and _counts_pads(node)) else e
-        begin.append(b)
-        declared.append(e)
+        target = (
+            axis.end + s - 1 if ceil and not (node.op == "AveragePool" and _counts_pads(node)) else axis.end
+        )
         end.append(min(max(target, fit), fit + s - 1))
-    return PoolWindows(kernel, strides, tuple(begin), tuple(end), tuple(declared))
+    return PoolWindows(kernel, strides, tuple(a.begin for a in axes), tuple(end), tuple(a.end for a in axes))
 
 
 def _counts_pads(node: gs.Node) -> bool:
@@ -153,13 +135,17 @@ def _windows(node: gs.Node) -> PoolWindows | str:
 
 
 def _pool_check(node: gs.Node, target) -> str | None:
-    """Restrictions: 2-D only; no dilations; a static input H and W for ceil_mode; no MaxPool indices
-    output; an AveragePool counting its pads only where the ceil_mode windows stay inside them."""
+    """Restrictions: 2-D, or 3-D from iOS14; no dilations; a static input H and W for ceil_mode; no
+    MaxPool indices output; an AveragePool counting its pads only where the ceil_mode windows stay
+    inside them; 3-D: a static input D, H and W for ceil_mode or auto_pad SAME, no MaxPool window
+    reaching the padding (Pooling3D pads with zeros)."""
     kernel = node.attrs.get("kernel_shape", [])
-    if len(kernel) != 2:
-        return f"only 2-D pooling maps to Core ML (kernel_shape {list(kernel)})"
+    if len(kernel) not in (2, 3):
+        return f"only 2-D and 3-D pooling map to Core ML (kernel_shape {list(kernel)})"
     if len(node.outputs) > 1 and node.outputs[1].outputs:
         return "MaxPool indices output is not supported"
+    if len(kernel) == 3:
+        return volume_reason(node, target, "pooling3d") or _pool3d_reason(node)
     windows = _windows(node)
     if isinstance(windows, str):
         return windows
@@ -170,8 +156,67 @@ def _pool_check(node: gs.Node, target) -> str | None:
     return None
 
 
+def _reach(node: gs.Node, windows: PoolWindows, spatial: tuple[int, ...] | None) -> tuple[int, ...]:
+    """Per axis, how far the last window runs past the input's end (into the end padding); the
+    declared end padding where the input's size is unknown."""
+    axes = None if spatial is None else onnx_windows(node, spatial)
+    if axes is None or isinstance(axes, str):
+        return windows.declared_end
+    return tuple(
+        a.reach(n, k, s) for a, n, k, s in zip(axes, spatial, windows.kernel, windows.strides, strict=True)
+    )
+
+
+def _pool3d_reason(node: gs.Node) -> str | None:
+    """Why Pooling3D cannot compute ``node``'s windows (CUSTOM padding of exactly those), or None."""
+    spatial = _static_spatial(node)
+    windows = window_pads(node, spatial)
+    if isinstance(windows, str):
+        return windows
+    if node.op == "MaxPool" and (any(windows.begin) or any(_reach(node, windows, spatial))):
+        # NeuralNetwork.proto, Pooling3DLayerParams: "All padding types pad the input shape with
+        # zeros"; ONNX's max never takes a padded cell. lower::maxpool_pads pads with -inf first.
+        return "3-D MaxPool windows reach the padding, which Pooling3D fills with zeros (ONNX's max skips it)"
+    if node.op == "AveragePool":
+        exclude = exclude_padding(node, windows)
+        if isinstance(exclude, str):
+            return exclude
+    return None
+
+
+def _pool3d(ctx, node: gs.Node, kind: str) -> None:
+    """Pooling3D with CUSTOM padding: the begin pads and the end pads that fit ONNX's windows
+    (``window_pads``); "countExcludePadding: If true, exclude zeros from padding in Average
+    pooling. Meaningless in Max Pooling"."""
+    windows = window_pads(node, _static_spatial(node))
+    (kd, kh, kw), (sd, sh, sw) = windows.kernel, windows.strides
+    ctx.builder.add_pooling3d(
+        node.name,
+        ctx.blob(node.inputs[0]),
+        node.outputs[0].name,
+        kind,
+        kd,
+        kh,
+        kw,
+        sd,
+        sh,
+        sw,
+        padding_mode="custom",
+        custom_padding_front=windows.begin[0],
+        custom_padding_back=windows.end[0],
+        custom_padding_top=windows.begin[1],
+        custom_padding_bottom=windows.end[1],
+        custom_padding_left=windows.begin[2],
+        custom_padding_right=windows.end[2],
+        average_pooling_count_excludes_padding=kind == "AVERAGE" and exclude_padding(node, windows),
+    )
+
+
 def _pool(kind: str):
     def emit(ctx, node: gs.Node) -> None:
+        if len(node.attrs["kernel_shape"]) == 3:
+            _pool3d(ctx, node, kind)
+            return
         windows = _windows(node)
         (kh, kw), (sh, sw) = windows.kernel, windows.strides
         exclude = exclude_padding(node, windows) if kind == "AVERAGE" else True
@@ -208,6 +253,11 @@ def _pool(kind: str):
 
 def _global(kind: str):
     def emit(ctx, node: gs.Node) -> None:
+        shape = ctx.shape(node.inputs[0])
+        if shape is not None and len(shape) == 5:
+            # GlobalPooling3D: "the Kernel is the size of the input and there is no padding"
+            ctx.builder.add_global_pooling3d(node.name, ctx.blob(node.inputs[0]), node.outputs[0].name, kind)
+            return
         ctx.builder.add_pooling(
             node.name,
             0,
@@ -225,10 +275,16 @@ def _global(kind: str):
 
 
 def _global_check(node: gs.Node, target) -> str | None:
-    """Restrictions: rank-4 NCHW input (2-D pooling)."""
+    """Restrictions: rank-4 NCHW input (2-D pooling), or rank-5 NCDHW from iOS14."""
     shape = node.inputs[0].shape
+    if shape is not None and len(shape) == 5:
+        return volume_reason(node, target, "globalPooling3d")
+    if shape is not None and len(shape) < 3:
+        # ONNX's input is "(N x C x D1 x D2 ... Dn)"; onnxruntime fails below rank 3 ("Input
+        # dimension cannot be less than 3"), so rank 2 has no reference to be exact to
+        return f"{node.op} needs an (N, C, D1, ...) input with a spatial axis (rank {len(shape)})"
     if shape is not None and len(shape) != 4:
-        return f"only 2-D global pooling maps to Core ML (input rank {len(shape)})"
+        return f"only 2-D and 3-D global pooling map to Core ML (input rank {len(shape)})"
     return None
 
 

@@ -31,6 +31,7 @@ def _floats(name: str, shape: tuple[int, ...], seed: int) -> str:
 W = _floats("w", (4, 3, 3), 1)
 WG = _floats("w", (6, 2, 3), 2)
 B = _floats("b", (4,), 3)
+WT = _floats("w", (3, 2, 4), 5)  # ConvTranspose: (C_in, C_out / group, K)
 
 # name: (graph, the rule, op types after it), all for a NeuralNetwork
 CASES = {
@@ -53,6 +54,33 @@ CASES = {
         model('y = Conv <auto_pad = "SAME_UPPER", strides = [2]> (x, w)', "1,3,10", "1,4,5", f"<{W}> "),
         "conv1d_to_conv2d",
         ["Conv", "Squeeze", "Unsqueeze"],
+    ),
+    "conv_transpose_stride_pads_output_padding_bias": (
+        model(
+            "y = ConvTranspose <strides = [3], pads = [1, 2], output_padding = [1]> (x, w, b)",
+            "2,3,6",
+            "2,2,17",
+            f"<{WT}, {_floats('b', (2,), 6)}> ",
+        ),
+        "conv_transpose1d_to_2d",
+        ["ConvTranspose", "Squeeze", "Unsqueeze"],
+    ),
+    "conv_transpose_groups_output_shape": (
+        model(
+            "y = ConvTranspose <group = 3, strides = [2], output_shape = [12]> (x, w)",
+            "1,3,6",
+            "1,6,12",
+            f"<{_floats('w', (3, 2, 3), 7)}> ",
+        ),
+        "conv_transpose1d_to_2d",
+        ["ConvTranspose", "Squeeze", "Unsqueeze"],
+    ),
+    "conv_transpose_same_upper": (
+        model(
+            'y = ConvTranspose <auto_pad = "SAME_UPPER", strides = [2]> (x, w)', "1,3,5", "1,2,10", f"<{WT}> "
+        ),
+        "conv_transpose1d_to_2d",
+        ["ConvTranspose", "Squeeze", "Unsqueeze"],
     ),
     "maxpool_pads": (
         model("y = MaxPool <kernel_shape = [3], strides = [2], pads = [1, 1]> (x)", "1,3,11", "1,3,6"),
@@ -95,12 +123,14 @@ CASES = {
 def test_rule_form_and_numbers(case):
     text, rule, expected = CASES[case]
     # onnxruntime's 1-D and 2-D conv kernels may add the same products in another order
-    assert_rule_fires(text, NN, "lower::conv1d", rule, expected, exact=rule != "conv1d_to_conv2d")
+    exact = rule not in ("conv1d_to_conv2d", "conv_transpose1d_to_2d")
+    assert_rule_fires(text, NN, "lower::conv1d", rule, expected, exact=exact)
 
 
 # name: (graph, format): the format takes the node as it is
 NATIVE = {
     "conv1d_mlprogram": (model("y = Conv (x, w, b)", "2,3,11", "2,4,9", f"<{W}, {B}> "), MLP),
+    "conv_transpose1d_mlprogram": (model("y = ConvTranspose (x, w)", "1,3,6", "1,2,9", f"<{WT}> "), MLP),
     "maxpool1d_mlprogram": (model("y = MaxPool <kernel_shape = [3]> (x)", "1,3,11", "1,3,9"), MLP),
     "conv2d_neuralnetwork": (
         model("y = Conv (x, w)", "1,3,5,6", "1,4,5,4", f"<{_floats('w', (4, 3, 1, 3), 4)}> "),

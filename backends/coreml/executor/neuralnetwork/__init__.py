@@ -21,7 +21,10 @@ from bridgec.backends.coreml.executor.neuralnetwork._common import LayerFn
 
 LAYERS: dict[str, LayerFn] = {
     "convolution": conv.convolution,
+    "convolution3d": conv.convolution3d,
     "pooling": pooling.pooling,
+    "pooling3d": pooling.pooling3d,
+    "globalPooling3d": pooling.global_pooling3d,
     "activation": activations.activation,
     "clip": activations.clip,
     "gelu": activations.gelu,

@@ -52,3 +52,36 @@ def pad_spatial(x: np.ndarray, pads: Pads, value: float = 0.0) -> np.ndarray:
     if not any(pads):
         return x
     return np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), mode="constant", constant_values=value)
+
+
+def padding_name(p: Any, enum: str) -> str:
+    """The name of a 3-D layer's ``paddingType`` (its enum ``enum``): CUSTOM, VALID or SAME."""
+    return type(p).DESCRIPTOR.enum_types_by_name[enum].values_by_number[p.paddingType].name
+
+
+def padding_3d(p: Any, enum: str, kind: str) -> list[tuple[int, int]]:
+    """(begin, end) zeros per spatial axis (D, H, W) of a Convolution3D or Pooling3D layer whose
+    padding is CUSTOM or VALID; both messages: "CUSTOM padding will add the custom padding values
+    ... to their respective dimensions, e.g., customPaddingFront number of zeros will be added to one
+    side of the input's depth dimension and customPaddingBack number of zeros ... to the other side"
+    (Top/Bottom: height, Left/Right: width), "VALID padding adds no padding to any dimension"."""
+    name = padding_name(p, enum)
+    if name == "VALID":
+        return [(0, 0)] * 3
+    if name != "CUSTOM":
+        raise ValueError(f"{kind}: padding type {name} is not CUSTOM or VALID")
+    amounts = (
+        p.customPaddingFront,
+        p.customPaddingBack,
+        p.customPaddingTop,
+        p.customPaddingBottom,
+        p.customPaddingLeft,
+        p.customPaddingRight,
+    )
+    if any(int(v) < 0 for v in amounts):
+        raise ValueError(f"{kind}: negative custom padding {tuple(amounts)}")
+    return [
+        (int(amounts[0]), int(amounts[1])),
+        (int(amounts[2]), int(amounts[3])),
+        (int(amounts[4]), int(amounts[5])),
+    ]

@@ -123,10 +123,23 @@ def _simple(fn: Any) -> Any:
 # FloorLayerParams "the largest integer not greater than x", CeilLayerParams "the smallest integer not
 # less than x", SignLayerParams "+1 for positive values, -1 for negative values, 0 for zeros",
 # RoundLayerParams "rounds the value to the nearest integer" (silent on halves: see "round").
+# Sin ... AtanhLayerParams: "computes elementwise trigonometric sine [cosine, tangent, arcsine,
+# arccosine, arctangent, hyperbolic sine, ...] function", "Output shape is same as the input";
+# silent on arguments outside the domain (asin/acos of |x| > 1, acosh of x < 1, atanh of |x| > 1):
+# IEEE NaN (and atanh(+-1) = +-inf) assumed, as the C library computes them.
 UNARY_SIMPLE = {
     "tanh": _simple(np.tanh),
     "sin": _simple(np.sin),
     "cos": _simple(np.cos),
+    "tan": _simple(np.tan),
+    "asin": _simple(np.arcsin),
+    "acos": _simple(np.arccos),
+    "atan": _simple(np.arctan),
+    "sinh": _simple(np.sinh),
+    "cosh": _simple(np.cosh),
+    "asinh": _simple(np.arcsinh),
+    "acosh": _simple(np.arccosh),
+    "atanh": _simple(np.arctanh),
     "floor": _simple(np.floor),
     "ceil": _simple(np.ceil),
     "sign": _simple(np.sign),

@@ -25,6 +25,8 @@ from bridgec.backends.coreml.executor.errors import UnsupportedLayerError
 from bridgec.backends.coreml.executor.neuralnetwork._common import f32, fold_batch, pair, unfold_batch
 from bridgec.backends.coreml.executor.neuralnetwork._spatial import (
     pad_spatial,
+    padding_3d,
+    padding_name,
     same_pads,
     valid_pads,
     windowed_size,
@@ -204,3 +206,85 @@ def same_pads_deconv(
         light = total // 2
         pads += [total - light, light] if top_left_heavy else [light, total - light]
     return pads[0], pads[1], pads[2], pads[3]
+
+
+# --- convolution3d -------------------------------------------------------------------------------
+
+
+def convolution3d(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """``convolution3d`` (Convolution3DLayerParams, iOS14). From NeuralNetwork.proto: input "A blob
+    of rank 5 ... [batch, channels, depth, height, width]"; weights "[outputChannels, kernelChannels,
+    kernelDepth, kernelHeight, kernelWidth], where kernelChannels == inputChannels / nGroups"; "Input
+    and kernels are divided into g groups and convolution is applied within the groups
+    independently"; bias "of size [outputChannels]"; every size "Must be a positive integer"; padding
+    per ``_padding3d``. A dilation spreads the kernel taps as in the 2-D layer ("KernelSize <--
+    (kernelSize - 1) * dilationFactor + 1"), the 3-D message naming the fields only.
+
+    The deconvolution (``isDeconvolution``) is refused: the proto's weight layout for it stops
+    mid-sentence ("[outputChannels / nGroups, kernelChannels, ...], where"), and it gives neither
+    its output size for any padding type nor where an ``outputShape`` places the result."""
+    p = layer.convolution3d
+    x = f32(inputs[0])
+    if x.ndim != 5:
+        raise ValueError(f"convolution3d needs a rank-5 blob (Convolution3DLayerParams), got {x.shape}")
+    if len(inputs) != 1:
+        raise UnsupportedLayerError(layer.name, "convolution3d", "weights supplied as a second input")
+    if p.isDeconvolution:
+        raise UnsupportedLayerError(
+            layer.name, "convolution3d", "deconvolution: NeuralNetwork.proto does not define its output"
+        )
+    kernel = _positive((p.kernelDepth, p.kernelHeight, p.kernelWidth), "kernel")
+    stride = _positive((p.strideDepth, p.strideHeight, p.strideWidth), "stride")
+    dilation = _positive((p.dilationDepth, p.dilationHeight, p.dilationWidth), "dilation")
+    (groups,) = _positive((p.nGroups,), "nGroups")
+    c_in, c_out = int(p.inputChannels), int(p.outputChannels)
+    if x.shape[1] != c_in or c_in % groups or c_out % groups:
+        raise ValueError(
+            f"convolution3d: input channels {x.shape[1]} (inputChannels {c_in}), outputChannels {c_out} "
+            f"and nGroups {groups} do not agree"
+        )
+    w = weight_array(p.weights, (c_out, c_in // groups, *kernel), "convolution3d weights")
+    effective = tuple((k - 1) * d + 1 for k, d in zip(kernel, dilation, strict=True))
+    pads = _padding3d(p, x.shape[2:], effective, stride, "convolution3d")
+    out = [
+        windowed_size(n, b + e, k, s)
+        for n, (b, e), k, s in zip(x.shape[2:], pads, effective, stride, strict=True)
+    ]
+    xp = np.pad(x, ((0, 0), (0, 0), *pads))  # "Padded values are all zeros"
+    # windows[b, c, i, j, l, u, v, t] = xp[b, c, i + u, j + v, l + t]; strides and dilations slice it
+    windows = sliding_window_view(xp, effective, axis=(2, 3, 4))
+    windows = windows[
+        :, :, :: stride[0], :: stride[1], :: stride[2], :: dilation[0], :: dilation[1], :: dilation[2]
+    ]
+    windows = windows[:, :, : out[0], : out[1], : out[2]]
+    batch = x.shape[0]
+    cg = c_in // groups
+    windows = windows.reshape(batch, groups, cg, *out, *kernel)
+    wg = w.reshape(groups, c_out // groups, cg, *kernel)
+    y = np.einsum("bgcdhwxyz,gocxyz->bgodhw", windows, wg, optimize=True).reshape(batch, c_out, *out)
+    if p.hasBias:
+        y = y + weight_array(p.bias, (c_out,), "convolution3d bias")[:, None, None, None]
+    return [y.astype(np.float32, copy=False)]
+
+
+def _positive(values: tuple[int, ...], what: str) -> tuple[int, ...]:
+    if any(int(v) < 1 for v in values):
+        raise ValueError(f"{what} {tuple(values)}: NeuralNetwork.proto's 3-D layers need positive integers")
+    return tuple(int(v) for v in values)
+
+
+def _padding3d(
+    p: Any, spatial: tuple[int, ...], kernel: tuple[int, ...], stride: tuple[int, ...], kind: str
+) -> list[tuple[int, int]]:
+    """(begin, end) zeros per spatial axis, from the PaddingType comment of Convolution3DLayerParams:
+    CUSTOM and VALID as ``padding_3d`` reads them; SAME "adds enough padding to each dimension such
+    that the output of the convolution has size Ceiling(inputShape / stride). Padding is added evenly
+    to both sides of each dimension unless the total padding to add is odd, in which case it is
+    added to the back/bottom/right side" (the message's example: a total of 3 is 1 in front and 2 at
+    the back). ``kernel`` is the effective (dilated) kernel."""
+    if padding_name(p, "PaddingType") == "SAME":
+        totals = [
+            max(0, (-(-n // s) - 1) * s + k - n) for n, k, s in zip(spatial, kernel, stride, strict=True)
+        ]
+        return [(t // 2, t - t // 2) for t in totals]
+    return padding_3d(p, "PaddingType", kind)

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from bridgec.backends.coreml.executor.errors import UnsupportedLayerError
 from bridgec.backends.coreml.executor.neuralnetwork._common import LayerFn, f32
 
 Binary = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -35,10 +36,20 @@ def _floor_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.floor(a / b)
 
 
-def _mod(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    # ModBroadcastableLayerParams: "element-wise modular operation", silent on signs: Python/numpy's
-    # modulo (sign of the divisor) assumed, a - floor(a / b) * b, matching floorDivBroadcastable.
-    return np.mod(a, b)
+def _mod(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """ModBroadcastableLayerParams: "element-wise modular operation with broadcast support",
+    "Requires 2 inputs". Silent on signs, where C's remainder (the dividend's sign) and Python's
+    (the divisor's) differ; Apple's own layer test feeds operands in [0, 1). So the reference
+    computes the remainder of operands >= 0 only (the same in both conventions) and refuses a
+    negative one rather than guess: a model that depends on the sign fails the numbers check."""
+    if len(inputs) != 2:
+        raise ValueError(f"needs exactly 2 inputs, got {len(inputs)}")
+    a, b = f32(inputs[0]), f32(inputs[1])
+    if np.any(a < 0) or np.any(b < 0):
+        raise UnsupportedLayerError(
+            layer.name, "modBroadcastable", "a negative operand: the proto leaves its sign open"
+        )
+    return [f32(np.mod(a, b))]
 
 
 BROADCASTABLE: dict[str, LayerFn] = {
@@ -50,7 +61,7 @@ BROADCASTABLE: dict[str, LayerFn] = {
     "minBroadcastable": _broadcastable(np.minimum),
     "powBroadcastable": _broadcastable(np.power),
     "floorDivBroadcastable": _broadcastable(_floor_div),
-    "modBroadcastable": _broadcastable(_mod),
+    "modBroadcastable": _mod,
 }
 
 

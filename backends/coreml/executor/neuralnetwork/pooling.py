@@ -24,8 +24,15 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from bridgec.backends.coreml.executor.errors import UnsupportedLayerError
 from bridgec.backends.coreml.executor.neuralnetwork._common import f32, fold_batch, pair, unfold_batch
-from bridgec.backends.coreml.executor.neuralnetwork._spatial import same_pads, valid_pads, windowed_size
+from bridgec.backends.coreml.executor.neuralnetwork._spatial import (
+    padding_3d,
+    padding_name,
+    same_pads,
+    valid_pads,
+    windowed_size,
+)
 
 MAX, AVERAGE, L2 = 0, 1, 2
 
@@ -124,3 +131,68 @@ def _window_counts(
         counts.append(np.clip(start + k, lo, hi) - np.clip(start, lo, hi))
     c = np.outer(counts[0], counts[1]).astype(np.float32)
     return np.maximum(c, 1.0)
+
+
+# --- pooling3d / globalPooling3d -----------------------------------------------------------------
+
+
+def pooling3d(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """``pooling3d`` (Pooling3DLayerParams, iOS14). From NeuralNetwork.proto: input "A blob with rank
+    equal to 5, representing [Batch, channels, depth, height, width]"; type MAX or AVERAGE; "All
+    padding types pad the input shape with zeros" (a MAX window over padding takes those zeros);
+    CUSTOM / VALID padding as ``padding_3d`` reads them, "the last pool along each dimension will be
+    dropped if the input dimension and the kernel size, and stride do not match" (the output size
+    rounds down); "countExcludePadding: If true, exclude zeros from padding in Average pooling.
+    Meaningless in Max Pooling" (false: the whole window counts).
+
+    SAME ("enough padding to each dimension such that the output has the same spatial dimensions as
+    the input", the odd one at the back) is that only for stride 1; for a larger stride no padding
+    makes the output the input's size, so it is refused rather than guessed."""
+    p = layer.pooling3d
+    x = f32(inputs[0])
+    if x.ndim != 5:
+        raise ValueError(f"pooling3d needs a rank-5 blob (Pooling3DLayerParams), got shape {x.shape}")
+    kernel = (int(p.kernelDepth), int(p.kernelHeight), int(p.kernelWidth))
+    stride = (int(p.strideDepth), int(p.strideHeight), int(p.strideWidth))
+    if min(kernel + stride) < 1:
+        raise ValueError(f"pooling3d kernel {kernel} and stride {stride} must be positive")
+    if padding_name(p, "Pooling3DPaddingType") == "SAME":
+        if any(s != 1 for s in stride):
+            raise UnsupportedLayerError(layer.name, "pooling3d", f"SAME padding with stride {stride}")
+        pads = [((k - 1) // 2, k - 1 - (k - 1) // 2) for k in kernel]
+    else:
+        pads = padding_3d(p, "Pooling3DPaddingType", "pooling3d")
+    out = [
+        windowed_size(n, b + e, k, s)
+        for n, (b, e), k, s in zip(x.shape[2:], pads, kernel, stride, strict=True)
+    ]
+    windows = sliding_window_view(np.pad(x, ((0, 0), (0, 0), *pads)), kernel, axis=(2, 3, 4))
+    windows = windows[:, :, :: stride[0], :: stride[1], :: stride[2]][:, :, : out[0], : out[1], : out[2]]
+    if p.type == MAX:
+        return [windows.max(axis=(5, 6, 7))]
+    if p.type != AVERAGE:
+        raise ValueError(f"unknown pooling3d type {p.type}")
+    total = windows.sum(axis=(5, 6, 7), dtype=np.float32)
+    if not p.countExcludePadding:
+        return [total / np.float32(np.prod(kernel))]
+    counts = [
+        np.clip(np.arange(o) * s - b + k, 0, n) - np.clip(np.arange(o) * s - b, 0, n)
+        for n, (b, _), k, s, o in zip(x.shape[2:], pads, kernel, stride, out, strict=True)
+    ]
+    inside = np.einsum("i,j,k->ijk", *counts).astype(np.float32)
+    return [total / np.maximum(inside, 1.0)]
+
+
+def global_pooling3d(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """``globalPooling3d`` (GlobalPooling3DLayerParams, iOS14): "like a special case of
+    Pooling3DLayerParams in which the Kernel is the size of the input and there is no padding";
+    "Depth, height, and width of the output will always be 1"."""
+    p = layer.globalPooling3d
+    x = f32(inputs[0])
+    if x.ndim != 5:
+        raise ValueError(f"globalPooling3d needs a rank-5 blob, got shape {x.shape}")
+    if p.type == MAX:
+        return [x.max(axis=(2, 3, 4), keepdims=True)]
+    if p.type != AVERAGE:
+        raise ValueError(f"unknown globalPooling3d type {p.type}")
+    return [x.mean(axis=(2, 3, 4), keepdims=True, dtype=np.float64).astype(np.float32)]

@@ -9,6 +9,8 @@ from tests.backends.coreml.mlprogram_ops._mlprogram_helpers import check, graph,
 
 TWO = "float[2,3,4,5] x, float[1,3,1,5] z"
 POSITIVE = {"x": np.random.default_rng(0).uniform(0.5, 2.0, (2, 3, 4, 5)).astype(np.float32)}
+# inside asin's, acos's and atanh's domain, away from tan's poles
+UNIT = {"x": np.random.default_rng(0).uniform(-0.9, 0.9, (2, 3, 4, 5)).astype(np.float32)}
 
 CASES = {
     "add": ("y = Add (x, z)", ("add",), TWO, None),
@@ -29,6 +31,10 @@ CASES = {
     "min3": ("c = Constant <value = float {0.1}> ()\n y = Min (x, z, c)", ("minimum",), TWO, None),
     "max2": ("y = Max (x, z)", ("maximum",), TWO, None),
     "max1": ("y = Max (x)", (), None, None),
+    **{
+        op.lower(): (f"y = {op} (x)", (op.lower(),), None, UNIT)
+        for op in ("Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Atanh")
+    },
 }
 
 
@@ -45,7 +51,8 @@ def test_elementwise(case):
 
 
 def test_integer_mod_and_div():
-    """Integer arithmetic: Mod takes the divisor's sign, as MIL's mod does; Div truncates toward 0,
+    """Integer arithmetic: Mod takes the divisor's sign (lower::mod's |x| and sign form: MIL's mod
+    does not document its sign for a negative operand); Div truncates toward 0,
     which MIL's floor_div does not for negative quotients: refused on run-time values, folded where
     the values are known when building (shape arithmetic)."""
     from bridgec.backends.coreml import mlprogram_ops as mil

@@ -1,4 +1,5 @@
-"""ConvTranspose (deconvolution) and InstanceNormalization emitters (ops/conv.py) against onnxruntime."""
+"""ConvTranspose (deconvolution), 3-D Conv (convolution3d) and InstanceNormalization emitters
+(neuralnetwork_layers/conv.py) against onnxruntime."""
 
 from __future__ import annotations
 
@@ -80,3 +81,43 @@ def test_instance_norm_matches_onnxruntime(target):
 def test_unmappable_conv_transpose_is_refused(attrs, reason):
     text = model_text("float[1,4,5,6] x", "float y", conv_transpose(attrs), 18)
     assert reason in unsupported_reason(text)
+
+
+def conv3d(attrs: str, w: tuple[int, ...], bias: bool = True) -> str:
+    body = f"w = Constant <value = {weights(w, 2)}> ()\n "
+    body += f"b = Constant <value = {weights((w[0],), 3)}> ()\n " if bias else ""
+    return body + f"y = Conv <{attrs}> (x, w{', b' if bias else ''})"
+
+
+# name: (input shape, body)
+CONV3D = {
+    "asymmetric_pads_strides_dilations": (
+        "[2,3,7,8,9]",
+        conv3d("pads = [1, 0, 2, 0, 1, 1], strides = [2, 1, 2], dilations = [1, 2, 1]", (4, 3, 3, 2, 3)),
+    ),
+    "groups": ("[1,4,5,6,7]", conv3d("group = 2, pads = [1, 1, 1, 1, 1, 1]", (6, 2, 3, 3, 3))),
+    "depthwise_no_bias": ("[1,4,5,6,5]", conv3d("group = 4", (8, 1, 2, 3, 2), bias=False)),
+    "same_upper": ("[1,3,7,8,9]", conv3d('auto_pad = "SAME_UPPER", strides = [2, 2, 3]', (4, 3, 2, 3, 3))),
+    "same_lower": ("[1,3,7,8,9]", conv3d('auto_pad = "SAME_LOWER", strides = [2, 1, 3]', (4, 3, 2, 3, 2))),
+    "valid": ("[1,3,6,7,5]", conv3d('auto_pad = "VALID", strides = [2, 2, 2]', (2, 3, 3, 2, 2))),
+}
+
+
+@pytest.mark.parametrize("case", CONV3D)
+def test_conv3d_matches_onnxruntime(case):
+    shape, body = CONV3D[case]
+    kinds = assert_matches_onnxruntime(
+        model_text(f"float{shape} x", "float y", body, 18), "iOS14", tolerance=1e-6
+    )
+    assert kinds == {"convolution3d": 1}
+
+
+def test_conv3d_needs_ios14():
+    text = model_text("float[1,3,5,5,5] x", "float y", conv3d("group = 1", (2, 3, 3, 3, 3)), 18)
+    assert "needs iOS14" in unsupported_reason(text, "iOS13")
+
+
+def test_conv_transpose3d_is_refused_with_the_reason():
+    body = f"w = Constant <value = {weights((3, 2, 2, 2, 2))}> ()\n y = ConvTranspose (x, w)"
+    text = model_text("float[1,3,4,4,4] x", "float y", body, 18)
+    assert "does not define Convolution3D's deconvolution" in unsupported_reason(text)

@@ -41,7 +41,7 @@ def test_batch_norm_epsilon_zero_is_not_core_mls_default():
         ),
         (
             BN_PARAMS + "\n y, rm, rv = BatchNormalization <training_mode = 1> (x, s, b, m, v)",
-            "training-mode",
+            "training mode",
         ),
         (
             _consts(s=[1.0, 2.0, 3.0], b=[0.0, 0.0, 1.0])

@@ -84,7 +84,7 @@ def test_pool_matches_onnxruntime(case, target):
         ),
         ("MaxPool", "kernel_shape = [4, 2], strides = [3, 1]", "[1,2,2,5]", "larger than the padded input"),
         ("MaxPool", "kernel_shape = [2, 2], dilations = [2, 1]", "[1,2,6,6]", "dilations"),
-        ("AveragePool", "kernel_shape = [3]", "[1,2,6]", "only 2-D pooling"),
+        ("AveragePool", "kernel_shape = [3]", "[1,2,6]", "only 2-D and 3-D pooling"),
     ],
 )
 def test_pool_refused(op, attrs, shape, reason):
@@ -157,3 +157,81 @@ def test_pool_without_a_static_shape(attrs, refused):
     node = graph_from_text(model_text("float[1,2,H,W] x", "float y", f"y = MaxPool <{attrs}> (x)")).nodes[0]
     reason = capabilities_for("iOS14").unsupported_reason(node)
     assert ("static spatial shape" in reason) if refused else reason is None
+
+
+# (op, attributes, input shape): 3-D pooling (Pooling3D, CUSTOM padding fitted to ONNX's windows)
+MATCHES_3D = {
+    "avg_asymmetric_exclude": (
+        "AveragePool",
+        "kernel_shape = [3, 2, 3], strides = [2, 2, 1], pads = [1, 0, 1, 1, 1, 0]",
+        "[1,2,7,6,5]",
+    ),
+    "avg_asymmetric_include": (
+        "AveragePool",
+        "kernel_shape = [3, 2, 3], strides = [2, 2, 1], pads = [1, 0, 1, 1, 1, 0], count_include_pad = 1",
+        "[1,2,7,6,5]",
+    ),
+    "avg_ceil_no_pads_include": (
+        "AveragePool",
+        "kernel_shape = [3, 3, 3], strides = [2, 2, 2], ceil_mode = 1, count_include_pad = 1",
+        "[1,2,8,6,7]",
+    ),
+    "avg_ceil_pads_exclude": (
+        "AveragePool",
+        "kernel_shape = [3, 3, 3], strides = [2, 2, 2], pads = [1, 1, 1, 1, 1, 1], ceil_mode = 1",
+        "[1,2,8,6,7]",
+    ),
+    "avg_same_lower": (
+        "AveragePool",
+        'kernel_shape = [3, 2, 2], strides = [2, 2, 1], auto_pad = "SAME_LOWER"',
+        "[2,3,7,6,5]",
+    ),
+    "max_unpadded_strided": ("MaxPool", "kernel_shape = [3, 2, 2], strides = [2, 2, 2]", "[1,2,7,6,5]"),
+    # end pads no window reaches: Pooling3D's zeros are never compared
+    "max_unreached_end_pads": (
+        "MaxPool",
+        "kernel_shape = [2, 2, 2], strides = [2, 2, 2], pads = [0, 0, 0, 1, 1, 1]",
+        "[1,2,6,6,6]",
+    ),
+    "global_average": ("GlobalAveragePool", "", "[2,3,4,5,6]"),
+    "global_max": ("GlobalMaxPool", "", "[2,3,4,5,6]"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MATCHES_3D))
+def test_pool3d_matches_onnxruntime(case):
+    op, attrs, shape = MATCHES_3D[case]
+    body = f"y = {op} <{attrs}> (x)" if attrs else f"y = {op} (x)"
+    kinds = assert_matches_onnxruntime(
+        model_text(f"float{shape} x", "float y", body), "iOS14", tolerance=1e-6
+    )
+    assert set(kinds) == {"globalPooling3d" if op.startswith("Global") else "pooling3d"}
+
+
+@pytest.mark.parametrize(
+    ("op", "attrs", "shape", "target", "reason"),
+    [
+        ("MaxPool", "kernel_shape = [2, 2, 2]", "[1,2,4,4,4]", "iOS13", "needs iOS14"),
+        ("GlobalMaxPool", "", "[1,2,4,4,4]", "iOS13", "needs iOS14"),
+        # Pooling3D pads with zeros; lower::maxpool_pads makes such a MaxPool legal
+        ("MaxPool", "kernel_shape = [3, 3, 3], pads = [1, 1, 1, 1, 1, 1]", "[1,2,5,5,5]", "iOS14", "zeros"),
+        (
+            "MaxPool",
+            "kernel_shape = [2, 2, 2], strides = [2, 2, 2], ceil_mode = 1",
+            "[1,2,5,5,5]",
+            "iOS14",
+            "zeros",
+        ),
+        (
+            "AveragePool",
+            "kernel_shape = [3, 3, 3], strides = [2, 2, 2], pads = [1, 1, 1, 1, 1, 1], ceil_mode = 1, count_include_pad = 1",
+            "[1,2,8,8,8]",
+            "iOS14",
+            "window past the pads",
+        ),
+        ("GlobalAveragePool", "", "[2,3]", "iOS14", "with a spatial axis (rank 2)"),
+    ],
+)
+def test_pool3d_refused(op, attrs, shape, target, reason):
+    body = f"y = {op} <{attrs}> (x)" if attrs else f"y = {op} (x)"
+    assert reason in unsupported_reason(model_text(f"float{shape} x", "float y", body), target)

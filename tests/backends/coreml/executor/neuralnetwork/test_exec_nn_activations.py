@@ -123,3 +123,25 @@ def test_unary_outside_the_domain_is_ieee():
     assert_matches(
         run_one({"x": x}, lambda b: b.add_unary("u", "x", "y", "log")), torch.log(t), tolerance=1e-6
     )
+
+
+@pytest.mark.parametrize(
+    "kind,low,high,fn",
+    [
+        ("sin", -4, 4, torch.sin),
+        ("cos", -4, 4, torch.cos),
+        ("tan", -1.5, 1.5, torch.tan),
+        ("asin", -1, 1, torch.asin),
+        ("acos", -1, 1, torch.acos),
+        ("atan", -4, 4, torch.atan),
+        ("sinh", -4, 4, torch.sinh),
+        ("cosh", -4, 4, torch.cosh),
+        ("asinh", -4, 4, torch.asinh),
+        ("acosh", 1, 5, torch.acosh),
+        ("atanh", -0.99, 0.99, torch.atanh),
+    ],
+)
+def test_trigonometric_layers(kind, low, high, fn):
+    x = rand(2, 3, 4, seed=5, low=low, high=high)
+    y = run_one({"x": x}, lambda b: getattr(b, f"add_{kind}")(kind, "x", "y"))
+    assert_matches(y, fn(torch.from_numpy(x)), tolerance=3e-7)

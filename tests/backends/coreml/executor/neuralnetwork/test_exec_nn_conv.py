@@ -252,3 +252,88 @@ def test_deconvolution_without_output_shape():
         F.conv_transpose2d(torch.from_numpy(x), torch.from_numpy(w_t), stride=2),
         tolerance=1e-5,
     )
+
+
+# --- convolution3d -------------------------------------------------------------------------------
+
+
+def _add_conv3d(
+    w: np.ndarray, b: np.ndarray | None, groups: int, stride, dilation, padding: str, pads=(0,) * 6
+):
+    def add(builder):
+        builder.add_convolution3d(
+            "conv3d",
+            input_channels=w.shape[1] * groups,
+            output_channels=w.shape[0],
+            depth=w.shape[2],
+            height=w.shape[3],
+            width=w.shape[4],
+            W=w,
+            b=b,
+            has_bias=b is not None,
+            groups=groups,
+            stride_depth=stride[0],
+            stride_height=stride[1],
+            stride_width=stride[2],
+            dilation_depth=dilation[0],
+            dilation_height=dilation[1],
+            dilation_width=dilation[2],
+            padding_mode=padding,
+            padding_front=pads[0],
+            padding_back=pads[1],
+            padding_top=pads[2],
+            padding_bottom=pads[3],
+            padding_left=pads[4],
+            padding_right=pads[5],
+            input_name="x",
+            output_name="y",
+        )
+
+    return add
+
+
+# (x shape, weight shape, groups, stride, dilation, custom pads (front, back, top, bottom, left, right))
+CONV3D_CASES = [
+    ((1, 3, 5, 6, 7), (4, 3, 3, 3, 3), 1, (1, 1, 1), (1, 1, 1), (1, 1, 1, 1, 1, 1)),
+    ((2, 4, 7, 6, 8), (6, 2, 3, 2, 3), 2, (2, 1, 2), (1, 2, 1), (1, 0, 2, 1, 0, 1)),  # groups, asymmetric
+    ((1, 4, 6, 6, 6), (8, 1, 2, 3, 2), 4, (1, 2, 1), (2, 1, 1), (0, 0, 0, 0, 0, 0)),  # depthwise x2
+]
+
+
+@pytest.mark.parametrize("case", CONV3D_CASES, ids=[f"c{i}" for i in range(len(CONV3D_CASES))])
+def test_convolution3d_custom_padding(case):
+    shape, wshape, groups, stride, dilation, pads = case
+    x, w, b = rand(*shape, seed=1), rand(*wshape, seed=2), rand(wshape[0], seed=3)
+    y = run_one({"x": x}, _add_conv3d(w, b, groups, stride, dilation, "custom", pads))
+    # CUSTOM: the front/back, top/bottom, left/right zeros, then a plain cross-correlation
+    padded = F.pad(torch.from_numpy(x), (pads[4], pads[5], pads[2], pads[3], pads[0], pads[1]))
+    ref = F.conv3d(padded, torch.from_numpy(w), torch.from_numpy(b), stride, 0, dilation, groups)
+    assert_matches(y, ref, tolerance=1e-5)
+
+
+def test_convolution3d_same_padding_puts_the_odd_zero_at_the_back():
+    # the proto's example: [1, 3, 3, 8, 8], stride 2, kernel 3, SAME -> pads [1, 1, 0, 1, 0, 1], [1, 2, 2, 4, 4]
+    x, w = rand(1, 3, 3, 8, 8, seed=4), rand(2, 3, 3, 3, 3, seed=5)
+    y = run_one({"x": x}, _add_conv3d(w, None, 1, (2, 2, 2), (1, 1, 1), "same"))
+    ref = F.conv3d(F.pad(torch.from_numpy(x), (0, 1, 0, 1, 1, 1)), torch.from_numpy(w), stride=2)
+    assert y.shape == (1, 2, 2, 4, 4)
+    assert_matches(y, ref, tolerance=1e-5)
+
+
+def test_convolution3d_valid_drops_the_partial_window():
+    x, w = rand(1, 2, 6, 7, 5, seed=6), rand(3, 2, 2, 3, 2, seed=7)
+    y = run_one({"x": x}, _add_conv3d(w, None, 1, (2, 2, 2), (1, 1, 1), "valid"))
+    assert_matches(y, F.conv3d(torch.from_numpy(x), torch.from_numpy(w), stride=2), tolerance=1e-5)
+
+
+def test_convolution3d_deconvolution_is_refused():
+    from bridgec.backends.coreml.executor.errors import UnsupportedLayerError
+
+    x, w = rand(1, 2, 3, 3, 3, seed=8), rand(2, 2, 2, 2, 2, seed=9)
+
+    def add(builder):
+        _add_conv3d(w, None, 1, (1, 1, 1), (1, 1, 1), "valid")(builder)
+        builder.spec.neuralNetwork.layers[-1].convolution3d.isDeconvolution = True
+
+    with pytest.raises(UnsupportedLayerError, match="deconvolution"):
+        run_one({"x": x}, add)

@@ -67,3 +67,19 @@ def test_pow_and_divide_at_their_edges_are_ieee():
     got = run_one(feeds, lambda bld: bld.add_divide_broadcastable("d", ["a", "b"], "y"))
     assert_matches(got, ta / tb, tolerance=1e-5)
     assert np.array_equal(np.signbit(got), np.signbit((ta / tb).numpy()))
+
+
+def test_mod_of_operands_at_least_zero_broadcasts():
+    a = np.abs(rand(2, 3, 4, seed=7)) * 5
+    b = np.array([0.75, 1.0, 2.5, 3.0], np.float32)
+    y = run_one({"a": a, "b": b}, lambda bld: bld.add_mod_broadcastable("m", ["a", "b"], "y"))
+    assert_matches(y, np.fmod(a, b), tolerance=1e-6)
+
+
+@pytest.mark.parametrize("a,b", [(-7.0, 3.0), (7.0, -3.0)])
+def test_mod_refuses_a_negative_operand_whose_sign_the_proto_leaves_open(a, b):
+    from bridgec.backends.coreml.executor import UnsupportedLayerError
+
+    feeds = {"a": np.array([a], np.float32), "b": np.array([b], np.float32)}
+    with pytest.raises(UnsupportedLayerError, match="negative operand"):
+        run_one(feeds, lambda bld: bld.add_mod_broadcastable("m", ["a", "b"], "y"))

@@ -200,3 +200,83 @@ def test_global_pooling_rank5(kind):
     y = run_one({"x": x}, _add_pool(kind, (1, 1), (1, 1), "VALID", is_global=True))
     ref = x.max(axis=(3, 4), keepdims=True) if kind == "MAX" else x.mean(axis=(3, 4), keepdims=True)
     assert_matches(y, np.asarray(ref))
+
+
+# --- pooling3d / globalPooling3d -----------------------------------------------------------------
+
+
+def _add_pool3d(kind: str, k, s, padding: str, pads=(0,) * 6, exclude: bool = False):
+    def add(builder):
+        builder.add_pooling3d(
+            "pool3d",
+            "x",
+            "y",
+            kind,
+            *k,
+            *s,
+            padding_mode=padding,
+            custom_padding_front=pads[0],
+            custom_padding_back=pads[1],
+            custom_padding_top=pads[2],
+            custom_padding_bottom=pads[3],
+            custom_padding_left=pads[4],
+            custom_padding_right=pads[5],
+            average_pooling_count_excludes_padding=exclude,
+        )
+
+    return add
+
+
+PADS3D = (1, 0, 0, 1, 1, 1)  # front, back, top, bottom, left, right: no window of padding only
+
+
+def _torch_pads(pads):
+    return (pads[4], pads[5], pads[2], pads[3], pads[0], pads[1])
+
+
+def test_pooling3d_max_pads_with_zeros():
+    # "All padding types pad the input shape with zeros": a window over padding and negative
+    # inputs gives 0, as a max over the zero-padded input does
+    x = rand(1, 2, 5, 6, 7, seed=9, low=-3.0, high=-1.0)
+    y = run_one({"x": x}, _add_pool3d("MAX", (3, 3, 2), (2, 2, 2), "custom", PADS3D))
+    ref = F.max_pool3d(F.pad(torch.from_numpy(x), _torch_pads(PADS3D)), (3, 3, 2), (2, 2, 2))
+    assert (y == 0).any()
+    assert_matches(y, ref, tolerance=0)
+
+
+@pytest.mark.parametrize("exclude", [False, True])
+def test_pooling3d_average_counts_the_padding_or_not(exclude):
+    x = rand(2, 3, 6, 5, 7, seed=10)
+    y = run_one({"x": x}, _add_pool3d("AVERAGE", (3, 2, 3), (2, 1, 2), "custom", PADS3D, exclude))
+    padded = F.pad(torch.from_numpy(x), _torch_pads(PADS3D))
+    ref = F.avg_pool3d(padded, (3, 2, 3), (2, 1, 2))
+    if exclude:  # the same sums over the windows' input cells only
+        ones = F.pad(torch.ones_like(torch.from_numpy(x)), _torch_pads(PADS3D))
+        ref = ref / F.avg_pool3d(ones, (3, 2, 3), (2, 1, 2))
+    assert_matches(y, ref, tolerance=1e-6)
+
+
+def test_pooling3d_valid_and_the_proto_example():
+    # the message's example: MAX, kernel 2x2x2, stride 1, VALID over 1..18 -> [[14, 15], [17, 18]]
+    x = np.arange(1, 19, dtype=np.float32).reshape(1, 1, 2, 3, 3)
+    y = run_one({"x": x}, _add_pool3d("MAX", (2, 2, 2), (1, 1, 1), "valid"))
+    assert y.tolist() == [[[[[14.0, 15.0], [17.0, 18.0]]]]]
+
+
+def test_pooling3d_same_with_a_stride_is_refused():
+    from bridgec.backends.coreml.executor.errors import UnsupportedLayerError
+
+    with pytest.raises(UnsupportedLayerError, match="SAME"):
+        run_one({"x": rand(1, 1, 4, 4, 4)}, _add_pool3d("MAX", (2, 2, 2), (2, 2, 2), "same"))
+
+
+@pytest.mark.parametrize("kind", ["MAX", "AVERAGE"])
+def test_global_pooling3d(kind):
+    x = rand(2, 3, 4, 5, 6, seed=11)
+
+    def add(builder):
+        builder.add_global_pooling3d("g", "x", "y", kind)
+
+    y = run_one({"x": x}, add)
+    ref = x.max(axis=(2, 3, 4), keepdims=True) if kind == "MAX" else x.mean(axis=(2, 3, 4), keepdims=True)
+    assert_matches(y, np.asarray(ref), tolerance=1e-6)
