@@ -39,6 +39,17 @@ def custom_layer_refusal(
     return None
 
 
+def needed_rule(op: str, names: list[str], ctx: PassContext) -> str:
+    """Which rule would convert these nodes (of one op): the rule that came closest to rewriting one
+    of them and what stopped it, from the run's near misses; or that no rule matches the op."""
+    wanted = set(names)
+    near = [(miss.matched, key, miss) for key, miss in ctx.near_misses.items() if miss.node in wanted]
+    if not near:
+        return f"no rule of this pipeline matches {op}: it needs one that lowers it into ops the target has"
+    _, key, miss = max(near, key=lambda found: found[:2])
+    return f"closest rule {key}: {miss.reason}"
+
+
 @register
 class TagCustomLayers(Pass):
     """Move every node the target lacks into the custom-layer domain (className = op, params = attrs)."""
@@ -69,7 +80,8 @@ class TagCustomLayers(Pass):
             modified = True
         if without_kernel and not ctx.allow_missing_kernels:
             listed = "; ".join(
-                f"{op} x{len(names)} ({reasons[op]}; nodes: {', '.join(names[:3])}{', ...' if len(names) > 3 else ''})"
+                f"{op} x{len(names)} ({reasons[op]}; {needed_rule(op, names, ctx)}; nodes: "
+                f"{', '.join(names[:3])}{', ...' if len(names) > 3 else ''})"
                 for op, names in sorted(without_kernel.items())
             )
             # --allow-missing-kernels alone cannot work where the format holds no custom layers
@@ -109,7 +121,7 @@ class CheckTargetLegal(Pass):
         parts = []
         for op, names in sorted(problems.items()):
             shown = ", ".join(names[:3]) + (f", +{len(names) - 3} more" if len(names) > 3 else "")
-            parts.append(f"{op} x{len(names)} ({reasons[op]}; nodes: {shown})")
+            parts.append(f"{op} x{len(names)} ({reasons[op]}; {needed_rule(op, names, ctx)}; nodes: {shown})")
         hint = {
             "none": "use -O lower to lower them or -O lower-custom to also make custom layers",
             "lower": "use -O lower-custom to make Core ML custom layers of what cannot be lowered",

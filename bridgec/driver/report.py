@@ -44,6 +44,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
@@ -96,11 +97,13 @@ class Row:
     def explained(self, target: str) -> str:
         """``how``, and for a node the target refused, the refusal: "lowered by RULE because TARGET
         refuses it: REASON" (the first reason, and how many others the row's nodes have)."""
-        reasons = list(dict.fromkeys(self.because.values()))
-        if not reasons:
+        if not self.because:
             return self.how
-        more = f" (+{len(reasons) - 1} other reasons)" if len(reasons) > 1 else ""
-        return f"{self.how}, because {target} refuses it: {reasons[0]}{more}"
+        first = next(iter(self.because.values()))
+        # reasons that differ only in the tensor they name ('...') are one reason
+        kinds = {re.sub(r"'[^']*'", "'…'", why) for why in self.because.values()}
+        more = f" (+{len(kinds) - 1} other reasons)" if len(kinds) > 1 else ""
+        return f"{self.how}, because {target} refuses it: {first}{more}"
 
 
 @dataclass

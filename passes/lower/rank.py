@@ -230,7 +230,7 @@ class LegalizeRank(Pass):
                 )
                 continue
             builder.commit([y], [end])
-            ctx.applied(self.id, RULE, chain, end, builder.nodes, f"{refused[0].name}: {refused[1]}")
+            ctx.applied(self.id, RULE, chain, end, builder.nodes, refused[1])
             removed.add(id(end))
             hits += 1
         ctx.tally(key, hits, miss)

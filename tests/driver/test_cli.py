@@ -145,7 +145,8 @@ def test_custom_layer_without_kernel_needs_allow_missing_kernels(tmp_path, capsy
         code, _, err = run_cli([str(model), "-O", mode, "-q", "--format", "neuralnetwork"], capsys)
         assert (
             code == 1
-            and "no bundled kernel for custom layer(s) Round x1 (no Core ML layer for this op; nodes: Round_0)"
+            and "no bundled kernel for custom layer(s) Round x1 (no Core ML layer for this op; no rule of this "
+            "pipeline matches Round: it needs one that lowers it into ops the target has; nodes: Round_0)"
             in err
         )
         assert "--allow-missing-kernels" in err and not (tmp_path / "round.mlmodel").exists()

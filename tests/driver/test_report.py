@@ -180,3 +180,23 @@ def test_verify_adds_its_result_to_the_report(convertible, tmp_path, capsys):
     html = tmp_path / "r.html"
     assert main(["verify", str(convertible), "-q", "--report-out", str(html)]) == 0
     assert "verified: all" in html.read_text()
+
+
+def test_a_lowered_row_says_why_the_target_refused_it():
+    from bridgec.driver.report import Row
+
+    rank6 = "a rank-6 tensor ('{}'); Core ML tensors have rank <= 5: reshape the model to merge axes"
+    row = Row(
+        "Reshape",
+        3,
+        "lowered",
+        "lower::rank/merge_view_axes -> Reshape, Transpose",
+        ["a", "b", "c"],
+        because={"a": rank6.format("t1"), "b": rank6.format("t2"), "c": "another reason"},
+    )
+    target = "Core ML ML Program for iOS15"
+    assert row.explained(target) == (
+        "lower::rank/merge_view_axes -> Reshape, Transpose, because Core ML ML Program for iOS15 refuses "
+        f"it: {rank6.format('t1')} (+1 other reasons)"  # t1 and t2 name tensors: one reason
+    )
+    assert Row("Conv", 1, "native", "convolution", ["d"]).explained(target) == "convolution"
