@@ -6,6 +6,12 @@ seconds — about 2.5 s even when torch is already loaded — and converting an 
 pay for torch at all. So both are hidden while coremltools imports: it records them as absent,
 and bridgec only uses its protobuf classes and NeuralNetwork builder. The real modules (if
 loaded) are put back afterwards.
+
+coremltools also probes its other torch-based optional dependencies then (``coremltools._deps``:
+torchaudio, executorch, torchao, transformers). Imported while torch is hidden, such a library
+decides once that torch is missing, for the rest of the process: ``transformers`` imported by that
+probe printed "PyTorch was not found" and refused every model the user's own code built after.
+They are hidden too, so none is imported here and each is exactly as the user left it.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import logging
 import sys
 from types import ModuleType
 
-_HIDDEN = ("torch", "torchvision")
+_HIDDEN = ("torch", "torchvision", "torchaudio", "executorch", "torchao", "transformers")
 
 
 def load() -> ModuleType:
