@@ -213,7 +213,12 @@ def treespec(value: str) -> None:
             raise Refused(f"pytree type {shown(kind)} is not one bridgec reads")
         python_type = pytree.SERIALIZED_TYPE_TO_PYTHON_TYPE.get(kind)
         if python_type is None:
-            raise Refused(f"pytree type {shown(kind)} is not registered in this process")
+            # the archive names a class (a Hugging Face ModelOutput) that bridgec will not import
+            raise Refused(
+                f"pytree type {shown(kind)} is not registered in this process, and bridgec imports "
+                "nothing an archive names: export a model that returns tensors, tuples, lists or dicts "
+                "(transformers: config.return_dict=False)"
+            )
         if not isinstance(context, str):
             raise Refused(f"pytree context {shown(context)} is not text")
         if pytree.SUPPORTED_SERIALIZED_TYPES[python_type].from_dumpable_context is None:

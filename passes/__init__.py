@@ -33,7 +33,7 @@ from bridgec.passes.lower.gather import LegalizeGather
 from bridgec.passes.lower.hardtanh import LegalizeClip, LowerHardTanh
 from bridgec.passes.lower.kept_activations import LowerKeptActivations
 from bridgec.passes.lower.layernorm import LegalizeLayerNorm  # noqa: F401 - registers lower::layernorm
-from bridgec.passes.lower.math import LegalizeReciprocal, LowerMath
+from bridgec.passes.lower.math import LegalizeIsNaN, LegalizeReciprocal, LowerMath
 from bridgec.passes.lower.matmul import LegalizeMatMul
 from bridgec.passes.lower.maxpool_pads import LegalizeMaxPoolPads  # noqa: F401 - registers lower::maxpool_pads
 from bridgec.passes.lower.minmax import LegalizeMinMax
@@ -66,6 +66,7 @@ _LEGALIZE = (
     "lower::pad",
     "lower::reciprocal",
     "lower::mod",
+    "lower::isnan",
     "lower::normalization",
     "lower::layernorm",
     "lower::rank",
@@ -158,6 +159,7 @@ __all__ = [
     "LegalizeMatMul",
     "LegalizeMinMax",
     "LegalizePRelu",
+    "LegalizeIsNaN",
     "LegalizeReciprocal",
     "LowerEinsum",
     "LowerHardTanh",

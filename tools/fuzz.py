@@ -151,6 +151,16 @@ def byte_mutation(data: bytes, other: bytes, rng: random.Random) -> tuple[str, b
     return choice, splice(data, other, rng)
 
 
+def _dated(info: zipfile.ZipInfo | str, compression: int) -> zipfile.ZipInfo:
+    """A member with a fixed timestamp (a name given as text would get the current time): the same
+    seed gives the same bytes even when two runs straddle a tick of the zip clock (2 s)."""
+    if isinstance(info, zipfile.ZipInfo):
+        return info
+    member = zipfile.ZipInfo(info)  # dated 1980-01-01
+    member.compress_type = compression
+    return member
+
+
 def zip_member(data: bytes, other: bytes, rng: random.Random) -> tuple[str, bytes]:
     """Damage one member of a zip archive and write a well-formed archive around it, so the damage
     reaches torch's readers instead of stopping at the zip layer."""
@@ -443,9 +453,11 @@ def pt2_member(data: bytes, rng: random.Random) -> tuple[str, bytes]:
         warnings.simplefilter("ignore")  # "Duplicate name": the point of one kind
         with zipfile.ZipFile(buffer, "w", compression) as archive:
             for info, content in extra:
-                archive.writestr(info, content)
+                archive.writestr(_dated(info, compression), content)
             for name, content in members.items():
-                archive.writestr(name if name.startswith("/") else f"{root}/{name}", content)
+                archive.writestr(
+                    _dated(name if name.startswith("/") else f"{root}/{name}", compression), content
+                )
     return f"pt2_member:{kind}" + (f":{detail}" if detail else ""), buffer.getvalue()
 
 

@@ -1,5 +1,5 @@
 """Lowering rules for math ops a target may lack: LogSoftmax, CumSum, Neg, Softsign (``lower::math``),
-Reciprocal (``lower::reciprocal``) and Mod (``lower::mod``). Each rule is a legalisation: it fires
+Reciprocal (``lower::reciprocal``), Mod (``lower::mod``) and IsNaN (``lower::isnan``). Each rule is a legalisation: it fires
 only where the target cannot run the op as it is (a format whose table has it keeps it).
 ``lower::reciprocal`` runs in every pipeline, ``-O none`` included: a NeuralNetwork has no exact
 reciprocal layer (unary INVERSE adds an epsilon), so its division stands for what the emitter used
@@ -90,6 +90,15 @@ def reciprocal(op, x):
     return op.Reciprocal(x)
 
 
+def isnan(op, x):
+    return op.IsNaN(x)
+
+
+def isnan_not_equal(op, x):
+    # IEEE 754: NaN is the one value unequal to itself
+    return op.Not(op.Equal(x, x))
+
+
 def reciprocal_div(op, x):
     return op.Div(op.const(1.0), x)
 
@@ -177,6 +186,18 @@ class LowerMath(RuleSet):
         Rule("neg_to_mul", neg, neg_mul, None, "neg(x) -> x * -1", legalize=True),
         Rule("softsign_to_div", softsign, softsign_div, None, "softsign(x) -> x / (1 + |x|)", legalize=True),
         Rule("cumsum_to_matmul", cumsum, cumsum_matmul, static_axis, "cumsum(x, a) -> x @ triu(1)   (along a; strict for exclusive, tril for reverse)", legalize=True),
+    )
+    # fmt: on
+
+
+@register
+class LegalizeIsNaN(RuleSet):
+    """IsNaN, which neither Core ML format has (dynamo's attention masks a softmax with it) -> x != x."""
+
+    id = "lower::isnan"
+    # fmt: off
+    rules = (
+        Rule("isnan_to_not_equal", isnan, isnan_not_equal, None, "isnan(x) -> not(x == x)", legalize=True),
     )
     # fmt: on
 
