@@ -83,26 +83,26 @@ def test_status_follows_the_op_table(monkeypatch):
 
 
 def test_status_follows_the_rule_registry():
-    def isnan(op, x):
-        return op.IsNaN(x)
+    def isinf(op, x):
+        return op.IsInf(x)
 
-    def as_unequal(op, x):
-        return op.Not(op.Equal(x, x))
+    def as_infinite_magnitude(op, x):
+        return op.Equal(op.Abs(x), op.const(float("inf")))
 
-    class LowerIsNaN(RuleSet):
-        id = "test::isnan"
+    class LowerIsInf(RuleSet):  # a true identity for IsInf's defaults (both signs detected)
+        id = "test::isinf"
         extends = ("lower", "lower-custom")
         after = ("cleanup::*",)
         before = ("check::*", "custom::*")
-        rules = (Rule("isnan_to_not_equal", isnan, as_unequal, identity="isnan(x) -> not(x == x)"),)
+        rules = (Rule("isinf_to_equal", isinf, as_infinite_magnitude, identity="isinf(x) -> |x| == inf"),)
 
-    assert _status(coverage.classify("iOS14"), "IsNaN").status == "unsupported"
-    passes.register(LowerIsNaN)
+    assert _status(coverage.classify("iOS14"), "IsInf").status == "unsupported"
+    passes.register(LowerIsInf)
     try:
-        found = _status(coverage.classify("iOS14"), "IsNaN")
+        found = _status(coverage.classify("iOS14"), "IsInf")
     finally:
-        passes.REGISTRY.pop("test::isnan")
-    assert found.status == "lowered" and "test::isnan/isnan_to_not_equal" in found.how
+        passes.REGISTRY.pop("test::isinf")
+    assert found.status == "lowered" and "test::isinf/isinf_to_equal" in found.how
 
 
 class MLProgramBackend(BridgecBackend):
