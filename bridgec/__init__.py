@@ -23,3 +23,8 @@ def _early_signals() -> None:
 
 
 _early_signals()
+
+# what ``convert(path, inputs={"ids": TensorSpec((1, 16), "int64")})`` takes (numpy only: no torch)
+from bridgec.core.tensor_spec import TensorSpec  # noqa: E402 - after the signals, the command's first code
+
+__all__ = ["TensorSpec", "__version__"]

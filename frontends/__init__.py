@@ -20,7 +20,8 @@ import onnx_graphsurgeon as gs
 
 from bridgec.core.errors import ConversionError, SourceUnrunnable, UsageError
 from bridgec.core.input_files import open_regular, shown
-from bridgec.core.numerics import standard_normal
+from bridgec.core.input_values import random_inputs
+from bridgec.core.tensor_spec import split_specs
 from bridgec.frontends.pytorch_export import EXPORTERS
 from bridgec.frontends.pytorch_load import LoadOptions
 from bridgec.frontends.shapes import parse_input_spec, parse_input_specs
@@ -124,11 +125,11 @@ def open_source(
     path = Path(path)
     fmt = detect_format(path)
     _check_arch_used(path, fmt, options)
-    given = {k: tuple(v) for k, v in (inputs or {}).items()}
+    given, dtypes = split_specs(inputs)
     if fmt in TORCH_FORMATS:
         from bridgec.frontends import pytorch
 
-        opened = pytorch.open_model(path, fmt, given, options)
+        opened = pytorch.open_model(path, fmt, given, options, dtypes)
         return Source(
             path,
             fmt,
@@ -141,9 +142,8 @@ def open_source(
         )
     from bridgec.frontends import onnx_file
 
-    model, graph = onnx_file.read(path, _named_onnx_shapes(path, given))
-    rng = np.random.default_rng(0)
-    example = {t.name: standard_normal(rng, tuple(t.shape)) for t in graph.inputs}
+    model, graph = onnx_file.read(path, *_named_onnx_specs(path, given, dtypes))
+    example = random_inputs(graph, np.random.default_rng(0))
 
     def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         from bridgec.core import runtimes
@@ -186,18 +186,20 @@ def load(
     options: LoadOptions | None = None,
 ) -> gs.Graph:
     """Read ``path`` into the IR. ``inputs`` maps input names to shapes, e.g. ``{"x": (1, 3, 256, 256)}``;
-    ``options`` carries the PyTorch flags (exporter, --trust-pickle, --import, --arch ...)."""
+    a shape may come with a dtype: ``{"ids": TensorSpec((1, 16), "int64")}`` or ``{"ids": ((1, 16),
+    "int64")}`` (``bridgec.core.tensor_spec``); ``options`` carries the PyTorch flags (exporter,
+    --trust-pickle, --import, --arch ...)."""
     path = Path(path)
     fmt = detect_format(path)
     _check_arch_used(path, fmt, options)
-    given = {k: tuple(v) for k, v in (inputs or {}).items()}
+    given, dtypes = split_specs(inputs)
     if fmt in TORCH_FORMATS:
         from bridgec.frontends import pytorch
 
-        return pytorch.load(path, fmt, given, options)
+        return pytorch.load(path, fmt, given, options, dtypes)
     from bridgec.frontends import onnx_file
 
-    return onnx_file.load(path, _named_onnx_shapes(path, given))
+    return onnx_file.load(path, *_named_onnx_specs(path, given, dtypes))
 
 
 def _check_arch_used(path: Path, fmt: str, options: LoadOptions | None) -> None:
@@ -216,11 +218,11 @@ def _check_arch_used(path: Path, fmt: str, options: LoadOptions | None) -> None:
         )
 
 
-def _named_onnx_shapes(path: Path, given: dict) -> dict:
-    """``--input`` shapes by input name: an unnamed one names the .onnx file's only input."""
+def _named_onnx_specs(path: Path, given: dict, dtypes: dict) -> tuple[dict, dict]:
+    """``--input`` shapes and dtypes by input name: an unnamed one names the .onnx file's only input."""
     if None not in given:
-        return given
-    given = dict(given)
+        return given, dtypes
+    given, dtypes = dict(given), dict(dtypes)
     shape = given.pop(None)
     names = _onnx_input_names(path)
     if len(names) != 1:
@@ -229,7 +231,9 @@ def _named_onnx_shapes(path: Path, given: dict) -> dict:
 
     given_once(given, names[0], shape)
     given[names[0]] = shape
-    return given
+    if None in dtypes:
+        dtypes[names[0]] = dtypes.pop(None)
+    return given, dtypes
 
 
 def run_pytorch(path: str | os.PathLike, feeds: dict, options: LoadOptions | None = None) -> dict | None:

@@ -15,8 +15,10 @@ import numpy as np
 import onnx
 
 from bridgec.core import ir, ops
+from bridgec.frontends.attention import dynamo_translations as attention_translations
 
 _ATTR_TYPES = {"float": "FLOAT", "string": "STRING"}
+_FLOATS = ["tensor(float)", "tensor(float16)", "tensor(double)"]
 
 
 @contextlib.contextmanager
@@ -34,13 +36,23 @@ def bridgec_schemas() -> Iterator[None]:
             with contextlib.suppress(onnx.defs.SchemaError):
                 onnx.defs.get_schema(op, ir.BRIDGEC_OPSET, ir.BRIDGEC_DOMAIN)
                 continue  # already there (someone else registered it): leave it alone
+            names = ops.get(op).inputs
+            # the first input's type is the output's; the others (attention's key, value, mask) any
+            # float type, a mask bool too, and those past the first three (the mask) optional
+            optional = OpSchema.FormalParameterOption.Optional
             schema = OpSchema(
                 op,
                 ir.BRIDGEC_DOMAIN,
                 ir.BRIDGEC_OPSET,
-                inputs=[OpSchema.FormalParameter("x", "T")],
+                inputs=[
+                    OpSchema.FormalParameter(
+                        name, "T" if i == 0 else f"T{i}", **({"param_option": optional} if i >= 3 else {})
+                    )
+                    for i, name in enumerate(names)
+                ],
                 outputs=[OpSchema.FormalParameter("y", "T")],
-                type_constraints=[("T", ["tensor(float)", "tensor(float16)", "tensor(double)"], "")],
+                type_constraints=[("T", _FLOATS, "")]
+                + [(f"T{i}", [*_FLOATS, "tensor(bool)"], "") for i in range(1, len(names))],
                 attributes=[
                     OpSchema.Attribute(name, getattr(OpSchema.AttrType, _ATTR_TYPES[kind]), "")
                     for name, kind in attrs.items()
@@ -112,6 +124,7 @@ def dynamo_translations() -> dict[Callable, Callable]:
     table[aten.relu6.default] = lambda self: bc.HardTanh(self, **ops.aten_node("relu6")[1])
     table[aten.selu.default] = lambda self: bc.Selu(self, **ops.aten_node("selu")[1])
     table[aten.celu.default] = lambda self, alpha=1.0: bc.Celu(self, alpha=float(alpha))
+    table.update(attention_translations(bc))
     return table
 
 

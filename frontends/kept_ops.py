@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from bridgec.core import ops
+from bridgec.frontends.attention import TORCHSCRIPT_SYMBOLICS
 
 # parse_args descriptor of each attribute kind
 _DESCRIPTORS = {"float": "f", "string": "s"}
@@ -82,7 +83,10 @@ def _kept_ops() -> tuple[KeptOp, ...]:
     kept = []
     for decl in ops.all_ops():
         for form in decl.aten:
-            factory = _SPECIAL.get(form.name, _symbolic_factory)(decl, form)
+            if not decl.elementwise:  # more tensor arguments than self: its own symbolic
+                factory = TORCHSCRIPT_SYMBOLICS[form.name]
+            else:
+                factory = _SPECIAL.get(form.name, _symbolic_factory)(decl, form)
             names = (form.name, f"{form.name}_") if form.inplace else (form.name,)
             kept += [KeptOp(f"aten::{name}", decl.name, factory) for name in names]
     return tuple(kept)
@@ -109,6 +113,15 @@ STABLE_SYMBOLICS: tuple[tuple[str, Callable[[], Callable]], ...] = (
 )
 
 
+def _fused() -> tuple[tuple[str, Callable[[], Callable]], ...]:
+    """Fused torch ops no exporter takes, made of a kept op and standard ones around it."""
+    kept = {form.name for decl in ops.all_ops() for form in decl.aten}
+    return tuple((f"aten::{name}", f) for name, f in TORCHSCRIPT_SYMBOLICS.items() if name not in kept)
+
+
+_FUSED = _fused()
+
+
 @contextmanager
 def kept_ops_registered(opset: int) -> Iterator[None]:
     """Register the kept-op symbolics for one export at ``opset``, and remove them afterwards.
@@ -120,7 +133,7 @@ def kept_ops_registered(opset: int) -> Iterator[None]:
 
     registered = []
     try:
-        for aten, factory in [*((k.aten, k.symbolic_factory) for k in KEPT_OPS), *STABLE_SYMBOLICS]:
+        for aten, factory in [*((k.aten, k.symbolic_factory) for k in KEPT_OPS), *STABLE_SYMBOLICS, *_FUSED]:
             torch.onnx.register_custom_op_symbolic(aten, factory(), opset)
             registered.append(aten)
         yield

@@ -60,6 +60,8 @@ def _aten_spellings() -> dict[str, Spelling]:
     in the aten schema's order with torch's defaults, and the attributes torch fixes."""
     spellings = {}
     for decl in ops.all_ops():
+        if not decl.elementwise:  # an ATen fallback node of it has its tensors as inputs: none seen
+            continue
         for form in decl.aten:
             named = {attr for _, attr in form.args}
             args = tuple((arg, attr, decl.attribute(attr).default) for arg, attr in form.args)

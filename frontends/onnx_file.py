@@ -6,12 +6,14 @@ import os
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
 
 from bridgec.core import ir
 from bridgec.core.errors import UsageError, onnx_message
 from bridgec.core.sizes import check_model_sizes
+from bridgec.core.tensor_spec import dtype_name
 from bridgec.frontends.normalize import normalize, split_shape_ranges
 from bridgec.frontends.shapes import InputShapes
 
@@ -66,9 +68,12 @@ def graph_from_model(model: onnx.ModelProto, path: Path, shapes: InputShapes | N
     return _import(_prepare(model, path, shapes), path)
 
 
-def _prepare(model: onnx.ModelProto, path: Path, shapes: InputShapes | None) -> onnx.ModelProto:
+def _prepare(
+    model: onnx.ModelProto, path: Path, shapes: InputShapes | None, dtypes: dict | None = None
+) -> onnx.ModelProto:
     """The model at opset >= 13, without weights listed as inputs, its inputs at the given shapes:
-    still the source model, runnable as it is by onnxruntime."""
+    still the source model, runnable as it is by onnxruntime. Its input dtypes are the file's: a
+    ``dtypes`` entry (``--input x:DIMS:DTYPE``) that says otherwise is refused."""
     model = upgrade(model, path)
     initializer_names = {init.name for init in model.graph.initializer}
     real_inputs = [i for i in model.graph.input if i.name not in initializer_names]
@@ -84,6 +89,7 @@ def _prepare(model: onnx.ModelProto, path: Path, shapes: InputShapes | None) -> 
             f"(its inputs: {', '.join(names)})"
         )
     for value in real_inputs:
+        _check_dtype(value, (dtypes or {}).get(value.name), path)
         if value.name in shapes:
             dims = value.type.tensor_type.shape.dim
             given = shapes[value.name]
@@ -95,6 +101,19 @@ def _prepare(model: onnx.ModelProto, path: Path, shapes: InputShapes | None) -> 
             for d in given:
                 dims.add().dim_value = d
     return model
+
+
+def _check_dtype(value: onnx.ValueInfoProto, given: np.dtype | None, path: Path) -> None:
+    """An ``.onnx`` file's inputs keep the types it declares; a ``--input`` dtype must agree."""
+    elem_type = value.type.tensor_type.elem_type
+    if given is None or not elem_type:
+        return
+    declared = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type))
+    if declared != given:
+        raise UsageError(
+            f"--input {value.name}:...:{dtype_name(given)}: {path.name} declares input {value.name} as "
+            f"{dtype_name(declared)}; drop the dtype (an .onnx file's input types are kept)"
+        )
 
 
 def _import(model: onnx.ModelProto, path: Path) -> gs.Graph:
@@ -444,13 +463,16 @@ def check_opsets(model: onnx.ModelProto, path: Path) -> None:
         )
 
 
-def load(path: Path, shapes: InputShapes | None = None) -> gs.Graph:
-    return read(path, shapes)[1]
+def load(path: Path, shapes: InputShapes | None = None, dtypes: dict | None = None) -> gs.Graph:
+    return read(path, shapes, dtypes)[1]
 
 
-def read(path: Path, shapes: InputShapes | None = None) -> tuple[onnx.ModelProto, gs.Graph]:
+def read(
+    path: Path, shapes: InputShapes | None = None, dtypes: dict | None = None
+) -> tuple[onnx.ModelProto, gs.Graph]:
     """The ``.onnx`` file as a validated model onnxruntime can run (the reference a conversion is
-    checked against) and as the IR graph the passes rewrite."""
+    checked against) and as the IR graph the passes rewrite; ``dtypes``: the ones ``--input`` names,
+    each checked against the file's."""
     model = load_proto(path)
     if not model.graph.node or model.ir_version <= 0:
         raise UsageError(f"{path}: not an ONNX model (no graph nodes)")
@@ -464,5 +486,5 @@ def read(path: Path, shapes: InputShapes | None = None) -> tuple[onnx.ModelProto
         raise UsageError(f"{path}: invalid ONNX model: {onnx_message(exc)}") from None
     except UnicodeDecodeError:  # a name or string attribute that is not UTF-8: a damaged file
         raise UsageError(f"{path}: invalid ONNX model: a name or string in it is not UTF-8 text") from None
-    model = _prepare(model, path, shapes)
+    model = _prepare(model, path, shapes, dtypes)
     return model, _import(model, path)

@@ -40,7 +40,7 @@ from typing import Any
 
 from bridgec.core.errors import UsageError
 from bridgec.core.sizes import too_big
-from bridgec.frontends import pt2_expr, pt2_program
+from bridgec.frontends import pt2_expr, pt2_program, pt2_strings
 
 SAVE_AGAIN = "export and save the model again with torch.export.save (bridgec reads only what it writes)"
 TRUST = "pass --trust-pickle if you trust where the file came from"
@@ -80,13 +80,15 @@ class _Bad(Exception):
         self.member, self.why, self.fix = member, why, fix
 
 
-def check(path: Path, trust_pickle: bool = False) -> None:
+def check(path: Path, trust_pickle: bool = False) -> dict[str, list[str]]:
     """Refuse ``path`` (a ``UsageError`` naming the member, what is wrong and what to do) unless it is
-    a program archive as ``torch.export.save`` writes it and torch can read it without running code."""
+    a program archive as ``torch.export.save`` writes it and torch can read it without running code.
+    Returns the field names the program lists for its named tuples (what :func:`loading` needs to
+    read an output named tuple this process has not registered)."""
     path = Path(path)
     try:
         with open(path, "rb") as handle, zipfile.ZipFile(handle) as archive:
-            _check(handle, archive, trust_pickle)
+            return _check(handle, archive, trust_pickle)
     except _Bad as bad:
         why = " ".join(bad.why.split())  # a message quoting torch or sympy stays one line
         where = (
@@ -100,7 +102,7 @@ def check(path: Path, trust_pickle: bool = False) -> None:
         ) from None
 
 
-def _check(handle, archive: zipfile.ZipFile, trust_pickle: bool) -> None:
+def _check(handle, archive: zipfile.ZipFile, trust_pickle: bool) -> dict[str, list[str]]:
     infos = archive.infolist()
     if not infos:
         raise _Bad("", "an empty archive")
@@ -150,6 +152,7 @@ def _check(handle, archive: zipfile.ZipFile, trust_pickle: bool) -> None:
         except pt2_program.Refused as exc:
             raise _Bad(f"{root}/{relative}", str(exc)) from None
         _payloads(root, relative, config, pattern, kind, members, trust_pickle)
+    return pt2_program.namedtuple_fields(program)
 
 
 def _names(infos: list[zipfile.ZipInfo]) -> str:
@@ -358,10 +361,13 @@ class Refused(Exception):
 
 
 @contextlib.contextmanager
-def loading(refusals: list[str]) -> Iterator[None]:
+def loading(refusals: list[str], namedtuples: dict[str, list[str]] | None = None) -> Iterator[None]:
     """Run ``torch.export.load`` inside: shape expressions are parsed by bridgec's grammar, and what
     would unpickle objects or load AOTInductor code raises :class:`Refused` instead. What was refused
-    is appended to ``refusals`` (torch wraps the exception in its own)."""
+    is appended to ``refusals`` (torch wraps the exception in its own). An output class this process
+    has not registered (a ModelOutput; a named tuple, whose fields ``namedtuples`` gives, as
+    :func:`check` returns them) is read as a dict of its fields: the outputs keep their names and
+    nothing the archive names is imported."""
     import torch
     from torch._export.serde import serialize
     from torch.export.pt2_archive import _package
@@ -381,8 +387,13 @@ def loading(refusals: list[str]) -> Iterator[None]:
 
         return refused
 
+    def treespec_loads(value: str):
+        return original_treespec_loads(pt2_strings.readable_treespec(value, namedtuples or {}))
+
+    original_treespec_loads = serialize.treespec_loads
     replaced = [
         (serialize, "sympy", _StandIn(serialize.sympy, sympify=sympify)),
+        (serialize, "treespec_loads", treespec_loads),
         (_package, "pickle", _StandIn(_package.pickle, loads=refuse("an object constant to unpickle"))),
         (_package, "_load_aoti", refuse("an AOTInductor library to load")),
         (torch._C, "_pickle_load_obj", refuse("a TorchScript object constant to rebuild")),

@@ -15,7 +15,9 @@ the rule for its field — a field without a rule is refused, so a schema that g
   Python syntax (input sizes, integers, arithmetic, comparisons: :mod:`bridgec.frontends.pt2_guards`);
 - node targets are aten/prims operators (none that opens files or returns nothing but asserts), the
   symbolic-size operators torch's serializer writes, and the control-flow operators;
-- pytree specs name only registered types whose contexts are plain JSON;
+- pytree specs name only registered types whose contexts are plain JSON, except that an output
+  class this process has not registered (a Hugging Face ModelOutput, a dataclass, a named tuple)
+  passes when its field names can be read from the spec or the program: it is loaded as a dict;
 - free text (stack traces, string arguments) holds no control characters but tab and newline.
 """
 
@@ -39,6 +41,8 @@ from bridgec.frontends.pt2_strings import (
     fqn,
     identifier,
     json_text,
+    output_namedtuples,
+    output_treespec,
     quotable,
     shown,
     target,
@@ -149,7 +153,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GradientToUserInputSpec", "user_input_name"): identifier,
     ("UserInputMutationSpec", "user_input_name"): identifier,
     ("ModuleCallSignature", "in_spec"): treespec,
-    ("ModuleCallSignature", "out_spec"): treespec,
+    ("ModuleCallSignature", "out_spec"): output_treespec,
     ("ModuleCallSignature", "forward_arg_names"): identifier,
     ("ModuleCallEntry", "fqn"): _module_fqn,
     ("NamedTupleDef", "field_names"): identifier,
@@ -319,11 +323,26 @@ def _node_hook(node: dict) -> None:
                 raise Refused(f"{node['target']} of {value}: an operand beyond {pt2_expr.MAX_EXPONENT}")
 
 
+def namedtuple_fields(program: dict) -> dict[str, list[str]]:
+    """The field names a (checked) program lists for the named tuples its specs name, by the name
+    each was registered under."""
+    listed = program.get("graph_module", {}).get("treespec_namedtuple_fields") or {}
+    return {name: list(definition.get("field_names", [])) for name, definition in listed.items()}
+
+
+def _graph_module_hook(module: dict) -> None:
+    fields = namedtuple_fields({"graph_module": module})
+    for entry in module.get("module_call_graph", []):
+        if entry.get("signature"):
+            output_namedtuples(entry["signature"]["out_spec"], fields)
+
+
 def check_program(data: Any) -> None:
     """Check the parsed ``models/*.json`` of a ``.pt2`` archive; raises :class:`Refused`."""
     from torch._export.serde import schema
 
-    Walker({"Graph": _graph_hook, "Node": _node_hook}).check(data, schema.ExportedProgram)
+    hooks = {"Graph": _graph_hook, "Node": _node_hook, "GraphModule": _graph_module_hook}
+    Walker(hooks).check(data, schema.ExportedProgram)
 
 
 def check_payload_config(data: Any) -> Any:
@@ -336,4 +355,4 @@ def check_payload_config(data: Any) -> Any:
     return _dict_to_dataclass(schema.PayloadConfig, data)
 
 
-__all__ = ["RULES", "Refused", "check_payload_config", "check_program"]
+__all__ = ["RULES", "Refused", "check_payload_config", "check_program", "namedtuple_fields"]

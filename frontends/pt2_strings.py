@@ -183,11 +183,51 @@ def _why_not_target(value: str) -> str | None:
 # pytree types whose contexts are not read by plain ``json.loads``: defaultdict's imports a module
 # and takes an attribute of it by name.
 _TREESPEC_DENIED = frozenset({"collections.defaultdict", "NO_SERIALIZED_TYPE_NAME_FOUND"})
+_NAMEDTUPLE = "collections.namedtuple"
+_FIX_OUTPUTS = (
+    "export a model that returns tensors, tuples, lists, dicts, named tuples or dataclass-like outputs "
+    "(transformers' ModelOutput)"
+)
 
 
 def treespec(value: str) -> None:
-    """A module-call spec (``in_spec``/``out_spec``), which torch reads with ``treespec_loads``: its
-    JSON contexts may hold ``{"__enum__": ..., "fqn": "module:Class"}``, which imports the module."""
+    """A module-call input spec, which torch reads with ``treespec_loads``: its JSON contexts may hold
+    ``{"__enum__": ..., "fqn": "module:Class"}``, which imports the module. Every type must be one
+    this process registered."""
+    _spec(value, outputs=False)
+
+
+def output_treespec(value: str) -> None:
+    """A module-call output spec: as an input spec, except that a class this process has not
+    registered (a Hugging Face ``ModelOutput``, a dataclass) passes when its context lists its field
+    names, one a child; :func:`readable_treespec` then reads it as a dict of those fields, so the
+    class is never imported and the outputs keep their names."""
+    _spec(value, outputs=True)
+
+
+def field_names(context: Any, count: int) -> list[str] | None:
+    """The field names an unregistered class's pytree context lists for its ``count`` children, or
+    None. transformers writes a ModelOutput's present fields (``["last_hidden_state",
+    "pooler_output"]``: None fields are left out); ``torch.export.register_dataclass`` writes the
+    fields and the None fields (``[["logits"], ["loss"]]``)."""
+    if not isinstance(context, str):
+        return None
+    try:
+        names = json.loads(context)
+    except (ValueError, RecursionError):
+        return None
+    if isinstance(names, list) and len(names) == 2 and all(isinstance(n, list) for n in names):
+        names = names[0]
+    if not isinstance(names, list) or len(names) != count:
+        return None
+    if not all(isinstance(n, str) and 0 < len(n) <= MAX_NAME for n in names) or len(set(names)) != count:
+        return None
+    for name in names:
+        text(name, "pytree field name")
+    return names
+
+
+def _spec(value: str, outputs: bool) -> None:
     from torch.utils import _pytree as pytree
 
     try:
@@ -213,15 +253,21 @@ def treespec(value: str) -> None:
             raise Refused(f"pytree type {shown(kind)} is not one bridgec reads")
         python_type = pytree.SERIALIZED_TYPE_TO_PYTHON_TYPE.get(kind)
         if python_type is None:
-            # the archive names a class (a Hugging Face ModelOutput) that bridgec will not import
-            raise Refused(
-                f"pytree type {shown(kind)} is not registered in this process, and bridgec imports "
-                "nothing an archive names: export a model that returns tensors, tuples, lists or dicts "
-                "(transformers: config.return_dict=False)"
-            )
-        if not isinstance(context, str):
+            if not outputs:
+                raise Refused(
+                    f"input pytree type {shown(kind)} is not registered in this process, and bridgec "
+                    "imports nothing an archive names: export a model that takes tensors"
+                )
+            if field_names(context, len(children)) is None:
+                # the archive names a class bridgec will not import, and its fields cannot be read
+                raise Refused(
+                    f"output pytree type {shown(kind)} is not registered in this process and its "
+                    f"context {shown(context)} does not list one field name a child; bridgec imports "
+                    f"nothing an archive names: {_FIX_OUTPUTS}"
+                )
+        elif not isinstance(context, str):
             raise Refused(f"pytree context {shown(context)} is not text")
-        if pytree.SUPPORTED_SERIALIZED_TYPES[python_type].from_dumpable_context is None:
+        elif pytree.SUPPORTED_SERIALIZED_TYPES[python_type].from_dumpable_context is None:
             json_text(context, "pytree context")
             if "__enum__" in context:
                 raise Refused("a pytree context naming an enum class (torch would import its module)")
@@ -233,16 +279,64 @@ def treespec(value: str) -> None:
     node(data[1], 0)
 
 
+def output_namedtuples(value: str, fields: dict[str, list[str]]) -> None:
+    """The named tuples of a (checked) output spec this process has not registered must have their
+    field names in the program's ``treespec_namedtuple_fields`` (``fields``), one a child: they are
+    read as dicts of those fields."""
+    from torch.utils import _pytree as pytree
+
+    def node(spec: dict) -> None:
+        if spec["type"] == _NAMEDTUPLE and spec["context"] not in pytree.SERIALIZED_TYPE_TO_PYTHON_TYPE:
+            names = fields.get(spec["context"])
+            if names is None or len(names) != len(spec["children_spec"]) or len(set(names)) != len(names):
+                raise Refused(
+                    f"output named tuple {shown(spec['context'])} is not registered in this process and "
+                    f"the program does not list one field name a child; {_FIX_OUTPUTS}"
+                )
+        for child in spec["children_spec"]:
+            node(child)
+
+    node(json.loads(value)[1])
+
+
+def readable_treespec(value: str, namedtuples: dict[str, list[str]]) -> str:
+    """A spec the checks above passed, with each class this process has not registered rewritten
+    as a dict of its field names (a named tuple's from ``namedtuples``, the program's
+    ``treespec_namedtuple_fields``): torch then rebuilds the outputs as dicts keyed by the field
+    names instead of importing the class the archive names."""
+    from torch.utils import _pytree as pytree
+
+    registered = pytree.SERIALIZED_TYPE_TO_PYTHON_TYPE
+    protocol, root = json.loads(value)
+
+    def node(spec: dict) -> dict:
+        kind, context, children = spec["type"], spec["context"], spec["children_spec"]
+        names = None
+        if kind == _NAMEDTUPLE and context not in registered:
+            names = namedtuples.get(context)
+        elif kind is not None and kind not in registered:
+            names = field_names(context, len(children))
+        if names is not None:
+            kind, context = "builtins.dict", json.dumps(list(names))
+        return {"type": kind, "context": context, "children_spec": [node(c) for c in children]}
+
+    return json.dumps([protocol, node(root)])
+
+
 __all__ = [
     "CONTROL",
     "DOTTED",
     "IDENT",
     "Refused",
     "expression",
+    "field_names",
     "fqn",
     "identifier",
     "json_text",
+    "output_namedtuples",
+    "output_treespec",
     "quotable",
+    "readable_treespec",
     "shown",
     "target",
     "text",

@@ -13,6 +13,7 @@ module runs them in order: load, run once on seeded inputs, export, import the O
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,9 +28,10 @@ from bridgec.frontends.pytorch_load import LoadedModel, LoadOptions, first_line,
 
 
 def example_inputs(
-    loaded: LoadedModel, path: Path, given: dict | None
+    loaded: LoadedModel, path: Path, given: dict | None, dtypes: dict | None = None
 ) -> tuple[dict[str, tuple[int, ...]], tuple]:
-    """The input shapes (given ones win over recorded ones) and random example tensors of them."""
+    """The input shapes (given ones win over recorded ones) and seeded random example tensors of them,
+    of the dtype ``--input`` names, else the one the file records (a .pt2), else float32."""
     import torch
 
     from bridgec.frontends import shapes
@@ -43,8 +45,61 @@ def example_inputs(
         why = too_big(resolved[name])
         if why:
             raise UsageError(f"{path.name}: input {name} of shape {resolved[name]} has {why}; pass --input")
+    kinds = input_dtypes(loaded, path, dtypes)
     generator = torch.Generator().manual_seed(0)
-    return resolved, tuple(torch.randn(*resolved[n], generator=generator) for n in loaded.inputs)
+    return resolved, tuple(_example(resolved[n], kinds[n], generator) for n in loaded.inputs)
+
+
+def input_dtypes(loaded: LoadedModel, path: Path, dtypes: dict | None) -> dict[str, Any]:
+    """The torch dtype of each input: the one ``--input`` names (numpy), which must agree with what
+    a .pt2 records, else the recorded one, else float32."""
+    import torch
+
+    from bridgec.frontends import shapes
+
+    asked = {name: _torch_dtype(dtype) for name, dtype in shapes.resolve(dtypes, loaded.inputs).items()}
+    for name, dtype in asked.items():
+        recorded = loaded.dtypes.get(name)
+        if recorded is not None and recorded != dtype:
+            raise UsageError(
+                f"{path.name}: --input {name} asks for {_shown(dtype)}, but the archive records {name} as "
+                f"{_shown(recorded)}; drop the dtype (a .pt2's input dtypes are used as recorded)"
+            )
+    return {name: asked.get(name, loaded.dtypes.get(name, torch.float32)) for name in loaded.inputs}
+
+
+def _torch_dtype(dtype: np.dtype) -> Any:
+    import torch
+
+    return torch.from_numpy(np.empty(0, dtype)).dtype
+
+
+def _shown(dtype: Any) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def _example(shape: tuple[int, ...], dtype: Any, generator: Any) -> Any:
+    """A seeded random tensor: standard normal floats (drawn in float32, so a float16 input gets the
+    same numbers rounded), integers 0 and 1 (a valid index into any table, and what masks and token
+    type ids take; the check draws indices from the table sizes once the graph is known), random bools."""
+    import torch
+
+    if dtype.is_floating_point:
+        values = torch.randn(*shape, generator=generator)
+        return values if dtype == torch.float32 else values.to(dtype)
+    if dtype == torch.bool:
+        return torch.randint(0, 2, shape, generator=generator).bool()
+    return torch.randint(0, 2, shape, generator=generator, dtype=dtype)
+
+
+def _hint(exc: BaseException, kinds: list[Any]) -> str:
+    """What to do when a model wants integer inputs and was given floats."""
+    import torch
+
+    text = str(exc)
+    if any(k == torch.float32 for k in kinds) and re.search(r"\b(Long|Int)\b|indices", text):
+        return " (an input that holds indices needs its dtype: --input NAME:DIMS:int64)"
+    return ""
 
 
 @dataclass
@@ -74,27 +129,35 @@ def _named_outputs(result: Any) -> dict[str, np.ndarray]:
     return {name: t.detach().numpy() for name, t in zip(names, tensors, strict=True)}
 
 
-def open_model(path: Path, fmt: str, given: dict | None, options: LoadOptions | None = None) -> Opened:
-    """Read a PyTorch file into the IR: load, run once on seeded random inputs of the given shapes,
-    export, import. The run's outputs are kept: they are the reference the conversion is checked
-    against, at no second forward pass."""
+def open_model(
+    path: Path, fmt: str, given: dict | None, options: LoadOptions | None = None, dtypes: dict | None = None
+) -> Opened:
+    """Read a PyTorch file into the IR: load, run once on seeded random inputs of the given shapes
+    and dtypes (``example_inputs``), export, import. The run's outputs are kept: they are the
+    reference the conversion is checked against, at no second forward pass."""
     import torch
 
     from bridgec.frontends import onnx_file
 
     options = options or LoadOptions()
     loaded = load_module(path, fmt, options)
-    resolved, args = example_inputs(loaded, path, given)
+    resolved, args = example_inputs(loaded, path, given, dtypes)
     try:
         with torch.no_grad():
             result = loaded.runnable()(*args)
     except Exception as exc:  # noqa: BLE001 - a shape the model cannot take: the model's own message
         if out_of_memory(exc):
             raise MemoryError(first_line(exc)) from None
+        shown = ", ".join(
+            f"{n}:{resolved[n]}" + ("" if a.dtype == torch.float32 else f" {_shown(a.dtype)}")
+            for n, a in zip(loaded.inputs, args, strict=True)
+        )
         raise UsageError(
-            f"{path.name}: the model does not run on inputs of shape "
-            f"{', '.join(f'{n}:{resolved[n]}' for n in loaded.inputs)}: {first_line(exc, last=True)}"
+            f"{path.name}: the model does not run on inputs of shape {shown}: {first_line(exc, last=True)}"
+            f"{_hint(exc, [a.dtype for a in args])}"
         ) from None
+    exporter = loaded.prefer if options.exporter == "auto" else options.exporter
+    options.step(f"exporting {path.name} to ONNX with the {exporter} exporter")
     with timing.stage("export"):
         model, used = export(
             loaded.module,
@@ -116,9 +179,11 @@ def open_model(path: Path, fmt: str, given: dict | None, options: LoadOptions | 
     return Opened(graph, loaded, example, outputs, model)
 
 
-def load(path: Path, fmt: str, given: dict | None, options: LoadOptions | None = None) -> Any:
+def load(
+    path: Path, fmt: str, given: dict | None, options: LoadOptions | None = None, dtypes: dict | None = None
+) -> Any:
     """Read a PyTorch file into the IR (see ``open_model``)."""
-    return open_model(path, fmt, given, options).graph
+    return open_model(path, fmt, given, options, dtypes).graph
 
 
 def run_reference(

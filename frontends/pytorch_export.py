@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import sys
 import warnings
 from collections.abc import Callable, Iterator
@@ -32,12 +33,18 @@ EXPORTERS = ("auto", "torchscript", "dynamo")
 
 def flatten_outputs(result: Any) -> tuple[list[str], list[Any]]:
     """Stable names and tensors of a model's outputs: ``output`` for one tensor, ``output``,
-    ``output_1``... for a tuple, the keys for a dict, ``key.sub`` / ``output_1.0`` when nested."""
+    ``output_1``... for a flat tuple, the keys of a dict, the fields of a named tuple or a
+    ``ModelOutput``; nested ones join their parts with ``_`` (``output_1_0``, ``logits_0``).
+
+    Each name is a valid Core ML feature name (an ML Program takes only identifiers): characters
+    other than letters, digits and ``_`` become ``_``, a name not starting with a letter or ``_``
+    gets ``output_`` in front, and a name met again gets ``_2``, ``_3``... after it."""
     import torch
     from torch.utils import _pytree as pytree
 
     leaves, _ = pytree.tree_flatten_with_path(result)
-    names, tensors = [], []
+    names: list[str] = []
+    tensors = []
     for path, leaf in leaves:
         if not isinstance(leaf, torch.Tensor):
             raise ConversionError(
@@ -47,18 +54,30 @@ def flatten_outputs(result: Any) -> tuple[list[str], list[Any]]:
         parts = []
         for depth, key in enumerate(path):
             if isinstance(key, pytree.SequenceKey):
-                parts.append(
-                    ("output" if key.idx == 0 else f"output_{key.idx}") if depth == 0 else str(key.idx)
-                )
+                # a flat tuple's first output stays "output"; in a nested one every index shows
+                first = "output" if len(path) == 1 and key.idx == 0 else f"output_{key.idx}"
+                parts.append(first if depth == 0 else str(key.idx))
             elif isinstance(key, pytree.MappingKey):
                 parts.append(str(key.key))
             else:
                 parts.append(str(getattr(key, "name", key)))
-        names.append(".".join(parts) or "output")
+        names.append(_unique(_feature_name("_".join(parts) or "output"), names))
         tensors.append(leaf)
     if not tensors:
         raise ConversionError("the model returns no tensors")
     return names, tensors
+
+
+def _feature_name(name: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9_]", "_", name)
+    return name if re.match(r"[A-Za-z_]", name) else f"output_{name}"
+
+
+def _unique(name: str, taken: list[str]) -> str:
+    count, unique = 2, name
+    while unique in taken:
+        unique, count = f"{name}_{count}", count + 1
+    return unique
 
 
 def output_names(result: Any) -> list[str]:
@@ -153,6 +172,18 @@ def _native_output_hidden() -> Iterator[None]:
                 os.close(fd)
 
 
+def _bridgec_refusal(exc: BaseException) -> ConversionError | None:
+    """A ConversionError bridgec raised inside the exporter, if ``exc`` wraps one."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ConversionError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def export(
     module: Any,
     args: tuple,
@@ -191,6 +222,9 @@ def export(
         except (UsageError, ConversionError):
             raise
         except Exception as exc:  # noqa: BLE001 - each exporter fails in its own ways
+            refusal = _bridgec_refusal(exc)
+            if refusal is not None:  # a translation refused the model (dynamo wraps what it raises)
+                raise refusal from None
             failures.append((choice, first_line(exc)))
             if exporter == "auto" and choice != order[-1] and notify:
                 notify(f"the {choice} exporter failed ({failures[-1][1]}); trying the {order[1]} exporter")

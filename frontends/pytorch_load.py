@@ -37,10 +37,15 @@ class LoadOptions:
     arch: str | None = None  # "pkg.module:Class" for state_dict files (--arch)
     arch_args: str | None = None  # JSON: a list of positional or an object of keyword arguments
     notify: Callable[[str], None] | None = field(default=None, repr=False)  # warnings and fallbacks
+    progress: Callable[[str], None] | None = field(default=None, repr=False)  # the long steps of a load
 
     def say(self, message: str) -> None:
         if self.notify is not None:
             self.notify(message)
+
+    def step(self, message: str) -> None:
+        if self.progress is not None:
+            self.progress(message)
 
 
 def first_line(exc: BaseException, last: bool = False) -> str:
@@ -270,6 +275,7 @@ class LoadedModel:
     inputs: list[str]
     shapes: dict[str, tuple[int, ...]]  # shapes the file itself records (.pt2)
     prefer: str  # the exporter that suits this form
+    dtypes: dict[str, Any] = field(default_factory=dict)  # torch dtypes the file records (.pt2)
 
     def runnable(self) -> Any:
         import torch
@@ -345,7 +351,7 @@ def load_module(path: Path, fmt: str, options: LoadOptions | None = None) -> Loa
         from bridgec.frontends import pt2_archive
 
         # torch.export.load runs code a crafted archive holds: the archive is read as data first
-        pt2_archive.check(path, trust_pickle=options.trust_pickle)
+        namedtuples = pt2_archive.check(path, trust_pickle=options.trust_pickle)
         logged: list[BaseException] = []
         refused: list[BaseException] = []
         ran: list[str] = []
@@ -355,7 +361,7 @@ def load_module(path: Path, fmt: str, options: LoadOptions | None = None) -> Loa
                 _log_exceptions("torch.export", logged),
                 _log_exceptions("torch._export", logged),
                 _weights_only(options, refused),
-                pt2_archive.loading(ran),
+                pt2_archive.loading(ran, namedtuples),
             ):
                 warnings.simplefilter("ignore")
                 with _torch_file(path) as source:
@@ -387,16 +393,19 @@ def load_module(path: Path, fmt: str, options: LoadOptions | None = None) -> Loa
             )
         if options.arch or options.arch_args:
             raise _arch_unused(path, "is a torch.export archive")
-        names, shapes = [], {}
+        names, shapes, dtypes = [], {}, {}
         placeholders = {n.name: n for n in program.graph.nodes if n.op == "placeholder"}
         for spec in program.graph_signature.input_specs:
             if spec.kind.name != "USER_INPUT":
                 continue
             names.append(spec.arg.name)
+            # the fake tensor torch.export traced with: its shape and dtype, whether or not static
             value = placeholders[spec.arg.name].meta.get("val")
             if value is not None and all(isinstance(d, int) for d in value.shape):
                 shapes[spec.arg.name] = tuple(int(d) for d in value.shape)
-        return LoadedModel(program, names, shapes, "dynamo")
+            if isinstance(getattr(value, "dtype", None), torch.dtype):
+                dtypes[spec.arg.name] = value.dtype
+        return LoadedModel(program, names, shapes, "dynamo", dtypes)
     if fmt == "pickle":
         obj = _torch_load(path, options)
         if isinstance(obj, torch.nn.Module):

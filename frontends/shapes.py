@@ -1,16 +1,21 @@
-"""``--input NAME:1x3x256x256`` parsing and applying shapes to graph inputs."""
+"""``--input NAME:1x3x256x256[:DTYPE]`` parsing and applying shapes to graph inputs."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
+import numpy as np
+
 from bridgec.core.errors import UsageError
 from bridgec.core.sizes import too_big
+from bridgec.core.tensor_spec import TensorSpec, parse_dtype
 
 _SPEC = re.compile(r"^(?:(?P<name>[^:]+):)?(?P<dims>\d+(?:[x,]\d+)*)$")
 _FLEX = re.compile(r"^(?:(?P<name>[^:()]+):)?(?P<dims>[\dx,().]+)$")
 _RANGE = re.compile(r"^\((\d+)\.\.(\d+)\)$")
+# a trailing ``:int64``: dims start with a digit or a range's "(", a dtype name with a letter
+_DTYPE_TAIL = re.compile(r"^(?P<spec>.+):(?P<dtype>[A-Za-z]\w*)$")
 
 InputShapes = dict[str, tuple[int, ...]]
 
@@ -55,9 +60,18 @@ def _shown(text: str) -> str:
 
 def _malformed(text: str, why: str = "") -> UsageError:
     return UsageError(
-        f"malformed --input {_shown(text)}{': ' + why if why else ''}: expected NAME:DIMS such as x:1x3x256x256, "
-        "x:1x3x(128..512)x(128..512) or x:1x3x224x224,1x3x320x320"
+        f"malformed --input {_shown(text)}{': ' + why if why else ''}: expected NAME:DIMS[:DTYPE] such as "
+        "x:1x3x256x256, ids:1x16:int64, x:1x3x(128..512)x(128..512) or x:1x3x224x224,1x3x320x320"
     )
+
+
+def split_dtype(text: str) -> tuple[str, np.dtype | None]:
+    """``"ids:1x16:int64"`` -> ("ids:1x16", int64): the spec without its dtype, and the dtype
+    (None when the spec names none)."""
+    match = _DTYPE_TAIL.match(text.strip())
+    if not match:
+        return text, None
+    return match["spec"], parse_dtype(match["dtype"], f"--input {_shown(text)}")
 
 
 def _check_size(text: str, dims) -> None:
@@ -68,10 +82,11 @@ def _check_size(text: str, dims) -> None:
 
 def parse_flexible_spec(text: str) -> tuple[str | None, FlexibleShape] | None:
     """``x:1x3x(128..512)x(128..512)`` (ranges) or ``x:1x3x224x224,1x3x320x320`` (enumerated shapes);
-    None for a plain fixed shape."""
-    if re.search(r"\d{19,}", text):  # more than 2^63: no size, and int() of 5000 digits is refused
+    None for a plain fixed shape. A trailing ``:DTYPE`` is not part of the shape (``split_dtype``)."""
+    spec = split_dtype(text)[0]
+    if re.search(r"\d{19,}", spec):  # more than 2^63: no size, and int() of 5000 digits is refused
         raise _malformed(text, "a dimension has more than 18 digits")
-    match = _FLEX.match(text.strip())
+    match = _FLEX.match(spec.strip())
     if not match:
         return None
     dims = match["dims"]
@@ -110,11 +125,12 @@ def parse_flexible_spec(text: str) -> tuple[str | None, FlexibleShape] | None:
 
 def parse_input_spec(text: str) -> tuple[str | None, tuple[int, ...]]:
     """``"x:1x3x256x256"`` -> ("x", (1, 3, 256, 256)); the name may be omitted for single-input models.
-    A flexible spec gives its default shape (see ``parse_flexible_spec``)."""
+    A flexible spec gives its default shape (see ``parse_flexible_spec``); a trailing ``:DTYPE`` is
+    left to ``split_dtype``."""
     flexible = parse_flexible_spec(text)
     if flexible is not None:
         return flexible[0], flexible[1].default
-    match = _SPEC.match(text.strip())
+    match = _SPEC.match(split_dtype(text)[0].strip())
     if not match:
         raise _malformed(text)
     dims = tuple(int(d) for d in re.split(r"[x,]", match["dims"]))
@@ -134,13 +150,16 @@ def parse_flexible_specs(texts: list[str] | None) -> dict[str | None, FlexibleSh
     return found
 
 
-def parse_input_specs(texts: list[str] | None) -> dict[str | None, tuple[int, ...]]:
-    found: dict[str | None, tuple[int, ...]] = {}
+def parse_input_specs(texts: list[str] | None) -> dict[str | None, tuple[int, ...] | TensorSpec]:
+    """The ``--input`` specs by name (None: the single unnamed input), as ``convert(inputs=...)``
+    takes them: the shape, or a ``TensorSpec`` when the spec names a dtype."""
+    found: dict[str | None, tuple[int, ...] | TensorSpec] = {}
     for text in texts or []:
         name, dims = parse_input_spec(text)
         if name in found:
             raise UsageError(f"--input {name or '(unnamed)'} given twice")
-        found[name] = dims
+        dtype = split_dtype(text)[1]
+        found[name] = dims if dtype is None else TensorSpec(dims, dtype)
     return found
 
 

@@ -26,6 +26,7 @@ from bridgec.passes.canonicalize import ClipToHardTanh
 from bridgec.passes.cleanup import DeadNodes, FoldConstants, RemoveIdentities, cleanup
 from bridgec.passes.custom import CheckTargetLegal, TagCustomLayers
 from bridgec.passes.fuse import PadIntoConv  # noqa: F401 - registers fuse::pad_into_conv
+from bridgec.passes.lower.attention import LegalizeAttention  # noqa: F401 - registers lower::attention
 from bridgec.passes.lower.cast import LegalizeCast
 from bridgec.passes.lower.conv1d import LegalizeConv1d  # noqa: F401 - registers lower::conv1d
 from bridgec.passes.lower.einsum import LowerEinsum
@@ -44,6 +45,7 @@ from bridgec.passes.lower.prelu import LegalizePRelu
 from bridgec.passes.lower.rank import LegalizeRank  # noqa: F401 - registers lower::rank
 from bridgec.passes.lower.resize import LowerResize  # noqa: F401 - registers lower::resize
 from bridgec.passes.lower.resize_rank import LegalizeResizeRank  # noqa: F401 - registers lower::resize_rank
+from bridgec.passes.lower.trilu import LegalizeTrilu  # noqa: F401 - registers lower::trilu
 
 _CLEANUP = ("cleanup::fold_constants", "cleanup::identities", "cleanup::dead_nodes")
 # exact fusions that save the target a layer: every pipeline that rewrites runs them
@@ -59,6 +61,7 @@ _LEGALIZE = (
     "lower::prelu",
     "lower::minmax",
     "lower::cast",
+    "lower::attention",  # before lower::matmul, which lifts what its MatMuls need
     "lower::matmul",
     "lower::gather",
     "lower::conv1d",
@@ -67,6 +70,7 @@ _LEGALIZE = (
     "lower::reciprocal",
     "lower::mod",
     "lower::isnan",
+    "lower::trilu",
     "lower::normalization",
     "lower::layernorm",
     "lower::rank",

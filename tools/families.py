@@ -1,194 +1,351 @@
-"""Model families: export, onnxruntime vs PyTorch, and Core ML (``bridgec.driver.verify``) per family.
+"""Model families: each from TorchScript and from torch.export, in both Core ML formats, checked
+against PyTorch by the reference executor — with coremltools' ``ct.convert`` on the same files.
 
-    python tools/families.py                       # every family in examples/zoo.py and timm_zoo.py
-    python tools/families.py resnet18 vit_b_16     # some of them
-    python tools/families.py --exporter dynamo
-    python tools/families.py --format mlprogram    # one Core ML format (default: both)
+    python tools/families.py                          # every family of the three zoos
+    python tools/families.py vit bert levit_128s      # some of them
+    python tools/families.py --source pt2 --format mlprogram
+    python tools/families.py --no-coremltools         # bridgec's columns only
+    python tools/families.py --write                  # and replace the table in docs/families.md
 
-Random weights, nothing downloaded. For each family: does the export succeed and with which
-exporter, the max abs error of the exported ONNX in onnxruntime against PyTorch, then the whole
-conversion (``-O lower-custom``) checked by ``bridgec.driver.verify`` through the reference executor, and
-the ops the Core ML backend has no layer for (what would otherwise become custom layers). A family
-passes when every Core ML output is within 1e-3 x max |output| of PyTorch's (and verify's own
-tolerance, 1e-4 x max |output| by default, holds).
+The zoos (random weights, nothing downloaded): torchvision ``examples/zoo.py``, timm
+``examples/timm_zoo.py``, tiny-config Hugging Face ``examples/hf_zoo.py``. Each family is saved as
+TorchScript (traced) and as a torch.export archive; each file is converted by
+``bridgec.driver.convert.convert`` (``write=False``, ``strict=True``: its numbers check raises on a
+mismatch or an unchecked model) in each format. A row: converted (or the error's first line),
+matched (the check within its fp32 tolerance, 1e-4 x max |output|), the worst output's max |Core ML
+- PyTorch| / max |PyTorch|, custom layers, and whether ``ct.convert`` (coremltools, ML Program,
+iOS15) converts the same file — coremltools cannot run a model on Linux, so that column says only
+whether it converts. coremltools runs in a child process: bridgec imports it with torch hidden.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import logging
+import subprocess
 import sys
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+DOC = ROOT / "docs" / "families.md"
+BEGIN, END = "<!-- families:begin -->", "<!-- families:end -->"
+SOURCES = {"pt": "TorchScript", "pt2": "torch.export"}
+FORMATS = ("mlprogram", "neuralnetwork")
 
 
 @dataclass
 class Row:
     family: str
-    format: str = "-"
-    export: str = "-"
-    exporter: str = "-"
-    ort_err: str = "-"
-    coreml: str = "-"
-    gaps: list[str] = field(default_factory=list)
-    custom: int | str = "-"  # custom layers in the Core ML model
+    zoo: str
+    source: str  # pt | pt2
+    format: str
+    converted: str = "-"
+    matched: str = "-"
+    rel: str = "-"
+    custom: str = "-"
+    coremltools: str = "-"
     seconds: float = 0.0
 
-
-def backend_gaps(graph, target: str, fmt: str) -> list[str]:
-    """Ops left after lowering that the target has no layer for (they become custom layers)."""
-    from bridgec import passes
-    from bridgec.backends.coreml import capabilities_for
-    from bridgec.core import ir
-
-    caps = capabilities_for(target, (), fmt)
-    ids = [p for p in passes.pipeline_ids("lower") if p != "check::target_legal"]
-    lowered = passes.pipeline("lower", ids).run(graph.copy(), target=caps)
-    return sorted({ir.op_label(n) for n in lowered.nodes if caps.unsupported_reason(n)})
+    @property
+    def passed(self) -> bool:
+        return self.matched == "yes"
 
 
-def relative_error(result) -> float:
-    """max |Core ML - PyTorch| / max |PyTorch| over the outputs: the issue's 1e-3 criterion."""
-    got, want = result.outputs["coreml_reference"], result.outputs[result.reference]
-    return max(float(np.max(np.abs(got[n] - want[n]))) / float(np.max(np.abs(want[n]))) for n in want)
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    line = text[0] if text else type(exc).__name__
+    return line if len(line) <= 160 else line[:157] + "..."
 
 
-def run_family(name: str, exporter: str, target: str, tolerance: float, fmt: str) -> Row:
+# ------------------------------------------------------------------------------------------ the zoos
+
+
+def zoos() -> dict[str, str]:
+    """family -> the zoo it comes from (torchvision, timm, hf)."""
+    from examples import hf_zoo, timm_zoo, zoo
+
+    return {
+        **dict.fromkeys(zoo.MODELS, "torchvision"),
+        **dict.fromkeys(timm_zoo.MODELS, "timm"),
+        **dict.fromkeys(hf_zoo.MODELS, "hf"),
+    }
+
+
+def inputs_of(name: str, zoo_name: str) -> list[tuple[str | None, tuple[int, ...], str]]:
+    """(input name or None for the only input, shape, dtype name) of a family."""
+    from examples import hf_zoo, timm_zoo, zoo
+
+    if zoo_name == "hf":
+        return [
+            (n, shape, str(dtype).removeprefix("torch.")) for n, shape, dtype in hf_zoo.MODELS[name].inputs
+        ]
+    shape = timm_zoo.MODELS[name][0] if zoo_name == "timm" else zoo.MODELS[name]
+    return [(None, shape, "float32")]
+
+
+def save(name: str, zoo_name: str, path: Path) -> Path:
     import torch
 
-    from bridgec.core.errors import BridgecError
-    from bridgec.core.runtimes import run_onnxruntime
-    from bridgec.driver.verify import verify
-    from bridgec.frontends import LoadOptions, onnx_file, pytorch_export, pytorch_load
+    from examples import hf_zoo, timm_zoo, zoo
 
-    row = Row(name, fmt)
+    if zoo_name == "hf":
+        return hf_zoo.save(name, path)
+    if zoo_name == "timm":
+        return timm_zoo.save(name, path)
+    if path.suffix == ".pt":
+        return zoo.save(name, path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        example = (torch.randn(*zoo.MODELS[name]),)
+        torch.export.save(torch.export.export(zoo.build(name), example), str(path))
+    return path
+
+
+def _bridgec_inputs(specs: list[tuple[str | None, tuple[int, ...], str]]) -> dict:
+    """``convert``'s ``inputs=`` for a TorchScript file: shapes, with the dtype where not float32."""
+    if all(dtype == "float32" for _, _, dtype in specs):
+        return {name: shape for name, shape, _ in specs}
+    from bridgec.core.tensor_spec import TensorSpec  # issue 17's input dtypes
+
+    return {name: TensorSpec(shape, dtype) for name, shape, dtype in specs}
+
+
+# ------------------------------------------------------------------------------------------- bridgec
+
+
+def run_bridgec(row: Row, path: Path, specs: list, target: str) -> None:
+    from bridgec.driver.check import CheckFailed, NotChecked
+    from bridgec.driver.convert import convert
+
     start = time.perf_counter()
-    shape, model = _family(name)
-    input_name = pytorch_load.forward_input_names(model)[0]
-    x = torch.randn(*shape, generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        names, tensors = pytorch_export.flatten_outputs(model(x))
-    expected = {n: t.numpy() for n, t in zip(names, tensors, strict=True)}
     try:
-        proto, row.exporter = pytorch_export.export(model, (x,), [input_name], exporter, name=name)
-        row.export = "ok"
-    except BridgecError as exc:
-        row.export = f"FAILED: {exc}"
-        row.seconds = time.perf_counter() - start
-        return row
-    graph = onnx_file.graph_from_model(proto, Path(name))
-    got = run_onnxruntime(graph, {input_name: x.numpy()})
-    row.ort_err = f"{max(float(np.max(np.abs(got[n] - expected[n]))) for n in names):.2e}"
-    row.gaps = backend_gaps(graph, target, fmt)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"{name}.pt"
-        torch.save(model, path)  # a whole pickled module: torchvision's classes are importable
+        inputs = _bridgec_inputs(specs) if row.source == "pt" else None
+        result = convert(path, inputs=inputs, target=target, format=row.format, write=False, strict=True)
+    except CheckFailed as exc:
+        row.converted, row.matched, row.rel = "yes", "no", f"{exc.check.max_rel:.1e}"
+    except NotChecked as exc:
+        row.converted, row.matched = "yes", f"not checked: {_first_line(exc)}"
+    except Exception as exc:  # a tool's table: any failure is a row, not a traceback
+        row.converted = f"no: {_first_line(exc)}"
+    else:
+        row.converted = "yes"
+        row.matched = "yes" if result.check.status == "checked" else result.check.line()
+        row.rel = f"{result.check.max_rel:.1e}"
+        row.custom = str(sum(r.count for r in result.report.rows if r.status == "custom"))
+    row.seconds += time.perf_counter() - start
+
+
+# --------------------------------------------------------------------------------------- coremltools
+
+
+def coremltools_worker() -> int:
+    """Child process: ``ct.convert`` each job (one JSON line on stdin); one JSON line per job on stdout."""
+    import coremltools as ct
+    import numpy as np
+    import torch
+
+    with contextlib.suppress(ImportError):  # registers the ModelOutput classes with torch's pytree:
+        import transformers.modeling_outputs  # noqa: F401  torch.export.load needs them for a HF .pt2
+
+    dtypes = {"float32": np.float32, "int64": np.int32, "int32": np.int32}  # Core ML inputs take int32
+    for text in sys.stdin:
+        job = json.loads(text)
         try:
-            options = LoadOptions(exporter=exporter, trust_pickle=True)
-            result = verify(
-                path,
-                inputs={input_name: shape},
-                target=target,
-                tolerance=tolerance,
-                frontend=options,
-                format=fmt,
-            )
-            core = [c for c in result.comparisons if c.runtime == "coreml_reference"]
-            if core and all(np.isfinite(c.max_abs) for c in core):
-                worst, relative = max(c.max_abs for c in core), relative_error(result)
-                ok = all(c.passed for c in core) and relative <= 1e-3
-                row.custom = sum(r.count for r in result.report.rows if r.status == "custom")
-                row.coreml = f"{worst:.2e} ({relative:.1e} rel.) {'PASS' if ok else 'FAIL'}"
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if job["source"] == "pt":
+                    inputs = [
+                        ct.TensorType(name=name, shape=shape, dtype=dtypes[dtype])
+                        if name
+                        else ct.TensorType(shape=shape, dtype=dtypes[dtype])
+                        for name, shape, dtype in job["inputs"]
+                    ]
+                    model = torch.jit.load(job["path"]).eval()
+                else:
+                    inputs = None
+                    model = torch.export.load(job["path"]).run_decompositions({})
+                ct.convert(
+                    model,
+                    inputs=inputs,
+                    convert_to="mlprogram",
+                    minimum_deployment_target=ct.target.iOS15,
+                    skip_model_load=True,  # no Core ML runtime on Linux
+                )
+            outcome = "yes"
+        except Exception as exc:  # what stops coremltools is the column's content
+            outcome = f"no: {_first_line(exc)}"
+        line = {"key": job["key"], "outcome": outcome}
+        print(json.dumps(line), flush=True)
+    return 0
+
+
+class Coremltools:
+    """The ``ct.convert`` child: it converts each saved file while this process runs bridgec on the
+    next family (two cores), and its stderr (progress bars) goes to a file, not a pipe that fills."""
+
+    def __init__(self, folder: Path) -> None:
+        self.log = (folder / "coremltools.log").open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--coremltools-worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+        )
+        self.keys: list[str] = []
+
+    def submit(self, job: dict) -> None:
+        self.keys.append(job["key"])
+        self.process.stdin.write(json.dumps(job) + "\n")
+        self.process.stdin.flush()
+
+    def results(self) -> dict[str, str]:
+        out, _ = self.process.communicate()
+        self.log.close()
+        results = {}
+        for line in out.splitlines():
+            if line.startswith("{"):
+                data = json.loads(line)
+                results[data["key"]] = data["outcome"]
+        if self.process.returncode:  # the child died: the jobs it did not report say so
+            tail = (Path(self.log.name).read_text().strip().splitlines() or ["no output"])[-1]
+            for key in self.keys:
+                results.setdefault(key, f"no: the coremltools process died ({tail[:100]})")
+        return results
+
+
+# ----------------------------------------------------------------------------------------- the table
+
+
+def run_family(name: str, zoo_name: str, sources, formats, target, folder: Path, ct) -> list[Row]:
+    specs = inputs_of(name, zoo_name)
+    rows = []
+    for source in sources:
+        start = time.perf_counter()
+        path = folder / f"{name}.{source}"
+        try:
+            save(name, zoo_name, path)
+            error = None
+        except Exception as exc:  # the export's failure is the row
+            error = f"no: export failed: {_first_line(exc)}"
+        saved = time.perf_counter() - start
+        for fmt in formats:
+            row = Row(name, zoo_name, source, fmt, seconds=saved / len(formats))
+            if error:
+                row.converted = error
             else:
-                row.coreml = "not run: " + (core[0].note if core else "no comparison")
-        except BridgecError as exc:
-            row.coreml = f"conversion failed: {exc}"
-    row.seconds = time.perf_counter() - start
-    return row
+                run_bridgec(row, path, specs, target)
+            rows.append(row)
+        if not error and ct:
+            ct.submit({"key": f"{name}.{source}", "source": source, "path": str(path), "inputs": specs})
+    return rows
 
 
 def render(rows: list[Row]) -> str:
     head = (
         "family",
+        "zoo",
+        "source",
         "format",
-        "export",
-        "exporter",
-        "ORT max abs err",
-        "Core ML (verify, ref. executor)",
-        "no Core ML layer",
-        "custom layers",
+        "converted",
+        "matched",
+        "max rel err",
+        "custom",
+        "ct.convert",
         "s",
     )
     body = [
         (
             r.family,
+            r.zoo,
+            SOURCES[r.source],
             r.format,
-            r.export,
-            r.exporter,
-            r.ort_err,
-            r.coreml,
-            ", ".join(r.gaps) or "-",
-            str(r.custom),
+            r.converted,
+            r.matched,
+            r.rel,
+            r.custom,
+            r.coremltools,
             f"{r.seconds:.0f}",
         )
         for r in rows
     ]
-    widths = [max(len(str(c)) for c in col) for col in zip(head, *body, strict=True)]
-    lines = [
-        "  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
-        for line in [head, *body]
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in line) + " |" for line in body]
     return "\n".join(lines)
 
 
-def _known() -> list[str]:
-    from examples import timm_zoo, zoo
+def summary(rows: list[Row]) -> str:
+    """Per source and format: how many families matched, and how many ct.convert converted."""
+    parts = []
+    for source in SOURCES:
+        for fmt in FORMATS:
+            these = [r for r in rows if r.source == source and r.format == fmt]
+            if these:
+                parts.append(f"{SOURCES[source]} {fmt}: {sum(r.passed for r in these)}/{len(these)} matched")
+        ct_rows = {r.family: r.coremltools for r in rows if r.source == source}
+        if any(v != "-" for v in ct_rows.values()):
+            converted = sum(v == "yes" for v in ct_rows.values())
+            parts.append(f"ct.convert from {SOURCES[source]}: {converted}/{len(ct_rows)} converted")
+    return "; ".join(parts)
 
-    return [*zoo.MODELS, *timm_zoo.MODELS]
 
-
-def _family(name: str):
-    """(input shape, module) of a torchvision family (examples/zoo.py) or a timm one (timm_zoo.py)."""
-    from examples import timm_zoo, zoo
-
-    if name in timm_zoo.MODELS:
-        return timm_zoo.MODELS[name][0], timm_zoo.build(name)
-    return zoo.MODELS[name], zoo.build(name)
+def write_doc(table: str, line: str) -> None:
+    text = DOC.read_text()
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"{DOC} has no {BEGIN} ... {END} block to replace")
+    head, _, rest = text.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    DOC.write_text(f"{head}{BEGIN}\n{line}\n\n{table}\n{END}{tail}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    known = _known()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("families", nargs="*", help=f"default: all of {', '.join(known)}")
-    parser.add_argument("--exporter", choices=("auto", "torchscript", "dynamo"), default="auto")
+    parser.add_argument("families", nargs="*", help="default: every family of the zoos")
+    parser.add_argument("--source", choices=tuple(SOURCES), action="append", help="default: both")
+    parser.add_argument("--format", choices=FORMATS, action="append", help="default: both")
     parser.add_argument("--target", default="iOS15")
-    parser.add_argument(
-        "--format", choices=("neuralnetwork", "mlprogram"), action="append", help="default: both"
-    )
-    parser.add_argument(
-        "--tolerance", type=float, default=1e-4, help="max|coreml - pytorch| / max|pytorch| per output"
-    )
+    parser.add_argument("--no-coremltools", action="store_true", help="skip the ct.convert column")
+    parser.add_argument("--write", action="store_true", help=f"replace the table in {DOC.relative_to(ROOT)}")
+    parser.add_argument("--coremltools-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    warnings.simplefilter("ignore")
+    logging.disable(logging.WARNING)
+    if args.coremltools_worker:
+        return coremltools_worker()
+    known = zoos()
     unknown = [f for f in args.families if f not in known]
     if unknown:
         parser.error(f"unknown families {unknown}; known: {', '.join(known)}")
-    warnings.simplefilter("ignore")
-    logging.disable(logging.WARNING)
-    rows = []
-    for name in args.families or known:
-        print(f"families: {name} ...", file=sys.stderr, flush=True)
-        for fmt in args.format or ["neuralnetwork", "mlprogram"]:
-            rows.append(run_family(name, args.exporter, args.target, args.tolerance, fmt))
-    print(render(rows))
-    return 0 if all(r.export == "ok" and r.coreml.endswith("PASS") for r in rows) else 1
+    if args.write and (args.families or args.source or args.format or args.no_coremltools):
+        parser.error("--write records the whole table: every family, source, format and ct.convert")
+    rows: list[Row] = []
+    begun = time.perf_counter()
+    sources, formats = args.source or list(SOURCES), args.format or list(FORMATS)
+    with tempfile.TemporaryDirectory() as tmp:
+        ct = None if args.no_coremltools else Coremltools(Path(tmp))
+        for name in args.families or known:
+            print(f"families: {name} ...", file=sys.stderr, flush=True)
+            rows += run_family(name, known[name], sources, formats, args.target, Path(tmp), ct)
+        if ct:
+            print("families: waiting for ct.convert ...", file=sys.stderr, flush=True)
+            outcomes = ct.results()
+            for row in rows:
+                row.coremltools = outcomes.get(f"{row.family}.{row.source}", "-")
+    table, line = render(rows), summary(rows)
+    line += f" ({time.perf_counter() - begun:.0f} s in all)"
+    print(table)
+    print(line)
+    if args.write:
+        write_doc(table, line)
+    return 0 if all(r.passed for r in rows) else 1
 
 
 if __name__ == "__main__":

@@ -49,6 +49,14 @@ MEANINGS = {
     "$.rows[].because": "Lowered rows: source node name -> why the target refused that node as it was, "
     'the reason the legalisation fired (the table forms say "because TARGET refuses it: REASON"); '
     "empty where the target would have run the node (a lowering by choice, a fusion).",
+    "$.inputs": "One entry per model input that is not float32 (empty for an all-float32 model).",
+    "$.inputs[].name": "The input's name.",
+    "$.inputs[].model_dtype": 'Its dtype in the source model, e.g. "int64", "bool", "float16".',
+    "$.inputs[].coreml_dtype": 'Its dtype as a Core ML input, e.g. "int32" (Core ML\'s only integer '
+    'multiarray); "none" when Core ML cannot take it.',
+    "$.inputs[].note": "Why the Core ML dtype keeps the model's numbers and what the input indexes (e.g. "
+    '"indexes an embedding of 1000 rows"), or why Core ML cannot take it; "" when nothing changes.',
+    "$.inputs[].line": "The line the report prints for the input.",
     "$.check": "The numbers check of the converted model (the emitted model run by the reference "
     "executor against the source model); `null` when nothing was converted (`bridgec report`, "
     "`bridgec verify`).",
@@ -121,6 +129,7 @@ def example(schema_id: str) -> dict:
                 "because": {"/act/HardSwish": "no Core ML layer computes it"},
             },
         ],
+        "inputs": [],
         "check": {
             "status": "checked",
             "reference": "onnxruntime",

@@ -2,7 +2,8 @@
 
 Each ONNX node becomes MIL ops by the table in ``backends/coreml/mlprogram_ops``; ``ct.convert`` then runs
 coremltools' own MIL passes (conv + batchnorm folding, bias fusion, fp16 casts) and writes the
-program. Values are float32 at the interface; integers inside are int32, as MIL wants them.
+program. Values are float32 at the interface (float16 from iOS16; int64 and bool as int32, see
+``inputs.interface_dtypes``); integers inside are int32, as MIL wants them.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import io
 import re
 import warnings
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +23,7 @@ import onnx_graphsurgeon as gs
 
 from bridgec.backends.coreml import _coremltools, mlprogram_ops
 from bridgec.backends.coreml.capabilities import CoreMLCapabilities
-from bridgec.backends.coreml.inputs import static_inputs
+from bridgec.backends.coreml.inputs import interface_dtypes, static_inputs
 from bridgec.backends.coreml.targets import DEFAULT_TARGET, PRECISIONS, Target
 from bridgec.core import ir
 from bridgec.core.errors import ConversionError
@@ -98,6 +99,10 @@ class MilContext:
             return tensor.name
         return self._unique(mil_identifier(tensor.name))
 
+    def tmp_name(self, what: str) -> str:
+        """A name for an op of no node (the casts at the model's interface)."""
+        return self._unique(mil_identifier(what))
+
     def tmp(self, node: gs.Node, what: str) -> str:
         """A name for an intermediate op of ``node``'s expansion."""
         return self._unique(mil_identifier(f"{node.name}_{what}"))
@@ -133,8 +138,32 @@ def _check_nodes(graph: gs.Graph, target: Target) -> None:
             )
 
 
-def _input_specs(mb: Any, graph: gs.Graph) -> dict[str, Any]:
-    return {name: mb.TensorSpec(shape=shape) for name, shape in static_inputs(graph)}
+def _input_specs(mb: Any, graph: gs.Graph, ios: int) -> dict[str, Any]:
+    from coremltools.converters.mil.mil import types
+
+    mil_types = {np.float32: types.fp32, np.float16: types.fp16, np.int32: types.int32}
+    changed = {c.name: c.coreml_dtype for c in interface_dtypes(graph, "mlprogram", ios)}
+    dtypes = {t.name: np.dtype(changed.get(t.name, t.dtype or np.float32)).type for t in graph.inputs}
+    return {
+        name: mb.TensorSpec(shape=shape, dtype=mil_types[dtypes[name]])
+        for name, shape in static_inputs(graph)
+    }
+
+
+def _bool_inputs(ctx: MilContext) -> None:
+    """A bool input arrives as int32 (Core ML has no bool feature, ``inputs.interface_dtypes``): the
+    program reads it as ``x != 0``, the cast MIL defines for int32 -> bool."""
+    for tensor in ctx.graph.inputs:
+        if tensor.dtype is not None and np.dtype(tensor.dtype) == np.bool_:
+            ctx.set(
+                tensor, ctx.mb.cast(x=ctx.values[tensor.name], dtype="bool", name=ctx.tmp_name(tensor.name))
+            )
+
+
+def _is_bool(value: Any, types: Any) -> bool:
+    if isinstance(value, np.ndarray):
+        return value.dtype == np.bool_
+    return types.is_bool(getattr(value, "dtype", None))
 
 
 def mil_identifier(name: str) -> str:
@@ -161,15 +190,16 @@ def build_program(graph: gs.Graph, target: Target) -> Any:
     """The MIL program (before coremltools' passes) for ``graph``."""
     ct = _coremltools.load()
     from coremltools.converters.mil import Builder as mb
-    from coremltools.converters.mil.mil import Function, Program
+    from coremltools.converters.mil.mil import Function, Program, types
 
     _check_names(graph)
     _check_nodes(graph, target)
     ios = target.ios
     opset = getattr(ct.target, f"iOS{ios}")
     graph.toposort()
-    with Function(_input_specs(mb, graph), opset) as function:
+    with Function(_input_specs(mb, graph, ios), opset) as function:
         ctx = MilContext(mb, ios, graph, dict(function.inputs), set(function.inputs))
+        _bool_inputs(ctx)
         for node in graph.nodes:
             try:
                 mlprogram_ops.lookup(node).emit(ctx, node)
@@ -186,7 +216,9 @@ def build_program(graph: gs.Graph, target: Target) -> Any:
             if value is None and ir.constant_value(tensor) is None:
                 raise ConversionError(f"output {tensor.name!r} is produced by no node")
             var = ctx.value(tensor)
-            if not hasattr(var, "op") or var.name != tensor.name or var in outputs:
+            if _is_bool(var, types):
+                var = mb.cast(x=var, dtype="int32", name=tensor.name)  # Core ML has no bool output
+            elif not hasattr(var, "op") or var.name != tensor.name or var in outputs:
                 var = mb.identity(x=var, name=tensor.name)  # an alias, an input or a constant
             outputs.append(var)
         function.set_outputs(outputs)
@@ -195,11 +227,18 @@ def build_program(graph: gs.Graph, target: Target) -> Any:
     return program
 
 
-def build_mlprogram(graph: gs.Graph, target: Target | str | None = None, *, precision: str = "fp32") -> Any:
+def build_mlprogram(
+    graph: gs.Graph,
+    target: Target | str | None = None,
+    *,
+    precision: str = "fp32",
+    progress: Callable[[str], None] | None = None,
+) -> Any:
     """The ML Program ``coremltools.models.MLModel`` for ``graph``; save it with ``.save(path.mlpackage)``.
 
     ``precision`` "fp16" computes in float16; the model's inputs and outputs stay float32 (coremltools
-    casts at the boundary). Raises ConversionError naming the node, its op and what to do.
+    casts at the boundary). ``progress`` is told when coremltools' part starts (a long one for a big
+    model). Raises ConversionError naming the node, its op and what to do.
     """
     if precision not in PRECISIONS:
         raise ConversionError(f"precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
@@ -209,6 +248,8 @@ def build_mlprogram(graph: gs.Graph, target: Target | str | None = None, *, prec
         raise ConversionError(f"target {target.name}: ML Program needs iOS15 / macOS12 or newer")
     ct = _coremltools.load()
     program = build_program(graph, target)
+    if progress is not None:
+        progress("coremltools: running its MIL passes and packaging the ML Program")
     # coremltools' pass progress bars (tqdm, no off switch) go to the discarded stderr; its
     # renaming warnings cannot apply, _check_names having refused such names.
     with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()), _heap_frozen():

@@ -13,7 +13,7 @@ import io
 import json
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,12 +109,13 @@ def build(
     metadata: Metadata | None = None,
     image: Any = None,
     labels: list[str] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> BuiltModel:
-    """Emit ``graph`` (legal for ``target``) in ``target.format``."""
+    """Emit ``graph`` (legal for ``target``) in ``target.format``; ``progress`` hears of the long steps."""
     if target.format == "mlprogram":
         from bridgec.backends.coreml.mlprogram import build_mlprogram
 
-        mlmodel = build_mlprogram(graph, target, precision=precision)
+        mlmodel = build_mlprogram(graph, target, precision=precision, progress=progress)
         built = BuiltModel("mlprogram", mlmodel.get_spec(), mlmodel, precision)
     else:
         from bridgec.backends.coreml import neuralnetwork

@@ -19,7 +19,7 @@ import onnx_graphsurgeon as gs
 
 from bridgec.backends.coreml import _coremltools, neuralnetwork_layers
 from bridgec.backends.coreml.capabilities import CoreMLCapabilities, capabilities_for
-from bridgec.backends.coreml.inputs import static_inputs
+from bridgec.backends.coreml.inputs import interface_dtypes, static_inputs
 from bridgec.backends.coreml.metadata import Metadata
 from bridgec.backends.coreml.targets import Target
 from bridgec.core import ir
@@ -257,6 +257,11 @@ def build_spec(
     _check_legal(graph, caps)
     shapes = _shape_table(graph)
     inputs = [(name, datatypes.Array(*shape)) for name, shape in static_inputs(graph)]
+    # Integer and bool features are int32 (the only integer multiarray); the layers see them as float32.
+    as_int32 = {change.name for change in interface_dtypes(graph, "neuralnetwork", caps.target.ios)}
+    as_int32 |= {
+        t.name for t in (*graph.inputs, *graph.outputs) if t.dtype is not None and t.dtype == np.int32
+    }
     outputs = [(tensor.name, None) for tensor in graph.outputs]
     mode = "classifier" if labels else None
     builder = _builder_class(NeuralNetworkBuilder)(
@@ -274,8 +279,12 @@ def build_spec(
         except Exception as exc:
             raise ConversionError(f"emitting node {node.name!r} ({ir.op_label(node)}) failed: {exc}") from exc
     spec = builder.spec
+    for feature in spec.description.input:
+        if feature.name in as_int32:
+            feature.type.multiArrayType.dataType = feature.type.multiArrayType.INT32
     for output, tensor in zip(spec.description.output, graph.outputs, strict=True):
-        output.type.multiArrayType.dataType = output.type.multiArrayType.FLOAT32
+        array = output.type.multiArrayType
+        array.dataType = array.INT32 if tensor.name in as_int32 else array.FLOAT32
         shape = ctx.shape(tensor)
         if shape:
             output.type.multiArrayType.shape.extend(shape)

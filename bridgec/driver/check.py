@@ -24,7 +24,7 @@ import onnx_graphsurgeon as gs
 from bridgec.core import ir
 from bridgec.core.errors import BridgecError, ConversionError
 from bridgec.core.numerics import TOLERANCES, Difference, difference
-from bridgec.driver.check_inputs import shape_label, source_outputs
+from bridgec.driver.check_inputs import coreml_feeds, shape_label, source_outputs
 
 CHECKED, FAILED, NOT_CHECKED = "checked", "failed", "not checked"
 
@@ -313,6 +313,8 @@ def run_check(
     runs = [(shape_label(source_feeds), source_feeds, model_feeds), *more_shapes]
     result = Check(CHECKED, subject.reference, subject.precision, tolerance, user_inputs=user_inputs)
     for label, src_feeds, ml_feeds in runs:
+        # the source takes its own dtypes (int64 token ids); Core ML the ones its model declares
+        ml_feeds = coreml_feeds(subject.built.spec, ml_feeds)
         say(
             f"checking the numbers: {subject.reference} against the Core ML model (reference executor) at {label}"
         )

@@ -14,6 +14,8 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from bridgec.core.errors import BridgecError, SourceUnrunnable, UsageError
+from bridgec.core.input_values import random_value, value_ranges
+from bridgec.core.tensor_spec import dtype_name
 
 
 def parse_check_inputs(values: list[str]) -> dict[str | None, np.ndarray]:
@@ -34,11 +36,30 @@ def parse_check_inputs(values: list[str]) -> dict[str | None, np.ndarray]:
 
 
 def _numeric(label: str, array: np.ndarray) -> np.ndarray:
-    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+    if array.dtype.kind not in "fiub":
         raise UsageError(
-            f"--check-input {label}: holds {array.dtype} values; the model's inputs take float32 numbers"
+            f"--check-input {label}: holds {array.dtype} values; the model's inputs take float, integer or "
+            "bool arrays"
         )
     return array
+
+
+def as_input_dtype(label: str, array: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``array`` as the model's input of ``dtype`` takes it: floats for a float input (integers
+    too), integers that fit for an integer input, bools for a bool input; ``label`` starts the error
+    (``--check-input ids``)."""
+    takes = {"f": "fiu", "i": "iu", "u": "iu", "b": "b"}[dtype.kind]
+    if array.dtype.kind not in takes:
+        kind = {"f": "float", "i": "integer", "u": "integer", "b": "bool"}[dtype.kind]
+        raise UsageError(
+            f"{label}: holds {dtype_name(array.dtype)} values, but the input is "
+            f"{dtype_name(dtype)}; save {kind} values"
+        )
+    if dtype.kind in "iu" and array.size:
+        bounds = np.iinfo(dtype)
+        if array.min() < bounds.min or array.max() > bounds.max:
+            raise UsageError(f"{label}: values beyond {dtype_name(dtype)}, the input's dtype")
+    return np.ascontiguousarray(array, dtype=dtype)
 
 
 def _read_array(label: str, path: Path) -> np.ndarray:
@@ -61,6 +82,7 @@ def check_feeds(
     the model's channel order, as Core ML's preprocessing hands it to the network."""
     names = [t.name for t in graph.inputs]
     shapes = {t.name: tuple(int(d) for d in t.shape) for t in graph.inputs}
+    dtypes = {t.name: np.dtype(t.dtype if t.dtype is not None else np.float32) for t in graph.inputs}
     arrays: dict[str, np.ndarray] = {}
     for key, value in (given or {}).items():
         name = key
@@ -82,6 +104,8 @@ def check_feeds(
         arrays[name] = array
     source_feeds, model_feeds = {}, {}
     image_name = getattr(image, "name", None)
+    ranges = value_ranges(graph)
+    rng = np.random.default_rng(0)
     for name in names:
         if name == image_name:
             pixels = arrays.get(name)
@@ -93,15 +117,50 @@ def check_feeds(
             source_feeds[name], model_feeds[name] = _image_feeds(name, pixels, shapes[name], image)
             continue
         value = arrays.get(name)
-        if value is None:
+        if value is None and name in ranges:
+            # a PyTorch frontend traced with indices 0 and 1 (it runs before the graph exists): the
+            # check draws them from the sizes of the tables they index (``value_ranges``)
+            value = random_value(rng, shapes[name], dtypes[name], ranges[name])
+        elif value is None:
             value = np.asarray(example[name])
         elif tuple(value.shape) != shapes[name]:
             raise UsageError(
                 f"--check-input {name}: shape {tuple(value.shape)}, but the model's input {name} has shape "
                 f"{shapes[name]}"
             )
-        source_feeds[name] = model_feeds[name] = np.ascontiguousarray(value, dtype=np.float32)
+        source_feeds[name] = model_feeds[name] = as_input_dtype(f"--check-input {name}", value, dtypes[name])
     return source_feeds, model_feeds, bool(arrays)
+
+
+# Core ML's multiarray dtypes (FeatureTypes.proto ArrayDataType) by their enum names
+_COREML_DTYPES = {"FLOAT32": np.float32, "FLOAT16": np.float16, "DOUBLE": np.float64, "INT32": np.int32}
+
+
+def coreml_feeds(spec: Any, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``feeds`` (the source model's dtypes) as the Core ML model ``spec`` declares its inputs: an
+    int64 or bool input is an int32 multiarray there (``backends.coreml.inputs.interface_dtypes``
+    says why that is safe). Image inputs are left as they are."""
+    described = {f.name: f for f in spec.description.input}
+    converted = {}
+    for name, value in feeds.items():
+        feature = described.get(name)
+        if feature is None or feature.type.WhichOneof("Type") != "multiArrayType":
+            converted[name] = value
+            continue
+        array = feature.type.multiArrayType
+        dtype = np.dtype(_COREML_DTYPES.get(array.ArrayDataType.Name(array.dataType), np.float32))
+        value = np.asarray(value)
+        if dtype.kind == "i" and value.dtype.kind in "iu" and value.size:
+            # int64 -> int32 narrows: the check draws indices within the tables they index (far inside
+            # int32), and a --check-input beyond int32 is refused rather than wrapped around
+            bounds = np.iinfo(dtype)
+            if value.min() < bounds.min or value.max() > bounds.max:
+                raise UsageError(
+                    f"input {name}: values beyond {dtype_name(dtype)}, the dtype of the Core ML model's input; "
+                    f"give values within {bounds.min}..{bounds.max}"
+                )
+        converted[name] = np.ascontiguousarray(value, dtype=dtype)
+    return converted
 
 
 def _image_feeds(

@@ -82,14 +82,16 @@ def _cmd_verify(argv: list[str]) -> int:
         raise UsageError(f"--tolerance {args.tolerance}: give a positive number such as 1e-4")
     # float16 keeps 11 significant bits: its honest error is far above float32's
     args.tolerance = args.tolerance if args.tolerance is not None else TOLERANCES[args.precision]
-    result = verify(
-        args.model,
-        feeds_file=args.inputs,
-        seed=args.seed,
-        tolerance=args.tolerance,
-        per_node=args.per_node,
-        **model_options(args),
-    )
+    options = model_options(args)
+    with options["progress"]:  # the status line goes before anything is printed
+        result = verify(
+            args.model,
+            feeds_file=args.inputs,
+            seed=args.seed,
+            tolerance=args.tolerance,
+            per_node=args.per_node,
+            **options,
+        )
     if args.save_inputs:
         save_inputs(result, args.save_inputs)
     if args.save_outputs:
@@ -120,7 +122,9 @@ def _cmd_report(argv: list[str]) -> int:
             ),
         ]
     )
-    report = analyze(args.model, **model_options(args))
+    options = model_options(args)
+    with options["progress"]:
+        report = analyze(args.model, **options)
     print(report.render(args.print_format))
     _print_stats(args, report.context)
     _write_report(args, report)
@@ -168,7 +172,9 @@ def _cmd_convert(argv: list[str]) -> int:
     args = convert_parser().parse_args(glue_bias(argv))
     from bridgec.driver.convert import run
 
-    result = run(conversion_request(args))
+    request = conversion_request(args)
+    with request.progress:
+        result = run(request)
     _print_stats(args, result.context)
     if not args.quiet:
         print(result.report.render())

@@ -44,11 +44,13 @@ def _add_model_args(parser: Parser) -> None:
         "--input",
         "-i",
         action="append",
-        metavar="NAME:DIMS",
+        metavar="NAME:DIMS[:DTYPE]",
         default=[],
         help="input shape, e.g. x:1x3x256x256 (repeatable; the name may be omitted for a "
         "single input). Required for TorchScript, which stores no shapes. Flexible shapes for "
-        "Core ML: ranges x:1x3x(128..512)x(128..512) or enumerated x:1x3x224x224,1x3x320x320.",
+        "Core ML: ranges x:1x3x(128..512)x(128..512) or enumerated x:1x3x224x224,1x3x320x320. "
+        "DTYPE: fp32 (default), fp16, int32, int64 or bool, e.g. ids:1x16:int64 for token ids; "
+        "a .pt2 or .onnx file's own input dtypes are used without it.",
     )
     parser.add_argument(
         "-O",
@@ -88,7 +90,13 @@ def _add_model_args(parser: Parser) -> None:
         help="fp16: ML Program computes in float16; a NeuralNetwork stores its weights as float16 "
         "(half the size). Default fp32",
     )
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines, on a terminal too")
+    parser.add_argument(
+        "--progress",
+        action="store_true",
+        help="a line per stage on stderr also when it is not a terminal (a log, a pipe); on a terminal "
+        "the stage is one live line, and piped nothing is shown without this flag",
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and library warnings")
     _add_frontend_args(parser)
 
@@ -248,7 +256,8 @@ def convert_parser() -> Parser:
         default=[],
         metavar="NAME=FILE.npy",
         help="check on this input instead of seeded random data (repeatable; FILE.npy alone for a one-input "
-        "model; for an --image-input, H x W x 3 pixels 0..255)",
+        "model; integer or bool arrays for integer or bool inputs; for an --image-input, H x W x 3 pixels "
+        "0..255). Random integer inputs take values within the tables they index, else 0 and 1",
     )
     check.add_argument(
         "--tolerance",

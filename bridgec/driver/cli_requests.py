@@ -52,11 +52,8 @@ def _app_options(args: argparse.Namespace) -> dict:
     return options
 
 
-def _frontend_options(args: argparse.Namespace):
+def _frontend_options(args: argparse.Namespace, progress):
     from bridgec.frontends import LoadOptions
-
-    def notify(message: str) -> None:  # warnings and exporter fallbacks: shown even with -q
-        print(f"bridgec: {message}", file=sys.stderr, flush=True)
 
     if args.arch_args is not None and not args.arch:
         raise UsageError("--arch-args without --arch: they are the constructor arguments of --arch's class")
@@ -71,7 +68,7 @@ def _frontend_options(args: argparse.Namespace):
         paths=tuple(args.paths),
         arch=args.arch,
         arch_args=args.arch_args,
-        notify=notify,
+        notify=progress.warn,  # warnings and exporter fallbacks: shown even with -q, or piped
     )
 
 
@@ -149,19 +146,18 @@ def _metadata(args: argparse.Namespace):
     )
 
 
-def _progress(quiet: bool):
-    from bridgec.core import interrupts
+def _progress(args: argparse.Namespace):
+    """The command's stage progress (``bridgec.driver.progress``); the command closes it when done."""
+    from bridgec.driver.progress import Progress, mode_for
 
-    def say(message: str) -> None:
-        interrupts.checkpoint()  # every stage: an interrupt a library swallowed ends the run here
-        if not quiet:
-            print(f"bridgec: {message}", file=sys.stderr, flush=True)
-
-    return say
+    # --debug lets library warnings through and --print-after prints graphs: a live line would garble them
+    plain = args.debug or bool(args.print_after)
+    return Progress(mode_for(sys.stderr, args.quiet, args.progress, plain))
 
 
 def model_options(args: argparse.Namespace) -> dict:
-    """The arguments convert, verify and report share: what to read and how to run the passes."""
+    """The arguments convert, verify and report share: what to read and how to run the passes. Its
+    ``progress`` is a ``Progress`` the command closes (``with``) when it is done."""
     from bridgec.backends.coreml.targets import Target
     from bridgec.frontends import parse_input_specs
 
@@ -169,6 +165,7 @@ def model_options(args: argparse.Namespace) -> dict:
     empty = [op for op in args.avoid_op if not op.strip()]
     if empty:
         raise UsageError("--avoid-op '': give an ONNX op type, e.g. --avoid-op Clip")
+    progress = _progress(args)
     return {
         "inputs": parse_input_specs(args.input),
         "pipeline": args.pipeline,
@@ -176,9 +173,9 @@ def model_options(args: argparse.Namespace) -> dict:
         "avoid_ops": tuple(args.avoid_op),
         "format": args.format,
         "precision": args.precision,
-        "progress": _progress(args.quiet),
+        "progress": progress,
         "options": _run_options(args),
-        "frontend": _frontend_options(args),
+        "frontend": _frontend_options(args, progress),
     }
 
 

@@ -26,6 +26,8 @@ from bridgec.backends.coreml.model import build as build_model
 from bridgec.backends.coreml.targets import FORMAT_NAMES, SUFFIXES
 from bridgec.core import timing
 from bridgec.core.errors import ConversionError, UsageError
+from bridgec.core.input_values import MASK_RANGE, random_value, value_ranges
+from bridgec.core.tensor_spec import TensorSpec
 from bridgec.driver import check as check_mod
 from bridgec.driver import check_inputs, output
 from bridgec.driver.analysis import Analysis, analyse
@@ -81,7 +83,8 @@ class Conversion:
 
 def convert(model: ConversionRequest | str | os.PathLike, **options) -> Conversion:
     """Convert ``model``: a ``ConversionRequest``, or a model file and the request's keywords
-    (``ConversionRequest.of``: ``inputs=``, ``pipeline=``, ``target=``, ``avoid_ops=``, ``format=``,
+    (``ConversionRequest.of``: ``inputs=`` (name -> shape ``(1, 3, 224, 224)``, or with a dtype:
+    ``bridgec.TensorSpec((1, 16), "int64")`` or ``((1, 16), "int64")``), ``pipeline=``, ``target=``, ``avoid_ops=``, ``format=``,
     ``precision=``, ``metadata=``, ``image=``, ``labels=``, ``flexible=``, ``frontend=``,
     ``options=`` (``RunOptions``), ``progress=``; ``check=``, ``check_inputs=``, ``strict=``,
     ``tolerance=``; ``output=``, ``write=``, ``extra_outputs=``, ``protect=``, ``report=``,
@@ -124,8 +127,10 @@ def run(request: ConversionRequest) -> Conversion:
 
 def load(request: ConversionRequest) -> frontends.Source:
     request.say(f"loading {request.model} ({frontends.detect_format(request.model)})")
+    # the frontend's long steps (torch's exporter) are stages of their own
+    frontend = dataclasses.replace(request.frontend or frontends.LoadOptions(), progress=request.say)
     with timing.stage("load"):
-        return frontends.open_source(request.model, request.inputs, request.frontend)
+        return frontends.open_source(request.model, request.inputs, frontend)
 
 
 def emit(request: ConversionRequest, analysis: Analysis) -> BuiltModel:
@@ -162,6 +167,7 @@ def emit(request: ConversionRequest, analysis: Analysis) -> BuiltModel:
             metadata=metadata,
             image=request.image,
             labels=request.labels,
+            progress=request.say,
         )
     if request.flexible:
         _flexible_shapes(request, built.spec, lowered.graph)
@@ -185,7 +191,11 @@ def _flexible_shapes(request: ConversionRequest, spec, graph: gs.Graph) -> None:
                 continue
             described = f"{name}:{'x'.join(map(str, corner))}"
             request.say(f"converting again at {described} to check that one network serves every shape")
-            other = frontends.load(request.model, {**(request.inputs or {}), key: corner}, request.frontend)
+            given = (request.inputs or {}).get(key)
+            at_corner = TensorSpec.of(given).with_shape(corner) if given is not None else corner
+            other = frontends.load(
+                request.model, {**(request.inputs or {}), key: at_corner}, request.frontend
+            )
             _, other, _ = run_pipeline(other, request, caps.target)
             alternatives.append((described, neuralnetwork.build_spec(other, caps.target)))
     neuralnetwork.make_flexible(spec, by_name, alternatives)
@@ -198,6 +208,7 @@ class _Prepared:
 
     feeds: tuple[dict, dict, bool]  # source feeds, model feeds, whether the user gave them
     expected: dict | str | None  # the source's outputs, or why it could not run
+    ranges: dict  # integer input -> the values it is fed (read before the passes change the graph)
 
 
 def _prepare_check(request: ConversionRequest, source: frontends.Source) -> _Prepared | None:
@@ -206,7 +217,7 @@ def _prepare_check(request: ConversionRequest, source: frontends.Source) -> _Pre
     graph = source.graph
     feeds = check_inputs.check_feeds(graph, request.check.inputs, source.example, request.image)
     expected = check_inputs.source_outputs(source.run, feeds[0], source.reference, user_inputs=feeds[2])
-    return _Prepared(feeds, expected)
+    return _Prepared(feeds, expected, value_ranges(graph))
 
 
 def check(
@@ -242,13 +253,15 @@ def _run_check(
     more = []
     if flexible and source.format in frontends.TORCH_FORMATS:
         names = [t.name for t in analysis.graph.inputs]
+        ranges = prepared.ranges
         rng = np.random.default_rng(1)
         for key, shape in flexible.items():
             name = key if key is not None else names[0]
             for corner in [*shape.between(), *shape.corners()]:
                 if corner == shape.default:
                     continue
-                other = {**source_feeds, name: rng.standard_normal(corner).astype(np.float32)}
+                values = ranges.get(name, MASK_RANGE)
+                other = {**source_feeds, name: random_value(rng, corner, source_feeds[name].dtype, values)}
                 label = check_inputs.shape_label(other)
                 more.append((label, other, dict(other)))
     subject = check_mod.Subject(
@@ -268,6 +281,7 @@ def _run_check(
         tolerance=request.check.tolerance,
         more_shapes=more,
         progress=request.say,
+        expected=prepared.expected,  # PyTorch ran on these feeds when the model loaded: not again
     )
     if flexible and not more and result.status == check_mod.CHECKED:
         result.notes.append(

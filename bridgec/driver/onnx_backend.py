@@ -4,7 +4,7 @@
 shape inference, normalisation), the ``-O`` pipeline's passes, Core ML NeuralNetwork emission —
 and ``run`` executes the emitted model with bridgec's numpy reference executor. What bridgec
 deliberately does not support (an op no Core ML layer computes and no rule lowers, an attribute
-an emitter's capability check refuses, a non-float32 model input) raises ``unittest.SkipTest``
+an emitter's capability check refuses, a model input of a type no Core ML feature holds) raises ``unittest.SkipTest``
 with the reason; a crash anywhere else is a failure.
 
     import onnx.backend.test
@@ -27,6 +27,16 @@ from bridgec.core.errors import ConversionError, UsageError
 
 PIPELINE = "lower-custom"
 
+# What a Core ML feature can carry: float32 and float16 as they are, int64, int32 and bool as Core ML's
+# int32 (``backends.coreml.inputs.interface_dtypes`` says when that is safe and refuses when not).
+_INTERFACE_TYPES = {
+    onnx.TensorProto.FLOAT,
+    onnx.TensorProto.FLOAT16,
+    onnx.TensorProto.INT32,
+    onnx.TensorProto.INT64,
+    onnx.TensorProto.BOOL,
+}
+
 
 class Unsupported(unittest.SkipTest):
     """bridgec deliberately does not convert this model; the message says why."""
@@ -36,12 +46,22 @@ class BridgecRep(BackendRep):
     """A converted model (``model``: a BuiltModel of either format) and the names of its inputs and
     outputs, in graph order."""
 
-    def __init__(self, model: Any, inputs: list[str], outputs: list[str], report: Any) -> None:
+    def __init__(
+        self,
+        model: Any,
+        inputs: list[str],
+        outputs: list[str],
+        report: Any,
+        dtypes: dict[str, np.dtype] | None = None,
+        scalars: set[str] | None = None,
+    ) -> None:
         self.model = model
         self.spec = model.spec
         self.inputs = inputs
         self.outputs = outputs
         self.report = report
+        self.dtypes = dtypes or {}  # each output's ONNX dtype, which Core ML's int32 is widened back to
+        self.scalars = scalars or set()  # the outputs of rank 0
 
     def run(self, inputs: Any, **kwargs: Any) -> tuple[np.ndarray, ...]:
         if isinstance(inputs, dict):
@@ -53,8 +73,36 @@ class BridgecRep(BackendRep):
                     f"expected {len(self.inputs)} inputs ({', '.join(self.inputs)}), got {len(values)}"
                 )
             feeds = dict(zip(self.inputs, values, strict=True))
-        got = self.model.run_reference({k: np.asarray(v) for k, v in feeds.items()})
-        return tuple(got[name] for name in self.outputs)
+        got = self.model.run_reference({k: _as_feature(k, np.asarray(v)) for k, v in feeds.items()})
+        return tuple(
+            _as_onnx(got[name], self.dtypes.get(name), name in self.scalars) for name in self.outputs
+        )
+
+
+def _as_feature(name: str, value: np.ndarray) -> np.ndarray:
+    """An ONNX test's input as a Core ML feature takes it: int64 and bool as int32, which an app feeds.
+    Narrowing int64 is exact only where every value fits; a test whose values do not is skipped (a
+    Core ML model cannot be given them at all)."""
+    if value.dtype == np.bool_:
+        return value.astype(np.int32)
+    if value.dtype == np.int64:
+        limits = np.iinfo(np.int32)
+        if value.size and (value.min() < limits.min or value.max() > limits.max):
+            raise Unsupported(
+                f"input {name!r} holds int64 values outside int32, which no Core ML feature holds"
+            )
+        return value.astype(np.int32)
+    return value
+
+
+def _as_onnx(value: np.ndarray, dtype: np.dtype | None, scalar: bool = False) -> np.ndarray:
+    """A Core ML output as the ONNX model gives it: int32 widened to int64, 0/1 to bool (exact); a
+    NeuralNetwork's one-element blob for a rank-0 output (its blobs have rank >= 1) as that scalar."""
+    if scalar and value.shape == (1,):
+        value = value.reshape(())
+    if dtype is None or value.dtype == dtype or not np.issubdtype(value.dtype, np.integer):
+        return value
+    return value.astype(dtype)
 
 
 def convert_model(
@@ -66,6 +114,7 @@ def convert_model(
 ):
     """``model`` -> (BuiltModel, graph input names, graph output names, report). Raises ``Unsupported``."""
     from bridgec.backends.coreml import capabilities_for
+    from bridgec.backends.coreml.inputs import interface_dtypes
     from bridgec.backends.coreml.model import build
     from bridgec.driver.analysis import analyze_graph
     from bridgec.driver.pipeline import RunOptions
@@ -73,29 +122,25 @@ def convert_model(
     from bridgec.frontends.onnx_file import graph_from_model
 
     name = model.graph.name or "model"
-    for value in model.graph.input:
-        elem = value.type.tensor_type.elem_type if value.type.HasField("tensor_type") else 0
-        if elem != onnx.TensorProto.FLOAT and value.name not in {i.name for i in model.graph.initializer}:
-            kind = onnx.TensorProto.DataType.Name(elem) if elem else value.type.WhichOneof("value")
-            raise Unsupported(f"input {value.name!r} is {kind}: Core ML model inputs are float32 here")
-    for value in model.graph.output:
-        elem = value.type.tensor_type.elem_type if value.type.HasField("tensor_type") else 0
-        if elem not in (0, onnx.TensorProto.FLOAT):
-            kind = onnx.TensorProto.DataType.Name(elem)
-            raise Unsupported(f"output {value.name!r} is {kind}: Core ML model outputs are float32 here")
-        if not value.type.HasField("tensor_type"):
-            raise Unsupported(f"output {value.name!r} is a {value.type.WhichOneof('value')}, not a tensor")
+    initializers = {i.name for i in model.graph.initializer}
+    for kind, values in (("input", model.graph.input), ("output", model.graph.output)):
+        for value in values:
+            if not value.type.HasField("tensor_type"):
+                raise Unsupported(
+                    f"{kind} {value.name!r} is a {value.type.WhichOneof('value')}, not a tensor"
+                )
+            elem = value.type.tensor_type.elem_type
+            if elem and elem not in _INTERFACE_TYPES and value.name not in initializers:
+                kind_name = onnx.TensorProto.DataType.Name(elem)
+                raise Unsupported(
+                    f"{kind} {value.name!r} is {kind_name}: Core ML features are float or int32"
+                )
     try:
         graph = graph_from_model(onnx.ModelProto.FromString(model.SerializeToString()), Path(f"{name}.onnx"))
     except UsageError as exc:
         raise Unsupported(f"frontend: {exc}") from None
     inputs = [t.name for t in graph.inputs]
     outputs = [t.name for t in graph.outputs]
-    for tensor in graph.outputs:
-        if tensor.dtype is not None and np.dtype(tensor.dtype) not in (np.float32,):
-            raise Unsupported(
-                f"output {tensor.name!r} is {np.dtype(tensor.dtype)}: Core ML outputs are float32 here"
-            )
     caps = capabilities_for(target, (), format)
     reasons = {node.name: caps.unsupported_reason(node) for node in graph.nodes}
     request = ConversionRequest.of(
@@ -109,6 +154,12 @@ def convert_model(
         if row.status == "custom":
             why += ", and no lowering rule or bundled kernel"
         raise Unsupported(f"{row.op}: {why}")
+    try:
+        interface_dtypes(report.graph, format, caps.target.ios)
+    except (
+        ConversionError
+    ) as exc:  # a dtype Core ML has no feature for in this format (float16 in a NeuralNetwork)
+        raise Unsupported(f"Core ML interface: {exc}") from None
     try:
         built = build(report.graph, caps.target, precision=precision)
     except ConversionError as exc:
@@ -138,7 +189,17 @@ class BridgecBackend(Backend):
         built, inputs, outputs, report = convert_model(
             model, kwargs.get("target", cls.target), format=kwargs.get("format", cls.format)
         )
-        return BridgecRep(built, inputs, outputs, report)
+        dtypes = {
+            value.name: np.dtype(onnx.helper.tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type))
+            for value in model.graph.output
+            if value.type.tensor_type.elem_type
+        }
+        scalars = {
+            value.name
+            for value in model.graph.output
+            if value.type.tensor_type.HasField("shape") and not value.type.tensor_type.shape.dim
+        }
+        return BridgecRep(built, inputs, outputs, report, dtypes, scalars)
 
     @classmethod
     def run_model(
@@ -150,7 +211,7 @@ class BridgecBackend(Backend):
     def run_node(
         cls, node: onnx.NodeProto, inputs: Sequence[np.ndarray], device: str = "CPU", **kwargs: Any
     ) -> tuple[np.ndarray, ...]:
-        """One node on float32 inputs: wrapped in a model (outputs' shapes from ONNX inference)."""
+        """One node on its inputs: wrapped in a model (outputs' shapes from ONNX inference)."""
         from onnx import helper
 
         values = [np.asarray(v) for v in inputs]

@@ -20,6 +20,12 @@ table. It renders as a terminal table, Markdown, JSON or a self-contained HTML p
         # kernel: for custom rows "CPU+GPU" (bundled Swift + Metal kernels) or "none"; else null
         # because: for lowered rows, node -> why the target refused it as it was ({} if it did not)
       ],
+      "inputs": [                                    # the model's inputs that are not float32
+        {"name": "input_ids", "model_dtype": "int64", "coreml_dtype": "int32",
+         "note": "Core ML's integer input is int32: ...; indexes an embedding of 1000 rows",
+         "line": "input_ids: int64 in the model, int32 in Core ML (...)"}
+        # coreml_dtype "none": Core ML cannot take the input (note says why)
+      ],
       "check": null | {                              # the numbers check of the written model (bridgec.driver.check)
         "status": "checked",                         # checked | failed | not checked
         "line": "checked: 1 output, max rel err 2.1e-07 (fp32 tolerance 0.0001) against PyTorch",
@@ -49,7 +55,11 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from bridgec.core import ir
+from bridgec.core.input_values import value_ranges
+from bridgec.core.tensor_spec import dtype_name
 from bridgec.driver.report_schema import SCHEMA_ID, STATUSES
 from bridgec.runtime_kernels.catalog import KERNELS, kernel_for_op
 
@@ -107,6 +117,27 @@ class Row:
 
 
 @dataclass
+class InputDtype:
+    """A model input that is not float32: its dtype in the model and in Core ML, and why that is
+    safe (``backends.coreml.inputs.interface_dtypes``) or why Core ML cannot take it."""
+
+    name: str
+    model_dtype: str
+    coreml_dtype: str  # "none" when Core ML cannot take the input
+    note: str
+
+    @property
+    def line(self) -> str:
+        if self.coreml_dtype == "none":
+            return f"{self.name}: {self.model_dtype} in the model, not a Core ML input ({self.note})"
+        same = self.coreml_dtype == self.model_dtype
+        in_coreml = "also in Core ML" if same else f"{self.coreml_dtype} in Core ML"
+        return f"{self.name}: {self.model_dtype} in the model, {in_coreml}" + (
+            f" ({self.note})" if self.note else ""
+        )
+
+
+@dataclass
 class Verification:
     """What ``bridgec verify`` found: the comparisons of every runtime against the reference."""
 
@@ -148,6 +179,7 @@ class Report:
     rows: list[Row]
     verification: Verification | None = None
     check: object = None  # bridgec.driver.check.Check of the written model, when a conversion ran it
+    inputs: list[InputDtype] = field(default_factory=list)  # the inputs that are not float32
 
     def counts(self) -> dict[str, int]:
         totals = dict.fromkeys(STATUSES, 0)
@@ -184,6 +216,7 @@ class Report:
             "summary": self.summary,
             "counts": self.counts(),
             "rows": [asdict(r) for r in self.rows],
+            "inputs": [{**asdict(i), "line": i.line} for i in self.inputs],
             "check": self.check.to_dict() if self.check is not None else None,
             "verification": asdict(self.verification) if self.verification else None,
         }
@@ -209,6 +242,7 @@ class Report:
             if i == 0:
                 out.append("  ".join("-" * w for w in widths) + "  " + "-" * 3)
         out.append(self.summary)
+        out += [f"input {i.line}" for i in self.inputs]
         if self.verification:
             out.append(self.verification.line)
         return "\n".join(out)
@@ -230,6 +264,8 @@ class Report:
             how = cell(r.explained(self.target))
             lines.append(f"| `{cell(r.op)}` | {r.count} | {r.status} | {how} | {cell(shown)} |")
         lines += ["", f"**{self.summary}**"]
+        if self.inputs:
+            lines += ["", *(f"- input `{i.name}`: {cell(i.line.partition(': ')[2])}" for i in self.inputs)]
         if self.check is not None:
             lines += ["", f"**{cell(self.check.line())}**"]
         if self.verification:
@@ -277,6 +313,7 @@ class Report:
             "td.n{text-align:right}</style></head><body>"
             f"<h1>bridgec op report</h1><p>{e(self.target)}, -O {e(self.pipeline)}</p>"
             f"<p><strong>{e(self.summary)}</strong></p>"
+            + "".join(f"<p>input {e(i.line)}</p>" for i in self.inputs)
             + (f"<p><strong>{e(self.check.line())}</strong></p>" if self.check is not None else "")
             + "<table><tr><th>op</th><th>count</th><th>status</th><th>how</th><th>nodes</th></tr>"
             f"{rows}</table>{verification}</body></html>\n"
@@ -358,4 +395,37 @@ def build(analysis: Lowered, check: object = None) -> Report:
         for (op, status, how, kernel), names in groups.items()
     ]
     rows.sort(key=lambda r: (STATUSES.index(r.status), r.op))
-    return Report(caps.description, ctx.pipeline, rows, check=check)
+    return Report(caps.description, ctx.pipeline, rows, check=check, inputs=input_dtypes(analysis))
+
+
+def input_dtypes(analysis: Lowered) -> list[InputDtype]:
+    """The report's line for each input that is not float32: the Core ML side says what it makes of
+    the input and why that keeps the numbers; what the input indexes comes from the graph."""
+    from bridgec.backends.coreml.inputs import interface_dtypes
+    from bridgec.core.errors import ConversionError
+
+    graph = analysis.graph
+    odd = [t for t in graph.inputs if t.dtype is not None and np.dtype(t.dtype) != np.float32]
+    if not odd:
+        return []
+    try:
+        changes = interface_dtypes(graph, analysis.format, analysis.context.capabilities.target.ios)
+        refused = ""
+    except ConversionError as exc:  # the report still says what the input is; the conversion refuses
+        changes, refused = [], str(exc)
+    changed = {c.name: c for c in changes if c.kind == "input"}
+    ranges = value_ranges(graph)
+    found = []
+    for tensor in odd:
+        model = dtype_name(tensor.dtype)
+        if refused and f"input {tensor.name!r}" in refused:
+            found.append(InputDtype(tensor.name, model, "none", refused))
+            continue
+        change = changed.get(tensor.name)
+        notes = [change.why] if change else []
+        values = ranges.get(tensor.name)
+        if values is not None and values.rows is not None:
+            notes.append(values.describe())
+        coreml = dtype_name(change.coreml_dtype) if change else model
+        found.append(InputDtype(tensor.name, model, coreml, "; ".join(notes)))
+    return found

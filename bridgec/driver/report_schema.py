@@ -43,6 +43,19 @@ SCHEMA: dict = {
                 },
             },
         },
+        "inputs": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": {
+                    "name": {"type": "string"},
+                    "model_dtype": {"type": "string"},
+                    "coreml_dtype": {"type": "string"},
+                    "note": {"type": "string"},
+                    "line": {"type": "string"},
+                },
+            },
+        },
         "check": {
             "nullable": True,
             "type": "object",

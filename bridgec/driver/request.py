@@ -77,7 +77,8 @@ _OUTPUT_KEYWORDS = {
 @dataclass(frozen=True)
 class ConversionRequest:
     """A conversion of ``model`` (TorchScript, torch.export, torch.save or ONNX file): its
-    ``inputs`` shapes (name -> dims; ``flexible`` for Core ML's flexible shapes), the ``pipeline``
+    ``inputs`` (name -> dims, or a ``TensorSpec`` of dims and dtype; ``flexible`` for Core ML's
+    flexible shapes), the ``pipeline``
     run with ``passes`` for ``target`` minus ``avoid_ops``, the Core ML ``format`` and ``precision``,
     what the app sees (``metadata``, an ``image`` input, class ``labels``), how PyTorch files are
     read (``frontend``), the numbers ``check`` and the ``outputs``. ``progress`` gets one line per

@@ -19,8 +19,10 @@ from bridgec.backends.coreml.executor import ExecutorError
 from bridgec.backends.coreml.model import build as build_model
 from bridgec.core import runtimes
 from bridgec.core.errors import UsageError
-from bridgec.core.numerics import TOLERANCES, difference, standard_normal
+from bridgec.core.input_values import random_inputs
+from bridgec.core.numerics import TOLERANCES, difference
 from bridgec.driver.check import Divergence, first_divergence, short
+from bridgec.driver.check_inputs import as_input_dtype, coreml_feeds
 from bridgec.driver.output import write_file
 from bridgec.driver.pipeline import RunOptions, lower
 from bridgec.driver.report import build as build_report
@@ -71,9 +73,10 @@ def compare(got: np.ndarray, want: np.ndarray, tolerance: float) -> tuple[float,
 
 
 def make_feeds(graph: gs.Graph, given: Path | None, seed: int) -> dict[str, np.ndarray]:
+    """The inputs of every runtime: the arrays of ``given`` (an .npz) in the inputs' dtypes, or seeded
+    random ones (integer inputs within the tables they index, ``core.input_values``)."""
     if given is None:
-        rng = np.random.default_rng(seed)
-        return {t.name: standard_normal(rng, tuple(t.shape)) for t in graph.inputs}
+        return random_inputs(graph, np.random.default_rng(seed))
     from bridgec.core.input_files import read_npz
 
     feeds = read_npz(given, f"--inputs {given}")
@@ -87,7 +90,8 @@ def make_feeds(graph: gs.Graph, given: Path | None, seed: int) -> dict[str, np.n
                 f"--inputs {given}: {tensor.name!r} has shape {feeds[tensor.name].shape}, the model "
                 f"takes {tuple(tensor.shape)}"
             )
-        feeds[tensor.name] = feeds[tensor.name].astype(np.float32)
+        dtype = np.dtype(tensor.dtype if tensor.dtype is not None else np.float32)
+        feeds[tensor.name] = as_input_dtype(f"--inputs {given}: {tensor.name!r}", feeds[tensor.name], dtype)
     return {t.name: feeds[t.name] for t in graph.inputs}
 
 
@@ -145,18 +149,22 @@ def verify(
     after, ctx = lowered.graph, lowered.context
     say("running onnxruntime on the graph after the passes")
     outputs["onnx_after"] = runtimes.run_onnxruntime(after, feeds, intermediates=per_node)
-    say(f"building the Core ML model ({lowered.format}) and running the reference executor")
-    built = build_model(after.copy(), ctx.capabilities.target, precision=precision)
+    say(f"building the Core ML model ({lowered.format})")
+    built = build_model(after.copy(), ctx.capabilities.target, precision=precision, progress=progress)
+    say("running the Core ML model in the reference executor")
     notes.append(f"Core ML format: {lowered.format}, {precision} ({lowered.reason})")
     unchecked: str | None = None
     try:
-        outputs["coreml_reference"] = built.run_reference(feeds, intermediates=per_node)
+        # Core ML takes its declared dtypes (an int64 input is int32 there)
+        outputs["coreml_reference"] = built.run_reference(
+            coreml_feeds(built.spec, feeds), intermediates=per_node
+        )
     except ExecutorError as exc:  # e.g. a custom layer with no bundled kernel has no reference either
         unchecked = f"not run: {exc}"
     unavailable = native.unavailable(built.spec)
     if unavailable is None:
         say("running Core ML")
-        outputs["coreml"] = native.run(built, feeds)
+        outputs["coreml"] = native.run(built, coreml_feeds(built.spec, feeds))
     else:
         notes.append(f"Core ML runtime: {unavailable}")
 

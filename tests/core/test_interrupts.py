@@ -108,8 +108,8 @@ def test_while_coremltools_imports_its_optional_packages(signum, folder):
 @pytest.mark.parametrize("stage", ["loading", "running -O", "checking the numbers"])
 def test_during_the_conversion(stage, signum, folder):
     """At each stage of an ML Program conversion: coremltools' tmp*.mlpackage, onnxruntime's files
-    and everything else in the temporary folder go too."""
-    command = [sys.executable, "-m", "bridgec", "m.onnx"]
+    and everything else in the temporary folder go too. (--progress: stage lines on the pipe.)"""
+    command = [sys.executable, "-m", "bridgec", "m.onnx", "--progress"]
     code, lines = _interrupt(command, _env(folder), folder / "work", f"bridgec: {stage}", signum)
     _assert_interrupted(code, lines, folder)
 
@@ -118,7 +118,7 @@ def test_during_the_conversion(stage, signum, folder):
 def test_while_writing(signum, folder):
     """At the last stage the outputs may already be in place: then they are whole, and the line says
     so; otherwise nothing was written. Either way no staged or temporary file is left."""
-    command = [sys.executable, "-m", "bridgec", "m.onnx", "--report-json", "m.json"]
+    command = [sys.executable, "-m", "bridgec", "m.onnx", "--progress", "--report-json", "m.json"]
     code, lines = _interrupt(command, _env(folder), folder / "work", "bridgec: writing", signum)
     names = sorted(p.name for p in (folder / "work").iterdir())
     assert list((folder / "tmp").iterdir()) == []
@@ -169,7 +169,7 @@ def test_the_temporary_folder_of_a_killed_run_goes_with_the_next_run(folder):
     """SIGKILL cannot be caught: the killed run's folder stays, until the next run removes it (its
     marker names a process that is gone). Folders of live runs and the user's stay."""
     (folder / "tmp" / "bridgec-mine").mkdir()  # named like one, but without a marker
-    command = [sys.executable, "-m", "bridgec", "m.onnx"]
+    command = [sys.executable, "-m", "bridgec", "m.onnx", "--progress"]
     code, _ = _interrupt(
         command, _env(folder), folder / "work", "bridgec: checking the numbers", signal.SIGKILL
     )

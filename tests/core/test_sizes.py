@@ -385,7 +385,10 @@ def previous_outputs(relu6_model, tmp_path_factory) -> Path:
 def _interrupt(args: list[str], stage: str, signum: int) -> tuple[subprocess.Popen, str]:
     """Run ``args`` and send ``signum`` when a progress line holds ``stage``, or after ``stage``'s
     seconds ("after 3.2s"); returns the finished process and its stderr."""
-    proc = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    # --progress: stage lines on the pipe, which shows none without it
+    proc = subprocess.Popen(
+        [*args, "--progress"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
+    )
     if stage.startswith("after "):
         try:
             proc.wait(timeout=float(stage.removeprefix("after ").removesuffix("s")))
@@ -410,7 +413,7 @@ DELAYS = [round(d, 2) for d in np.random.default_rng(10).uniform(2.0, 8.0, 4)]
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 @pytest.mark.parametrize(
     "stage",
-    ["loading", "running -O", "building the Core ML model", "writing", *(f"after {d}s" for d in DELAYS)],
+    ["loading", "running -O", "building a Core ML", "writing", *(f"after {d}s" for d in DELAYS)],
 )
 def test_interrupted_run_keeps_the_previous_outputs_whole(
     signum, stage, relu6_model, previous_outputs, tmp_path

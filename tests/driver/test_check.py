@@ -233,7 +233,7 @@ def test_check_input_reaches_both_sides(tmp_path, monkeypatch):
         ),
         (
             lambda d: np.save(d / "a.npy", np.array(["a"] * 48).reshape(1, 3, 4, 4)),
-            "holds <U1 values; the model's inputs take float32 numbers",
+            "holds <U1 values; the model's inputs take float, integer or bool arrays",
         ),
         (lambda d: (d / "a.npy").write_bytes(b"not numpy"), "not a readable .npy array"),
         (lambda d: None, "no such file"),

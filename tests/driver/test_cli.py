@@ -24,6 +24,8 @@ def run_cli(args, capsys):
         (["{model}", "-O", "fast"], 2, "unknown pipeline -O 'fast'"),
         (["{model}", "--input", "x:1by3"], 2, "malformed --input 'x:1by3'"),
         (["{model}", "--input", "x:0x3"], 2, "every dimension must be a positive integer"),
+        (["{model}", "--input", "x:1x2:int8"], 2, "unknown dtype 'int8'; choose fp32 (float32)"),
+        (["{model}", "--input", "x:1x2:int64", "-q"], 2, "tiny.onnx declares input x as float32"),
         (["{model}", "--target", "iOS9"], 2, "unknown --target 'iOS9'"),
         (["{model}", "-o", "out.onnx"], 2, "name a .mlpackage (ML Program) or .mlmodel"),
         (["{notmodel}"], 2, "not a model bridgec can read"),
@@ -89,7 +91,7 @@ def test_passes_listing(capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stage", ["running -O", "building the Core ML model", "writing"])
+@pytest.mark.parametrize("stage", ["running -O", "building a Core ML", "writing"])
 def test_killed_run_leaves_nothing_half_written(stage, faceseg_path, tmp_path):
     """SIGTERM at each stage: afterwards there is no temporary file, and any model present is whole."""
     import signal
@@ -108,6 +110,7 @@ def test_killed_run_leaves_nothing_half_written(stage, faceseg_path, tmp_path):
             "custom",
             "-o",
             str(out),
+            "--progress",  # stage lines on the pipe, which shows none without it
         ],
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,

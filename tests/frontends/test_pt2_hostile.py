@@ -669,19 +669,28 @@ def test_every_string_field_of_the_schema_has_a_rule():
 
 
 def test_the_loader_stand_ins_are_restored(archives):
-    """pt2_archive.loading replaces sympify, pickle and the AOTInductor loader in torch's modules for
-    the load only."""
+    """pt2_archive.loading replaces sympify, pickle, the AOTInductor loader and the pytree spec reader
+    in torch's modules for the load only."""
     from torch._export.serde import serialize
     from torch.export.pt2_archive import _package
 
     from bridgec.frontends import pt2_archive
 
-    before = (serialize.sympy, _package.pickle, _package._load_aoti, torch._C._pickle_load_obj)
+    def stand_ins():
+        return (
+            serialize.sympy,
+            serialize.treespec_loads,
+            _package.pickle,
+            _package._load_aoti,
+            torch._C._pickle_load_obj,
+        )
+
+    before = stand_ins()
     refusals: list[str] = []
     with pt2_archive.loading(refusals):
         program = torch.export.load(archives["dynamic"])
-        assert serialize.sympy is not before[0]
-    assert (serialize.sympy, _package.pickle, _package._load_aoti, torch._C._pickle_load_obj) == before
+        assert serialize.sympy is not before[0] and serialize.treespec_loads is not before[1]
+    assert stand_ins() == before
     assert refusals == []
     out = program.module()(torch.ones(3, 4))
     assert np.asarray(out.detach()).shape == (3, 3)

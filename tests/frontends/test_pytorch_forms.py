@@ -298,7 +298,8 @@ def test_nested_outputs_and_several_inputs_get_stable_names(tmp_path):
     torch.jit.save(traced, tmp_path / "n.pt")
     graph = frontends.load(tmp_path / "n.pt", inputs={"x": (2, 3), "y": (2, 3)})
     assert [t.name for t in graph.inputs] == ["x", "y"]
-    assert [t.name for t in graph.outputs] == ["output", "output_1.a", "output_1.b", "output_2.0"]
+    # Core ML feature names (an ML Program takes identifiers only): nested parts joined with "_"
+    assert [t.name for t in graph.outputs] == ["output", "output_1_a", "output_1_b", "output_2_0"]
     x, y = np.ones((2, 3), np.float32), np.full((2, 3), -2.0, np.float32)
     got = run_graph(graph, {"x": x, "y": y})
     for g, w in zip(got, [x + y, x * 2, np.maximum(y, 0), x - y], strict=True):

@@ -56,7 +56,8 @@ def one_node_graph(op: str, attrs: dict, opset: int, domain: str) -> gs.Graph:
 
 
 def test_every_declared_op_has_a_reference_function_and_a_test():
-    assert set(CASES) == {decl.name for decl in ops.all()}
+    # attention, with more inputs than x, is held to torch in tests/frontends/test_attention.py
+    assert set(CASES) == {decl.name for decl in ops.all() if decl.elementwise}
     for decl in ops.all():
         names = [f.name for f in ir.function_definitions(ir.BRIDGEC_DOMAIN, decl.function_names(), 17)]
         assert names == sorted(decl.function_names()), decl.name

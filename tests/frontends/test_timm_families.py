@@ -1,5 +1,6 @@
 """The timm families issue 22 names (repvit, levit, efficientvit, mobilevitv2, poolformer,
-tf_efficientnetv2, swin), random weights: each converts in both formats with no custom layer,
+tf_efficientnetv2, swin) and issue 17 adds (edgenext, coatnet, fastvit, convnext), random weights:
+each converts in both formats with no custom layer,
 the rule that legalises what the target refuses fires, and the emitted model matches PyTorch in
 the reference executor — from TorchScript in both formats, from torch.export as an ML Program."""
 
@@ -18,6 +19,7 @@ BN_RANK4 = "lower::normalization/batchnorm_unsqueeze_to_rank4"
 IN_RANK4 = "lower::normalization/instancenorm_unsqueeze_to_rank4"
 RANK = "lower::rank/merge_view_axes"
 PAD = "fuse::pad_into_conv/pad_into_conv"
+ATTENTION = "lower::attention/attention_additive_decomposed"  # below iOS 18: no MIL attention op
 
 # name -> format -> the rules (pass/rule) that must fire: what the target refuses in that model
 RULES: dict[str, dict[str, set[str]]] = {
@@ -28,6 +30,10 @@ RULES: dict[str, dict[str, set[str]]] = {
     "poolformer_s12": {NN: {IN_RANK4}, MLP: set()},
     "tf_efficientnetv2_b0": {NN: {PAD}, MLP: {PAD}},
     "swin_tiny_patch4_window7_224": {NN: {RANK}, MLP: {RANK}},
+    "edgenext_xx_small": {NN: set(), MLP: set()},
+    "coatnet_pico_rw_224": {NN: {ATTENTION}, MLP: {ATTENTION}},  # the relative position bias is its mask
+    "fastvit_t8": {NN: set(), MLP: set()},
+    "convnext_atto": {NN: set(), MLP: set()},
 }
 
 

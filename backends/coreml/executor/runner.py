@@ -84,6 +84,8 @@ def _check_inputs(
         expected = tuple(int(d) for d in feature.type.multiArrayType.shape)
         if name not in inputs:
             raise InputError(f"missing input {name!r} (expected shape {expected})")
+        # An INT32 multiarray is converted to float32 for the layers, whose blobs are all float
+        # (exact for |v| <= 2**24, backends/coreml/inputs.py's EXACT_INT_LIMIT).
         arr = np.asarray(inputs[name], dtype=np.float32)
         ok, wanted = shape_ok(arr.shape, feature)
         if not ok:
@@ -134,6 +136,7 @@ def run(model: Any, inputs: Mapping[str, np.ndarray], intermediates: bool = Fals
         spec.description.predictedFeatureName if spec.WhichOneof("Type") == "neuralNetworkClassifier" else ""
     )
     output_names = [f.name for f in spec.description.output if f.name != label_name]
+    described = {f.name: f for f in spec.description.output}
     produced: dict[str, np.ndarray] = {}
     frees = {} if intermediates else _last_uses(nn.layers, set(output_names))
 
@@ -170,12 +173,23 @@ def run(model: Any, inputs: Mapping[str, np.ndarray], intermediates: bool = Fals
         raise ExecutorError(f"model output(s) {missing_out} were not produced by any layer")
     if intermediates:
         return produced
-    result = {n: blobs[n] for n in output_names}
+    result = {n: _as_output(blobs[n], described[n]) for n in output_names}
     if label_name:
         probabilities = blobs[spec.description.predictedProbabilitiesName or output_names[0]]
         labels = _class_labels(nn)
         result[label_name] = np.array(labels[int(np.argmax(probabilities))])
     return result
+
+
+def _as_output(blob: np.ndarray, feature: Any) -> np.ndarray:
+    """A blob as its output feature holds it. The layers compute in float (an INT32 input reaches
+    them as float32, see ``_check_inputs``); an INT32 output multiarray holds the blob's values as
+    int32, converted like C's float -> int cast (toward zero), which is exact for the whole numbers
+    an integer-typed model computes."""
+    arrays = feature.type.multiArrayType
+    if feature.type.WhichOneof("Type") == "multiArrayType" and arrays.dataType == arrays.INT32:
+        return np.trunc(blob).astype(np.int32)
+    return blob
 
 
 def _class_labels(nn: Any) -> list:

@@ -43,6 +43,7 @@ class MilEmitter(EmitterInfo):
 
 FAMILIES = (
     "activations",
+    "attention",
     "conv",
     "elementwise",
     "linear",

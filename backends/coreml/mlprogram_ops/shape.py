@@ -16,6 +16,7 @@ from bridgec.backends.coreml.mlprogram_ops import (
     static_shape,
 )
 from bridgec.core import ir, ops
+from bridgec.passes.lower.cast import whole_valued
 
 
 def _shape(ctx, node: gs.Node) -> None:
@@ -253,10 +254,16 @@ _CASTS = {
 
 def _cast_check(node: gs.Node, target) -> str | None:
     """Restrictions: to float, double, int32, int64 or bool (MIL computes in fp32 / int32 / bool);
-    tensors of rank <= 5."""
+    to an integer type only from whole numbers (an integer type, what floor/ceil/round/sign make, or
+    a value known when building); tensors of rank <= 5."""
     to = int(node.attrs.get("to", 0))
     if to not in _CASTS:
         return f"Cast to {onnx.TensorProto.DataType.Name(to)} has no MIL dtype here"
+    # coremltools' cast_optimization pass merges cast(cast(x, int32), bool) into cast(x, bool), which
+    # drops the truncation (-0.5 -> 0 -> false becomes -0.5 -> true): the truncation is made explicit.
+    source = node.inputs[0]
+    if _CASTS[to][0] == "int32" and not whole_valued(source) and not known_at_build(source):
+        return "Cast of floats to an integer type truncates, which coremltools' cast merging may drop (lower::cast)"
     return rank_reason(node)
 
 

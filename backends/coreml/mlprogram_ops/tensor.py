@@ -1,4 +1,4 @@
-"""Data movement: Concat, Split, Slice, Gather, Tile, Pad, DepthToSpace, SpaceToDepth, CumSum, TopK."""
+"""Data movement: Concat, Split, Slice, Gather, GatherND, GatherElements, Tile, Pad, DepthToSpace, SpaceToDepth, CumSum, TopK."""
 
 from __future__ import annotations
 
@@ -138,8 +138,13 @@ def _slice(ctx, node: gs.Node) -> None:
 
 
 def _gather_check(node: gs.Node, target) -> str | None:
-    """Restrictions: tensors of rank <= 5."""
-    source, indices = node.inputs[0].shape, node.inputs[1]
+    """Restrictions: tensors of rank <= 5; data of fp16, fp32 or int32 (MIL's gather takes no bool:
+    lower::gather gathers it as int32), unless it folds to a constant."""
+    data = node.inputs[0]
+    reason = _bool_data_reason(node)
+    if reason:
+        return reason
+    source, indices = data.shape, node.inputs[1]
     value = ir.constant_value(indices)
     ndim = value.ndim if value is not None else None if indices.shape is None else len(indices.shape)
     return rank_reason(node, None if source is None or ndim is None else len(source) - 1 + ndim)
@@ -175,6 +180,52 @@ def _gather(ctx, node: gs.Node) -> None:
     # iOS15/16 gather takes negative indices; coremltools' iOS17 gather adds this select itself
     indices = _non_negative(ctx, node, node.inputs[1], int(x.shape[axis]), runtime=ctx.ios >= 17)
     ctx.set(out, ctx.mb.gather(x=x, indices=indices, axis=axis, name=ctx.name(out)))
+
+
+def _bool_data_reason(node: gs.Node) -> str | None:
+    data = node.inputs[0]
+    if data.dtype is not None and np.dtype(data.dtype) == np.bool_ and not known_at_build(data):
+        return f"{node.op} of bool data (MIL's gathers take fp16, fp32 or int32)"
+    return None
+
+
+def _gather_nd_check(node: gs.Node, target) -> str | None:
+    """Restrictions: data of fp16, fp32 or int32 (bool: lower::gather gathers it as int32); a known
+    index depth; batch_dims 0 before iOS17 (whose gather_nd gains batch_dims); tensors of rank <= 5."""
+    reason = _bool_data_reason(node)
+    if reason:
+        return reason
+    indices = node.inputs[1].shape
+    if indices is None or not isinstance(indices[-1], int) or node.inputs[0].shape is None:
+        return "GatherND needs the ranks of its inputs and the index depth (indices' last dimension)"
+    if int(ops.attr(node, "batch_dims")) and (target is None or target.ios < 17):
+        return "GatherND batch_dims > 0: MIL's gather_nd takes batch_dims from iOS17 (choose --target iOS17)"
+    return rank_reason(node)
+
+
+def _gather_nd(ctx, node: gs.Node) -> None:
+    out, x = node.outputs[0], ctx.value(node.inputs[0])
+    batch_dims = int(ops.attr(node, "batch_dims"))
+    depth = int(node.inputs[1].shape[-1])
+    # ONNX takes -s <= i < s per indexed axis; the MIL op reference takes no negative indices from
+    # iOS17 and says nothing before it: wrapped by each indexed axis' size (see _non_negative).
+    sizes = [int(d) for d in x.shape[batch_dims : batch_dims + depth]]
+    indices = _non_negative(ctx, node, node.inputs[1], sizes)
+    extra = {"batch_dims": batch_dims} if ctx.ios >= 17 else {}
+    ctx.set(out, ctx.mb.gather_nd(x=x, indices=indices, name=ctx.name(out), **extra))
+
+
+def _gather_elements_check(node: gs.Node, target) -> str | None:
+    """Restrictions: data of fp16, fp32 or int32 (bool: lower::gather gathers it as int32); tensors
+    of rank <= 5."""
+    return _bool_data_reason(node) or rank_reason(node)
+
+
+def _gather_elements(ctx, node: gs.Node) -> None:
+    out, x = node.outputs[0], ctx.value(node.inputs[0])
+    axis = int(ops.attr(node, "axis")) % len(x.shape)
+    indices = _non_negative(ctx, node, node.inputs[1], int(x.shape[axis]))
+    ctx.set(out, ctx.mb.gather_along_axis(x=x, indices=indices, axis=axis, name=ctx.name(out)))
 
 
 def _tile(ctx, node: gs.Node) -> None:
@@ -363,6 +414,13 @@ emitters = [
     MilEmitter("Split", _split, _split_check, mil_ops=("split",)),
     MilEmitter("Slice", _slice, _slice_check, mil_ops=("slice_by_index",)),
     MilEmitter("Gather", _gather, _gather_check, mil_ops=("gather", "less", "add", "select")),
+    MilEmitter("GatherND", _gather_nd, _gather_nd_check, mil_ops=("gather_nd", "less", "add", "select")),
+    MilEmitter(
+        "GatherElements",
+        _gather_elements,
+        _gather_elements_check,
+        mil_ops=("gather_along_axis", "less", "add", "select"),
+    ),
     MilEmitter("Tile", _tile, _rank_check, mil_ops=("tile",)),
     MilEmitter("Pad", _pad, _pad_check, mil_ops=("pad",)),
     MilEmitter("DepthToSpace", _depth_to_space, mil_ops=("depth_to_space", "pixel_shuffle")),

@@ -1,5 +1,6 @@
 """Indexing and reduction ops the model families need: ReduceMean, Squeeze, Unsqueeze, Slice,
-Gather and LayerNormalization, each with every axis/index argument constant at conversion time."""
+Gather, GatherND, GatherElements and LayerNormalization, each with every axis argument constant at
+conversion time (indices may be computed at run time)."""
 
 from __future__ import annotations
 
@@ -201,18 +202,26 @@ def _slice(ctx, node: gs.Node) -> None:
 
 
 def _gather_check(node: gs.Node, target) -> str | None:
-    """Restrictions: constant indices of rank >= 1 (a scalar index drops the axis, which the layer
-    keeps: lower::gather squeezes it)."""
+    """Restrictions: indices of rank >= 1 (a scalar index drops the axis, which the layer keeps:
+    lower::gather squeezes it); indices computed at run time need a known rank."""
     indices = ir.constant_value(node.inputs[1])
-    if indices is None:
-        return "Gather indices must be constant"
-    if indices.ndim == 0:
+    rank = indices.ndim if indices is not None else _rank(node.inputs[1])
+    if rank is None:
+        return "Gather indices computed at run time need a known rank"
+    if rank == 0:
         return "Gather of a scalar index: the layer keeps the axis it drops (lower::gather)"
     return None
 
 
 def _gather(ctx, node: gs.Node) -> None:
     axis = int(ops.attr(node, "axis"))
+    if ir.constant_value(node.inputs[1]) is None:
+        # The proto's GatherLayerParams: "Negative indices and negative axis are supported", so the
+        # run-time indices (float blobs holding whole numbers) go in as they are.
+        ctx.builder.add_gather(
+            node.name, [ctx.blob(node.inputs[0]), ctx.blob(node.inputs[1])], node.outputs[0].name, axis=axis
+        )
+        return
     indices = ir.constant_value(node.inputs[1]).astype(np.int64)
     if axis < 0 or np.any(indices < 0):
         shape = ctx.shape(node.inputs[0])
@@ -225,6 +234,49 @@ def _gather(ctx, node: gs.Node) -> None:
     flat = indices.astype(np.float32)  # Core ML blobs are float
     ctx.builder.add_load_constant_nd(index_blob, index_blob, flat, flat.shape)
     ctx.builder.add_gather(node.name, [x, index_blob], out, axis=axis)
+
+
+def _gather_nd_check(node: gs.Node, target) -> str | None:
+    """Restrictions: batch_dims 0; a known index depth and data shape (run-time indices are wrapped
+    by the indexed axes' sizes: the proto does not say the layer takes negative ones)."""
+    if int(ops.attr(node, "batch_dims")):
+        return "GatherND batch_dims > 0: the gatherND layer has no batch dimensions"
+    depth = node.inputs[1].shape[-1] if node.inputs[1].shape else None
+    if not isinstance(depth, int) or _static_shape(node.inputs[0]) is None:
+        return "GatherND needs a static data shape and index depth"
+    return None
+
+
+def _gather_nd(ctx, node: gs.Node) -> None:
+    # GatherNDLayerParams documents no negative indices (its Gather and GatherAlongAxis siblings
+    # say "Negative indices ... are supported"): ONNX's -s <= i < s become i + s * (i < 0).
+    depth = int(node.inputs[1].shape[-1])
+    sizes = np.asarray(ctx.shape(node.inputs[0])[:depth], dtype=np.float32)
+    indices = ir.constant_value(node.inputs[1])
+    if indices is not None:
+        wrapped = np.where(indices < 0, indices + sizes, indices).astype(np.float32)
+        index_blob = f"{node.name}__indices"
+        ctx.builder.add_load_constant_nd(index_blob, index_blob, wrapped, wrapped.shape)
+    else:
+        raw, negative, index_blob = (
+            ctx.blob(node.inputs[1]),
+            f"{node.name}__negative",
+            f"{node.name}__indices",
+        )
+        sizes_blob, shift = f"{node.name}__sizes", f"{node.name}__shift"
+        ctx.builder.add_less_than(negative, [raw], negative, alpha=0.0)
+        ctx.builder.add_load_constant_nd(sizes_blob, sizes_blob, sizes, sizes.shape)
+        ctx.builder.add_multiply_broadcastable(shift, [negative, sizes_blob], shift)
+        ctx.builder.add_add_broadcastable(index_blob, [raw, shift], index_blob)
+    ctx.builder.add_gather_nd(node.name, [ctx.blob(node.inputs[0]), index_blob], node.outputs[0].name)
+
+
+def _gather_elements(ctx, node: gs.Node) -> None:
+    # GatherAlongAxisLayerParams: "Negative indices and negative axis are supported".
+    inputs = [ctx.blob(node.inputs[0]), ctx.blob(node.inputs[1])]
+    ctx.builder.add_gather_along_axis(
+        node.name, inputs, node.outputs[0].name, axis=int(ops.attr(node, "axis"))
+    )
 
 
 # --- Split ---------------------------------------------------------------------------------------------
@@ -333,6 +385,13 @@ emitters = [
     Emitter("Unsqueeze", _unsqueeze, _unsqueeze_check, layer="expandDims"),
     Emitter("Slice", _slice, _slice_check, layer="sliceStatic"),
     Emitter("Gather", _gather, _gather_check, layer="gather"),
+    Emitter(
+        "GatherND",
+        _gather_nd,
+        _gather_nd_check,
+        layer="gatherND (lessThan, multiply, add for run-time indices)",
+    ),
+    Emitter("GatherElements", _gather_elements, layer="gatherAlongAxis"),
     Emitter("Split", _split, _split_check, layer="splitND, copy"),
     Emitter("LayerNormalization", _layer_norm, _layer_norm_check, min_spec=4, layer="layerNormalization"),
 ]

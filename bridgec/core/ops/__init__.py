@@ -12,7 +12,7 @@ frontend symbolics and docs read the declarations. ``docs/adding-an-op.md`` walk
 
 from __future__ import annotations
 
-from bridgec.core.ops import activations
+from bridgec.core.ops import activations, attention
 from bridgec.core.ops._decl import (
     BRIDGEC_DOMAIN,
     BRIDGEC_OPSET,
@@ -47,6 +47,7 @@ __all__ = [
     "OpDecl",
     "activations",
     "all",
+    "attention",
     "all_ops",
     "aten_node",
     "attr",

@@ -56,7 +56,9 @@ class Aten:
 
 @dataclass(frozen=True)
 class OpDecl:
-    """One bridgec op (elementwise, one input ``x``, one output ``y``)."""
+    """One bridgec op with one output ``y``: elementwise on one input ``x`` unless ``inputs`` names
+    more (attention's query, key, value and mask; a node may omit trailing ones its reference
+    function for its attributes does not read)."""
 
     name: str
     semantics: str  # one line, in torch's terms; docs and kernel descriptions print it
@@ -67,6 +69,13 @@ class OpDecl:
     numpy: Callable[..., np.ndarray]  # numpy(x, **attributes)
     aten: tuple[Aten, ...] = ()
     domain: str = BRIDGEC_DOMAIN
+    inputs: tuple[str, ...] = ("x",)
+
+    @property
+    def elementwise(self) -> bool:
+        """One input, one output of its shape: what the custom-layer kernels and the frontend's
+        generic symbolics (one aten tensor argument, scalars after it) are made for."""
+        return self.inputs == ("x",)
 
     @property
     def attribute_names(self) -> tuple[str, ...]:
@@ -104,11 +113,12 @@ class OpDecl:
         """The reference ONNX functions of this op at ``opset`` (one per specialisation)."""
         by = self.specialised_by
         if by is None:
-            return [_function(domain, opset, self.name, self.attributes, self.onnx_body(opset))]
+            return [_function(domain, opset, self.name, self.attributes, self.onnx_body(opset), self.inputs)]
         # the specialising attribute is fixed by the function's name, not passed in
         rest = tuple(a for a in self.attributes if a is not by)
         return [
-            _function(domain, opset, f"{self.name}__{v}", rest, self.onnx_body(opset, v)) for v in by.choices
+            _function(domain, opset, f"{self.name}__{v}", rest, self.onnx_body(opset, v), self.inputs)
+            for v in by.choices
         ]
 
     def aten_attrs(self, form: Aten, given: Mapping[str, Any]) -> dict[str, float | str]:
@@ -119,13 +129,15 @@ class OpDecl:
         return attrs
 
 
-def _function(domain: str, opset: int, name: str, attrs: tuple[Attr, ...], body: str) -> onnx.FunctionProto:
+def _function(
+    domain: str, opset: int, name: str, attrs: tuple[Attr, ...], body: str, inputs: tuple[str, ...] = ("x",)
+) -> onnx.FunctionProto:
     # Each attribute carries its declared default (FunctionProto.attribute_proto, ONNX IR 9), so a
     # node that omits one computes the declared default in onnxruntime too, not the inner op's.
     signature = f"{name} <{', '.join(_signature(a) for a in attrs)}>" if attrs else name
     text = f"""
     <domain: "{domain}", opset_import: ["" : {opset}]>
-    {signature} (x) => (y) {{ {body} }}
+    {signature} ({", ".join(inputs)}) => (y) {{ {body} }}
     """
     return onnx.parser.parse_function(text)
 

@@ -63,15 +63,41 @@ def einsum(op: Op) -> np.ndarray:
 
 
 def scaled_dot_product_attention(op: Op) -> np.ndarray:
-    """iOS18: softmax(Q K^T / sqrt(d) + mask) V; a bool mask marks the positions to keep."""
+    """iOS18 scaled_dot_product_attention (MIL op reference, ``coremltools.converters.mil.mil.ops.defs.
+    iOS18.transformers.scaled_dot_product_attention``): "Computes the scaled dot product attention on
+    query, key, and value tensors, using an optional attention mask", equivalent to
+    ``softmax(Q @ K.transpose(-2, -1) / sqrt(Q.size(-1)) + attn_mask) @ V``. query ``[B, *?, L, E]``,
+    key ``[B, *?, S, E]``, value ``[B, *?, S, EV]`` of one rank, at least 3 ("for batch, sequence
+    length, embedding") and "a same batch dimension"; the mask "can either be bool or float": "For
+    bool, it indicates whether the element should take part in the attention. Floats are added to
+    the attention score", and its shape "must be broadcastable to [B, *?, L, S]". The op has no
+    scale and no causal flag ("We currently do not support the dropout_p and is_causal")."""
     q, k, v = op["query"], op["key"], op["value"]
+    if not q.ndim == k.ndim == v.ndim or q.ndim < 3:
+        raise op.error(
+            f"query, key and value must have one rank of at least 3, got {q.shape}, {k.shape}, {v.shape}"
+        )
+    if not q.shape[:-2] == k.shape[:-2] == v.shape[:-2]:
+        raise op.error(
+            f"query, key and value must have a same batch dimension, got {q.shape}, {k.shape}, {v.shape}"
+        )
+    if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
+        raise op.error(
+            f"query/key embedding or key/value sequence lengths differ: {q.shape}, {k.shape}, {v.shape}"
+        )
     acc = accumulate_dtype(q, k, v)
     scores = np.matmul(q.astype(acc), np.swapaxes(k.astype(acc), -1, -2)) / np.sqrt(acc.type(q.shape[-1]))
     mask = op.get("attn_mask")
     if mask is not None:
+        try:
+            np.broadcast_shapes(mask.shape, scores.shape)
+        except ValueError:
+            raise op.error(f"attn_mask {mask.shape} is not broadcastable to {scores.shape}") from None
         scores = np.where(mask, scores, -np.inf) if mask.dtype == np.bool_ else scores + mask.astype(acc)
-    scores = np.exp(scores - np.max(scores, axis=-1, keepdims=True))
-    return np.matmul(scores / np.sum(scores, axis=-1, keepdims=True), v.astype(acc))
+    with np.errstate(invalid="ignore"):  # a row with no element taking part: NaN, as -inf - -inf
+        scores = np.exp(scores - np.max(scores, axis=-1, keepdims=True))
+        weights = scores / np.sum(scores, axis=-1, keepdims=True)
+    return np.matmul(weights, v.astype(acc))
 
 
 OPS = {

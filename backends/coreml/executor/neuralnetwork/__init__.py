@@ -54,6 +54,8 @@ LAYERS: dict[str, LayerFn] = {
     "sliceStatic": shape.slice_static,
     "splitND": shape.split_nd,
     "gather": shape.gather,
+    "gatherND": shape.gather_nd,
+    "gatherAlongAxis": shape.gather_along_axis,
     "split": shape.split,
     "padding": shape.padding,
     "copy": shape.copy,

@@ -256,6 +256,33 @@ def gather(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
     return [np.take(x, indices, axis=axis)]
 
 
+def gather_nd(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """GatherNDLayerParams: indices [I_0, .., I_(K-1), I_K] are I_0 * .. * I_(K-1) points of an
+    I_K-dimensional space, "output[i,....,j,:,:,..,:] = params[indices[i,...,j,:], :,:,..,:]", output
+    shape [I_0, .., I_(K-1)] + params.shape[I_K:]. The proto names no negative indices (its Gather and
+    GatherAlongAxis say they take them): an index outside [0, size) is an error here."""
+    x = f32(inputs[0])
+    indices = np.asarray(inputs[1]).astype(np.int64)  # blobs are float: indices arrive as floats
+    depth = indices.shape[-1]
+    sizes = np.asarray(x.shape[:depth])
+    if np.any(indices < 0) or np.any(indices >= sizes):
+        raise ValueError(f"gatherND index outside [0, size) for data of shape {x.shape}")
+    points = indices.reshape(-1, depth)
+    picked = x[tuple(points.T)]
+    return [picked.reshape(indices.shape[:-1] + x.shape[depth:])]
+
+
+def gather_along_axis(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """GatherAlongAxisLayerParams: "similar in functionality to the numpy.take_along_axis method";
+    "Negative indices and negative axis are supported"."""
+    x = f32(inputs[0])
+    axis = norm_axis(int(layer.gatherAlongAxis.axis), x.ndim)
+    indices = np.asarray(inputs[1]).astype(np.int64)
+    if np.any(indices >= x.shape[axis]) or np.any(indices < -x.shape[axis]):
+        raise ValueError(f"gatherAlongAxis index out of range for axis {axis} of shape {x.shape}")
+    return [np.take_along_axis(x, np.where(indices < 0, indices + x.shape[axis], indices), axis=axis)]
+
+
 # What each reduction computes is only named by the proto ("reduction with L1 normalization",
 # "with logSum operation", ...). reduceLogSum is taken as log(sum x): the proto is silent, and the older
 # ReduceLayerParams' LOGSUM is a sum of logs, sum(log(x + epsilon)); log of the sum is what coremltools
