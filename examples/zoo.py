@@ -54,8 +54,8 @@ def build(name: str, seed: int = 0) -> nn.Module:
 def save(name: str, path: Path, seed: int = 0) -> Path:
     """Build ``name`` and save it as TorchScript (traced) at ``path``."""
     model = build(name, seed)
-    # Traced with autograd on: under no_grad, nn.MultiheadAttention takes its fused fast path and
-    # the archive holds aten::_native_multi_head_attention, which neither ONNX exporter handles yet.
+    # Traced with autograd on, as most users trace: the fused fast path nn.MultiheadAttention takes
+    # under no_grad (aten::_native_multi_head_attention) is tested by tests/frontends/test_attention.py.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # strict=False: the segmentation models return a dict. check_trace=False: its re-trace check

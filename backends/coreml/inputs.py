@@ -96,7 +96,7 @@ def _why_safe(kind: str, dtype: np.dtype, format: str) -> str | None:
     if dtype == np.int64:
         limit = EXACT_INT_LIMIT[format]
         if kind == "input":
-            return f"Core ML's integer input is int32, exact within +-{limit}, where every index of this model lies"
+            return f"Core ML's integer input is int32: feed values within +-{limit}, where it is exact"
         return f"Core ML's integer output is int32, exact within +-{limit}; widen it to int64 if you need to"
     return None  # int32 stays int32
 
