@@ -121,11 +121,11 @@ class Opened:
             result = self.loaded.runnable()(
                 *(torch.from_numpy(np.ascontiguousarray(feeds[n])) for n in self.loaded.inputs)
             )
-        return _named_outputs(result)
+        return _named_outputs(result, self.loaded.inputs)
 
 
-def _named_outputs(result: Any) -> dict[str, np.ndarray]:
-    names, tensors = flatten_outputs(result)
+def _named_outputs(result: Any, inputs: list[str]) -> dict[str, np.ndarray]:
+    names, tensors = flatten_outputs(result, inputs)
     return {name: t.detach().numpy() for name, t in zip(names, tensors, strict=True)}
 
 
@@ -173,7 +173,7 @@ def open_model(
     graph = onnx_file.graph_from_model(model, path, resolved)
     example = {name: arg.numpy() for name, arg in zip(loaded.inputs, args, strict=True)}
     try:
-        outputs = _named_outputs(result)
+        outputs = _named_outputs(result, loaded.inputs)
     except Exception:  # noqa: BLE001 - outputs that are not tensors: the check reruns and says why
         outputs = {}
     return Opened(graph, loaded, example, outputs, model)
@@ -197,7 +197,7 @@ def run_reference(
     loaded = load_module(path, fmt, quiet)
     with torch.no_grad():
         result = loaded.runnable()(*(torch.from_numpy(feeds[n]) for n in loaded.inputs))
-    names, tensors = flatten_outputs(result)
+    names, tensors = flatten_outputs(result, loaded.inputs)
     return {name: t.detach().numpy() for name, t in zip(names, tensors, strict=True)}
 
 

@@ -15,7 +15,7 @@ import os
 import re
 import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import onnx
@@ -31,19 +31,22 @@ EXPORTERS = ("auto", "torchscript", "dynamo")
 # --- outputs ---------------------------------------------------------------------------------------
 
 
-def flatten_outputs(result: Any) -> tuple[list[str], list[Any]]:
+def flatten_outputs(result: Any, inputs: Sequence[str] = ()) -> tuple[list[str], list[Any]]:
     """Stable names and tensors of a model's outputs: ``output`` for one tensor, ``output``,
     ``output_1``... for a flat tuple, the keys of a dict, the fields of a named tuple or a
     ``ModelOutput``; nested ones join their parts with ``_`` (``output_1_0``, ``logits_0``).
 
     Each name is a valid Core ML feature name (an ML Program takes only identifiers): characters
     other than letters, digits and ``_`` become ``_``, a name not starting with a letter or ``_``
-    gets ``output_`` in front, and a name met again gets ``_2``, ``_3``... after it."""
+    gets ``output_`` in front, and a name met again, or an input's name (a model may return ``{"x": ...}``
+    for its input ``x``; one name for both would wire the output to the input), gets ``_2``, ``_3``...
+    after it."""
     import torch
     from torch.utils import _pytree as pytree
 
     leaves, _ = pytree.tree_flatten_with_path(result)
     names: list[str] = []
+    taken = list(inputs)
     tensors = []
     for path, leaf in leaves:
         if not isinstance(leaf, torch.Tensor):
@@ -61,7 +64,8 @@ def flatten_outputs(result: Any) -> tuple[list[str], list[Any]]:
                 parts.append(str(key.key))
             else:
                 parts.append(str(getattr(key, "name", key)))
-        names.append(_unique(_feature_name("_".join(parts) or "output"), names))
+        names.append(_unique(_feature_name("_".join(parts) or "output"), taken))
+        taken.append(names[-1])
         tensors.append(leaf)
     if not tensors:
         raise ConversionError("the model returns no tensors")
@@ -80,8 +84,8 @@ def _unique(name: str, taken: list[str]) -> str:
     return unique
 
 
-def output_names(result: Any) -> list[str]:
-    return flatten_outputs(result)[0]
+def output_names(result: Any, inputs: Sequence[str] = ()) -> list[str]:
+    return flatten_outputs(result, inputs)[0]
 
 
 def _is_flat(result: Any) -> bool:
@@ -209,7 +213,7 @@ def export(
     runnable = module.module() if is_program else module
     with torch.no_grad():
         result = runnable(*args)
-    outputs, _ = flatten_outputs(result)
+    outputs, _ = flatten_outputs(result, inputs)
     flat = _is_flat(result)
     order = [exporter] if exporter != "auto" else [prefer, *(e for e in _EXPORTERS if e != prefer)]
     if is_program:

@@ -103,6 +103,27 @@ def test_dict_outputs_are_named_by_their_keys(tmp_path, fmt):
     assert names == ["logits", "b_b", "b_b_2", "output_3", "pair_0", "pair_1"]
 
 
+class EchoKey(torch.nn.Module):
+    def forward(self, x):
+        return {"x": x * 2, "y": x + 1}
+
+
+@pytest.mark.parametrize("suffix", [".pt2", ".pt"])
+def test_an_output_named_like_an_input_gets_its_own_name(tmp_path, suffix):
+    # one name for both made the exporter wire the output to the input (a .pt2 failed its check with
+    # rel err 0.5) or rename the input (a .pt's input became x.1, and --input x was refused)
+    assert flatten_outputs({"x": torch.zeros(1)}, ["x"])[0] == ["x_2"]
+    x = torch.randn(1, 4)
+    if suffix == ".pt2":
+        path = _save(EchoKey(), tmp_path / "echo.pt2", x)
+    else:
+        path = tmp_path / "echo.pt"
+        torch.jit.save(torch.jit.trace(EchoKey(), x, strict=False), str(path))
+    result = convert(path, inputs={"x": (1, 4)}, format="mlprogram", write=False, strict=True)
+    assert [i.name for i in result.spec.description.input] == ["x"]
+    assert _names(result) == ["x_2", "y"]
+
+
 @pytest.mark.parametrize("hidden", [False, True], ids=["registered", "not-registered"])
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_named_tuple_outputs_are_named_by_their_fields(tmp_path, monkeypatch, fmt, hidden):
