@@ -304,6 +304,13 @@ def convert_parser() -> Parser:
         help="class labels, one a line: makes a classifier (classLabel + probabilities) of the one output",
     )
     meta = parser.add_argument_group("model metadata (shown in Xcode)")
+    meta.add_argument(
+        "--metadata",
+        type=Path,
+        metavar="FILE.json",
+        help='all of it from a JSON object: {"author": ..., "license": ..., "version": ..., '
+        '"description": ..., "inputs": {NAME: TEXT}, "outputs": {NAME: TEXT}}; the flags below win',
+    )
     meta.add_argument("--author", default="", help="model author")
     meta.add_argument("--license", default="", help="model license, e.g. 'MIT' or a URL")
     meta.add_argument("--model-version", default="", metavar="VERSION", help="model version string")

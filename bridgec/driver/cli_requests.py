@@ -136,14 +136,57 @@ def _metadata(args: argparse.Namespace):
             found[name.strip()] = text
         return found
 
+    given = _metadata_file(args.metadata) if args.metadata else {}
     return Metadata(
-        short_description=args.description,
-        author=args.author,
-        license=args.license,
-        version=args.model_version,
-        input_descriptions=pairs(args.input_description, "--input-description"),
-        output_descriptions=pairs(args.output_description, "--output-description"),
+        short_description=args.description or given.get("description", ""),
+        author=args.author or given.get("author", ""),
+        license=args.license or given.get("license", ""),
+        version=args.model_version or given.get("version", ""),
+        input_descriptions={
+            **given.get("inputs", {}),
+            **pairs(args.input_description, "--input-description"),
+        },
+        output_descriptions={
+            **given.get("outputs", {}),
+            **pairs(args.output_description, "--output-description"),
+        },
     )
+
+
+# --metadata's keys: the texts, and the per-feature descriptions by name
+_METADATA_TEXTS = ("author", "license", "version", "description")
+_METADATA_FEATURES = ("inputs", "outputs")
+_MAX_METADATA_BYTES = 1 << 20  # descriptions shown in Xcode: far below this
+
+
+def _metadata_file(path: Path) -> dict:
+    """--metadata FILE.json as a dict of the known keys, every value checked; one line for anything else."""
+    import json
+
+    from bridgec.core.input_files import read_bytes, shown
+
+    label = f"--metadata {shown(path)}"
+    try:
+        given = json.loads(read_bytes(path, label, limit=_MAX_METADATA_BYTES).decode("utf-8"))
+    except UnicodeDecodeError:
+        raise UsageError(f"{label}: not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{label}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(given, dict):
+        raise UsageError(f'{label}: expected a JSON object such as {{"author": "...", "inputs": {{...}}}}')
+    known = (*_METADATA_TEXTS, *_METADATA_FEATURES)
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise UsageError(f"{label}: unknown key {unknown[0]!r}; the keys are {', '.join(known)}")
+    for key in _METADATA_TEXTS:
+        if key in given and not isinstance(given[key], str):
+            raise UsageError(f"{label}: {key!r} must be a string")
+    for key in _METADATA_FEATURES:
+        if key in given and not (
+            isinstance(given[key], dict) and all(isinstance(v, str) for v in given[key].values())
+        ):
+            raise UsageError(f"{label}: {key!r} must be an object of NAME: TEXT (strings)")
+    return given
 
 
 def _progress(args: argparse.Namespace):

@@ -162,6 +162,53 @@ def test_metadata_and_provenance_in_both_formats(faceseg_path, tmp_path, capsys)
         assert "bridgec.version" in user
 
 
+def test_metadata_from_a_json_file_in_both_formats_and_the_flags_win(faceseg_path, tmp_path, capsys):
+    given = {
+        "author": "Ada",
+        "license": "MIT",
+        "version": "2.0",
+        "description": "segments faces",
+        "inputs": {"x": "RGB image"},
+        "outputs": {"output": "class scores"},
+    }
+    (tmp_path / "meta.json").write_text(json.dumps(given))
+    for suffix in (".mlmodel", ".mlpackage"):
+        out = tmp_path / f"m{suffix}"
+        code, _, err = _convert(
+            capsys, faceseg_path, "-q", "-o", out, "--metadata", tmp_path / "meta.json", "--author", "Grace"
+        )
+        assert code == 0, err
+        spec = load_spec(out)
+        meta = spec.description.metadata
+        assert (meta.author, meta.license, meta.versionString, meta.shortDescription) == (
+            "Grace", "MIT", "2.0", "segments faces",
+        )  # fmt: skip
+        assert spec.description.input[0].shortDescription == "RGB image"
+        assert spec.description.output[0].shortDescription == "class scores"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[1]", "expected a JSON object"),
+        ("{", "not JSON"),
+        ('{"autor": "x"}', "unknown key 'autor'"),
+        ('{"version": 2}', "'version' must be a string"),
+        ('{"inputs": {"x": 1}}', "'inputs' must be an object of NAME: TEXT"),
+        ('{"inputs": {"nope": "x"}}', "the model has no input 'nope'"),
+    ],
+)
+def test_a_bad_metadata_file_is_one_line(faceseg_path, tmp_path, capsys, text, message):
+    (tmp_path / "meta.json").write_text(text)
+    out = tmp_path / "out"
+    code, _, err = _convert(
+        capsys, faceseg_path, "-o", out / "m.mlpackage", "--metadata", tmp_path / "meta.json"
+    )
+    lines = [line for line in err.splitlines() if line.startswith("bridgec: error:")]
+    assert code in (1, 2) and len(lines) == 1 and message in lines[0], err
+    assert "Traceback" not in err and not out.exists()
+
+
 def test_ml_program_packages_are_deterministic(faceseg_path, tmp_path, capsys):
     digests = []
     for name in ("a", "b"):
