@@ -103,6 +103,8 @@ class Source:
     _run: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
     onnx_model: Any = None  # the ONNX model before any pass (read, or exported from PyTorch)
     _example_outputs: dict[str, np.ndarray] | None = None
+    # runs the source with the buffers its forward writes (the graph's bridgec.core.state), or None
+    state: Any = None  # frontends.pt2_state.PyTorchState
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The source model's outputs on ``feeds``, by graph output name."""
@@ -139,6 +141,7 @@ def open_source(
             opened.run,
             opened.onnx_model,
             opened.outputs or None,
+            opened.state,
         )
     from bridgec.frontends import onnx_file
 

@@ -21,8 +21,10 @@ from typing import Any
 import numpy as np
 
 from bridgec.core import timing
-from bridgec.core.errors import UsageError, out_of_memory
+from bridgec.core.errors import ConversionError, UsageError, out_of_memory
 from bridgec.core.sizes import too_big
+from bridgec.core.state import set_state
+from bridgec.frontends import pt2_state
 from bridgec.frontends.pytorch_export import export, flatten_outputs
 from bridgec.frontends.pytorch_load import LoadedModel, LoadOptions, first_line, load_module
 
@@ -112,6 +114,7 @@ class Opened:
     example: dict[str, np.ndarray]  # input name -> the seeded random example input
     outputs: dict[str, np.ndarray]  # output name (as the graph names it) -> PyTorch's value on ``example``
     onnx_model: Any = None  # the exported ONNX model, before any pass
+    state: pt2_state.PyTorchState | None = None  # buffers the forward writes (graph: bridgec.core.state)
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """PyTorch's outputs on ``feeds``, named as the graph's outputs."""
@@ -142,9 +145,18 @@ def open_model(
     options = options or LoadOptions()
     loaded = load_module(path, fmt, options)
     resolved, args = example_inputs(loaded, path, given, dtypes)
+    state = None
+    # only torch.export records what a forward writes: for the other forms a write is refused
+    watch = pt2_state.BufferWatch(loaded.module) if fmt != "pt2" else None
     try:
+        if fmt == "pt2":
+            made = pt2_state.stateful(loaded.module, args, loaded.inputs)
+            if made is not None:  # buffers the forward writes: inputs and outputs of a pure program
+                loaded, args, resolved, state = _with_state(loaded, args, resolved, *made)
         with torch.no_grad():
             result = loaded.runnable()(*args)
+    except (UsageError, ConversionError):  # bridgec's own refusals (a written buffer it cannot keep)
+        raise
     except Exception as exc:  # noqa: BLE001 - a shape the model cannot take: the model's own message
         if out_of_memory(exc):
             raise MemoryError(first_line(exc)) from None
@@ -156,6 +168,8 @@ def open_model(
             f"{path.name}: the model does not run on inputs of shape {shown}: {first_line(exc, last=True)}"
             f"{_hint(exc, [a.dtype for a in args])}"
         ) from None
+    if watch is not None:
+        watch.refuse_writes(path.name)
     exporter = loaded.prefer if options.exporter == "auto" else options.exporter
     options.step(f"exporting {path.name} to ONNX with the {exporter} exporter")
     with timing.stage("export"):
@@ -170,13 +184,37 @@ def open_model(
         )
     if options.exporter == "auto" and used != loaded.prefer:
         options.say(f"exported {path.name} with the {used} exporter")
+    if state is not None:
+        pt2_state.refuse_constant_states(model, state.buffers, path.name)
     graph = onnx_file.graph_from_model(model, path, resolved)
+    if state is not None:
+        set_state(graph, state.buffers)
     example = {name: arg.numpy() for name, arg in zip(loaded.inputs, args, strict=True)}
     try:
         outputs = _named_outputs(result, loaded.inputs)
     except Exception:  # noqa: BLE001 - outputs that are not tensors: the check reruns and says why
         outputs = {}
-    return Opened(graph, loaded, example, outputs, model)
+    return Opened(graph, loaded, example, outputs, model, state)
+
+
+def _with_state(
+    loaded: LoadedModel, args: tuple, resolved: dict, pure: Any, state: pt2_state.PyTorchState
+) -> tuple[LoadedModel, tuple, dict, pt2_state.PyTorchState]:
+    """The loaded model, example arguments and shapes of the pure program ``pt2_state.stateful``
+    made: the state inputs come after the user's, at the buffers' registered values."""
+    import torch
+
+    names = [b.input for b in state.buffers]
+    values = tuple(torch.from_numpy(state.initial[n].copy()) for n in names)
+    pure_loaded = LoadedModel(
+        pure,
+        [*loaded.inputs, *names],
+        {**loaded.shapes, **{n: tuple(v.shape) for n, v in zip(names, values, strict=True)}},
+        "dynamo",
+        {**loaded.dtypes, **{n: v.dtype for n, v in zip(names, values, strict=True)}},
+    )
+    shapes = {**resolved, **{n: tuple(v.shape) for n, v in zip(names, values, strict=True)}}
+    return pure_loaded, (*args, *values), shapes, state
 
 
 def load(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -12,10 +13,16 @@ from bridgec.core.sizes import too_big
 from bridgec.core.tensor_spec import TensorSpec, parse_dtype
 
 _SPEC = re.compile(r"^(?:(?P<name>[^:]+):)?(?P<dims>\d+(?:[x,]\d+)*)$")
-_FLEX = re.compile(r"^(?:(?P<name>[^:()]+):)?(?P<dims>[\dx,().]+)$")
-_RANGE = re.compile(r"^\((\d+)\.\.(\d+)\)$")
-# a trailing ``:int64``: dims start with a digit or a range's "(", a dtype name with a letter
+_FLEX = re.compile(r"^(?:(?P<name>[^:(){}]+):)?(?P<dims>[\dx,().{}]+)$")
+_RANGE = re.compile(r"^\((\d+)\.\.(\d*)\)$")
+_CHOICES = re.compile(r"^\{(\d+(?:,\d+)*)\}$")
+# a trailing ``:int64``: dims start with a digit, a range's "(" or a choice's "{", a dtype name with a letter
 _DTYPE_TAIL = re.compile(r"^(?P<spec>.+):(?P<dtype>[A-Za-z]\w*)$")
+# ``1x3x{224,256}x{224,256}`` is the product of the choices: a line stays readable up to this many
+MAX_ENUMERATED = 64
+# An unbounded range (lo..) cannot be run at its end: the check and the corner conversion run it
+# at this multiple of its lower bound instead (a CNN's stride-aligned lower bound stays aligned).
+UNBOUNDED_STAND_IN = 2
 
 InputShapes = dict[str, tuple[int, ...]]
 
@@ -23,20 +30,30 @@ InputShapes = dict[str, tuple[int, ...]]
 @dataclass(frozen=True)
 class FlexibleShape:
     """An input that takes several shapes: ``enumerated`` ones (the first is the default), or a
-    ``ranges`` (lo, hi) per dimension (the lower bounds are the default)."""
+    ``ranges`` (lo, hi) per dimension (the lower bounds are the default; hi None: no upper bound,
+    Core ML's upperBound -1)."""
 
     enumerated: tuple[tuple[int, ...], ...] = ()
-    ranges: tuple[tuple[int, int], ...] = ()
+    ranges: tuple[tuple[int, int | None], ...] = ()
 
     @property
     def default(self) -> tuple[int, ...]:
         return self.enumerated[0] if self.enumerated else tuple(lo for lo, _ in self.ranges)
 
+    @property
+    def unbounded(self) -> bool:
+        return any(hi is None for _, hi in self.ranges)
+
+    def _top(self) -> tuple[int, ...]:
+        """The upper ends, an unbounded one at ``UNBOUNDED_STAND_IN`` times its lower bound."""
+        return tuple(hi if hi is not None else lo * UNBOUNDED_STAND_IN for lo, hi in self.ranges)
+
     def corners(self) -> list[tuple[int, ...]]:
-        """The shapes a conversion is checked at: every enumerated one, or both ends of the ranges."""
+        """The shapes a conversion is checked at: every enumerated one, or both ends of the ranges
+        (an unbounded end at its stand-in, ``UNBOUNDED_STAND_IN``)."""
         if self.enumerated:
             return list(self.enumerated)
-        return [self.default, tuple(hi for _, hi in self.ranges)]
+        return [self.default, self._top()]
 
     def between(self) -> list[tuple[int, ...]]:
         """A shape strictly inside the ranges (each range's midpoint, made odd where it can be): a
@@ -45,7 +62,7 @@ class FlexibleShape:
         if self.enumerated:
             return []
         mid = []
-        for lo, hi in self.ranges:
+        for (lo, _), hi in zip(self.ranges, self._top(), strict=True):
             m = lo + (hi - lo) // 2
             if m % 2 == 0 and lo < m + 1 < hi:
                 m += 1
@@ -61,7 +78,8 @@ def _shown(text: str) -> str:
 def _malformed(text: str, why: str = "") -> UsageError:
     return UsageError(
         f"malformed --input {_shown(text)}{': ' + why if why else ''}: expected NAME:DIMS[:DTYPE] such as "
-        "x:1x3x256x256, ids:1x16:int64, x:1x3x(128..512)x(128..512) or x:1x3x224x224,1x3x320x320"
+        "x:1x3x256x256, ids:1x16:int64, x:1x3x(128..512)x(128..512), x:1x3x(128..)x(128..), "
+        "x:1x3x{224,256}x{224,256} or x:1x3x224x224,1x3x320x320"
     )
 
 
@@ -81,30 +99,27 @@ def _check_size(text: str, dims) -> None:
 
 
 def parse_flexible_spec(text: str) -> tuple[str | None, FlexibleShape] | None:
-    """``x:1x3x(128..512)x(128..512)`` (ranges) or ``x:1x3x224x224,1x3x320x320`` (enumerated shapes);
-    None for a plain fixed shape. A trailing ``:DTYPE`` is not part of the shape (``split_dtype``)."""
+    """``x:1x3x(128..512)x(128..512)`` (ranges; ``(128..)`` has no upper bound),
+    ``x:1x3x{224,256}x{224,256}`` (enumerated: every combination of the choices, first ones the
+    default) or ``x:1x3x224x224,1x3x320x320`` (enumerated shapes, the first the default); None for a
+    plain fixed shape. A trailing ``:DTYPE`` is not part of the shape (``split_dtype``)."""
     spec = split_dtype(text)[0]
     if re.search(r"\d{19,}", spec):  # more than 2^63: no size, and int() of 5000 digits is refused
         raise _malformed(text, "a dimension has more than 18 digits")
     match = _FLEX.match(spec.strip())
     if not match:
+        if re.search(r"[(){}]", spec):
+            raise _malformed(text)
         return None
     dims = match["dims"]
-    if "(" in dims:
-        ranges = []
-        for token in dims.split("x"):
-            found = _RANGE.match(token)
-            if found:
-                lo, hi = int(found[1]), int(found[2])
-            elif token.isdigit():
-                lo = hi = int(token)
-            else:
-                raise _malformed(text, f"{token!r} is neither a size nor a range (lo..hi)")
-            if lo <= 0 or hi < lo:
-                raise _malformed(text, f"{token!r} needs 0 < lo <= hi")
-            ranges.append((lo, hi))
-        _check_size(text, [hi for _, hi in ranges])
-        return match["name"], FlexibleShape(ranges=tuple(ranges))
+    if "(" in dims or ")" in dims:
+        if "{" in dims or "}" in dims:
+            raise _malformed(
+                text, "ranges and {choices} cannot be mixed in one input (Core ML takes one or the other)"
+            )
+        return match["name"], FlexibleShape(ranges=_ranges(text, dims))
+    if "{" in dims or "}" in dims:
+        return match["name"], FlexibleShape(enumerated=_choices(text, dims))
     if "," in dims and "x" in dims:
         shapes = []
         for part in dims.split(","):
@@ -113,14 +128,57 @@ def parse_flexible_spec(text: str) -> tuple[str | None, FlexibleShape] | None:
             shapes.append(tuple(int(d) for d in part.split("x")))
         if len({len(shape) for shape in shapes}) != 1:
             raise _malformed(text, "the enumerated shapes differ in rank")
-        if any(d <= 0 for shape in shapes for d in shape):
-            raise _malformed(text, "every dimension must be a positive integer")
-        if len(set(shapes)) != len(shapes):
-            raise _malformed(text, "a shape is listed twice")
-        for shape in shapes:
-            _check_size(text, shape)
-        return match["name"], FlexibleShape(enumerated=tuple(shapes))
+        return match["name"], FlexibleShape(enumerated=_enumerated(text, shapes))
     return None
+
+
+def _ranges(text: str, dims: str) -> tuple[tuple[int, int | None], ...]:
+    ranges: list[tuple[int, int | None]] = []
+    for token in dims.split("x"):
+        found = _RANGE.match(token)
+        if found:
+            lo, hi = int(found[1]), (int(found[2]) if found[2] else None)
+        elif token.isdigit():
+            lo = hi = int(token)
+        else:
+            raise _malformed(text, f"{token!r} is neither a size nor a range (lo..hi or lo..)")
+        if lo <= 0 or (hi is not None and hi < lo):
+            raise _malformed(text, f"{token!r} needs 0 < lo <= hi")
+        ranges.append((lo, hi))
+    _check_size(text, [hi if hi is not None else lo * UNBOUNDED_STAND_IN for lo, hi in ranges])
+    return tuple(ranges)
+
+
+def _choices(text: str, dims: str) -> tuple[tuple[int, ...], ...]:
+    per_dim = []
+    for token in dims.split("x"):
+        found = _CHOICES.match(token)
+        if found:
+            per_dim.append([int(d) for d in found[1].split(",")])
+        elif token.isdigit():
+            per_dim.append([int(token)])
+        else:
+            raise _malformed(text, f"{token!r} is neither a size nor a set of sizes such as {{224,256}}")
+        if len(set(per_dim[-1])) != len(per_dim[-1]):
+            raise _malformed(text, f"{token!r} lists a size twice")
+    count = int(np.prod([len(c) for c in per_dim], dtype=np.float64))
+    if count > MAX_ENUMERATED:
+        raise _malformed(text, f"{count} shapes, more than {MAX_ENUMERATED}; give a range (lo..hi) instead")
+    return _enumerated(text, list(itertools.product(*per_dim)))
+
+
+def _enumerated(text: str, shapes: list[tuple[int, ...]]) -> tuple[tuple[int, ...], ...]:
+    if any(d <= 0 for shape in shapes for d in shape):
+        raise _malformed(text, "every dimension must be a positive integer")
+    if len(set(shapes)) != len(shapes):
+        raise _malformed(text, "a shape is listed twice")
+    if len(shapes) > MAX_ENUMERATED:
+        raise _malformed(
+            text, f"{len(shapes)} shapes, more than {MAX_ENUMERATED}; give a range (lo..hi) instead"
+        )
+    for shape in shapes:
+        _check_size(text, shape)
+    return tuple(shapes)
 
 
 def parse_input_spec(text: str) -> tuple[str | None, tuple[int, ...]]:

@@ -19,6 +19,7 @@ import onnx_graphsurgeon as gs
 from bridgec.core import ir
 from bridgec.core.capabilities import Capabilities
 from bridgec.core.errors import BridgecError, ConversionError, UsageError
+from bridgec.core.state import state_of
 
 
 @dataclass(frozen=True)
@@ -179,8 +180,10 @@ class Pass:
         return result
 
 
-def _io_signature(graph: gs.Graph) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    return tuple(t.name for t in graph.inputs), tuple(t.name for t in graph.outputs)
+def _io_signature(graph: gs.Graph) -> tuple:
+    # the state pairing (bridgec.core.state) is part of the interface: a pass that dropped it would
+    # turn a buffer the model writes into a plain input and output
+    return tuple(t.name for t in graph.inputs), tuple(t.name for t in graph.outputs), state_of(graph)
 
 
 class Sequential(Pass):

@@ -57,6 +57,27 @@ MEANINGS = {
     "$.inputs[].note": "Why the Core ML dtype keeps the model's numbers and what the input indexes (e.g. "
     '"indexes an embedding of 1000 rows"), or why Core ML cannot take it; "" when nothing changes.',
     "$.inputs[].line": "The line the report prints for the input.",
+    "$.interface": "What the app feeds and gets, read from the written model's description (its "
+    "inputs, then outputs, then iOS18 states); empty when no model was built (`bridgec report`).",
+    "$.interface[].role": '"input", "output" or "state" (an MLState the app creates and passes to each '
+    "prediction).",
+    "$.interface[].name": "The feature's name, as the app's generated class spells it.",
+    "$.interface[].kind": '"multiarray", "image", "string" or "int64" (a classifier\'s top class), '
+    '"dictionary" (a classifier\'s probabilities), "double", "sequence" or "state".',
+    "$.interface[].dtype": 'A multiarray\'s or state\'s element type ("float32", "float16", "float64", '
+    '"int32"); a dictionary\'s key type ("string" or "int64"); "" otherwise.',
+    "$.interface[].shape": "A multiarray's or state's default shape; empty for other kinds, and for an "
+    "output whose shape is known only when the model runs.",
+    "$.interface[].color_space": 'An image\'s color space ("RGB", "BGR", "GRAYSCALE", '
+    '"GRAYSCALE_FLOAT16"); "" otherwise.',
+    "$.interface[].width": "An image's default width in pixels; 0 otherwise.",
+    "$.interface[].height": "An image's default height in pixels; 0 otherwise.",
+    "$.interface[].flexibility": "The other shapes or sizes the feature takes: ranges per dimension "
+    '("1x3x(128..512)x(128..512)", "(1..)" unbounded) or "one of 1x3x224x224, 1x3x256x256"; "" when '
+    "fixed.",
+    "$.interface[].classifier": "For a classifier's outputs, what they hold (\"the top class of 1000 "
+    'labels, probabilities in classLabel_probs", "the probability of each of 1000 labels"); "" otherwise.',
+    "$.interface[].line": "The line the report prints for the feature.",
     "$.check": "The numbers check of the converted model (the emitted model run by the reference "
     "executor against the source model); `null` when nothing was converted (`bridgec report`, "
     "`bridgec verify`).",
@@ -82,6 +103,21 @@ MEANINGS = {
     "value, but the model must give the same NaN or infinity there.",
     "$.check.outputs[].size": "The output's number of elements.",
     "$.check.outputs[].note": 'Why the output could not be compared by value, or "".',
+    "$.check.compression": "`--compress`: the model written is the checked one with compressed weights; "
+    "`null` without `--compress`.",
+    "$.check.compression.mode": 'The mode, e.g. "int8", "palettize4" (`backends/coreml/compress.py` MODES).',
+    "$.check.compression.granularity": 'How parameters are shared, e.g. "per-channel (a scale per output '
+    'channel)", "per-grouped-channel (16 output channels a LUT)".',
+    "$.check.compression.size_before": "Bytes of weights before: an ML Program's weight files, a "
+    "NeuralNetwork's whole spec.",
+    "$.check.compression.size_after": "Bytes of weights after compression, counted the same way.",
+    "$.check.compression.ratio": "size_after / size_before.",
+    "$.check.compression.outputs": "The compressed model against the same reference on the same input, "
+    "one entry per output as in `check.outputs`; empty when not measured. Not judged (`passed` is true) "
+    "unless `tolerance` is set.",
+    "$.check.compression.reason": 'Why the error was not measured, or "".',
+    "$.check.compression.tolerance": "The explicit `--tolerance` the compressed model was held to, or "
+    "`null` (the error is reported, not judged).",
     "$.verification": "What `bridgec verify` found; `null` unless `bridgec verify` wrote the report.",
     "$.verification.passed": "Whether every comparison passed.",
     "$.verification.reference": "What every runtime was compared against.",
@@ -95,6 +131,12 @@ MEANINGS = {
     "$.verification.comparisons[].note": 'Why it failed or was not computed, or "".',
 }
 MEANINGS |= {f"$.counts.{status}": f"Nodes {meaning}." for status, meaning in STATUS_MEANING.items()}
+# the compressed model's outputs are compared as the checked model's are
+MEANINGS |= {
+    path.replace("$.check.outputs", "$.check.compression.outputs"): meaning
+    for path, meaning in MEANINGS.items()
+    if path.startswith("$.check.outputs[].")
+}
 
 EXAMPLE_COMMENT = "The report of a three-node model (Conv, HardSwish, Conv) converted to a NeuralNetwork:"
 
@@ -130,6 +172,34 @@ def example(schema_id: str) -> dict:
             },
         ],
         "inputs": [],
+        "interface": [
+            {
+                "role": "input",
+                "name": "x",
+                "kind": "multiarray",
+                "dtype": "float64",
+                "shape": [1, 3, 32, 32],
+                "color_space": "",
+                "width": 0,
+                "height": 0,
+                "flexibility": "",
+                "classifier": "",
+                "line": "x: float64 1x3x32x32",
+            },
+            {
+                "role": "output",
+                "name": "y",
+                "kind": "multiarray",
+                "dtype": "float32",
+                "shape": [1, 4, 32, 32],
+                "color_space": "",
+                "width": 0,
+                "height": 0,
+                "flexibility": "",
+                "classifier": "",
+                "line": "y: float32 1x4x32x32",
+            },
+        ],
         "check": {
             "status": "checked",
             "reference": "onnxruntime",
@@ -150,6 +220,7 @@ def example(schema_id: str) -> dict:
             "shapes": ["x:1x3x32x32"],
             "user_inputs": False,
             "notes": [],
+            "compression": None,
             "line": "checked: 1 output, max rel err 2e-07 (fp32 tolerance 1e-4) against onnxruntime",
         },
         "verification": None,

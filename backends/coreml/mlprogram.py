@@ -21,8 +21,16 @@ from typing import Any
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from bridgec.backends.coreml import _coremltools, mlprogram_ops
+from bridgec.backends.coreml import _coremltools, mlprogram_ops, state
+from bridgec.backends.coreml import image as image_plans
 from bridgec.backends.coreml.capabilities import CoreMLCapabilities
+from bridgec.backends.coreml.classifier import (
+    MLPROGRAM_PROBABILITIES,
+    PREDICTED_FEATURE,
+    Classifier,
+    classifier_for,
+)
+from bridgec.backends.coreml.image import ImageInput, ImageOutput
 from bridgec.backends.coreml.inputs import interface_dtypes, static_inputs
 from bridgec.backends.coreml.targets import DEFAULT_TARGET, PRECISIONS, Target
 from bridgec.core import ir
@@ -194,11 +202,14 @@ def build_program(graph: gs.Graph, target: Target) -> Any:
 
     _check_names(graph)
     _check_nodes(graph, target)
+    state.check_target(graph, target)
     ios = target.ios
     opset = getattr(ct.target, f"iOS{ios}")
     graph.toposort()
-    with Function(_input_specs(mb, graph, ios), opset) as function:
+    tensors = {k: v for k, v in _input_specs(mb, graph, ios).items() if not state.is_state_input(graph, k)}
+    with Function({**tensors, **state.input_specs(mb, graph)}, opset) as function:
         ctx = MilContext(mb, ios, graph, dict(function.inputs), set(function.inputs))
+        state.read_states(ctx, function.inputs)
         _bool_inputs(ctx)
         for node in graph.nodes:
             try:
@@ -210,8 +221,9 @@ def build_program(graph: gs.Graph, target: Target) -> Any:
                     f"emitting node {node.name!r} ({ir.op_label(node)}) as MIL failed: {exc}; convert with "
                     f"--avoid-op {node.op} so the passes lower it, and report the model to bridgec"
                 ) from exc
+        state.update_states(ctx, function.inputs)
         outputs = []
-        for tensor in graph.outputs:
+        for tensor in state.model_outputs(graph):  # a state's new value is written, not returned
             value = ctx.values.get(tensor.name)
             if value is None and ir.constant_value(tensor) is None:
                 raise ConversionError(f"output {tensor.name!r} is produced by no node")
@@ -232,9 +244,26 @@ def build_mlprogram(
     target: Target | str | None = None,
     *,
     precision: str = "fp32",
+    labels: list[str] | None = None,
+    labels_output: str | None = None,
+    image: ImageInput | None = None,
+    image_outputs: tuple[ImageOutput, ...] = (),
+    flexible: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> Any:
     """The ML Program ``coremltools.models.MLModel`` for ``graph``; save it with ``.save(path.mlpackage)``.
+
+    ``flexible``: the program will take other input shapes too (``backends.coreml.flexible``), so
+    coremltools must not write the sizes it can infer into ops that would compute them anyway.
+
+    ``image`` and ``image_outputs`` make an input and outputs Core ML images
+    (``backends.coreml.image``): coremltools declares them and writes the input's scale and bias
+    as ``mul`` and ``add`` ops after it, as ``ct.convert`` does with a ``ct.ImageType``.
+
+    ``labels`` make it a classifier of output ``labels_output`` (default: the only one): coremltools
+    ends the program with MIL's ``classify`` op, whose outputs (the top class, ``classLabel``, and
+    the dictionary ``classLabel_probs``) replace that output, as ``ct.convert`` does with a
+    ``ClassifierConfig``.
 
     ``precision`` "fp16" computes in float16; the model's inputs and outputs stay float32 (coremltools
     casts at the boundary). ``progress`` is told when coremltools' part starts (a long one for a big
@@ -247,7 +276,10 @@ def build_mlprogram(
     if ios < 15:
         raise ConversionError(f"target {target.name}: ML Program needs iOS15 / macOS12 or newer")
     ct = _coremltools.load()
+    classifier = classifier_for(graph, labels, labels_output) if labels else None
+    input_image = image_plans.plan_input(graph, image) if image is not None else None
     program = build_program(graph, target)
+    _image_outputs(ct, program, graph, image_outputs)
     if progress is not None:
         progress("coremltools: running its MIL passes and packaging the ML Program")
     # coremltools' pass progress bars (tqdm, no off switch) go to the discarded stderr; its
@@ -261,11 +293,49 @@ def build_mlprogram(
                 minimum_deployment_target=getattr(ct.target, f"iOS{ios}"),
                 compute_precision=ct.precision.FLOAT16 if precision == "fp16" else ct.precision.FLOAT32,
                 skip_model_load=True,  # Core ML itself cannot load models on Linux
+                pass_pipeline=_passes(ct, flexible),
+                inputs=None if input_image is None else [image_plans.coremltools_input_type(ct, input_image)],
+                classifier_config=None
+                if classifier is None
+                else ct.ClassifierConfig(
+                    list(classifier.labels),
+                    predicted_feature_name=PREDICTED_FEATURE,
+                    predicted_probabilities_output=classifier.scores,
+                ),
             )
         except Exception as exc:
             raise ConversionError(f"coremltools could not finish the ML Program: {exc}") from exc
-    _check_outputs_and_drop_date(model, graph)
+    _check_outputs_and_drop_date(model, graph, classifier)
     return model
+
+
+def _image_outputs(ct: Any, program: Any, graph: gs.Graph, outputs: tuple[ImageOutput, ...]) -> None:
+    """Mark the image outputs on the program: coremltools describes them as images (``ct.convert``
+    reads ``outputs=`` into the same ``set_output_types``, which a MIL program given to it must
+    carry itself)."""
+    if not outputs:
+        return
+    function = program.functions["main"]
+    shapes = {var.name: tuple(var.shape) for var in function.outputs}
+    by_name = {plan.name: plan for plan in image_plans.plan_outputs(graph, outputs, shapes)}
+    function.set_output_types(
+        [
+            image_plans.coremltools_output_type(ct, by_name[var.name])
+            if var.name in by_name
+            else ct.TensorType(name=var.name)
+            for var in function.outputs
+        ]
+    )
+
+
+def _passes(ct: Any, flexible: bool) -> Any:
+    """coremltools' default passes; for a flexible program without ``add_conv_transpose_output_shape``,
+    which gives each conv_transpose its output size at the shape it was built at, where Core ML
+    otherwise computes it from the input and the pads (the MIL reference's Dout) at every shape."""
+    pipeline = ct.PassPipeline.DEFAULT  # a new pipeline each time
+    if flexible:
+        pipeline.remove_passes(["common::add_conv_transpose_output_shape"])
+    return pipeline
 
 
 @contextlib.contextmanager
@@ -288,10 +358,13 @@ def _as_target(target: Target | str | None) -> Target:
     return target if target.format == "mlprogram" else target.with_format("mlprogram")
 
 
-def _check_outputs_and_drop_date(model: Any, graph: gs.Graph) -> None:
+def _check_outputs_and_drop_date(model: Any, graph: gs.Graph, classifier: Classifier | None) -> None:
     spec = model.get_spec()
     got = [f.name for f in spec.description.output]
-    want = [t.name for t in graph.outputs]
+    want = [t.name for t in state.model_outputs(graph)]
+    if classifier is not None:  # the classify op's two outputs come first, in place of the scores
+        classified = [PREDICTED_FEATURE, MLPROGRAM_PROBABILITIES]
+        want = [*classified, *(name for name in want if name != classifier.scores)]
     if got != want:  # guards the naming contract above
         raise ConversionError(f"internal error: ML Program outputs {got}, the graph's are {want}")
     # coremltools stamps the conversion date; drop it so one graph always gives the same package.

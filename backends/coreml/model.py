@@ -13,7 +13,7 @@ import io
 import json
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ import onnx_graphsurgeon as gs
 from bridgec.backends.coreml import _coremltools
 from bridgec.backends.coreml.metadata import Metadata
 from bridgec.backends.coreml.targets import SUFFIXES, Target
+from bridgec.core.errors import ConversionError
 
 _SPEC_IN_PACKAGE = Path("Data/com.apple.CoreML/model.mlmodel")
 _PACKAGE_NAMESPACE = uuid.UUID("6b1c2f0e-5a4d-4c3b-9e8f-b41d6ec0a7d1")  # fixed: identifiers stay stable
@@ -59,13 +60,17 @@ class BuiltModel:
         return mil_op_kinds(self.spec)
 
     def run_reference(
-        self, feeds: Mapping[str, np.ndarray], intermediates: bool = False
+        self,
+        feeds: Mapping[str, np.ndarray],
+        intermediates: bool = False,
+        state: MutableMapping[str, np.ndarray] | None = None,
     ) -> dict[str, np.ndarray]:
-        """Outputs of bridgec's numpy reference executor for this model."""
+        """Outputs of bridgec's numpy reference executor for this model; a stateful model reads and
+        writes ``state`` (``executor.mlprogram.new_state``) as Core ML does an ``MLState``."""
         from bridgec.backends.coreml.executor import run
 
         model = self.spec if self.format == "neuralnetwork" else (self.spec, self.mlmodel.weights_dir)
-        return run(model, feeds, intermediates=intermediates)
+        return run(model, feeds, intermediates=intermediates, state=state)
 
     def save(self, path: Path) -> None:
         """Write the model at ``path`` (a new file or folder: callers stage it and rename)."""
@@ -109,18 +114,45 @@ def build(
     metadata: Metadata | None = None,
     image: Any = None,
     labels: list[str] | None = None,
+    labels_output: str | None = None,
+    image_outputs: tuple[Any, ...] = (),
+    flexible: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> BuiltModel:
-    """Emit ``graph`` (legal for ``target``) in ``target.format``; ``progress`` hears of the long steps."""
+    """Emit ``graph`` (legal for ``target``) in ``target.format``; ``progress`` hears of the long steps.
+    ``labels`` make a classifier of output ``labels_output`` (``backends.coreml.classifier``);
+    ``image`` and ``image_outputs`` make an input and outputs images (``backends.coreml.image``);
+    ``flexible``: it will take other input shapes too (``backends.coreml.flexible``)."""
+    if labels and image_outputs:  # an ML Program's classify op reorders the outputs images are matched to
+        raise ConversionError(
+            "--image-output with --labels: a classifier with image outputs is not supported"
+        )
     if target.format == "mlprogram":
         from bridgec.backends.coreml.mlprogram import build_mlprogram
 
-        mlmodel = build_mlprogram(graph, target, precision=precision, progress=progress)
+        mlmodel = build_mlprogram(
+            graph,
+            target,
+            precision=precision,
+            labels=labels,
+            labels_output=labels_output,
+            image=image,
+            image_outputs=image_outputs,
+            flexible=flexible,
+            progress=progress,
+        )
         built = BuiltModel("mlprogram", mlmodel.get_spec(), mlmodel, precision)
     else:
         from bridgec.backends.coreml import neuralnetwork
 
-        spec = neuralnetwork.build_spec(graph, target, image=image, labels=labels)
+        spec = neuralnetwork.build_spec(
+            graph,
+            target,
+            image=image,
+            labels=labels,
+            labels_output=labels_output,
+            image_outputs=image_outputs,
+        )
         if precision == "fp16":
             spec = fp16_weights(spec)
         built = BuiltModel("neuralnetwork", spec, None, precision)

@@ -18,7 +18,10 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from bridgec.backends.coreml import _coremltools, neuralnetwork_layers
+from bridgec.backends.coreml import image as image_plans
 from bridgec.backends.coreml.capabilities import CoreMLCapabilities, capabilities_for
+from bridgec.backends.coreml.classifier import PREDICTED_FEATURE, Classifier, classifier_for
+from bridgec.backends.coreml.image import COLOR_LAYOUTS, ImageInput, ImageOutput
 from bridgec.backends.coreml.inputs import interface_dtypes, static_inputs
 from bridgec.backends.coreml.metadata import Metadata
 from bridgec.backends.coreml.targets import Target
@@ -170,74 +173,35 @@ def _check_legal(graph: gs.Graph, caps: CoreMLCapabilities) -> None:
     CheckTargetLegal().call(graph, PassContext(capabilities=caps, pipeline="emit"))
 
 
-@dataclass(frozen=True)
-class ImageInput:
-    """Make input ``name`` a Core ML image (CVPixelBuffer): pixel * scale + bias per channel.
-
-    ``bias`` has one value for every channel or one per channel in R, G, B order (whatever the
-    layout); ``color_layout`` is the channel order the network expects: RGB, BGR or GRAY.
-    """
-
-    name: str
-    scale: float = 1.0
-    bias: tuple[float, ...] = (0.0,)
-    color_layout: str = "RGB"
-
-
-COLOR_LAYOUTS = ("RGB", "BGR", "GRAY")
-
-
 def _image_input(builder: Any, graph: gs.Graph, image: ImageInput) -> None:
-    tensor = next((t for t in graph.inputs if t.name == image.name), None)
-    if tensor is None:
-        raise ConversionError(
-            f"--image-input {image.name}: not an input of the model (its inputs: "
-            f"{', '.join(t.name for t in graph.inputs)})"
-        )
-    layout = image.color_layout.upper()
-    if layout not in COLOR_LAYOUTS:
-        raise ConversionError(
-            f"--color-layout {image.color_layout}: choose one of {', '.join(COLOR_LAYOUTS)}"
-        )
-    channels = 1 if layout == "GRAY" else 3
-    shape = tuple(tensor.shape)
-    if len(shape) != 4 or shape[0] != 1 or shape[1] != channels:
-        raise ConversionError(
-            f"--image-input {image.name}: a {layout} image input must have shape 1x{channels}xHxW, "
-            f"the model's is {'x'.join(map(str, shape))}"
-        )
-    bias = tuple(float(b) for b in image.bias)
-    if len(bias) not in (1, channels):
-        raise ConversionError(f"--bias: give 1 or {channels} values for a {layout} image, not {len(bias)}")
-    red, green, blue = bias * 3 if len(bias) == 1 else bias * (channels // len(bias))
+    plan = image_plans.plan_input(graph, image)
+    red, green, blue = plan.rgb_bias
     builder.set_pre_processing_parameters(
-        image_input_names=[image.name],
-        is_bgr=layout == "BGR",
+        image_input_names=[plan.name],
+        is_bgr=plan.layout == "BGR",
         red_bias=red,
         green_bias=green,
         blue_bias=blue,
-        gray_bias=bias[0],
-        image_scale=float(image.scale),
+        gray_bias=plan.bias[0],
+        image_scale=plan.scale,
     )
-    feature = next(f for f in builder.spec.description.input if f.name == image.name)
-    if layout == "GRAY":
+    feature = next(f for f in builder.spec.description.input if f.name == plan.name)
+    if plan.layout == "GRAY":
         feature.type.imageType.colorSpace = feature.type.imageType.GRAYSCALE
 
 
-def _classifier(builder: Any, graph: gs.Graph, labels: list[str], shape: tuple[int, ...] | None) -> None:
-    if len(graph.outputs) != 1:
-        raise ConversionError(
-            f"--labels: a classifier has one probability output; the model has {len(graph.outputs)}"
-        )
-    classes = shape[-1] if shape else None
-    if classes is not None and int(np.prod(shape)) != classes:
-        raise ConversionError(f"--labels: the output has shape {shape}, not one score per class")
-    if classes is not None and classes != len(labels):
-        raise ConversionError(f"--labels: {len(labels)} labels for {classes} classes")
-    if len(set(labels)) != len(labels):
-        raise ConversionError("--labels: the labels must be distinct")
+def _classifier(builder: Any, classifier: Classifier) -> None:
+    description = builder.spec.description
+    # set_class_labels makes the first output the probabilities: put the scores output there
+    outputs = sorted(description.output, key=lambda feature: feature.name != classifier.scores)
+    if outputs[0].name != description.output[0].name:
+        copies = [type(feature)() for feature in outputs]
+        for copy, feature in zip(copies, outputs, strict=True):
+            copy.CopyFrom(feature)
+        del description.output[:]
+        description.output.extend(copies)
     builder.set_class_labels(
-        labels, predicted_feature_name="classLabel", prediction_blob=graph.outputs[0].name
+        list(classifier.labels), predicted_feature_name=PREDICTED_FEATURE, prediction_blob=classifier.scores
     )
 
 
@@ -248,14 +212,20 @@ def build_spec(
     metadata: dict[str, str] | None = None,
     image: ImageInput | None = None,
     labels: list[str] | None = None,
+    labels_output: str | None = None,
+    image_outputs: tuple[ImageOutput, ...] = (),
 ):
-    """The Core ML spec for ``graph``; raises ConversionError naming anything the target lacks."""
+    """The Core ML spec for ``graph``; raises ConversionError naming anything the target lacks.
+    ``labels`` make it a classifier of output ``labels_output`` (default: the only one);
+    ``image`` and ``image_outputs`` make an input and outputs images (``backends.coreml.image``)."""
     ct = _coremltools.load()
     datatypes, NeuralNetworkBuilder = ct.models.datatypes, ct.models.neural_network.NeuralNetworkBuilder  # noqa: N806
 
     caps = capabilities_for(target)
     _check_legal(graph, caps)
+    classifier = classifier_for(graph, labels, labels_output) if labels else None
     shapes = _shape_table(graph)
+    output_images = image_plans.plan_outputs(graph, image_outputs, shapes)
     inputs = [(name, datatypes.Array(*shape)) for name, shape in static_inputs(graph)]
     # Integer and bool features are int32 (the only integer multiarray); the layers see them as float32.
     as_int32 = {change.name for change in interface_dtypes(graph, "neuralnetwork", caps.target.ios)}
@@ -295,54 +265,15 @@ def build_spec(
         )
     if image is not None:
         _image_input(builder, graph, image)
-    if labels:
-        _classifier(builder, graph, labels, ctx.shape(graph.outputs[0]))
+    if classifier is not None:
+        _classifier(builder, classifier)
     spec = builder.spec
+    image_plans.set_image_outputs(spec, output_images)
     # No NeuralNetwork layer is newer than iOS14: a model for a newer OS says iOS14 and loads on all.
     spec.specificationVersion = min(caps.target.spec_version, NEURALNETWORK_MAX_SPEC)
     Metadata.from_dict(metadata or {}).apply(spec)
     _validate(spec)
     return spec
-
-
-def make_flexible(spec: Any, flexible: dict[str, Any], alternatives: list[tuple[str, Any]]) -> None:
-    """Give ``spec``'s inputs flexible shapes (``frontends.shapes.FlexibleShape`` by input name).
-
-    One NeuralNetwork serves every shape only if no layer bakes in a shape (a static reshape, a
-    resize to fixed sizes, a constant derived from a shape): ``alternatives`` are the same model
-    converted at the other corner shapes ((description, spec) pairs), and every layer must be
-    identical in all of them.
-    """
-    layers = [layer.SerializeToString(deterministic=True) for layer in network_of(spec).layers]
-    for described, other in alternatives:
-        theirs = network_of(other).layers
-        for mine, layer in zip(network_of(spec).layers, theirs, strict=False):
-            if mine.SerializeToString(deterministic=True) != layer.SerializeToString(deterministic=True):
-                raise ConversionError(
-                    f"layer {mine.name!r} ({mine.WhichOneof('layer')}) depends on the input shape: it differs "
-                    f"at {described}, so one Core ML model cannot take all these shapes; convert each shape "
-                    "separately"
-                )
-        if len(theirs) != len(layers):
-            raise ConversionError(
-                f"the network has {len(theirs)} layers at {described} but {len(layers)} at the default "
-                "shape; convert each shape separately"
-            )
-    for feature in spec.description.input:
-        shape = flexible.get(feature.name)
-        if shape is None:
-            continue
-        array = feature.type.multiArrayType
-        if shape.enumerated:
-            for dims in shape.enumerated:
-                array.enumeratedShapes.shapes.add().shape.extend(dims)
-        else:
-            for lo, hi in shape.ranges:
-                size = array.shapeRange.sizeRanges.add()
-                size.lowerBound, size.upperBound = lo, hi
-    for feature in spec.description.output:  # the outputs follow the inputs: no fixed shape
-        if feature.type.WhichOneof("Type") == "multiArrayType":
-            del feature.type.multiArrayType.shape[:]
 
 
 def network_of(spec: Any) -> Any:
@@ -403,7 +334,6 @@ __all__ = [
     "COLOR_LAYOUTS",
     "EmitContext",
     "ImageInput",
-    "make_flexible",
     "EmitResult",
     "build_spec",
     "emit",

@@ -53,6 +53,41 @@ class OutputCheck:
 
 
 @dataclass
+class Compression:
+    """``--compress``: what it saved, and the compressed model's error against the reference on the
+    check's input (measured, not judged, unless ``tolerance`` came from an explicit --tolerance)."""
+
+    mode: str
+    granularity: str
+    size_before: int  # bytes of weights (backends.coreml.compress.weight_bytes)
+    size_after: int
+    outputs: list[OutputCheck] = field(default_factory=list)  # empty: not measured (see reason)
+    reason: str = ""
+    tolerance: float | None = None
+
+    @property
+    def ratio(self) -> float:
+        return self.size_after / self.size_before if self.size_before else 1.0
+
+    @property
+    def max_rel(self) -> float:
+        return max((o.max_rel for o in self.outputs), default=0.0)
+
+    def line(self, reference: str) -> str:
+        sizes = f"weights {_megabytes(self.size_before)} -> {_megabytes(self.size_after)} ({self.ratio:.2f}x)"
+        error = (
+            f"max rel err {self.max_rel:.2g} against {reference}"
+            if self.outputs
+            else f"error not measured ({self.reason})"
+        )
+        return f"compressed {self.mode}, {self.granularity}: {sizes}, {error}"
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:.2f} MB" if size >= 10_000 else f"{size} B"
+
+
+@dataclass
 class Check:
     """What the check proved about one emitted model."""
 
@@ -65,6 +100,7 @@ class Check:
     shapes: list[str] = field(default_factory=list)  # the input shapes the model was run at
     user_inputs: bool = False  # --check-input gave (some of) the inputs
     notes: list[str] = field(default_factory=list)  # limits of what was proven, shown in the line
+    compression: Compression | None = None  # --compress: the written model is this one, compressed
 
     @property
     def max_rel(self) -> float:
@@ -72,6 +108,12 @@ class Check:
 
     def line(self) -> str:
         """The one line the CLI ends with."""
+        line = self._line()
+        if self.compression is not None and self.status != FAILED:
+            line += "; " + self.compression.line(self.reference or "the source")
+        return line
+
+    def _line(self) -> str:
         if self.status == NOT_CHECKED:
             return f"NOT checked: {self.reason}"
         if self.status == FAILED:
@@ -98,7 +140,11 @@ class Check:
     def to_dict(self) -> dict:
         data = asdict(self)
         data["line"] = self.line()
-        for output in data["outputs"]:
+        compressed = []
+        if self.compression is not None:
+            data["compression"]["ratio"] = self.compression.ratio
+            compressed = data["compression"]["outputs"]
+        for output in [*data["outputs"], *compressed]:
             for key in ("max_abs", "max_rel"):  # JSON has no NaN / infinity
                 if not np.isfinite(output[key]):
                     output[key] = -1.0
@@ -152,7 +198,7 @@ def executor_gaps(model: Any) -> dict[str, list[str]]:
     return gaps
 
 
-def _gap_reason(gaps: dict[str, list[str]]) -> str:
+def gap_reason(gaps: dict[str, list[str]]) -> str:
     parts = []
     for kind, layers in sorted(gaps.items()):
         shown = ", ".join(layers[:3]) + (f", +{len(layers) - 3} more" if len(layers) > 3 else "")
@@ -287,6 +333,7 @@ class Subject:
     created_by: Mapping[str, str] = field(
         default_factory=dict
     )  # node name -> the pass (and rule) that made it
+    classifier: Any = None  # backends.coreml.classifier.Classifier of --labels: the scores and their labels
 
 
 def run_check(
@@ -309,7 +356,7 @@ def run_check(
     names = [t.name for t in subject.graph.outputs]
     gaps = executor_gaps(subject.built)
     if gaps:
-        return not_checked(_gap_reason(gaps))
+        return not_checked(gap_reason(gaps))
     runs = [(shape_label(source_feeds), source_feeds, model_feeds), *more_shapes]
     result = Check(CHECKED, subject.reference, subject.precision, tolerance, user_inputs=user_inputs)
     for label, src_feeds, ml_feeds in runs:
@@ -333,7 +380,15 @@ def run_check(
             got = subject.built.run_reference(ml_feeds)
         except BridgecError as exc:  # an executor gap found while running (a variant of a known layer)
             return not_checked(f"the reference executor could not run the model: {exc}")
-        outputs = compare_outputs(got, want, names, tolerance)
+        classified = []
+        if subject.classifier is not None:
+            from bridgec.driver.check_classifier import classifier_outputs
+
+            got, found = classifier_outputs(subject.built.spec, got, want, subject.classifier, tolerance)
+            classified = [
+                OutputCheck(c.name, c.max_abs, c.max_rel, c.passed, size=1, note=c.note) for c in found
+            ]
+        outputs = compare_outputs(got, want, names, tolerance) + classified
         result.shapes.append(label)
         if result.outputs:  # a further shape: keep the worst of each output
             outputs = [
@@ -448,6 +503,7 @@ __all__ = [
     "NOT_CHECKED",
     "Check",
     "CheckFailed",
+    "Compression",
     "Difference",
     "Divergence",
     "NotChecked",

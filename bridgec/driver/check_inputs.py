@@ -6,7 +6,7 @@ them. Read when the model is loaded, so a bad input fails before the slow part."
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,11 @@ def check_feeds(
     inputs take ``example`` (seeded random data). An image input (``--image-input``) is fed to Core ML
     as pixels (H x W x 3, or H x W for GRAY, 0..255) and to the source as ``scale * pixel + bias`` in
     the model's channel order, as Core ML's preprocessing hands it to the network."""
+    if image is not None:
+        # what cannot be an image fails here, before the feeds: the same one line the backend gives
+        from bridgec.backends.coreml.image import plan_input
+
+        plan_input(graph, image)
     names = [t.name for t in graph.inputs]
     shapes = {t.name: tuple(int(d) for d in t.shape) for t in graph.inputs}
     dtypes = {t.name: np.dtype(t.dtype if t.dtype is not None else np.float32) for t in graph.inputs}
@@ -189,6 +194,27 @@ def _image_feeds(
             chw, bias = chw[::-1], bias[::-1]
     network = (np.float32(image.scale) * chw + bias)[None].astype(np.float32)
     return network.reshape(shape), pixels
+
+
+def image_output_notes(
+    image_outputs: Sequence[Any], expected: Mapping[str, np.ndarray] | str | None
+) -> list[str]:
+    """What the check of an image output proves. It compares the 1xCxHxW tensor the model computes,
+    as every output: Core ML then makes 8-bit pixels of it, and how it rounds is not documented
+    (FeatureTypes.proto says only "8 bits per pixel"), so bridgec does not imitate that step. Values
+    outside 0..255 are lost to it, which the note says when the source's output has them."""
+    notes = []
+    for output in image_outputs:
+        values = expected.get(output.name) if isinstance(expected, Mapping) else None
+        note = f"image output {output.name}: the tensor checked, before Core ML makes 8-bit pixels of it"
+        if values is not None and np.size(values):
+            low, high = float(np.min(values)), float(np.max(values))
+            if high <= 1.0:
+                note += f" (its values {low:.3g}..{high:.3g} make near-black pixels: scale it by 255 in the model)"
+            elif low < 0 or high > 255:
+                note += f" (its values {low:.3g}..{high:.3g} are clipped to 0..255)"
+        notes.append(note)
+    return notes
 
 
 def source_outputs(

@@ -48,7 +48,8 @@ def _add_model_args(parser: Parser) -> None:
         default=[],
         help="input shape, e.g. x:1x3x256x256 (repeatable; the name may be omitted for a "
         "single input). Required for TorchScript, which stores no shapes. Flexible shapes for "
-        "Core ML: ranges x:1x3x(128..512)x(128..512) or enumerated x:1x3x224x224,1x3x320x320. "
+        "Core ML: ranges x:1x3x(128..512)x(128..512) ((128..): no upper bound, NeuralNetwork only), "
+        "enumerated x:1x3x{224,256}x{224,256} (every combination, at most 64) or x:1x3x224x224,1x3x320x320. "
         "DTYPE: fp32 (default), fp16, int32, int64 or bool, e.g. ids:1x16:int64 for token ids; "
         "a .pt2 or .onnx file's own input dtypes are used without it.",
     )
@@ -293,15 +294,38 @@ def convert_parser() -> Parser:
     )
     app.add_argument(
         "--color-layout",
-        choices=("RGB", "BGR", "GRAY"),
+        choices=("RGB", "BGR", "GRAY", "G"),
         default="RGB",
-        help="channel order the model expects",
+        help="channel order the model expects (G: GRAY); a 3-channel --image-output is in it too",
+    )
+    app.add_argument(
+        "--image-output",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="make this 1x3xHxW (1x1xHxW: gray) output a Core ML image, for image-to-image models "
+        "(repeatable); Core ML clips its values to 0..255 pixels",
     )
     app.add_argument(
         "--labels",
         type=Path,
         metavar="labels.txt",
         help="class labels, one a line: makes a classifier (classLabel + probabilities) of the one output",
+    )
+    app.add_argument(
+        "--labels-output",
+        metavar="NAME",
+        help="with --labels, the output that holds the class scores, for a model with several outputs",
+    )
+    from bridgec.backends.coreml.compress import MODES, WEIGHT_THRESHOLD, describe_modes
+
+    parser.add_argument_group("weights").add_argument(
+        "--compress",
+        choices=tuple(MODES),
+        help=f"store weights of {WEIGHT_THRESHOLD}+ values in fewer bits ({describe_modes()}); an ML Program "
+        "needs --target iOS16+, int4 iOS18 (which also groups the LUTs). The model is checked uncompressed, "
+        "then the compressed model's error against PyTorch is measured and reported (and held to "
+        "--tolerance if given)",
     )
     meta = parser.add_argument_group("model metadata (shown in Xcode)")
     meta.add_argument(

@@ -25,8 +25,9 @@ _MAX_LABELS_BYTES = 64 << 20
 
 
 def _app_options(args: argparse.Namespace) -> dict:
-    """--image-input/--scale/--bias/--color-layout and --labels as convert()'s image and labels."""
-    from bridgec.backends.coreml.neuralnetwork import ImageInput
+    """--image-input/--scale/--bias/--color-layout, --image-output and --labels as convert()'s image,
+    image_outputs and labels."""
+    from bridgec.backends.coreml.image import ImageInput, ImageOutput
 
     options: dict = {}
     if args.image_input:
@@ -35,8 +36,14 @@ def _app_options(args: argparse.Namespace) -> dict:
         except ValueError:
             raise UsageError(f"--bias {args.bias!r}: expected numbers such as -0.485,-0.456,-0.406") from None
         options["image"] = ImageInput(args.image_input, args.scale, bias, args.color_layout)
-    elif args.scale != 1.0 or args.bias != "0" or args.color_layout != "RGB":
-        raise UsageError("--scale, --bias and --color-layout describe an image input: add --image-input NAME")
+    elif args.scale != 1.0 or args.bias != "0":
+        raise UsageError("--scale and --bias describe an image input: add --image-input NAME")
+    elif args.color_layout != "RGB" and not args.image_output:
+        raise UsageError("--color-layout describes an image input or output: add --image-input NAME")
+    if args.image_output:
+        if len(set(args.image_output)) != len(args.image_output):
+            raise UsageError("--image-output: name each output once")
+        options["image_outputs"] = tuple(ImageOutput(name, args.color_layout) for name in args.image_output)
     if args.labels:
         from bridgec.core.input_files import read_bytes, shown
 
@@ -49,6 +56,8 @@ def _app_options(args: argparse.Namespace) -> dict:
         if not labels:
             raise UsageError(f"--labels {args.labels}: no labels in it (one a line)")
         options["labels"] = labels
+    if args.labels_output:
+        options["labels_output"] = args.labels_output
     return options
 
 
@@ -238,6 +247,7 @@ def conversion_request(args: argparse.Namespace):
         **model_options(args),
         metadata=_metadata(args),
         flexible=_flexible_inputs(args),
+        compress=args.compress,
         report=args.report_out,
         report_format=args.report_format,
         report_json=args.report_json,

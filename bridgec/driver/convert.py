@@ -19,7 +19,9 @@ import onnx_graphsurgeon as gs
 
 from bridgec import __version__, frontends
 from bridgec import passes as passes_mod
-from bridgec.backends.coreml import capabilities_for, neuralnetwork
+from bridgec.backends.coreml.classifier import classifier_for
+from bridgec.backends.coreml.flexible import make_flexible
+from bridgec.backends.coreml.interface import describe as describe_interface
 from bridgec.backends.coreml.metadata import Metadata
 from bridgec.backends.coreml.model import BuiltModel
 from bridgec.backends.coreml.model import build as build_model
@@ -27,13 +29,15 @@ from bridgec.backends.coreml.targets import FORMAT_NAMES, SUFFIXES
 from bridgec.core import timing
 from bridgec.core.errors import ConversionError, UsageError
 from bridgec.core.input_values import MASK_RANGE, random_value, value_ranges
+from bridgec.core.state import state_of
 from bridgec.core.tensor_spec import TensorSpec
 from bridgec.driver import check as check_mod
-from bridgec.driver import check_inputs, output
+from bridgec.driver import check_inputs, check_state, compression, output
 from bridgec.driver.analysis import Analysis, analyse
 from bridgec.driver.pipeline import run_pipeline
 from bridgec.driver.report import Report, format_for
-from bridgec.driver.request import ConversionRequest, validate
+from bridgec.driver.request import ConversionRequest, compression_refusal, validate
+from bridgec.frontends.shapes import UNBOUNDED_STAND_IN
 
 
 @dataclass
@@ -85,7 +89,7 @@ def convert(model: ConversionRequest | str | os.PathLike, **options) -> Conversi
     """Convert ``model``: a ``ConversionRequest``, or a model file and the request's keywords
     (``ConversionRequest.of``: ``inputs=`` (name -> shape ``(1, 3, 224, 224)``, or with a dtype:
     ``bridgec.TensorSpec((1, 16), "int64")`` or ``((1, 16), "int64")``), ``pipeline=``, ``target=``, ``avoid_ops=``, ``format=``,
-    ``precision=``, ``metadata=``, ``image=``, ``labels=``, ``flexible=``, ``frontend=``,
+    ``precision=``, ``metadata=``, ``image=``, ``image_outputs=``, ``labels=``, ``labels_output=``, ``flexible=``, ``compress=``, ``frontend=``,
     ``options=`` (``RunOptions``), ``progress=``; ``check=``, ``check_inputs=``, ``strict=``,
     ``tolerance=``; ``output=``, ``write=``, ``extra_outputs=``, ``protect=``, ``report=``,
     ``report_format=``, ``report_json=``).
@@ -117,9 +121,12 @@ def run(request: ConversionRequest) -> Conversion:
     analysis = analyse(request, source.graph)
     built = emit(request, analysis)
     checked = check(request, source, analysis, built, prepared)
-    result = Conversion(
-        request, analysis, built, dataclasses.replace(analysis.report, check=checked), checked
-    )
+    if request.compress:
+        subject = _subject(request, source, analysis, built)
+        ios = analysis.context.capabilities.target.ios
+        built, checked = compression.compress(request, subject, prepared, checked, ios)
+    report = dataclasses.replace(analysis.report, check=checked, interface=describe_interface(built.spec))
+    result = Conversion(request, analysis, built, report, checked)
     if request.outputs.write:
         write(result)
     return result
@@ -142,8 +149,10 @@ def emit(request: ConversionRequest, analysis: Analysis) -> BuiltModel:
             f"-o {output}: {lowered.reason}, so the model is a {FORMAT_NAMES[lowered.format]} "
             f"({SUFFIXES[lowered.format]}); name OUT{SUFFIXES[lowered.format]}"
         )
-    request.say(f"building a Core ML {FORMAT_NAMES[lowered.format]} ({lowered.reason})")
     chosen = analysis.context.capabilities.target
+    if request.compress:  # --format auto: now the format is known
+        compression_refusal(request, lowered.format, chosen.ios)
+    request.say(f"building a Core ML {FORMAT_NAMES[lowered.format]} ({lowered.reason})")
     given = request.metadata or Metadata()
     metadata = dataclasses.replace(
         given,
@@ -156,28 +165,39 @@ def emit(request: ConversionRequest, analysis: Analysis) -> BuiltModel:
             "target": chosen.name,
             "format": lowered.format,
             "precision": request.precision,
+            **({"compress": request.compress} if request.compress else {}),
             **given.provenance,
         },
     )
     with timing.stage("backend"):
-        built = build_model(
-            lowered.graph,
-            chosen,
-            precision=request.precision,
-            metadata=metadata,
-            image=request.image,
-            labels=request.labels,
-            progress=request.say,
-        )
+        built = _build(request, lowered.graph, chosen, metadata)
     if request.flexible:
-        _flexible_shapes(request, built.spec, lowered.graph)
+        _flexible_shapes(request, built, lowered.graph, chosen)
     return built
 
 
-def _flexible_shapes(request: ConversionRequest, spec, graph: gs.Graph) -> None:
-    """Flexible ``--input`` shapes: convert again at the other corner shapes and let the backend
-    check that one network serves them all (frontends.shapes.FlexibleShape, make_flexible)."""
-    caps = capabilities_for(request.target, request.avoid_ops, "neuralnetwork")
+def _build(
+    request: ConversionRequest, graph: gs.Graph, target, metadata: Metadata | None = None
+) -> BuiltModel:
+    """The backend's model of ``graph`` as the request asks for it (``_flexible_shapes`` builds the
+    other corner shapes the same way, so that only the shapes differ)."""
+    return build_model(
+        graph,
+        target,
+        precision=request.precision,
+        metadata=metadata,
+        image=request.image,
+        image_outputs=request.image_outputs,
+        labels=request.labels,
+        labels_output=request.labels_output,
+        flexible=bool(request.flexible),
+        progress=request.say,
+    )
+
+
+def _flexible_shapes(request: ConversionRequest, built: BuiltModel, graph: gs.Graph, target) -> None:
+    """Flexible ``--input`` shapes: convert again at the other corner shapes (and one between) and
+    let the backend check that one model serves them all (frontends.shapes.FlexibleShape, backends.coreml.flexible)."""
     names = [t.name for t in graph.inputs]
     by_name = {}
     alternatives = []
@@ -186,19 +206,20 @@ def _flexible_shapes(request: ConversionRequest, spec, graph: gs.Graph) -> None:
         if name not in names:
             raise UsageError(f"--input {key}: not an input of the model (its inputs: {', '.join(names)})")
         by_name[name] = shape
-        for corner in shape.corners():
+        # between() too: a size-dependent op (a ceil_mode pooling's padding) can agree at both ends
+        for corner in [*shape.corners(), *shape.between()]:
             if corner == shape.default:
                 continue
             described = f"{name}:{'x'.join(map(str, corner))}"
-            request.say(f"converting again at {described} to check that one network serves every shape")
+            request.say(f"converting again at {described} to check that one model serves every shape")
             given = (request.inputs or {}).get(key)
             at_corner = TensorSpec.of(given).with_shape(corner) if given is not None else corner
             other = frontends.load(
                 request.model, {**(request.inputs or {}), key: at_corner}, request.frontend
             )
-            _, other, _ = run_pipeline(other, request, caps.target)
-            alternatives.append((described, neuralnetwork.build_spec(other, caps.target)))
-    neuralnetwork.make_flexible(spec, by_name, alternatives)
+            _, other, _ = run_pipeline(other, request, target)
+            alternatives.append((described, _build(request, other, target)))
+    make_flexible(built, by_name, alternatives)
 
 
 @dataclass
@@ -241,6 +262,24 @@ def check(
     return result
 
 
+def _subject(
+    request: ConversionRequest, source: frontends.Source, analysis: Analysis, built: BuiltModel
+) -> check_mod.Subject:
+    """What the check runs: ``built`` against the source (the compress stage measures the same way)."""
+    return check_mod.Subject(
+        built=built,
+        graph=analysis.graph,
+        reference=source.reference,
+        run_source=source.run,
+        source_model=source.onnx_model,
+        precision=request.precision,
+        created_by=analysis.context.created_by,
+        classifier=classifier_for(analysis.graph, request.labels, request.labels_output)
+        if request.labels
+        else None,
+    )
+
+
 def _run_check(
     request: ConversionRequest,
     source: frontends.Source,
@@ -249,6 +288,16 @@ def _run_check(
     prepared: _Prepared,
 ) -> check_mod.Check:
     source_feeds, model_feeds, user = prepared.feeds
+    if source.state is not None and state_of(analysis.graph):  # buffers the model writes
+        return check_state.run_state_check(
+            _subject(request, source, analysis, built),
+            source.state,
+            source_feeds,
+            prepared.ranges,
+            user_inputs=user,
+            tolerance=request.check.tolerance,
+            progress=request.say,
+        )
     flexible = request.flexible
     more = []
     if flexible and source.format in frontends.TORCH_FORMATS:
@@ -264,15 +313,7 @@ def _run_check(
                 other = {**source_feeds, name: random_value(rng, corner, source_feeds[name].dtype, values)}
                 label = check_inputs.shape_label(other)
                 more.append((label, other, dict(other)))
-    subject = check_mod.Subject(
-        built=built,
-        graph=analysis.graph,
-        reference=source.reference,
-        run_source=source.run,
-        source_model=source.onnx_model,
-        precision=request.precision,
-        created_by=analysis.context.created_by,
-    )
+    subject = _subject(request, source, analysis, built)
     result = check_mod.run_check(
         subject,
         source_feeds,
@@ -287,6 +328,15 @@ def _run_check(
         result.notes.append(
             "the other shapes of the flexible input not run (onnxruntime runs the .onnx at this one)"
         )
+    if more and result.status == check_mod.CHECKED:
+        result.notes += [
+            f"{key or names[0]} has no upper bound: run up to {'x'.join(map(str, shape.corners()[-1]))} "
+            f"({UNBOUNDED_STAND_IN}x the lower bound)"
+            for key, shape in flexible.items()
+            if shape.unbounded
+        ]
+    if result.status == check_mod.CHECKED:
+        result.notes += check_inputs.image_output_notes(request.image_outputs, prepared.expected)
     return result
 
 

@@ -12,9 +12,11 @@ import onnx_graphsurgeon as gs
 
 from bridgec import passes as passes_mod
 from bridgec.backends.coreml import capabilities_for
+from bridgec.backends.coreml import state as coreml_state
 from bridgec.backends.coreml.targets import FORMATS, MLPROGRAM_MIN_SPEC, Target
 from bridgec.core import ir, timing
 from bridgec.core.errors import UsageError
+from bridgec.core.state import state_of
 from bridgec.passes import legality
 
 if TYPE_CHECKING:
@@ -85,6 +87,9 @@ def lower(graph: gs.Graph, request: ConversionRequest) -> Lowered:
     if format not in FORMATS:
         raise UsageError(f"unknown --format {format!r}; choose one of: {', '.join(FORMATS)}")
     nn = Target.parse(request.target, request.avoid_ops)
+    if state_of(graph):  # buffers the model writes: Core ML state, which only ML Programs hold
+        coreml_state.check_target(graph, nn, format)
+        format = "mlprogram"
     neuralnetwork_only = request.neuralnetwork_only()
     if format == "mlprogram" and neuralnetwork_only:
         raise UsageError(f"--format mlprogram: {neuralnetwork_only}; use --format neuralnetwork")
@@ -93,7 +98,8 @@ def lower(graph: gs.Graph, request: ConversionRequest) -> Lowered:
         source, out, ctx = run_pipeline(
             graph, request, Target.parse(request.target, request.avoid_ops, format)
         )
-        return Lowered(source, out, ctx, format, f"--format {format}")
+        why = f"--format {format}" if format == request.format else "its state only an ML Program holds"
+        return Lowered(source, out, ctx, format, why)
     if neuralnetwork_only or nn.spec_version < MLPROGRAM_MIN_SPEC:
         why = neuralnetwork_only or f"{nn.name} predates ML Programs (iOS15 / macOS12 and newer run them)"
         source, out, ctx = run_pipeline(graph, request, nn)

@@ -26,6 +26,12 @@ table. It renders as a terminal table, Markdown, JSON or a self-contained HTML p
          "line": "input_ids: int64 in the model, int32 in Core ML (...)"}
         # coreml_dtype "none": Core ML cannot take the input (note says why)
       ],
+      "interface": [                                 # what the app feeds and gets (the written model's description)
+        {"role": "input", "name": "image", "kind": "image", "dtype": "", "shape": [],
+         "color_space": "RGB", "width": 224, "height": 224, "flexibility": "", "classifier": "",
+         "line": "image: image RGB 224x224 (width x height)"}
+        # role input | output | state; kind multiarray | image | string | int64 | dictionary | state
+      ],
       "check": null | {                              # the numbers check of the written model (bridgec.driver.check)
         "status": "checked",                         # checked | failed | not checked
         "line": "checked: 1 output, max rel err 2.1e-07 (fp32 tolerance 0.0001) against PyTorch",
@@ -180,6 +186,8 @@ class Report:
     verification: Verification | None = None
     check: object = None  # bridgec.driver.check.Check of the written model, when a conversion ran it
     inputs: list[InputDtype] = field(default_factory=list)  # the inputs that are not float32
+    # what the app feeds and gets (backends.coreml.interface.Feature), read from the written model
+    interface: list = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         totals = dict.fromkeys(STATUSES, 0)
@@ -217,6 +225,7 @@ class Report:
             "counts": self.counts(),
             "rows": [asdict(r) for r in self.rows],
             "inputs": [{**asdict(i), "line": i.line} for i in self.inputs],
+            "interface": [feature.to_dict() for feature in self.interface],
             "check": self.check.to_dict() if self.check is not None else None,
             "verification": asdict(self.verification) if self.verification else None,
         }
@@ -243,6 +252,7 @@ class Report:
                 out.append("  ".join("-" * w for w in widths) + "  " + "-" * 3)
         out.append(self.summary)
         out += [f"input {i.line}" for i in self.inputs]
+        out += [f"app {feature.role} {feature.line}" for feature in self.interface]
         if self.verification:
             out.append(self.verification.line)
         return "\n".join(out)
@@ -266,8 +276,11 @@ class Report:
         lines += ["", f"**{self.summary}**"]
         if self.inputs:
             lines += ["", *(f"- input `{i.name}`: {cell(i.line.partition(': ')[2])}" for i in self.inputs)]
+        if self.interface:
+            lines += ["", "What the app feeds and gets:", ""]
+            lines += [f"- {f.role} `{f.name}`: {cell(f.line.partition(': ')[2])}" for f in self.interface]
         if self.check is not None:
-            lines += ["", f"**{cell(self.check.line())}**"]
+            lines += ["", f"**{cell(self.check.line())}**", *_markdown_compression(self.check)]
         if self.verification:
             lines += ["", self.verification.line, "", "| output | runtime | max abs | max rel | result |"]
             lines.append("|---|---|---:|---:|---|")
@@ -314,10 +327,48 @@ class Report:
             f"<h1>bridgec op report</h1><p>{e(self.target)}, -O {e(self.pipeline)}</p>"
             f"<p><strong>{e(self.summary)}</strong></p>"
             + "".join(f"<p>input {e(i.line)}</p>" for i in self.inputs)
+            + _html_interface(self.interface)
             + (f"<p><strong>{e(self.check.line())}</strong></p>" if self.check is not None else "")
+            + _html_compression(self.check)
             + "<table><tr><th>op</th><th>count</th><th>status</th><th>how</th><th>nodes</th></tr>"
             f"{rows}</table>{verification}</body></html>\n"
         )
+
+
+def _compressed_outputs(check: object) -> list:
+    """--compress: the compressed model's error per output (``check.Compression``), if measured."""
+    compression = getattr(check, "compression", None)
+    return compression.outputs if compression is not None else []
+
+
+def _markdown_compression(check: object) -> list[str]:
+    outputs = _compressed_outputs(check)
+    if not outputs:
+        return []
+    lines = ["", f"| output (compressed) | max abs | max rel vs {check.reference} |", "|---|---:|---:|"]
+    return lines + [f"| `{o.name}` | {o.max_abs:.3g} | {o.max_rel:.3g} |" for o in outputs]
+
+
+def _html_compression(check: object) -> str:
+    outputs = _compressed_outputs(check)
+    if not outputs:
+        return ""
+    e = html.escape
+    rows = "".join(
+        f'<tr><td>{e(o.name)}</td><td class="n">{o.max_abs:.3g}</td><td class="n">{o.max_rel:.3g}</td></tr>'
+        for o in outputs
+    )
+    return (
+        f"<table><tr><th>output (compressed)</th><th>max abs</th><th>max rel vs {e(check.reference)}</th></tr>"
+        f"{rows}</table>"
+    )
+
+
+def _html_interface(interface: list) -> str:
+    if not interface:
+        return ""
+    items = "".join(f"<li>{html.escape(f.role)} {html.escape(f.line)}</li>" for f in interface)
+    return f"<h2>What the app feeds and gets</h2><ul>{items}</ul>"
 
 
 def kernel_kinds(class_name: str) -> str:

@@ -19,6 +19,18 @@ _COMPARISON = {
         "note": {"type": "string"},
     },
 }
+_OUTPUT_CHECK = {
+    "type": "object",
+    "required": {
+        "name": {"type": "string"},
+        "max_abs": _NUMBER,
+        "max_rel": _NUMBER,
+        "passed": {"type": "boolean"},
+        "nonfinite": {"type": "integer"},
+        "size": {"type": "integer"},
+        "note": {"type": "string"},
+    },
+}
 SCHEMA: dict = {
     "type": "object",
     "required": {
@@ -56,6 +68,25 @@ SCHEMA: dict = {
                 },
             },
         },
+        "interface": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": {
+                    "role": {"enum": ["input", "output", "state"]},
+                    "name": {"type": "string"},
+                    "kind": {"type": "string"},
+                    "dtype": {"type": "string"},
+                    "shape": {"type": "array", "items": {"type": "integer"}},
+                    "color_space": {"type": "string"},
+                    "width": {"type": "integer"},
+                    "height": {"type": "integer"},
+                    "flexibility": {"type": "string"},
+                    "classifier": {"type": "string"},
+                    "line": {"type": "string"},
+                },
+            },
+        },
         "check": {
             "nullable": True,
             "type": "object",
@@ -69,19 +100,19 @@ SCHEMA: dict = {
                 "shapes": {"type": "array", "items": {"type": "string"}},
                 "user_inputs": {"type": "boolean"},
                 "notes": {"type": "array", "items": {"type": "string"}},
-                "outputs": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": {
-                            "name": {"type": "string"},
-                            "max_abs": _NUMBER,
-                            "max_rel": _NUMBER,
-                            "passed": {"type": "boolean"},
-                            "nonfinite": {"type": "integer"},
-                            "size": {"type": "integer"},
-                            "note": {"type": "string"},
-                        },
+                "outputs": {"type": "array", "items": _OUTPUT_CHECK},
+                "compression": {  # --compress: the written model is the checked one, compressed
+                    "nullable": True,
+                    "type": "object",
+                    "required": {
+                        "mode": {"type": "string"},
+                        "granularity": {"type": "string"},
+                        "size_before": {"type": "integer"},
+                        "size_after": {"type": "integer"},
+                        "ratio": _NUMBER,
+                        "outputs": {"type": "array", "items": _OUTPUT_CHECK},  # empty: not measured
+                        "reason": {"type": "string"},
+                        "tolerance": {"nullable": True, **_NUMBER},  # an explicit --tolerance held it to
                     },
                 },
             },

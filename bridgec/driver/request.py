@@ -17,6 +17,7 @@ import numpy as np
 
 from bridgec import frontends
 from bridgec.backends.coreml import capabilities_for
+from bridgec.backends.coreml.classifier import checked_labels
 from bridgec.backends.coreml.metadata import Metadata
 from bridgec.backends.coreml.targets import PRECISIONS, SUFFIXES
 from bridgec.core.errors import UsageError
@@ -26,7 +27,7 @@ from bridgec.driver.report import format_for
 from bridgec.passes import DEFAULT_PIPELINE, PIPELINES
 
 if TYPE_CHECKING:
-    from bridgec.backends.coreml.neuralnetwork import ImageInput
+    from bridgec.backends.coreml.image import ImageInput, ImageOutput
     from bridgec.driver.convert import Conversion
 
 
@@ -80,7 +81,8 @@ class ConversionRequest:
     ``inputs`` (name -> dims, or a ``TensorSpec`` of dims and dtype; ``flexible`` for Core ML's
     flexible shapes), the ``pipeline``
     run with ``passes`` for ``target`` minus ``avoid_ops``, the Core ML ``format`` and ``precision``,
-    what the app sees (``metadata``, an ``image`` input, class ``labels``), how PyTorch files are
+    what the app sees (``metadata``, an ``image`` input and ``image_outputs``, class ``labels`` of output
+    ``labels_output``), how PyTorch files are
     read (``frontend``), the numbers ``check`` and the ``outputs``. ``progress`` gets one line per
     stage. ``model`` is None for a graph already in memory (``analysis.analyze_graph``,
     ``pipeline.lower``): only the load stage reads it."""
@@ -95,8 +97,11 @@ class ConversionRequest:
     precision: str = "fp32"
     metadata: Metadata | None = None
     image: ImageInput | None = None
+    image_outputs: tuple[ImageOutput, ...] = ()
     labels: list[str] | None = None
+    labels_output: str | None = None
     flexible: dict | None = None
+    compress: str | None = None
     frontend: frontends.LoadOptions | None = None
     check: CheckOptions = field(default_factory=CheckOptions)
     outputs: Outputs = field(default_factory=Outputs)
@@ -131,10 +136,10 @@ class ConversionRequest:
         output = self.outputs.model if self.outputs.write else None
         if output is not None and output.suffix == ".mlmodel":
             return f"-o {output.name} is a .mlmodel file (NeuralNetwork); name a .mlpackage for an ML Program"
-        if self.image is not None or self.labels:
-            return "--image-input and --labels are written for NeuralNetwork models only so far"
-        if self.flexible:
-            return "flexible --input shapes are written for NeuralNetwork models only so far"
+        if any(shape.unbounded for shape in (self.flexible or {}).values()):
+            # coremltools refuses an ML Program input of upperBound -1 (ct.convert: "For mlprogram,
+            # inputs with infinite upper_bound is not allowed"); a NeuralNetwork takes it
+            return "an --input range with no upper bound (lo..) is for NeuralNetwork models only (an ML Program input needs one)"
         return None
 
     def destination(self, format: str) -> Path:
@@ -207,6 +212,30 @@ def validate(request: ConversionRequest) -> None:
     if request.precision not in PRECISIONS:
         raise UsageError(f"unknown --precision {request.precision!r}; choose one of: {', '.join(PRECISIONS)}")
     _custom_layers_asked(request.pipeline, format, request.passes)
-    capabilities_for(
+    if request.labels is not None:  # refused before loading; the count needs the model (convert.emit)
+        checked_labels(request.labels)
+    elif request.labels_output is not None:
+        raise UsageError("--labels-output names the output --labels describes: add --labels FILE")
+    caps = capabilities_for(
         request.target, request.avoid_ops, "mlprogram" if format == "mlprogram" else "neuralnetwork"
     )
+    if request.compress is not None:  # "auto": the format is known after the passes (convert.emit)
+        compression_refusal(request, format, caps.target.ios)
+
+
+def compression_refusal(request: ConversionRequest, format: str, ios: int) -> None:
+    """Refuse (UsageError) ``request.compress`` for a model of ``format`` at iOS ``ios``."""
+    from bridgec.backends.coreml.compress import MODES
+
+    mode = MODES.get(request.compress)
+    if mode is None:
+        raise UsageError(f"unknown --compress {request.compress!r}; choose one of: {', '.join(MODES)}")
+    if format == "neuralnetwork" and request.precision == "fp16":
+        # a NeuralNetwork's fp16 is only how its weights are stored, and --compress stores them otherwise
+        raise UsageError(
+            "--compress with --precision fp16 in a NeuralNetwork: fp16 only stores its weights as float16, "
+            "which --compress replaces; drop --precision fp16"
+        )
+    refusal = mode.refusal(format, ios)
+    if refusal:
+        raise UsageError(refusal)

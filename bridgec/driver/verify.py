@@ -16,11 +16,13 @@ import onnx_graphsurgeon as gs
 from bridgec import frontends
 from bridgec.backends.coreml import native
 from bridgec.backends.coreml.executor import ExecutorError
+from bridgec.backends.coreml.interface import describe as describe_interface
 from bridgec.backends.coreml.model import build as build_model
 from bridgec.core import runtimes
 from bridgec.core.errors import UsageError
 from bridgec.core.input_values import random_inputs
 from bridgec.core.numerics import TOLERANCES, difference
+from bridgec.core.state import state_of
 from bridgec.driver.check import Divergence, first_divergence, short
 from bridgec.driver.check_inputs import as_input_dtype, coreml_feeds
 from bridgec.driver.output import write_file
@@ -118,6 +120,11 @@ def verify(
     fmt = frontends.detect_format(model)
     say(f"loading {model} ({fmt})")
     before = frontends.load(model, inputs, frontend)
+    if state_of(before):
+        raise UsageError(
+            f"{model.name} writes buffer(s) {', '.join(b.name for b in state_of(before))} (state), and bridgec verify "
+            f"runs single calls; convert it (bridgec {model.name} --target iOS18): its check runs calls in sequence"
+        )
     feeds = make_feeds(before, feeds_file, seed)
     output_names = [t.name for t in before.outputs]
     outputs: dict[str, dict[str, np.ndarray]] = {}
@@ -187,6 +194,7 @@ def verify(
     )
     result.context = ctx
     result.report = build_report(lowered)  # the op report, for --report-out
+    result.report.interface = describe_interface(built.spec)
     if per_node:
         stages = [("onnx_before -> onnx_after", outputs["onnx_after"], outputs["onnx_before"])]
         if "coreml_reference" in outputs:

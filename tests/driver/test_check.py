@@ -344,7 +344,7 @@ def test_image_classifier_is_checked_through_the_preprocessing(layout, tmp_path,
     args += ["--color-layout", layout, "--labels", tmp_path / "labels.txt", "-o", tmp_path / "net.mlmodel"]
     code, out, _ = run_cli(args, capsys)
     assert code == 0, out
-    assert out.strip().splitlines()[-1].startswith("checked: 1 output")
+    assert out.strip().splitlines()[-1].startswith("checked: 2 outputs")  # the probabilities and classLabel
     pixels = np.random.default_rng(3).integers(0, 256, (4, 6, 3)).astype(np.float32)
     np.save(tmp_path / "pixels.npy", pixels)
     code, out, _ = run_cli([*args, "--check-input", f"x={tmp_path / 'pixels.npy'}"], capsys)

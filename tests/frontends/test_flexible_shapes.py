@@ -1,6 +1,7 @@
-"""Flexible input shapes: ``--input x:1x3x(8..32)x(8..32)`` (ranges) and
-``--input x:1x3x8x8,1x3x16x16`` (enumerated) become Core ML flexible shapes, once the model is
-converted at the other shapes too and every layer is the same there."""
+"""Flexible input shapes: ``--input x:1x3x(8..32)x(8..32)`` (ranges, ``(8..)`` unbounded) and
+``--input x:1x3x{8,16}x{8,16}`` or ``x:1x3x8x8,1x3x16x16`` (enumerated) become Core ML flexible
+shapes, once the model is converted at the other shapes too and every layer is the same there. The
+ML Program side: tests/driver/test_flexible_mlprogram.py."""
 
 from __future__ import annotations
 
@@ -57,11 +58,50 @@ def test_parsing():
             parse_input_spec(bad)
 
 
+def test_choices_are_every_combination_and_the_first_is_the_default():
+    name, shape = parse_flexible_spec("x:1x3x{8,16}x{8,12,16}")
+    assert name == "x" and len(shape.enumerated) == 6
+    assert shape.enumerated[:3] == ((1, 3, 8, 8), (1, 3, 8, 12), (1, 3, 8, 16))
+    assert shape.default == (1, 3, 8, 8) and shape.corners() == list(shape.enumerated)
+    assert parse_input_spec("ids:1x{4,8}:int64") == ("ids", (1, 4))
+
+
+def test_an_unbounded_range_is_checked_at_twice_its_lower_bound():
+    name, shape = parse_flexible_spec("x:1x3x(8..)x(8..32)")
+    assert shape.ranges == ((1, 1), (3, 3), (8, None), (8, 32)) and shape.unbounded
+    assert shape.corners() == [(1, 3, 8, 8), (1, 3, 16, 32)]
+    assert shape.between() == [(1, 3, 13, 21)]
+
+
+@pytest.mark.parametrize(
+    "spec, why",
+    [
+        ("x:1x3x(0..)x8", "needs 0 < lo <= hi"),
+        ("x:1x3x(5..3)x8", "needs 0 < lo <= hi"),
+        ("x:1x3x{}x8", "neither a size nor a set of sizes"),
+        ("x:1x3x{8,16x8", "neither a size nor a set of sizes"),
+        ("x:1x3x{8,16}}x8", "neither a size nor a set of sizes"),
+        ("x:1x3x{8,8}x8", "lists a size twice"),
+        ("x:1x3x{8,16}x(8..16)", "cannot be mixed"),
+        ("x:1x{1,2,3,4}x{1,2,3,4}x{1,2,3,4,5}", "80 shapes, more than 64"),
+        ("x:1x3x(8..", "expected NAME:DIMS"),
+    ],
+)
+def test_bad_flexible_specs_are_one_line_and_exit_2(tmp_path, capsys, spec, why):
+    path = save(FullyConv(), tmp_path / "m.pt")
+    assert main([str(path), "-q", "-i", spec, "-o", str(tmp_path / "m.mlmodel")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and why in err and "malformed --input" in err, err
+    assert not (tmp_path / "m.mlmodel").exists()
+
+
 @pytest.mark.parametrize(
     "spec, shapes, outside",
     [
         ("x:1x3x8x8,1x3x16x16", [(1, 3, 8, 8), (1, 3, 16, 16)], (1, 3, 12, 12)),
+        ("x:1x3x{8,16}x{8,16}", [(1, 3, 8, 16), (1, 3, 16, 8)], (1, 3, 12, 12)),
         ("x:1x3x(8..32)x(8..32)", [(1, 3, 8, 8), (1, 3, 12, 20), (1, 3, 32, 32)], (1, 3, 40, 8)),
+        ("x:1x3x(8..)x(8..32)", [(1, 3, 8, 8), (1, 3, 100, 20)], (1, 3, 4, 8)),
     ],
 )
 def test_flexible_model_runs_at_every_shape(tmp_path, capsys, spec, shapes, outside):
@@ -89,3 +129,31 @@ def test_shape_dependent_model_is_refused_with_no_output(tmp_path, capsys):
         and "convert each shape separately" in err
     )
     assert not out.exists()
+
+
+def test_an_unbounded_range_makes_a_neuralnetwork_checked_at_its_stand_in(tmp_path, capsys):
+    from bridgec.backends.coreml.executor.model_io import load_spec
+
+    path = save(FullyConv(), tmp_path / "m.pt")
+    assert main([str(path), "-i", "x:1x3x(8..)x(8..)"]) == 0  # --format auto: a NeuralNetwork
+    out = capsys.readouterr().out.strip().splitlines()
+    assert "format: neuralnetwork (an --input range with no upper bound (lo..)" in "\n".join(out)
+    assert out[-1].endswith(
+        "at 3 shapes (x:1x3x8x8; x:1x3x13x13; x:1x3x16x16); x has no upper bound: run up to "
+        "1x3x16x16 (2x the lower bound)"
+    ), out[-1]
+    sizes = load_spec(str(tmp_path / "m.mlmodel")).description.input[0].type.multiArrayType.shapeRange
+    assert [(r.lowerBound, r.upperBound) for r in sizes.sizeRanges] == [(1, 1), (3, 3), (8, -1), (8, -1)]
+    args = [
+        str(path),
+        "-q",
+        "-i",
+        "x:1x3x(8..)x8",
+        "--format",
+        "mlprogram",
+        "-o",
+        str(tmp_path / "u.mlpackage"),
+    ]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no upper bound (lo..) is for NeuralNetwork models only" in err

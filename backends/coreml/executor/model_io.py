@@ -9,7 +9,9 @@ import json
 import os
 from typing import Any
 
-from bridgec.backends.coreml.executor.errors import ExecutorError
+import numpy as np
+
+from bridgec.backends.coreml.executor.errors import ExecutorError, InputError
 
 
 def read_mlpackage(path: str | os.PathLike[str]) -> tuple[Any, str]:
@@ -72,4 +74,33 @@ def shape_ok(shape: tuple[int, ...], feature: Any) -> tuple[bool, str]:
     return shape == fixed, str(fixed)
 
 
-__all__ = ["load_spec", "read_mlpackage", "shape_ok"]
+def image_tensor(name: str, feature: Any, pixels: Any) -> np.ndarray:
+    """An image input's pixels as the model receives them: a float32 [1, C, H, W] tensor, the channels
+    in the feature's color space, values 0..255 as the pixel buffer holds them.
+
+    The feed is what an app decodes: H x W x 3 pixels in R, G, B order (0..255), or H x W for a
+    grayscale image. FeatureTypes.proto's ImageFeatureType: GRAYSCALE is 8 bits per pixel, RGB is
+    RGBA and BGR is BGRA with the A channel ignored, GRAYSCALE_FLOAT16 a 16-bit float per pixel; and
+    NeuralNetwork.proto's NeuralNetworkImageScaler takes "an image in BGR or RGB format with shape
+    [3, H, W]" whose channel 0 is blue for BGR. An ML Program gets the same tensor as its input
+    (coremltools' "Image Input and Output" guide: the scale and bias are ops of the program), a
+    NeuralNetwork scales it with its preprocessing first. GRAYSCALE_FLOAT16 (iOS16) holds float16
+    values, so the tensor is rounded to float16."""
+    image = feature.type.imageType
+    space = image.ColorSpace.Name(image.colorSpace)
+    x = np.asarray(pixels, dtype=np.float32)
+    gray = space.startswith("GRAYSCALE")
+    if gray and x.ndim == 3 and x.shape[-1] == 1:
+        x = x[..., 0]
+    want = (int(image.height), int(image.width)) + (() if gray else (3,))
+    if x.shape != want:
+        raise InputError(f"image input {name!r} has shape {x.shape}, expected {want} ({space} pixels)")
+    if space == "GRAYSCALE_FLOAT16":
+        return x.astype(np.float16).astype(np.float32)[None, None]
+    if gray:
+        return x[None, None]
+    chw = np.moveaxis(x, -1, 0)
+    return np.ascontiguousarray(chw[::-1] if space == "BGR" else chw)[None]
+
+
+__all__ = ["image_tensor", "load_spec", "read_mlpackage", "shape_ok"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import numpy as np
@@ -13,11 +13,11 @@ from bridgec.backends.coreml.executor.errors import (
     LayerError,
     UnsupportedLayerError,
 )
-from bridgec.backends.coreml.executor.model_io import load_spec, shape_ok
+from bridgec.backends.coreml.executor.model_io import image_tensor, load_spec, shape_ok
 from bridgec.backends.coreml.executor.neuralnetwork import LAYERS
 
 # A classifier's probability dict and label are made by Core ML after the network: the executor
-# returns the probabilities blob as an array and the label as a 0-d string array (the argmax).
+# returns them as the app gets them, a dict label -> probability and a 0-d array of the top label.
 _NETWORK_KINDS = ("neuralNetwork", "neuralNetworkRegressor", "neuralNetworkClassifier")
 
 
@@ -31,34 +31,20 @@ def network_of(spec: Any) -> Any:
 
 
 def _image_blob(name: str, feature: Any, pixels: np.ndarray, scaler: Any) -> np.ndarray:
-    """An image input as the network sees it: [1, C, H, W], channels in the model's color layout,
-    then ``channelScale * pixel + bias`` per channel (NeuralNetworkImageScaler).
-
-    The feed is what an app decodes: H x W x 3 RGB pixels (0..255), or H x W for grayscale."""
-    image = feature.type.imageType
-    space = image.ColorSpace.Name(image.colorSpace)
-    x = np.asarray(pixels, dtype=np.float32)
-    gray = space == "GRAYSCALE"
-    if gray and x.ndim == 3 and x.shape[-1] == 1:
-        x = x[..., 0]
-    want = (int(image.height), int(image.width)) + (() if gray else (3,))
-    if x.shape != want:
-        raise InputError(f"image input {name!r} has shape {x.shape}, expected {want} ({space} pixels)")
-    if gray:
-        chw = x[None]
-    else:
-        chw = np.moveaxis(x, -1, 0)
-        if space == "BGR":
-            chw = chw[::-1]
+    """An image input as the network sees it: the pixels as [1, C, H, W] in the model's color layout
+    (``model_io.image_tensor``), then ``channelScale * pixel + bias`` per channel
+    (NeuralNetworkImageScaler, whose biases are named by color, so BGR's channel 0 takes blueBias)."""
+    x = image_tensor(name, feature, pixels)[0]
+    space = feature.type.imageType.ColorSpace.Name(feature.type.imageType.colorSpace)
     scale = np.float32(scaler.channelScale if scaler is not None and scaler.channelScale else 1.0)
     if scaler is None:
-        bias = np.zeros((chw.shape[0], 1, 1), np.float32)
-    elif gray:
+        bias = np.zeros((x.shape[0], 1, 1), np.float32)
+    elif space.startswith("GRAYSCALE"):
         bias = np.full((1, 1, 1), scaler.grayBias, np.float32)
     else:
         rgb = {"R": scaler.redBias, "G": scaler.greenBias, "B": scaler.blueBias}
         bias = np.array([rgb[c] for c in space], np.float32).reshape(3, 1, 1)
-    return (scale * chw + bias)[None].astype(np.float32)
+    return (scale * x + bias)[None].astype(np.float32)
 
 
 def _check_inputs(
@@ -107,24 +93,30 @@ def _last_uses(layers: Any, keep: set[str]) -> dict[int, list[str]]:
     return frees
 
 
-def run(model: Any, inputs: Mapping[str, np.ndarray], intermediates: bool = False) -> dict[str, np.ndarray]:
+def run(
+    model: Any,
+    inputs: Mapping[str, np.ndarray],
+    intermediates: bool = False,
+    state: MutableMapping[str, np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
     """Execute a Core ML NeuralNetwork model with numpy (ML Program models go to ``run_mlprogram``).
 
     ``model`` is a path to a ``.mlmodel`` / ``.mlpackage``, a ``Model_pb2.Model`` spec, an
     ``MLModel``, or a ``(spec, weights_dir)`` pair for ML Programs; ``inputs`` maps input
     names to arrays (converted to float32). Returns the model outputs by name, or, with
     ``intermediates=True``, every blob produced by a layer (outputs included), in layer order.
+    ``state``: a stateful ML Program's state, read and written in place (``run_mlprogram``).
     """
     if isinstance(model, tuple) and len(model) == 2:  # (spec, weights_dir): an ML Program
         from bridgec.backends.coreml.executor.mlprogram import run_mlprogram
 
-        return run_mlprogram(model, inputs, intermediates)
+        return run_mlprogram(model, inputs, intermediates, state)
     spec = load_spec(model)
     if spec.WhichOneof("Type") == "mlProgram":
         from bridgec.backends.coreml.executor.mlprogram import run_mlprogram
 
         # Pass the original model along: its path or MLModel also locates the weights directory.
-        return run_mlprogram(model, inputs, intermediates)
+        return run_mlprogram(model, inputs, intermediates, state)
     nn = network_of(spec)
     scalers = {}
     for entry in nn.preprocessing:
@@ -175,9 +167,21 @@ def run(model: Any, inputs: Mapping[str, np.ndarray], intermediates: bool = Fals
         return produced
     result = {n: _as_output(blobs[n], described[n]) for n in output_names}
     if label_name:
-        probabilities = blobs[spec.description.predictedProbabilitiesName or output_names[0]]
+        # NeuralNetworkClassifier (NeuralNetwork.proto): the class labels name the probability blob's
+        # elements in order; Core ML gives the app that blob as a dictionary label -> probability
+        # and the label of the largest as the predicted feature (the first on a tie, as argmax).
+        probabilities_name = spec.description.predictedProbabilitiesName or output_names[0]
+        probabilities = blobs[probabilities_name].reshape(-1)
         labels = _class_labels(nn)
-        result[label_name] = np.array(labels[int(np.argmax(probabilities))])
+        if len(labels) != probabilities.size:
+            raise ExecutorError(
+                f"classifier with {len(labels)} class labels for {probabilities.size} probabilities"
+            )
+        result[probabilities_name] = {
+            label: float(p) for label, p in zip(labels, probabilities.astype(np.float64), strict=True)
+        }
+        top = labels[int(np.argmax(probabilities))]
+        result[label_name] = np.array(top, dtype=np.int64 if isinstance(top, int) else object)
     return result
 
 

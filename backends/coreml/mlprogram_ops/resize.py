@@ -1,4 +1,5 @@
-"""Resize and Upsample of the last two axes as MIL upsample_nearest_neighbor / resize_bilinear.
+"""Resize and Upsample of the last two axes as MIL upsample_nearest_neighbor / upsample_bilinear /
+resize_bilinear.
 
 Emitted only where the op computes exactly what ONNX does (the MIL op reference, iOS15
 image_resizing):
@@ -12,6 +13,8 @@ image_resizing):
   align_corners, asymmetric and half-pixel resizes of any sizes whose ratio is in / out. A
   half-pixel resize by a scale whose product with the input is not an integer (5 px x 1.5)
   samples at 1 / scale in ONNX, at in / out in MIL: refused, and ``lower::resize`` lowers it.
+  An align_corners or half-pixel upsampling by integer scales is ``upsample_bilinear`` instead, the
+  same grid stated by factors, so that the program does not depend on the input size.
 
 Cubic, antialias, a roi crop, resizing N or C, ranks below 3: refused (lowered by the pass).
 """
@@ -124,6 +127,30 @@ def _resize_check(node: gs.Node, target) -> str | None:
     return found if isinstance(found, str) else None
 
 
+# upsample_bilinear's grids (MIL reference, iOS15 image_resizing): align_corners=True spacing
+# (Xin - 1) / (Xout - 1), as ALIGN_CORNERS; False: Xin / Xout, i * spacing + 0.5 * spacing - 0.5, as
+# UNALIGN_CORNERS (iOS16's half_pixel_centers defaults to not align_corners: the same grid).
+_UPSAMPLE_ALIGN = {"STRICT_ALIGN_CORNERS": True, "ALIGN_CORNERS": True, "UNALIGN_CORNERS": False}
+
+
+def _by_factors(request: ResizeRequest, mode: str) -> bool:
+    """An upsampling by integer factors: ``upsample_bilinear`` states the factors, not the output
+    size, so the op is the same at every input size the factors stay (flexible shapes,
+    ``backends.coreml.flexible``, which compares the programs built at each shape: sizes read from
+    another tensor's shape usually keep the factor, fixed sizes do not and are refused there); its
+    output size floor(Xin * k) is Xin * k, and the grid matches ONNX's wherever the chosen
+    sampling_mode's does, that grid depending on Xin / Xout only."""
+    if mode not in _UPSAMPLE_ALIGN:
+        return False
+    for axis in (len(request.in_shape) - 2, len(request.in_shape) - 1):
+        scale = request.scales[axis]
+        if scale < 1 or scale != int(scale) or request.out_shape[axis] != request.in_shape[axis] * int(scale):
+            return False
+        if _UPSAMPLE_ALIGN[mode] and request.out_shape[axis] == 1:  # (Xin - 1) / (Xout - 1) is 0 / 0
+            return False
+    return True
+
+
 def _resize(ctx, node: gs.Node) -> None:
     x, name = ctx.value(node.inputs[0]), ctx.name(node.outputs[0])
     request = read(node, tuple(int(d) for d in x.shape), ctx.const)  # with the values folded now
@@ -134,6 +161,15 @@ def _resize(ctx, node: gs.Node) -> None:
     if kind == "nearest":
         y = ctx.mb.upsample_nearest_neighbor(
             x=x, scale_factor_height=int(how[0]), scale_factor_width=int(how[1]), name=name
+        )
+    elif _by_factors(request, how):
+        h, w = len(request.in_shape) - 2, len(request.in_shape) - 1
+        y = ctx.mb.upsample_bilinear(
+            x=x,
+            scale_factor_height=int(request.scales[h]),
+            scale_factor_width=int(request.scales[w]),
+            align_corners=_UPSAMPLE_ALIGN[how],
+            name=name,
         )
     else:
         y = ctx.mb.resize_bilinear(
@@ -146,7 +182,8 @@ def _resize(ctx, node: gs.Node) -> None:
     ctx.set(node.outputs[0], y)
 
 
+_MIL_OPS = ("upsample_nearest_neighbor", "upsample_bilinear", "resize_bilinear")
 emitters = [
-    MilEmitter("Resize", _resize, _resize_check, mil_ops=("upsample_nearest_neighbor", "resize_bilinear")),
-    MilEmitter("Upsample", _resize, _resize_check, mil_ops=("upsample_nearest_neighbor", "resize_bilinear")),
+    MilEmitter("Resize", _resize, _resize_check, mil_ops=_MIL_OPS),
+    MilEmitter("Upsample", _resize, _resize_check, mil_ops=_MIL_OPS),
 ]

@@ -9,7 +9,7 @@ import pytest
 
 from bridgec.backends.coreml.executor import run as run_coreml
 from bridgec.backends.coreml.neuralnetwork import ImageInput, build_spec
-from bridgec.core.errors import ConversionError
+from bridgec.core.errors import BridgecError
 from bridgec.driver.cli import main
 from tests.helpers import assert_matches, graph_from_text, run_graph
 
@@ -46,7 +46,8 @@ def test_image_input_and_classifier_match_onnxruntime(layout):
     assert [o.name for o in spec.description.output] == ["y", "classLabel"]
     got = run_coreml(spec, {"x": PIXELS})
     want = run_graph(g, {"x": network_input(PIXELS, layout, 1 / 255, bias)})[0]
-    assert_matches(got["y"], want, tolerance=1e-6)
+    # Core ML gives the app the probabilities as a dictionary label -> probability
+    assert_matches(np.array([[got["y"][label] for label in labels]], np.float32), want, tolerance=1e-6)
     assert str(got["classLabel"]) == labels[int(np.argmax(want))]
 
 
@@ -65,12 +66,12 @@ def test_grayscale_input_with_one_bias():
         ({"image": ImageInput("nope")}, "--image-input nope: not an input of the model"),
         ({"image": ImageInput("x", color_layout="GRAY")}, "a GRAY image input must have shape 1x1xHxW"),
         ({"image": ImageInput("x", bias=(1.0, 2.0))}, "--bias: give 1 or 3 values"),
-        ({"labels": ["a", "b"]}, "--labels: 2 labels for 3 classes"),
-        ({"labels": ["a", "a", "b"]}, "the labels must be distinct"),
+        ({"labels": ["a", "b"]}, "--labels: 2 labels for the 3 classes of output 'y'"),
+        ({"labels": ["a", "a", "b"]}, "'a' is given twice"),
     ],
 )
 def test_mistakes_are_one_line_errors(kwargs, message):
-    with pytest.raises(ConversionError, match=message):
+    with pytest.raises(BridgecError, match=message):
         build_spec(graph(), "iOS14", **kwargs)
 
 

@@ -48,7 +48,7 @@ def net():
 @pytest.mark.parametrize("ios", ["iOS15", "iOS16", "iOS17", "iOS18"])
 def test_every_deployment_target_builds_and_matches(ios):
     model = check(
-        net(), ("conv", "clip", "max_pool", "resize_bilinear", "reduce_mean", "linear", "softmax"), ios=ios
+        net(), ("conv", "clip", "max_pool", "upsample_bilinear", "reduce_mean", "linear", "softmax"), ios=ios
     )
     spec = model.get_spec()
     assert spec.specificationVersion == int(ios[3:]) - 9

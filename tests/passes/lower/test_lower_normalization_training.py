@@ -121,3 +121,18 @@ def test_a_module_traced_in_training_mode_is_refused_naming_eval(fmt, tmp_path):
         convert(tmp_path / "train.pt", inputs={"input": (2, 3, 8, 8)}, write=False, format=fmt)
     message = str(caught.value)
     assert "\n" not in message and "training mode" in message and "model.eval()" in message
+
+
+@pytest.mark.parametrize("target", ["iOS15", "iOS18"])
+def test_a_pt2_exported_in_training_mode_is_refused_naming_eval_not_state(target, tmp_path):
+    """torch.export records the running statistics' update as buffer writes: that is training, not
+    state to keep between predictions (at iOS18 it would otherwise become an MLState)."""
+    from bridgec.driver.convert import convert
+
+    module = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU()).train()
+    torch.export.save(torch.export.export(module, (torch.randn(2, 3, 8, 8),)), tmp_path / "train.pt2")
+    with pytest.raises(ConversionError) as caught:
+        convert(tmp_path / "train.pt2", target=target, write=False)
+    message = str(caught.value)
+    assert "\n" not in message and "training mode" in message and "model.eval()" in message
+    assert "1.running_mean" in message and "state" not in message

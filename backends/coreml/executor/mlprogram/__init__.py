@@ -7,8 +7,9 @@ error; an op with no implementation is an ``UnsupportedLayerError``, never a pas
 
 Not implemented (refused with that error): control flow (cond, while_loop), recurrent ops (lstm,
 gru, rnn), crop_resize, resample, affine, iOS17 resize, sliding_windows, space_to_batch /
-batch_to_space, reverse_sequence, non_maximum_suppression, states, and the iOS18 grouped-LUT /
-sparse-LUT compression ops.
+batch_to_space, reverse_sequence, non_maximum_suppression and the iOS18 grouped-LUT / sparse-LUT compression
+ops. State (``read_state``, ``write_state``) runs on the caller's ``state`` dict, as an app's
+``MLState`` (``mlprogram.state``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 
 from bridgec.backends.coreml.executor.mlprogram import (
     activations,
+    classify,
     constexpr,
     conv,
     elementwise,
@@ -30,6 +32,7 @@ from bridgec.backends.coreml.executor.mlprogram import (
     reductions,
     resize,
     shape,
+    state,
     tensor_ops,
 )
 from bridgec.backends.coreml.executor.mlprogram._op import Op, OpFn
@@ -61,11 +64,16 @@ OPS: dict[str, OpFn] = _registry(
     gather.OPS,
     resize.OPS,
     constexpr.OPS,
+    classify.OPS,
+    state.OPS,
 )
 
 
 def run_mlprogram(
-    model: Any, inputs: Mapping[str, np.ndarray], intermediates: bool = False
+    model: Any,
+    inputs: Mapping[str, np.ndarray],
+    intermediates: bool = False,
+    state: state.State | None = None,
 ) -> dict[str, np.ndarray]:
     """Execute an ML Program model with numpy.
 
@@ -73,8 +81,18 @@ def run_mlprogram(
     pair. ``inputs`` are checked against the model description (names, shapes). Returns the model
     outputs by name in the interface dtype (float32 for float outputs); with ``intermediates=True``
     also every non-const op output, keyed by MIL variable name, in the program's own dtype.
+
+    A stateful model (iOS18) needs ``state``, what an app's ``MLState`` holds: state name -> array,
+    from ``new_state(model)`` (zeros, as ``MLModel.makeState()``) or set by the caller as an app sets
+    it through ``withMultiArray(for:)``. The call reads and writes it in place, so passing the same
+    dict to the next call continues from there.
     """
-    return execute(model, inputs, OPS, intermediates)
+    return execute(model, inputs, OPS, intermediates, state)
+
+
+def new_state(model: Any) -> dict[str, np.ndarray]:
+    """A fresh state for a stateful ML Program (every buffer zeros, as ``MLModel.makeState()``)."""
+    return state.new_state(resolve_model(model)[0])
 
 
 __all__ = [
@@ -84,6 +102,7 @@ __all__ = [
     "Op",
     "OpFn",
     "read_mlpackage",
+    "new_state",
     "resolve_model",
     "run_mlprogram",
 ]

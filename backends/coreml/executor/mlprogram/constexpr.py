@@ -82,12 +82,37 @@ def sparse_to_dense_ios16(op: Op) -> np.ndarray:
     return out.reshape(shape)
 
 
+def lut_to_dense_ios18(op: Op) -> np.ndarray:
+    """MIL op reference, iOS18 ``constexpr_lut_to_dense``: ``lut`` has rank K + 2 for rank-K
+    ``indices``, shape [G_0 .. G_K-1, NUM_PALETTES, VECTOR_SIZE]; each indices dim is divisible by its
+    G_i and the indices of block (b_0 .. b_K-1) read LUT ``lut[b_0, .., b_K-1]``. With VECTOR_SIZE > 1
+    each index stands for VECTOR_SIZE consecutive values along ``vector_axis`` (the output is that
+    much longer there)."""
+    indices, lut = op["indices"].astype(np.int64), op["lut"]
+    rank = indices.ndim
+    if lut.ndim != rank + 2:
+        raise op.error(f"lut {lut.shape} must have 2 more dims than indices {indices.shape}")
+    groups, (palettes, vector) = lut.shape[:rank], lut.shape[rank:]
+    table = np.zeros(indices.shape, np.int64)  # the flat number of each element's LUT
+    for axis, (n, g) in enumerate(zip(indices.shape, groups, strict=True)):
+        if n % g:
+            raise op.error(f"indices dim {axis} ({n}) is not divisible by the lut's ({g})")
+        shape = [1] * rank
+        shape[axis] = n
+        table = table * g + (np.arange(n) // (n // g)).reshape(shape)
+    out = lut.reshape(-1, palettes, vector)[table, indices]  # indices.shape + (VECTOR_SIZE,)
+    if vector == 1:
+        return out[..., 0]
+    axis = op.axis("vector_axis", rank)
+    out = np.moveaxis(out, -1, axis + 1)
+    shape = list(indices.shape)
+    shape[axis] *= vector
+    return out.reshape(shape)
+
+
 def constexpr_lut_to_dense(op: Op) -> np.ndarray:
-    if "shape" in op:
-        return lut_to_dense_ios16(op)
-    raise op.error(
-        "the iOS18 constexpr_lut_to_dense (grouped LUTs) is not supported by the reference executor"
-    )
+    # the iOS16 form names the output shape and packs the indices; the iOS18 one has neither
+    return lut_to_dense_ios16(op) if "shape" in op else lut_to_dense_ios18(op)
 
 
 def constexpr_sparse_to_dense(op: Op) -> np.ndarray:

@@ -157,8 +157,13 @@ def conv_transpose(op: Op) -> np.ndarray:
     target = op.out_shapes[0][2:] if op.out_shapes and op.out_shapes[0] else None
     if "output_shape" in op:
         target = tuple(op.ints("output_shape")[2:])
-    if target is None:
-        raise op.error("output size is symbolic and no output_shape was given")
+    if target is None:  # a flexible input's unknown dims: the MIL reference's Dout for each pad_type
+        if pad_type == "custom":  # (D_in - 1) * stride + (K - 1) * dilation + 1 - pad[2i] - pad[2i+1]
+            target = [full[i] - pad[2 * i] - pad[2 * i + 1] for i in range(n)]
+        elif pad_type == "valid":  # (D_in - 1) * stride + (K - 1) * dilation + 1
+            target = full
+        else:  # same: D_in * stride
+            target = [sizes[i] * strides[i] for i in range(n)]
     # output_shape may ask for more than the padded result (ONNX output_padding): zeros at the end.
     grow = [max(before[i] + target[i] - full[i], 0) for i in range(n)]
     y = np.pad(y, [(0, 0)] * 3 + [(0, g) for g in grow])

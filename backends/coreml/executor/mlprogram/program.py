@@ -16,11 +16,21 @@ from bridgec.backends.coreml.executor.errors import (
 )
 from bridgec.backends.coreml.executor.mlprogram._op import Op, OpFn
 from bridgec.backends.coreml.executor.mlprogram.blob import BlobCache
-from bridgec.backends.coreml.executor.mlprogram.values import decode_value, tensor_dtype, value_type
-from bridgec.backends.coreml.executor.model_io import load_spec, read_mlpackage, shape_ok
+from bridgec.backends.coreml.executor.mlprogram.state import State
+from bridgec.backends.coreml.executor.mlprogram.state import bind as bind_state
+from bridgec.backends.coreml.executor.mlprogram.values import (
+    decode_value,
+    is_tensor,
+    tensor_dtype,
+    value_type,
+)
+from bridgec.backends.coreml.executor.model_io import image_tensor, load_spec, read_mlpackage, shape_ok
 
 # Core ML model-description dtypes (FeatureTypes.proto ArrayDataType) -> numpy.
 _ARRAY_DTYPES = {65568: np.float32, 65552: np.float16, 65600: np.float64, 131104: np.int32}
+# A classifier's outputs (FeatureTypes.proto): the top class (a string or an int64) and the
+# dictionary class -> probability, returned as the classify op made them.
+_AS_PRODUCED = ("dictionaryType", "stringType", "int64Type")
 
 
 def resolve_model(model: Any) -> tuple[Any, str | None]:
@@ -61,12 +71,20 @@ def _check_inputs(spec: Any, fn: Any, inputs: Mapping[str, np.ndarray]) -> dict[
     unknown = sorted(set(inputs) - set(described))
     if unknown:
         raise InputError(f"unknown input(s) {unknown}; the model's inputs are {sorted(described)}")
-    program_dtypes = {v.name: tensor_dtype(value_type(v.type)[0]) for v in fn.inputs}
+    program_dtypes = {v.name: tensor_dtype(value_type(v.type)[0]) for v in fn.inputs if is_tensor(v.type)}
     env: dict[str, np.ndarray] = {}
     for name, feature in described.items():
         kind = feature.type.WhichOneof("Type")
+        if kind == "imageType":
+            if name not in inputs:
+                raise InputError(f"missing image input {name!r}")
+            # the program's input is the pixel tensor; its scale and bias are ops of the program
+            env[name] = image_tensor(name, feature, inputs[name]).astype(program_dtypes.get(name, np.float32))
+            continue
         if kind != "multiArrayType":
-            raise InputError(f"input {name!r} is of type {kind!r}; only multiarray inputs are supported")
+            raise InputError(
+                f"input {name!r} is of type {kind!r}; only multiarray and image inputs are supported"
+            )
         expected = tuple(int(d) for d in feature.type.multiArrayType.shape)
         if name not in inputs:
             raise InputError(f"missing input {name!r} (expected shape {expected})")
@@ -125,12 +143,13 @@ def _run_op(
         impl = ops_table.get(op.type)
         if impl is None or len(op.blocks):
             raise UnsupportedLayerError(name, op.type, "no ML Program implementation for this op")
-        declared = [value_type(o.type) for o in op.outputs]
+        # a dictionary output (classify's) has no dtype or shape to hold it to: None
+        declared = [value_type(o.type) if is_tensor(o.type) else (None, None) for o in op.outputs]
         view = Op(
             type=op.type,
             name=name,
             inputs=_op_inputs(op, env, blobs, name),
-            out_dtypes=[tensor_dtype(code) for code, _ in declared],
+            out_dtypes=[None if code is None else tensor_dtype(code) for code, _ in declared],
             out_shapes=[shape for _, shape in declared],
         )
         results = impl(view)
@@ -144,6 +163,9 @@ def _run_op(
         raise LayerError(name, op.type, f"produced {len(results)} outputs for {len(op.outputs)} declared")
     values = []
     for out, value, dtype, shape in zip(op.outputs, results, view.out_dtypes, view.out_shapes, strict=True):
+        if dtype is None:
+            values.append(value)
+            continue
         value = np.asarray(value).astype(dtype, copy=False)
         if shape is not None and value.shape != shape:
             raise LayerError(
@@ -154,11 +176,16 @@ def _run_op(
 
 
 def execute(
-    model: Any, inputs: Mapping[str, np.ndarray], ops_table: Mapping[str, OpFn], intermediates: bool
+    model: Any,
+    inputs: Mapping[str, np.ndarray],
+    ops_table: Mapping[str, OpFn],
+    intermediates: bool,
+    state: State | None = None,
 ) -> dict[str, np.ndarray]:
     spec, weights_dir = resolve_model(model)
     fn, block = main_block(spec)
     env: dict[str, Any] = _check_inputs(spec, fn, inputs)
+    env.update(bind_state(spec, state))  # the program's state inputs: read and written in place
     blobs = BlobCache(weights_dir)
     outputs = list(block.outputs)
     produced: dict[str, np.ndarray] = {}
@@ -178,8 +205,12 @@ def execute(
     result: dict[str, np.ndarray] = {}
     for name in outputs:
         feature = described.get(name)
+        kind = None if feature is None else feature.type.WhichOneof("Type")
+        if kind in _AS_PRODUCED:
+            result[name] = env[name]
+            continue
         dtype = np.float32
-        if feature is not None and feature.type.WhichOneof("Type") == "multiArrayType":
+        if kind == "multiArrayType":
             dtype = _ARRAY_DTYPES.get(feature.type.multiArrayType.dataType, np.float32)
         result[name] = np.asarray(env[name]).astype(dtype)
     if intermediates:

@@ -100,8 +100,16 @@ def _immediate(tv: Any, code: int, shape: tuple[int, ...]) -> np.ndarray:
     return np.asarray(list(values), dtype=tensor_dtype(code)).reshape(shape)
 
 
-def decode_value(value: Any, blobs: BlobCache) -> np.ndarray:
-    """A ``Value`` (immediate or blob-file) as a numpy array of its declared dtype and shape."""
+def is_tensor(vt: Any) -> bool:
+    """Whether a ``ValueType`` is a tensor (the rest: lists, dictionaries, tuples, states)."""
+    return vt.WhichOneof("type") == "tensorType"
+
+
+def decode_value(value: Any, blobs: BlobCache) -> np.ndarray | list:
+    """A ``Value`` (immediate or blob-file) as a numpy array of its declared dtype and shape; an
+    immediate list (``classify``'s ``classes``) as a Python list of its elements' values."""
+    if value.type.WhichOneof("type") == "listType" and value.immediateValue.WhichOneof("value") == "list":
+        return [decode_value(element, blobs) for element in value.immediateValue.list.values]
     code, shape = value_type(value.type)
     if shape is None:
         raise ValueError("a constant must have a static shape")

@@ -160,7 +160,7 @@ def _deconvolution(
     og = c_out // groups
     cg = c_in // groups
     # Spec layout is [C_in, C_out/G, kh, kw]; dilationFactor "is ignored if isDeconvolution == true".
-    w = weight_array(p.weights, (c_in, og, kh, kw), "deconvolution weights")
+    w = weight_array(p.weights, (c_in, og, kh, kw), "deconvolution weights", channel_axis=1)
     wg = w.reshape(groups, cg, og * kh * kw).transpose(0, 2, 1)  # [G, Og*kh*kw, Cg]
     xg = x.reshape(b, groups, cg, h * wd)
     # Every input pixel scatters a kh x kw patch; compute all patches with one matmul...

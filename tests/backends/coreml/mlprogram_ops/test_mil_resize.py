@@ -38,11 +38,18 @@ CASES = {
         "(x, roi, sc)",
         "resize_bilinear",
     ),
+    # by integer factors: upsample_bilinear states them, not the output size, so it serves every input size
     "linear_half_pixel": (
         SCALES.format(h=2.0, w=3.0),
         '<mode = "linear">',
         "(x, roi, sc)",
-        "resize_bilinear",
+        "upsample_bilinear",
+    ),
+    "linear_align_corners_x2": (
+        SCALES.format(h=2.0, w=2.0),
+        '<mode = "linear", coordinate_transformation_mode = "align_corners">',
+        "(x, roi, sc)",
+        "upsample_bilinear",
     ),
     "linear_half_pixel_down": (
         SCALES.format(h=0.5, w=0.5),
@@ -54,7 +61,7 @@ CASES = {
         SIZES.format(h=8, w=12),
         '<mode = "linear", coordinate_transformation_mode = "pytorch_half_pixel">',
         "(x, , , sz)",
-        "resize_bilinear",
+        "upsample_bilinear",
     ),
     # sizes that are no multiple: the grid is in / out, which is what ONNX computes from sizes
     "linear_half_pixel_sizes_7x5": (

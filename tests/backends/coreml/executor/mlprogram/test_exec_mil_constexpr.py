@@ -4,6 +4,7 @@ iOS18 ops slice_update and scaled_dot_product_attention."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 from coremltools.optimize._utils import pack_elements_into_bits
@@ -35,6 +36,50 @@ def test_lut_to_dense_ios16(tmp_path):
 
     got = run_one(build, {"x": X}, tmp_path, "constexpr_lut_to_dense", target=ct.target.iOS16)
     assert_matches(got, X @ lut[index].reshape(4, 16).T, tolerance=1e-6)
+
+
+def _uint(bits: int, values) -> np.ndarray:
+    from coremltools.converters.mil.mil import types
+
+    return np.asarray(values).astype(types.nptype_from_builtin(types.string_to_builtin(f"uint{bits}")))
+
+
+def test_lut_to_dense_ios18_grouped(tmp_path):
+    # the MIL reference's case 1: indices [6, 2] with two 2-bit LUTs along axis 0 (lut [2, 1, 4, 1])
+    index = np.array([2, 3, 3, 0, 1, 0, 3, 0, 2, 1, 0, 3]).reshape(6, 2)
+    lut = np.array([1.0, 5.0, 9.0, 13.0, 2.0, 10.0, 18.0, 26.0], np.float32).reshape(2, 1, 4, 1)
+    x = rand(3, 2, seed=9)
+
+    def build(x):
+        return mb.linear(x=x, weight=mb.constexpr_lut_to_dense(indices=_uint(2, index), lut=lut))
+
+    got = run_one(build, {"x": x}, tmp_path, "constexpr_lut_to_dense", target=ct.target.iOS18)
+    want = np.array([[9, 13], [13, 1], [5, 1], [26, 2], [18, 10], [2, 26]], np.float32)
+    assert_matches(got, x @ want.T, tolerance=1e-6)
+
+
+@pytest.mark.parametrize("vector_axis", [1, 2])
+def test_lut_to_dense_ios18_vector(tmp_path, vector_axis):
+    # the MIL reference's case 2: 1-bit indices [2, 2, 2], centroids a, b of 3 values each
+    index = np.array([[[0, 0], [1, 0]], [[1, 1], [0, 0]]])
+    a, b = np.float32([1, 2, 3]), np.float32([10, 20, 30])
+    lut = np.stack([a, b]).reshape(1, 1, 1, 2, 3)
+    shape = [2, 2, 2]
+    shape[vector_axis] *= 3
+
+    def build(x):
+        w = mb.constexpr_lut_to_dense(indices=_uint(1, index), lut=lut, vector_axis=np.int32(vector_axis))
+        return mb.add(x=x, y=w)
+
+    zeros = np.zeros(shape, np.float32)
+    got = run_one(build, {"x": zeros}, tmp_path, "constexpr_lut_to_dense", target=ct.target.iOS18)
+    # each index stands for its centroid's 3 values, laid consecutively along vector_axis
+    want = np.moveaxis(np.stack([a, b])[index], -1, vector_axis + 1).reshape(shape)
+    assert_matches(got, want, tolerance=0)
+    if vector_axis == 1:
+        np.testing.assert_array_equal(got[0, :, 0], [1, 2, 3, 10, 20, 30])  # the reference's case 2.1
+    else:
+        np.testing.assert_array_equal(got[0, 1], [10, 20, 30, 1, 2, 3])  # case 2.2
 
 
 def test_sparse_to_dense_ios16(tmp_path):
