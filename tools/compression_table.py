@@ -34,7 +34,7 @@ targets are the table in `backends/coreml/compress.py`:
 |---|---|---|
 | `int8` | iOS16+: per-channel (`constexpr_affine_dequantize`; iOS18 `constexpr_blockwise_shift_scale`) | per-channel linear |
 | `int4` | iOS18+: per-block, up to 32 input channels a scale (`constexpr_blockwise_shift_scale`) | per-channel linear, 4 bits |
-| `palettize8/4/2` | iOS16/17: one LUT a tensor; iOS18+: a LUT per group of up to 16 output channels (`constexpr_lut_to_dense`) | one LUT a tensor |
+| `palettize8/4/2` | one LUT a tensor; iOS18+ (4 and 2 bits): a LUT per group of up to 16 output channels (`constexpr_lut_to_dense`; at 8 bits 256-entry LUTs per group would outweigh what they save) | one LUT a tensor |
 
 Where 32 or 16 does not divide a weight's channels (a 1000-class classifier, a 3-channel first
 convolution) its blocks or groups shrink to the largest size that does, so no large weight stays

@@ -56,7 +56,10 @@ class Mode:
         output channel (linear) or the whole tensor (palettized)."""
         if format != "mlprogram":
             return False
-        return self.nbits < 8 if self.kind == "linear" else ios >= GROUPED_IOS
+        # 8 bits: int8 stays per-channel (a scale per output channel is already fine), and a LUT of 256
+        # float32 entries per group of channels outweighs what it saves (mobilenet_v2: 0.34x grouped
+        # against 0.26x one LUT per tensor, error 0.020 against 0.018; docs/compression.md)
+        return self.nbits < 8 and (self.kind == "linear" or ios >= GROUPED_IOS)
 
     def granularity(self, format: str, ios: int) -> str:
         """How finely the parameters are shared, for this format and target."""
