@@ -12,7 +12,6 @@ running the model once and comparing its buffers, and refused (``BufferWatch``).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -119,7 +118,7 @@ def stateful(program: Any, args: tuple, user_inputs: list[str]) -> tuple[Any, Py
     import torch
     from torch.utils import _pytree as pytree
 
-    from bridgec.frontends.pytorch_export import flatten_outputs
+    from bridgec.frontends.pytorch_export import feature_name, flatten_outputs, unique_name
 
     names = written_buffers(program)
     if not names:
@@ -133,9 +132,9 @@ def stateful(program: Any, args: tuple, user_inputs: list[str]) -> tuple[Any, Py
     taken = [*user_inputs, *user_outputs]
     buffers = []
     for name in names:
-        state = _unique(_identifier(name), taken)
+        state = unique_name(feature_name(name, "state"), taken)
         taken.append(state)
-        new = _unique(f"{state}_next", taken)
+        new = unique_name(f"{state}_next", taken)
         taken.append(new)
         buffers.append(StateBuffer(name, state, new))
     initial = {b.input: registered[b.name] for b in buffers}
@@ -161,18 +160,6 @@ def stateful(program: Any, args: tuple, user_inputs: list[str]) -> tuple[Any, Py
     state_args = tuple(torch.from_numpy(initial[b.input].copy()) for b in buffers)
     pure = torch.export.export(Stateful(), (*args, *state_args), strict=False)
     return pure, PyTorchState(program, list(user_inputs), tuple(buffers), initial)
-
-
-def _identifier(name: str) -> str:
-    name = re.sub(r"[^A-Za-z0-9_]", "_", name)
-    return name if re.match(r"[A-Za-z_]", name) else f"state_{name}"
-
-
-def _unique(name: str, taken: list[str]) -> str:
-    count, unique = 2, name
-    while unique in taken:
-        unique, count = f"{name}_{count}", count + 1
-    return unique
 
 
 def refuse_constant_states(model: Any, buffers: Sequence[StateBuffer], name: str) -> None:

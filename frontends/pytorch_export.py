@@ -64,7 +64,7 @@ def flatten_outputs(result: Any, inputs: Sequence[str] = ()) -> tuple[list[str],
                 parts.append(str(key.key))
             else:
                 parts.append(str(getattr(key, "name", key)))
-        names.append(_unique(_feature_name("_".join(parts) or "output"), taken))
+        names.append(unique_name(feature_name("_".join(parts) or "output"), taken))
         taken.append(names[-1])
         tensors.append(leaf)
     if not tensors:
@@ -72,12 +72,15 @@ def flatten_outputs(result: Any, inputs: Sequence[str] = ()) -> tuple[list[str],
     return names, tensors
 
 
-def _feature_name(name: str) -> str:
+def feature_name(name: str, prefix: str = "output") -> str:
+    """``name`` as a Core ML feature name: other characters become ``_``, and a name not starting
+    with a letter gets ``prefix_`` in front."""
     name = re.sub(r"[^A-Za-z0-9_]", "_", name)
-    return name if re.match(r"[A-Za-z_]", name) else f"output_{name}"
+    return name if re.match(r"[A-Za-z_]", name) else f"{prefix}_{name}"
 
 
-def _unique(name: str, taken: list[str]) -> str:
+def unique_name(name: str, taken: list[str]) -> str:
+    """``name``, or ``name_2``, ``name_3``, ... whichever ``taken`` does not hold yet."""
     count, unique = 2, name
     while unique in taken:
         unique, count = f"{name}_{count}", count + 1
