@@ -27,13 +27,17 @@ from bridgec.passes.cleanup import DeadNodes, FoldConstants, RemoveIdentities, c
 from bridgec.passes.custom import CheckTargetLegal, TagCustomLayers
 from bridgec.passes.fuse import PadIntoConv  # noqa: F401 - registers fuse::pad_into_conv
 from bridgec.passes.lower.attention import LegalizeAttention  # noqa: F401 - registers lower::attention
+from bridgec.passes.lower.batchnorm_affine import LegalizeBatchNormAffine  # noqa: F401 - lower::batchnorm_affine
 from bridgec.passes.lower.cast import LegalizeCast
 from bridgec.passes.lower.conv1d import LegalizeConv1d  # noqa: F401 - registers lower::conv1d
+from bridgec.passes.lower.conv_parts import LegalizeConvParts  # noqa: F401 - registers lower::conv_parts
 from bridgec.passes.lower.einsum import LowerEinsum
 from bridgec.passes.lower.gather import LegalizeGather
+from bridgec.passes.lower.gemm import LegalizeGemm  # noqa: F401 - registers lower::gemm
 from bridgec.passes.lower.hardtanh import LegalizeClip, LowerHardTanh
+from bridgec.passes.lower.index_narrow import NarrowIndices  # noqa: F401 - registers lower::index_narrow
 from bridgec.passes.lower.kept_activations import LowerKeptActivations
-from bridgec.passes.lower.layernorm import LegalizeLayerNorm  # noqa: F401 - registers lower::layernorm
+from bridgec.passes.lower.layernorm import LegalizeInstanceNorm, LegalizeLayerNorm  # noqa: F401 - lower::layernorm, lower::instancenorm
 from bridgec.passes.lower.math import LegalizeIsNaN, LegalizeReciprocal, LowerMath
 from bridgec.passes.lower.matmul import LegalizeMatMul
 from bridgec.passes.lower.maxpool_pads import LegalizeMaxPoolPads  # noqa: F401 - registers lower::maxpool_pads
@@ -43,6 +47,7 @@ from bridgec.passes.lower.onnx_function import LegalizeOnnxFunction
 from bridgec.passes.lower.pad import LegalizePad  # noqa: F401 - registers lower::pad
 from bridgec.passes.lower.prelu import LegalizePRelu
 from bridgec.passes.lower.rank import LegalizeRank  # noqa: F401 - registers lower::rank
+from bridgec.passes.lower.reduce import LegalizeReduce  # noqa: F401 - registers lower::reduce
 from bridgec.passes.lower.resize import LowerResize  # noqa: F401 - registers lower::resize
 from bridgec.passes.lower.resize_rank import LegalizeResizeRank  # noqa: F401 - registers lower::resize_rank
 from bridgec.passes.lower.trilu import LegalizeTrilu  # noqa: F401 - registers lower::trilu
@@ -63,8 +68,11 @@ _LEGALIZE = (
     "lower::cast",
     "lower::attention",  # before lower::matmul, which lifts what its MatMuls need
     "lower::matmul",
+    "lower::index_narrow",  # before lower::gather: a narrowed Gather is legal as it is
     "lower::gather",
     "lower::conv1d",
+    "lower::conv_parts",  # after conv1d: a 1-D conv is 2-D by then
+    "lower::gemm",
     "lower::maxpool_pads",
     "lower::pad",
     "lower::reciprocal",
@@ -72,7 +80,10 @@ _LEGALIZE = (
     "lower::isnan",
     "lower::trilu",
     "lower::normalization",
+    "lower::batchnorm_affine",  # after lower::normalization, whose rank changes it would undo
     "lower::layernorm",
+    "lower::instancenorm",
+    "lower::reduce",
     "lower::rank",
     "lower::resize_rank",
 )

@@ -119,8 +119,10 @@ class FoldConstants(Pass):
             if not ir.refresh_shapes(graph):
                 break
             inferred = True
-        if inferred and len(graph.nodes) != before:
-            ir.refresh_shapes(graph)  # the shapes the last fold made known, for the passes after it
+        if len(graph.nodes) != before and (inferred or _unsized_values(graph)):
+            # the shapes the folds made known, for the passes after it: a Slice whose ends were
+            # computed from x.shape (shufflenet's chunk) has an unknown output until they are folded
+            ir.refresh_shapes(graph)
         return PassResult(graph, len(graph.nodes) != before)
 
     def removes(self, graph: gs.Graph) -> set[int]:
@@ -148,6 +150,11 @@ class FoldConstants(Pass):
 
 
 _MAX_FOLD_ROUNDS = 64
+
+
+def _unsized_values(graph: gs.Graph) -> bool:
+    """Whether some node gives a tensor whose shape is not known."""
+    return any(not ir.is_empty(t) and not ir.is_static(t.shape) for node in graph.nodes for t in node.outputs)
 
 
 def _unsized_shape_reads(graph: gs.Graph) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import onnx_graphsurgeon as gs
 
 from bridgec.core import ir
-from bridgec.core.capabilities import Capabilities
+from bridgec.core.capabilities import Capabilities, own_fix
 from bridgec.core.errors import ConversionError
 from bridgec.passes._infra import Pass, PassContext, PassResult, Rewrite, register
 from bridgec.runtime_kernels.catalog import kernel_for_op
@@ -23,6 +23,8 @@ def custom_layer_refusal(
     node: gs.Node, capabilities: Capabilities, allow_missing_kernels: bool
 ) -> str | None:
     """Why ``node``, which the target cannot run, does not become a custom layer, or None if it does."""
+    if own_fix(capabilities) is not None and not capabilities.custom_layers:
+        return "this target's models hold no custom layers"  # no other format to fall back on (Core AI)
     if not all(isinstance(v, _PARAMETER_TYPES) for v in node.attrs.values()):
         return "a tensor or list attribute cannot be a custom layer parameter"
     if kernel_for_op(*ir.op_key(node)) is None and not allow_missing_kernels:
@@ -134,7 +136,9 @@ class CheckTargetLegal(Pass):
                 if custom
                 else "use -O lower-custom with --format neuralnetwork to make custom layers of them"
             )
-        if no_custom:  # advice about custom layers cannot work for these: only a rule removes the reason
+        if own_fix(ctx.capabilities) is not None:
+            hint = own_fix(ctx.capabilities)
+        elif no_custom:  # advice about custom layers cannot work for these: only a rule removes the reason
             rule = (
                 f"only a lowering rule for {', '.join(sorted(no_custom))} that removes that reason converts "
                 "them (passes/lower/, loaded with --load-passes): no custom layer can hold them either"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -73,3 +75,13 @@ def run_pipeline(
 
     request = ConversionRequest.of(None, pipeline=pipeline, passes=options)
     return pipeline_mod.run_pipeline(graph, request, Target.parse(target, (), format))
+
+
+def load_tool(relative: str):
+    """The module of a script in the repository that is not a package (``tools/...py``), by its path."""
+    path = Path(__file__).resolve().parents[1] / relative
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

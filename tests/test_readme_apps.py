@@ -1,4 +1,4 @@
-"""The README's "For apps" commands run as written and each proves what its comment says."""
+"""The README's "For apps" and "Core AI" commands run as written and each proves what its comment says."""
 
 from __future__ import annotations
 
@@ -14,27 +14,36 @@ import pytest
 from examples import zoo
 from tests.conftest import ROOT
 
-_SECTION = (ROOT / "README.md").read_text().split("### For apps", 1)[1]
-COMMANDS = [
-    line
-    for line in re.search(r"```sh\n(.*?)```", _SECTION, re.S)[1].splitlines()
-    if line.strip() and not line.lstrip().startswith("#")
-]
 
-# what each command's last line must say, by a word of the command: the proof its comment promises
+def _commands(heading: str) -> list[str]:
+    section = (ROOT / "README.md").read_text().split(heading, 1)[1]
+    block = re.search(r"```sh\n(.*?)```", section, re.S)[1]
+    return [line for line in block.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+COMMANDS = _commands("### For apps") + _commands("### Core AI")
+
+# what each command's last "checked:" line (verify: its last line) must say, by a word of the command:
+# the proof its comment promises
 EXPECTED = {
     "{256,512}": "at 4 shapes",
     "--image-input": "checked: 1 output",
     "--labels": "checked: 2 outputs",
     "stateful.py": "3 calls in sequence, state compared after each",
     "--compress": "compressed int8, per-channel",
+    "verify faceseg.pt --input x:1x3x256x256 --format coreai": "all 3 comparisons PASS",
+    "-O custom": "checked by bridgec's executor only",
+    "faceseg.pt --input x:1x3x256x256 --format coreai": "run in Apple's Core AI runtime",
 }
+
+
+def _key(command: str) -> str:
+    return next(k for k in EXPECTED if k in command)
 
 
 def test_every_command_has_its_proof():
     assert len(COMMANDS) == len(EXPECTED)
-    for command in COMMANDS:
-        assert sum(key in command for key in EXPECTED) == 1, command
+    assert sorted(map(_key, COMMANDS)) == sorted(EXPECTED)
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +56,7 @@ def workdir(tmp_path_factory, faceseg_path) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("command", COMMANDS, ids=[next(k for k in EXPECTED if k in c) for c in COMMANDS])
+@pytest.mark.parametrize("command", COMMANDS, ids=[_key(c) for c in COMMANDS])
 def test_readme_app_command(command, workdir):
     bin_dir = Path(sys.executable).parent  # bridgec and python of this environment
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
@@ -56,7 +65,7 @@ def test_readme_app_command(command, workdir):
     )
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-2000:]
-    checked = [line for line in out.splitlines() if line.startswith("checked:")]
+    lines = out.strip().splitlines()
+    checked = [line for line in lines if line.startswith("checked:")] or lines[-1:]
     assert checked, out[-2000:]
-    want = next(v for k, v in EXPECTED.items() if k in command)
-    assert want in checked[-1], checked[-1]
+    assert EXPECTED[_key(command)] in checked[-1], checked[-1]

@@ -1,11 +1,12 @@
-"""Model families: each from TorchScript and from torch.export, in both Core ML formats, checked
-against PyTorch by the reference executor — with coremltools' ``ct.convert`` on the same files.
+"""Model families: each from TorchScript and from torch.export, in both Core ML formats and in Core AI,
+checked against PyTorch — with coremltools' ``ct.convert`` and Apple's coreai-torch on the same files.
 
     python tools/families.py                          # every family of the three zoos
     python tools/families.py vit bert levit_128s      # some of them
     python tools/families.py --source pt2 --format mlprogram
-    python tools/families.py --no-coremltools         # bridgec's columns only
-    python tools/families.py --write                  # and replace the table in docs/families.md
+    python tools/families.py --format coreai --source pt2   # Core AI: bridgec and coreai-torch
+    python tools/families.py --no-coremltools --no-coreai-torch   # bridgec's columns only
+    python tools/families.py --write                  # and replace the tables in docs/families.md
 
 The zoos (random weights, nothing downloaded): torchvision ``examples/zoo.py``, timm
 ``examples/timm_zoo.py``, tiny-config Hugging Face ``examples/hf_zoo.py``. Each family is saved as
@@ -16,6 +17,11 @@ matched (the check within its fp32 tolerance, 1e-4 x max |output|), the worst ou
 - PyTorch| / max |PyTorch|, custom layers, and whether ``ct.convert`` (coremltools, ML Program,
 iOS15) converts the same file — coremltools cannot run a model on Linux, so that column says only
 whether it converts. coremltools runs in a child process: bridgec imports it with torch hidden.
+
+``format="coreai"`` rows (target iOS27) are checked in Apple's runtime (coreai-core, a child process).
+Beside each torch.export row, Apple's own converter, coreai-torch (torch.export only), converts the
+same archive and its model is run in Apple's runtime and compared with PyTorch
+(tools/families_coreai.py, one child process per family: it can crash).
 """
 
 from __future__ import annotations
@@ -32,13 +38,17 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from families_coreai import CoreAITorch, kind
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 DOC = ROOT / "docs" / "families.md"
-BEGIN, END = "<!-- families:begin -->", "<!-- families:end -->"
 SOURCES = {"pt": "TorchScript", "pt2": "torch.export"}
-FORMATS = ("mlprogram", "neuralnetwork")
+FORMATS = ("mlprogram", "neuralnetwork", "coreai")
+COREAI = "coreai"
+# docs/families.md's tables: marker name -> the formats its rows hold and the peer converter's column
+BLOCKS = {"families": (FORMATS[:2], "ct.convert"), "families-coreai": ((COREAI,), "coreai-torch")}
 
 
 @dataclass
@@ -52,6 +62,7 @@ class Row:
     rel: str = "-"
     custom: str = "-"
     coremltools: str = "-"
+    coreai_torch: str = "-"  # Core AI torch.export rows: Apple's converter on the same archive
     seconds: float = 0.0
 
     @property
@@ -128,6 +139,8 @@ def run_bridgec(row: Row, path: Path, specs: list, target: str) -> None:
     start = time.perf_counter()
     try:
         inputs = _bridgec_inputs(specs) if row.source == "pt" else None
+        # --target names the Core ML rows' target; the Core AI rows take Core AI's default (iOS27)
+        target = None if row.format == COREAI else target
         result = convert(path, inputs=inputs, target=target, format=row.format, write=False, strict=True)
     except CheckFailed as exc:
         row.converted, row.matched, row.rel = "yes", "no", f"{exc.check.max_rel:.1e}"
@@ -225,7 +238,9 @@ class Coremltools:
 # ----------------------------------------------------------------------------------------- the table
 
 
-def run_family(name: str, zoo_name: str, sources, formats, target, folder: Path, ct) -> list[Row]:
+def run_family(
+    name: str, zoo_name: str, sources, formats, target, folder: Path, ct, coreai_torch: bool = False
+) -> list[Row]:
     specs = inputs_of(name, zoo_name)
     rows = []
     for source in sources:
@@ -237,19 +252,25 @@ def run_family(name: str, zoo_name: str, sources, formats, target, folder: Path,
         except Exception as exc:  # the export's failure is the row
             error = f"no: export failed: {_first_line(exc)}"
         saved = time.perf_counter() - start
+        apple = None  # coreai-torch converts this archive in a child while bridgec runs here
+        if coreai_torch and not error and source == "pt2" and COREAI in formats:
+            apple = CoreAITorch(path, zoo_name, name, folder)
         for fmt in formats:
             row = Row(name, zoo_name, source, fmt, seconds=saved / len(formats))
             if error:
                 row.converted = error
             else:
                 run_bridgec(row, path, specs, target)
+            if apple and fmt == COREAI:
+                row.coreai_torch = apple.outcome().cell()
             rows.append(row)
         if not error and ct:
             ct.submit({"key": f"{name}.{source}", "source": source, "path": str(path), "inputs": specs})
     return rows
 
 
-def render(rows: list[Row]) -> str:
+def render(rows: list[Row], peers: tuple[str, ...] = ("ct.convert", "coreai-torch")) -> str:
+    """The table; ``peers`` the peer converters' columns to show (the Core ML table shows ct.convert only)."""
     head = (
         "family",
         "zoo",
@@ -260,6 +281,7 @@ def render(rows: list[Row]) -> str:
         "max rel err",
         "custom",
         "ct.convert",
+        "coreai-torch",
         "s",
     )
     body = [
@@ -272,11 +294,15 @@ def render(rows: list[Row]) -> str:
             r.matched,
             r.rel,
             r.custom,
-            r.coremltools,
+            r.coremltools if r.format != COREAI else "-",
+            r.coreai_torch,
             f"{r.seconds:.0f}",
         )
         for r in rows
     ]
+    hidden = {head.index(peer) for peer in ("ct.convert", "coreai-torch") if peer not in peers}
+    head = tuple(cell for i, cell in enumerate(head) if i not in hidden)
+    body = [tuple(cell for i, cell in enumerate(line) if i not in hidden) for line in body]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in line) + " |" for line in body]
     return "\n".join(lines)
@@ -294,16 +320,30 @@ def summary(rows: list[Row]) -> str:
         if any(v != "-" for v in ct_rows.values()):
             converted = sum(v == "yes" for v in ct_rows.values())
             parts.append(f"ct.convert from {SOURCES[source]}: {converted}/{len(ct_rows)} converted")
+    apple = [r.coreai_torch for r in rows if r.coreai_torch != "-"]
+    if apple:
+        parts.append(
+            f"coreai-torch from torch.export: {sum(c.startswith('yes') for c in apple)}/{len(apple)} converted, "
+            f"{sum(kind(c) == 'matches' for c in apple)} matched, {sum(kind(c) == 'wrong' for c in apple)} WRONG"
+        )
     return "; ".join(parts)
 
 
-def write_doc(table: str, line: str) -> None:
+def write_doc(rows: list[Row], seconds: float) -> None:
+    """Replace each table of docs/families.md whose formats ``rows`` hold, and keep the others."""
     text = DOC.read_text()
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"{DOC} has no {BEGIN} ... {END} block to replace")
-    head, _, rest = text.partition(BEGIN)
-    _, _, tail = rest.partition(END)
-    DOC.write_text(f"{head}{BEGIN}\n{line}\n\n{table}\n{END}{tail}")
+    for block, (formats, peer) in BLOCKS.items():
+        these = [r for r in rows if r.format in formats]
+        if not these:
+            continue
+        begin, end = f"<!-- {block}:begin -->", f"<!-- {block}:end -->"
+        if begin not in text or end not in text:
+            raise SystemExit(f"{DOC} has no {begin} ... {end} block to replace")
+        head, _, rest = text.partition(begin)
+        _, _, tail = rest.partition(end)
+        line = f"{summary(these)} ({seconds:.0f} s in all, every table of the run)"
+        text = f"{head}{begin}\n{line}\n\n{render(these, (peer,))}\n{end}{tail}"
+    DOC.write_text(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -311,9 +351,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("families", nargs="*", help="default: every family of the zoos")
     parser.add_argument("--source", choices=tuple(SOURCES), action="append", help="default: both")
     parser.add_argument("--format", choices=FORMATS, action="append", help="default: both")
-    parser.add_argument("--target", default="iOS15")
+    parser.add_argument("--target", default="iOS15", help="the Core ML rows' target (Core AI rows: iOS27)")
     parser.add_argument("--no-coremltools", action="store_true", help="skip the ct.convert column")
-    parser.add_argument("--write", action="store_true", help=f"replace the table in {DOC.relative_to(ROOT)}")
+    parser.add_argument("--no-coreai-torch", action="store_true", help="skip the coreai-torch column")
+    parser.add_argument(
+        "--write",
+        action="store_true",
+        help=f"replace the tables of the formats run in {DOC.relative_to(ROOT)}",
+    )
     parser.add_argument("--coremltools-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
@@ -324,27 +369,39 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [f for f in args.families if f not in known]
     if unknown:
         parser.error(f"unknown families {unknown}; known: {', '.join(known)}")
-    if args.write and (args.families or args.source or args.format or args.no_coremltools):
-        parser.error("--write records the whole table: every family, source, format and ct.convert")
+    sources, formats = args.source or list(SOURCES), args.format or list(FORMATS)
+    whole = any(set(formats) == set(f) for f, _ in BLOCKS.values()) or set(formats) == set(FORMATS)
+    if args.write and (
+        args.families or args.source or args.no_coremltools or args.no_coreai_torch or not whole
+    ):
+        parser.error(
+            "--write records whole tables: every family and source, the Core ML formats (with ct.convert), "
+            "Core AI (with coreai-torch), or both"
+        )
     rows: list[Row] = []
     begun = time.perf_counter()
-    sources, formats = args.source or list(SOURCES), args.format or list(FORMATS)
     with tempfile.TemporaryDirectory() as tmp:
-        ct = None if args.no_coremltools else Coremltools(Path(tmp))
+        coreml = set(formats) & set(BLOCKS["families"][0])
+        ct = None if args.no_coremltools or not coreml else Coremltools(Path(tmp))
         for name in args.families or known:
             print(f"families: {name} ...", file=sys.stderr, flush=True)
-            rows += run_family(name, known[name], sources, formats, args.target, Path(tmp), ct)
+            done = run_family(
+                name, known[name], sources, formats, args.target, Path(tmp), ct, not args.no_coreai_torch
+            )
+            for row in done:  # as it goes: a whole run takes an hour
+                cells = (row.converted, row.matched, row.rel, row.coreai_torch)
+                print(f"families: {name} {row.source} {row.format}: {' | '.join(cells)}", file=sys.stderr)
+            rows += done
         if ct:
             print("families: waiting for ct.convert ...", file=sys.stderr, flush=True)
             outcomes = ct.results()
             for row in rows:
                 row.coremltools = outcomes.get(f"{row.family}.{row.source}", "-")
-    table, line = render(rows), summary(rows)
-    line += f" ({time.perf_counter() - begun:.0f} s in all)"
-    print(table)
-    print(line)
+    seconds = time.perf_counter() - begun
+    print(render(rows))
+    print(f"{summary(rows)} ({seconds:.0f} s in all)")
     if args.write:
-        write_doc(table, line)
+        write_doc(rows, seconds)
     return 0 if all(r.passed for r in rows) else 1
 
 

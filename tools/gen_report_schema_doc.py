@@ -53,9 +53,11 @@ MEANINGS = {
     "$.inputs[].name": "The input's name.",
     "$.inputs[].model_dtype": 'Its dtype in the source model, e.g. "int64", "bool", "float16".',
     "$.inputs[].coreml_dtype": 'Its dtype as a Core ML input, e.g. "int32" (Core ML\'s only integer '
-    'multiarray); "none" when Core ML cannot take it.',
+    'multiarray); "none" when Core ML cannot take it. For a Core AI model (`backend` "Core AI"): its '
+    "dtype as a Core AI input (int64 is held as int32, `lower::index_narrow`).",
     "$.inputs[].note": "Why the Core ML dtype keeps the model's numbers and what the input indexes (e.g. "
     '"indexes an embedding of 1000 rows"), or why Core ML cannot take it; "" when nothing changes.',
+    "$.inputs[].backend": 'The model format the dtype is for: "Core ML", or "Core AI" for `--format coreai`.',
     "$.inputs[].line": "The line the report prints for the input.",
     "$.interface": "What the app feeds and gets, read from the written model's description (its "
     "inputs, then outputs, then iOS18 states); empty when no model was built (`bridgec report`).",

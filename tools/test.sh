@@ -27,5 +27,12 @@ else
   [ "${CI:-}" = "true" ] && { echo "CI needs the Swift toolchain" >&2; exit 1; }
 fi
 
+if [ "${CI:-}" = "true" ]; then
+  # The Core AI tests skip where coreai-core cannot be installed; CI must run them, in Apple's runtime.
+  "$bin/python" -c "import coreai.authoring, coreai.runtime" || { echo "CI needs coreai-core (pip install bridgec[coreai])" >&2; exit 1; }
+  # coreai-torch (Apple's converter, the dev extra) is what the Core AI benchmark and families tests measure.
+  "$bin/python" -c "import coreai_torch" 2>/dev/null || { echo "CI needs coreai-torch (pip install -e .[dev])" >&2; exit 1; }
+fi
+
 echo "==> pytest"
 "$bin/python" -m pytest -n "${BRIDGEC_TEST_WORKERS:-2}" "$@"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import onnx_graphsurgeon as gs
 
-from bridgec.backends.coreml._table import EmitterInfo
+from bridgec.backends._table import EmitterInfo
 from bridgec.backends.coreml.targets import MAX_RANK, Target, ios_name
 from bridgec.core import ir
 from bridgec.core.capabilities import NativeOp

@@ -48,4 +48,12 @@ class Capabilities(Protocol):
         ...
 
 
-__all__ = ["Capabilities", "NativeOp"]
+def own_fix(capabilities: Capabilities) -> str | None:
+    """The advice a target gives, in its own words, for nodes it cannot run (its optional
+    ``fix_for_unsupported``); None for bridgec's Core ML advice (lowering rules, custom layers, the
+    other Core ML format), which ``passes.custom`` words from the pipeline and ``custom_layers``.
+    A target with its own fix and no custom layers gets no Core ML custom layers from the passes."""
+    return getattr(capabilities, "fix_for_unsupported", None)
+
+
+__all__ = ["Capabilities", "NativeOp", "own_fix"]

@@ -12,6 +12,7 @@ import onnx_graphsurgeon as gs
 
 from bridgec import frontends
 from bridgec import passes as passes_mod
+from bridgec.backends.coreai.targets import Target as CoreAITarget
 from bridgec.backends.coreml import capabilities_for
 from bridgec.backends.coreml.targets import FORMAT_NAMES
 from bridgec.core.errors import UsageError
@@ -44,6 +45,11 @@ class Analysis:
 def analyse(request: ConversionRequest, graph: gs.Graph) -> Analysis:
     """Run the request's pipeline on ``graph`` (a conversion: every pass, the legality check too)."""
     fmt = request.format
+    if fmt == "coreai":
+        target = CoreAITarget.parse(request.target, request.avoid_ops)
+        request.say(f"running -O {request.pipeline} for {target.name} (Core AI) on {len(graph.nodes)} nodes")
+        lowered = lower(graph, request)
+        return Analysis(lowered, build(lowered))
     caps = capabilities_for(
         request.target, request.avoid_ops, "mlprogram" if fmt == "mlprogram" else "neuralnetwork"
     )

@@ -4,6 +4,7 @@ bridgec MODEL [--input NAME:DIMS] [-O PIPELINE] [--target T] [--format F] [-o OU
 bridgec passes                                                                  list passes
 bridgec report MODEL [...]                                                      op report, no conversion
 bridgec coverage [--target T]                                                   ONNX op coverage of a target
+bridgec targets                                                                 targets and the formats each takes
 
 This module runs the commands: it builds the request from the parsed arguments
 (``cli_parsers``, ``cli_requests``), runs it, prints the result and turns every outcome into one
@@ -27,11 +28,12 @@ from bridgec.driver.cli_parsers import (
     glue_bias,
     passes_parser,
     report_parser,
+    targets_parser,
     verify_parser,
 )
 from bridgec.driver.cli_requests import check_report_out, conversion_request, model_options, user_files
 
-SUBCOMMANDS = ("passes", "verify", "report", "coverage")
+SUBCOMMANDS = ("passes", "verify", "report", "coverage", "targets")
 
 
 def _print_stats(args: argparse.Namespace, ctx) -> None:
@@ -146,6 +148,14 @@ def _cmd_coverage(argv: list[str]) -> int:
     return 0
 
 
+def _cmd_targets(argv: list[str]) -> int:
+    args = targets_parser().parse_args(argv)
+    from bridgec.driver import targets
+
+    print(targets.render(args.format))
+    return 0
+
+
 def _cmd_passes(argv: list[str]) -> int:
     args = passes_parser().parse_args(argv)
     from bridgec.passes import PIPELINE_DOCS, PIPELINES, REGISTRY, pipeline_ids
@@ -231,6 +241,7 @@ def _run(argv: list[str], debug: bool) -> int:
                 "verify": _cmd_verify,
                 "report": _cmd_report,
                 "coverage": _cmd_coverage,
+                "targets": _cmd_targets,
             }[argv[0]](argv[1:])
         else:
             code = _cmd_convert(argv)

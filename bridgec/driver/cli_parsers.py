@@ -62,9 +62,10 @@ def _add_model_args(parser: Parser) -> None:
     )
     parser.add_argument(
         "--target",
-        default=DEFAULT_TARGET,
+        default=None,  # iOS15 for Core ML, iOS27 for --format coreai
         metavar="OS",
-        help=f"deployment target: {', '.join(SPEC_VERSIONS)} (default {DEFAULT_TARGET}). It fixes the "
+        help=f"deployment target: {', '.join(SPEC_VERSIONS)} (default {DEFAULT_TARGET}), or iOS27 / macOS27 "
+        "for --format coreai (its default iOS27). It fixes the "
         "Core ML features the model may use; ML Programs need iOS15 / macOS12 or newer",
     )
     parser.add_argument(
@@ -73,13 +74,14 @@ def _add_model_args(parser: Parser) -> None:
         default=[],
         metavar="OP",
         help="treat an ONNX op as missing on the target (repeatable), so lowering picks "
-        "another form, e.g. --avoid-op Clip gives the ReLU-only hardtanh",
+        "another form, e.g. --avoid-op Clip gives hardtanh as max/min, with --avoid-op Max too the ReLU-only form",
     )
     parser.add_argument(
         "--format",
-        choices=FORMATS,
+        choices=(*FORMATS, "coreai"),
         default="auto",
-        help="Core ML model format: mlprogram (.mlpackage; iOS15+, fp16, the Neural Engine's format, no "
+        help="model format: coreai (.aimodel, Apple's Core AI for iOS27 / macOS27, checked in Apple's own "
+        "runtime; needs pip install bridgec[coreai]), or a Core ML model format: mlprogram (.mlpackage; iOS15+, fp16, the Neural Engine's format, no "
         "custom layers) or neuralnetwork (.mlmodel; the format with custom layers). auto (default) "
         "writes an ML Program when no custom layer remains and the target runs one, else a "
         "NeuralNetwork, and says why",
@@ -420,19 +422,23 @@ def report_parser() -> Parser:
 
 
 def coverage_parser() -> Parser:
+    from bridgec.backends.coreai.targets import DEFAULT_TARGET as COREAI_TARGET
+    from bridgec.backends.coreai.targets import FORMAT as COREAI
+    from bridgec.backends.coreai.targets import TARGETS as COREAI_TARGETS
     from bridgec.backends.coreml.targets import DEFAULT_TARGET, FORMAT_NAMES, SPEC_VERSIONS
 
     parser = Parser(
         prog="bridgec coverage",
-        description="Every operator of the default ONNX domain (latest opset) on a Core ML target: native, "
-        "lowered by a rule, custom layer with a bundled kernel, or unsupported; with attribute "
+        description="Every operator of the default ONNX domain (latest opset) on a Core ML or Core AI target: "
+        "native, lowered by a rule, custom layer with a bundled kernel, or unsupported; with attribute "
         "restrictions and, with --node-tests, ONNX's backend node-test results through bridgec.",
     )
     parser.add_argument(
         "--target",
-        default=DEFAULT_TARGET,
+        default=None,  # the format's default
         metavar="OS",
-        help=f"deployment target: {', '.join(SPEC_VERSIONS)} (default {DEFAULT_TARGET})",
+        help=f"deployment target: {', '.join(SPEC_VERSIONS)} (default {DEFAULT_TARGET}), or "
+        f"{' / '.join(COREAI_TARGETS)} with --model-format {COREAI} (default {COREAI_TARGET})",
     )
     parser.add_argument(
         "--format",
@@ -442,16 +448,32 @@ def coverage_parser() -> Parser:
     )
     parser.add_argument(
         "--model-format",
-        choices=tuple(FORMAT_NAMES),
+        choices=(*FORMAT_NAMES, COREAI),
         default="neuralnetwork",
-        help="Core ML model format to report on (default neuralnetwork)",
+        help="model format to report on (default neuralnetwork; coreai: a Core AI .aimodel)",
     )
     parser.add_argument(
         "--node-tests",
         action="store_true",
-        help="also run ONNX's backend node tests through bridgec (convert + reference executor; minutes)",
+        help="also run ONNX's backend node tests through bridgec (convert + reference executor, or for "
+        "coreai Apple's runtime in one child process; minutes)",
     )
     parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="write to FILE instead of stdout")
+    return parser
+
+
+def targets_parser() -> Parser:
+    parser = Parser(
+        prog="bridgec targets",
+        description="Every --target and the model formats it takes: Core ML NeuralNetwork, Core ML ML Program, "
+        "Core AI.",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("table", "markdown", "json"),
+        default="table",
+        help="output format (default table)",
+    )
     return parser
 
 

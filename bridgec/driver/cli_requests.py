@@ -213,7 +213,12 @@ def model_options(args: argparse.Namespace) -> dict:
     from bridgec.backends.coreml.targets import Target
     from bridgec.frontends import parse_input_specs
 
-    Target.parse(args.target)  # a wrong --target fails now, not after loading the model
+    if getattr(args, "format", None) == "coreai":
+        from bridgec.backends.coreai.targets import Target as CoreAITarget
+
+        CoreAITarget.parse(args.target)  # iOS27 / macOS27 only: a lower one fails now, in one line
+    else:
+        Target.parse(args.target)  # a wrong --target fails now, not after loading the model
     empty = [op for op in args.avoid_op if not op.strip()]
     if empty:
         raise UsageError("--avoid-op '': give an ONNX op type, e.g. --avoid-op Clip")

@@ -115,6 +115,10 @@ def convert(model: ConversionRequest | str | os.PathLike, **options) -> Conversi
 
 
 def run(request: ConversionRequest) -> Conversion:
+    if request.format == "coreai":  # a Core AI model: its own emit, check and write stages
+        from bridgec.driver import convert_coreai
+
+        return convert_coreai.run(request, load, _prepare_check, Conversion)
     validate(request)
     source = load(request)
     prepared = _prepare_check(request, source)

@@ -1,5 +1,5 @@
 """Per-target op coverage: every operator of the default ONNX domain and what bridgec does with it on
-a Core ML target (the statuses, and the tables that render them).
+a Core ML or Core AI target (the statuses, and the tables that render them).
 
 Nothing here is a hand list, and nothing is converted to find out. An op's status comes from the
 machinery a conversion uses:
@@ -63,7 +63,25 @@ class Coverage:
 
     @property
     def format_name(self) -> str:
-        return "ML Program" if self.format == "mlprogram" else "NeuralNetwork"
+        return {"mlprogram": "ML Program", "coreai": "Core AI"}.get(self.format, "NeuralNetwork")
+
+    @property
+    def product(self) -> str:
+        """The model kind in words: "Core ML NeuralNetwork", "Core ML ML Program" or "Core AI"."""
+        return self.format_name if self.format == "coreai" else f"Core ML {self.format_name}"
+
+    @property
+    def custom_kind(self) -> str:
+        if self.format == "coreai":
+            return "custom kernels (coreai.metal4_kernel, Metal source from the bundled kernels)"
+        return "custom layers with bundled Swift/Metal kernels"
+
+    @property
+    def runner(self) -> str:
+        """What runs the converted node tests."""
+        if self.format == "coreai":
+            return "Apple's Core AI runtime (coreai-core, one child process for all)"
+        return "the reference executor"
 
     def counts(self) -> dict[str, int]:
         found = Counter(o.status for o in self.ops)
@@ -78,8 +96,8 @@ class Coverage:
         removed = f", drops {c['removed']} as inference no-ops" if c["removed"] else ""
         text = (
             f"Of the {len(self.ops)} operators of the default ONNX domain (opset {latest_opset()}), "
-            f"Core ML {self.format_name} for {self.target_name} runs {c['native']} natively, {c['lowered']} "
-            f"through lowering rules, {c['custom']} as custom layers with bundled Swift/Metal kernels"
+            f"{self.product} for {self.target_name} runs {c['native']} natively, {c['lowered']} "
+            f"through lowering rules, {c['custom']} as {self.custom_kind}"
             f"{removed}; "
             f"{c['unsupported']} are unsupported."
         )
@@ -158,7 +176,7 @@ class Coverage:
             "## ONNX backend node tests",
             "",
             f"{len(self.tests)} node tests (`onnx.backend.test` node cases, onnx {_onnx_version()}), each "
-            f"converted with `-O {PIPELINE}` for {self.target} and run by the reference executor, "
+            f"converted with `-O {PIPELINE}` for {self.target} and run by {self.runner}, "
             f"compared with the test's rtol/atol: **{t['passed']} passed, {t['failed']} failed, "
             f"{t['skipped']} skipped**.",
             "",
@@ -311,17 +329,28 @@ def _from_plan(found: NodePlan, node: gs.Node, caps: Capabilities) -> tuple[str,
     if found.status == REMOVED:
         return REMOVED, f"by {found.rule}", ""
     if found.status == CUSTOM:
+        custom_kernel = getattr(caps, "custom_kernel", None)  # a format that carries the kernel itself
+        if custom_kernel is not None:
+            op, domain = node.op, node.domain
+            node.op, node.domain = (
+                found.custom_class,
+                ir.CUSTOM_DOMAIN,
+            )  # as custom::tag_custom_layers tags it
+            try:
+                kinds, how = custom_kernel(node)
+            finally:
+                node.op, node.domain = op, domain
+            return CUSTOM, how, kinds
         return CUSTOM, kernel_note(found.custom_class), f"{kernel_kinds(found.custom_class)} kernels"
     return None
 
 
 def classify(target: str | None = None, format: str = "neuralnetwork") -> Coverage:
     """The static part: every ONNX op's status on ``target`` in ``format`` (no node tests)."""
-    from bridgec.backends.coreml import capabilities_for
     from bridgec.driver.report import kernel_kinds
     from bridgec.runtime_kernels.catalog import kernel_for_op
 
-    caps = capabilities_for(target, (), format)
+    caps = capabilities(target, format)
     name = caps.target.name
     rules = _lowering_rules()
     result = []
@@ -354,10 +383,21 @@ def classify(target: str | None = None, format: str = "neuralnetwork") -> Covera
                     ),
                 )
             else:
-                what = "Core ML layer" if format == "neuralnetwork" else "MIL op"
+                what = {"neuralnetwork": "Core ML layer", "coreai": "Core AI op"}.get(format, "MIL op")
                 status, how = UNSUPPORTED, f"no {what}, lowering rule or kernel"
         result.append(OpStatus(op, since, status, how, restrictions, evidence))
     return Coverage(caps.description, name, result, format=format)
+
+
+def capabilities(target: str | None, format: str) -> Capabilities:
+    """The capabilities a conversion to ``format`` for ``target`` plans with (Core AI or Core ML)."""
+    if format == "coreai":
+        from bridgec.backends.coreai.capabilities import capabilities_for as coreai_capabilities
+
+        return coreai_capabilities(target)
+    from bridgec.backends.coreml import capabilities_for
+
+    return capabilities_for(target, (), format)
 
 
 def build(
@@ -381,6 +421,7 @@ __all__ = [
     "NodeTest",
     "OpStatus",
     "build",
+    "capabilities",
     "classify",
     "onnx_ops",
     "plan_probe",

@@ -127,7 +127,12 @@ def _stage_and_swap(model: BuiltModel, output: Path, extra: Mapping[Path, bytes]
     for folder in {target.parent, *(path.parent for path in destinations)}:
         # first, so that what a killed run had moved aside is back before anything is judged
         clean_stale(folder)
-    if model.format == "mlprogram":
+    if model.format == "coreai":  # an .aimodel is a folder too: replaced only if it is one
+        if os.path.lexists(target) and not (target / "main.mlirb").is_file():
+            raise UsageError(
+                f"{output} exists and is not a Core AI model (no main.mlirb); move it away or choose -o"
+            )
+    elif model.format == "mlprogram":
         problem = files.package_problem(target) if os.path.lexists(target) else None
         if problem:
             raise UsageError(

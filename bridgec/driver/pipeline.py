@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 import onnx_graphsurgeon as gs
 
 from bridgec import passes as passes_mod
+from bridgec.backends.coreai.capabilities import capabilities_for as coreai_capabilities
+from bridgec.backends.coreai.targets import Target as CoreAITarget
 from bridgec.backends.coreml import capabilities_for
 from bridgec.backends.coreml import state as coreml_state
 from bridgec.backends.coreml.targets import FORMATS, MLPROGRAM_MIN_SPEC, Target
@@ -43,7 +45,7 @@ def run_pipeline(
     """One run of the request's pipeline (``request.pipeline`` with ``request.passes``) for
     ``target``, a format already chosen: the source ops, the rewritten graph, the pass context."""
     options = request.passes
-    caps = capabilities_for(target)
+    caps = coreai_capabilities(target) if target.format == "coreai" else capabilities_for(target)
     source = [(node.name, ir.op_label(node)) for node in graph.nodes]
     built = passes_mod.pipeline(request.pipeline, options.passes, options.disable)
     ctx = passes_mod.PassContext(
@@ -84,6 +86,10 @@ def lower(graph: gs.Graph, request: ConversionRequest) -> Lowered:
     Program (iOS15+) unless custom layers remain, since only a NeuralNetwork carries them, or the
     request already rules it out (``request.neuralnetwork_only()``)."""
     format, options = request.format, request.passes
+    if format == "coreai":  # one format, one op table: no choice to make
+        target = CoreAITarget.parse(request.target, request.avoid_ops)
+        source, out, ctx = run_pipeline(graph, request, target)
+        return Lowered(source, out, ctx, "coreai", "--format coreai")
     if format not in FORMATS:
         raise UsageError(f"unknown --format {format!r}; choose one of: {', '.join(FORMATS)}")
     nn = Target.parse(request.target, request.avoid_ops)

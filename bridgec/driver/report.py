@@ -129,15 +129,16 @@ class InputDtype:
 
     name: str
     model_dtype: str
-    coreml_dtype: str  # "none" when Core ML cannot take the input
+    coreml_dtype: str  # "none" when Core ML cannot take the input (for --format coreai: Core AI's dtype)
     note: str
+    backend: str = "Core ML"  # or "Core AI" (``backends.coreai.inputs.interface_dtypes``)
 
     @property
     def line(self) -> str:
         if self.coreml_dtype == "none":
-            return f"{self.name}: {self.model_dtype} in the model, not a Core ML input ({self.note})"
+            return f"{self.name}: {self.model_dtype} in the model, not a {self.backend} input ({self.note})"
         same = self.coreml_dtype == self.model_dtype
-        in_coreml = "also in Core ML" if same else f"{self.coreml_dtype} in Core ML"
+        in_coreml = f"also in {self.backend}" if same else f"{self.coreml_dtype} in {self.backend}"
         return f"{self.name}: {self.model_dtype} in the model, {in_coreml}" + (
             f" ({self.note})" if self.note else ""
         )
@@ -417,6 +418,9 @@ def build(analysis: Lowered, check: object = None) -> Report:
             spec = kernel_for_op(*_key_of(tagged[-1].source_op if tagged else label))
             kernel = kernel_kinds(spec.class_name) if spec else "none"
             status, how = "custom", kernel_note(node.op, bundled=spec is not None)
+            custom_kernel = getattr(caps, "custom_kernel", None)  # a format that carries the kernel itself
+            if custom_kernel is not None and spec is not None:
+                kernel, how = custom_kernel(node)
         elif node is not None:
             reason = caps.unsupported_reason(node)
             if reason:
@@ -459,6 +463,8 @@ def input_dtypes(analysis: Lowered) -> list[InputDtype]:
     odd = [t for t in graph.inputs if t.dtype is not None and np.dtype(t.dtype) != np.float32]
     if not odd:
         return []
+    if analysis.format == "coreai":
+        return _coreai_input_dtypes(graph, odd)
     try:
         changes = interface_dtypes(graph, analysis.format, analysis.context.capabilities.target.ios)
         refused = ""
@@ -479,4 +485,24 @@ def input_dtypes(analysis: Lowered) -> list[InputDtype]:
             notes.append(values.describe())
         coreml = dtype_name(change.coreml_dtype) if change else model
         found.append(InputDtype(tensor.name, model, coreml, "; ".join(notes)))
+    return found
+
+
+def _coreai_input_dtypes(graph, odd) -> list[InputDtype]:
+    """The Core AI side of ``input_dtypes``: what the app feeds (``backends.coreai.inputs``)."""
+    from bridgec.backends.coreai.inputs import interface_dtypes
+    from bridgec.core.errors import ConversionError
+
+    try:
+        changed, refused = {c.name: c for c in interface_dtypes(graph) if c.kind == "input"}, ""
+    except ConversionError as exc:  # the report still says what the input is; the conversion refuses
+        changed, refused = {}, str(exc)
+    found = []
+    for tensor in odd:
+        model, change = dtype_name(tensor.dtype), changed.get(tensor.name)
+        if refused:
+            found.append(InputDtype(tensor.name, model, "none", refused, "Core AI"))
+        else:
+            held = dtype_name(change.coreai_dtype) if change else model
+            found.append(InputDtype(tensor.name, model, held, change.why if change else "", "Core AI"))
     return found

@@ -64,6 +64,7 @@ SCHEMA: dict = {
                     "model_dtype": {"type": "string"},
                     "coreml_dtype": {"type": "string"},
                     "note": {"type": "string"},
+                    "backend": {"type": "string", "enum": ["Core ML", "Core AI"]},
                     "line": {"type": "string"},
                 },
             },

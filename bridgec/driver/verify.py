@@ -37,6 +37,7 @@ RUNTIME_TITLES = {
     "onnx_after": "onnxruntime, after -O {pipeline}",
     "coreml_reference": "Core ML, reference executor",
     "coreml": "Core ML, macOS runtime",
+    "coreai": "Core AI, Apple's runtime (coreai-core)",
 }
 
 
@@ -152,10 +153,32 @@ def verify(
         frontend=frontend,
         progress=progress,
     )
+    if request.format == "coreai":
+        from bridgec.driver import convert_coreai
+
+        convert_coreai.validate(request)  # what --format coreai refuses, before the slow part
     lowered = lower(before.copy(), request)
     after, ctx = lowered.graph, lowered.context
     say("running onnxruntime on the graph after the passes")
     outputs["onnx_after"] = runtimes.run_onnxruntime(after, feeds, intermediates=per_node)
+    if lowered.format == "coreai":
+        from bridgec.driver import convert_coreai
+
+        say("building the Core AI model and running it in Apple's Core AI runtime")
+        outputs["coreai"] = convert_coreai.run_program(
+            after.copy(), ctx.capabilities.target, model.name, feeds
+        )
+        notes.append(f"Core AI: .aimodel for {ctx.capabilities.target.name}, {precision} ({lowered.reason})")
+        result = _result(reference, feeds, outputs, output_names, tolerance, notes, ctx, lowered)
+        if per_node:  # Apple's runtime gives the graph's outputs only: the passes' stage is compared
+            _per_node(
+                result,
+                [("onnx_before -> onnx_after", outputs["onnx_after"], outputs["onnx_before"])],
+                after,
+                tolerance,
+                ctx,
+            )
+        return result
     say(f"building the Core ML model ({lowered.format})")
     built = build_model(after.copy(), ctx.capabilities.target, precision=precision, progress=progress)
     say("running the Core ML model in the reference executor")
@@ -175,6 +198,25 @@ def verify(
     else:
         notes.append(f"Core ML runtime: {unavailable}")
 
+    result = _result(reference, feeds, outputs, output_names, tolerance, notes, ctx, lowered)
+    if unchecked:
+        result.comparisons += [
+            Comparison(n, "coreml_reference", float("nan"), float("nan"), False, unchecked)
+            for n in output_names
+        ]
+    result.report.interface = describe_interface(built.spec)
+    if per_node:
+        stages = [("onnx_before -> onnx_after", outputs["onnx_after"], outputs["onnx_before"])]
+        if "coreml_reference" in outputs:
+            stages.append(
+                ("onnx_after -> coreml_reference", outputs["coreml_reference"], outputs["onnx_after"])
+            )
+        _per_node(result, stages, after, tolerance, ctx)
+    return result
+
+
+def _result(reference, feeds, outputs, output_names, tolerance, notes, ctx, lowered) -> VerifyResult:
+    """Every runtime's outputs against the reference's, and the op report (for --report-out)."""
     comparisons = []
     for runtime, values in outputs.items():
         if runtime == reference:
@@ -184,29 +226,20 @@ def verify(
                 np.asarray(values[name]), outputs[reference][name], tolerance
             )
             comparisons.append(Comparison(name, runtime, max_abs, max_rel, ok, note))
-    if unchecked:
-        comparisons += [
-            Comparison(n, "coreml_reference", float("nan"), float("nan"), False, unchecked)
-            for n in output_names
-        ]
     result = VerifyResult(
         reference, feeds, {k: {n: v[n] for n in output_names} for k, v in outputs.items()}, comparisons, notes
     )
     result.context = ctx
-    result.report = build_report(lowered)  # the op report, for --report-out
-    result.report.interface = describe_interface(built.spec)
-    if per_node:
-        stages = [("onnx_before -> onnx_after", outputs["onnx_after"], outputs["onnx_before"])]
-        if "coreml_reference" in outputs:
-            stages.append(
-                ("onnx_after -> coreml_reference", outputs["coreml_reference"], outputs["onnx_after"])
-            )
-        for stage, got, want in stages:
-            found, compared = first_divergence(stage, after, got, want, tolerance, ctx.created_by)
-            result.per_node_compared[stage] = compared
-            if found:
-                result.divergences.append(found)
+    result.report = build_report(lowered)
     return result
+
+
+def _per_node(result: VerifyResult, stages, after: gs.Graph, tolerance: float, ctx) -> None:
+    for stage, got, want in stages:
+        found, compared = first_divergence(stage, after, got, want, tolerance, ctx.created_by)
+        result.per_node_compared[stage] = compared
+        if found:
+            result.divergences.append(found)
 
 
 def render(result: VerifyResult, pipeline: str, tolerance: float) -> str:

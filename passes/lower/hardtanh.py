@@ -53,6 +53,16 @@ def minimum(op, x, lo, hi):
     return op.Min(x, op.const(hi))
 
 
+def max_min(op, x, lo, hi):
+    return op.Min(op.Max(x, op.const(lo)), op.const(hi))
+
+
+def finite(lo, hi):
+    return ordered(lo, hi) or (
+        None if math.isfinite(lo) and math.isfinite(hi) else f"bounds ({lo}, {hi}) are not both finite"
+    )
+
+
 def open_above(lo, hi):
     return None if math.isfinite(lo) and hi == INF else f"bounds ({lo}, {hi}) are not (a, inf)"
 
@@ -86,6 +96,7 @@ class LowerHardTanh(RuleSet):
         Rule("hardtanh_to_clip", hardtanh, clip, ordered, "hardtanh(x, a, b) -> clip(x, a, b)"),
         Rule("hardtanh_to_max", hardtanh, maximum, open_above, "hardtanh(x, a, inf) -> max(x, a)"),
         Rule("hardtanh_to_min", hardtanh, minimum, open_below, "hardtanh(x, -inf, b) -> min(x, b)"),
+        Rule("hardtanh_to_max_min", hardtanh, max_min, finite, "hardtanh(x, a, b) -> min(max(x, a), b)"),
         Rule(
             "hardtanh_to_relus",
             hardtanh,

@@ -38,12 +38,23 @@ def hardswish_clip(op, x):
     return op.Div(op.Mul(x, op.Clip(op.Add(x, op.const(3.0)), op.const(0.0), op.const(6.0))), op.const(6.0))
 
 
+def hardswish_max_min(op, x):
+    # for targets with no clip (Core AI): clip(v, 0, 6) = min(max(v, 0), 6)
+    return op.Div(
+        op.Mul(x, op.Min(op.Max(op.Add(x, op.const(3.0)), op.const(0.0)), op.const(6.0))), op.const(6.0)
+    )
+
+
 def hardsigmoid(op, x, alpha, beta):
     return op.HardSigmoid(x, alpha=alpha, beta=beta, _domain=D)
 
 
 def hardsigmoid_clip(op, x, alpha, beta):
     return op.Clip(op.Add(op.Mul(x, op.const(alpha)), op.const(beta)), op.const(0.0), op.const(1.0))
+
+
+def hardsigmoid_max_min(op, x, alpha, beta):
+    return op.Min(op.Max(op.Add(op.Mul(x, op.const(alpha)), op.const(beta)), op.const(0.0)), op.const(1.0))
 
 
 def gelu(op, x, approximate):
@@ -158,7 +169,9 @@ class LowerKeptActivations(RuleSet):
     rules = (
         Rule("hardswish_to_hardsigmoid", hardswish, hardswish_hardsigmoid, None, "hardswish(x) -> x * hardsigmoid(x, 1/6, 1/2)"),
         Rule("hardswish_to_clip", hardswish, hardswish_clip, None, "hardswish(x) -> x * clip(x + 3, 0, 6) / 6"),
+        Rule("hardswish_to_max_min", hardswish, hardswish_max_min, None, "hardswish(x) -> x * min(max(x + 3, 0), 6) / 6", legalize=True),
         Rule("hardsigmoid_to_clip", hardsigmoid, hardsigmoid_clip, None, "hardsigmoid(x, a, b) -> clip(a x + b, 0, 1)", legalize=True),
+        Rule("hardsigmoid_to_max_min", hardsigmoid, hardsigmoid_max_min, None, "hardsigmoid(x, a, b) -> min(max(a x + b, 0), 1)", legalize=True),
         Rule("gelu_tanh_to_tanh", gelu, gelu_tanh, is_tanh, "gelu_tanh(x) -> x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))", legalize=True),
         Rule("silu_to_sigmoid", silu, silu_sigmoid, None, "silu(x) -> x * sigmoid(x)"),
         Rule("mish_to_softplus", mish, mish_softplus, None, "mish(x) -> x * tanh(softplus(x))"),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from bridgec.core import ir
 from bridgec.passes._infra import register
 from bridgec.passes._pattern import Rule, RuleSet
 
@@ -79,5 +80,46 @@ class LegalizeLayerNorm(RuleSet):
     rules = (
         Rule("layernorm_to_moments", layer_norm, normalized, known_rank, "layernorm(x, s) -> (x - mean(x)) / sqrt(mean((x - mean(x))^2) + eps) * s", legalize=True),
         Rule("layernorm_bias_to_moments", layer_norm_bias, normalized_bias, known_rank, "layernorm(x, s, b) -> (x - mean(x)) / sqrt(mean((x - mean(x))^2) + eps) * s + b", legalize=True),
+    )
+    # fmt: on
+
+
+# --- InstanceNormalization (GroupNorm(1) is exported as one) ---------------------------------------------
+# ONNX: y = scale[c] * (x - mean) / sqrt(var + epsilon) + B[c], the moments over the spatial axes
+# (2 to the last) of each sample and channel: the layer norm's body from axis 2, its per-channel
+# scale and bias broadcast as [1, C, 1, ...].
+
+
+def instance_norm(op, x, scale, bias, epsilon):
+    return op.InstanceNormalization(x, scale, bias, epsilon=epsilon)
+
+
+def _per_channel(op, value, rank: int):
+    array = ir.constant_value(value)
+    return op.const(array.reshape(1, -1, *[1] * (rank - 2)), array.dtype)
+
+
+def instance_normalized(op, x, scale, bias, epsilon):
+    rank = len(x.shape)
+    return normalized_bias(op, x, _per_channel(op, scale, rank), _per_channel(op, bias, rank), 2, epsilon)
+
+
+def constant_affine(x, scale, bias):
+    if x.shape is None or len(x.shape) < 3:
+        return f"the input's shape {x.shape} is not of a known rank >= 3"
+    if ir.constant_value(scale) is None or ir.constant_value(bias) is None:
+        return "the scale or bias is computed at run time"
+    return None
+
+
+@register
+class LegalizeInstanceNorm(RuleSet):
+    """InstanceNormalization the target lacks (Core AI has no normalization op) -> its moments."""
+
+    id = "lower::instancenorm"
+    after = ("lower::normalization",)  # which changes its rank for a target that has it at rank 4
+    # fmt: off
+    rules = (
+        Rule("instancenorm_to_moments", instance_norm, instance_normalized, constant_affine, "instance_norm(x, s, b) -> (x - mean(x)) / sqrt(mean((x - mean(x))^2) + eps) * s[c] + b[c]   (moments over axes 2..)", legalize=True),
     )
     # fmt: on

@@ -20,6 +20,7 @@ from tests.conftest import ROOT
 
 DOC = ROOT / "docs" / "coverage.md"
 ML_DOC = ROOT / "docs" / "coverage-mlprogram.md"
+AI_DOC = ROOT / "docs" / "coverage-coreai.md"
 README = ROOT / "README.md"
 STALE = "stale: run python tools/gen_coverage.py"
 
@@ -31,21 +32,25 @@ def _status(cov, op):
 def test_docs_are_current():
     """The operator tables and README numbers regenerate to what is committed (node-test results
     are taken from the committed document here; the slow test below reruns them)."""
-    recorded = coverage_docs.parse_tests(DOC.read_text())
-    ml_recorded = coverage_docs.parse_tests(ML_DOC.read_text())
-    assert recorded and len(recorded) > 1000 and ml_recorded and len(ml_recorded) > 1000
-    main_cov, others = coverage_docs.generate(recorded, ml_recorded)
+    recorded, ml_recorded, ai_recorded = (
+        coverage_docs.parse_tests(d.read_text()) for d in (DOC, ML_DOC, AI_DOC)
+    )
+    assert all(r and len(r) > 1000 for r in (recorded, ml_recorded, ai_recorded))
+    main_cov, others = coverage_docs.generate(recorded, ml_recorded, ai_recorded)
     assert coverage_docs.document(main_cov, others) == DOC.read_text(), STALE
     assert coverage_docs.mlprogram_document(others) == ML_DOC.read_text(), STALE
+    assert coverage_docs.coreai_document(others) == AI_DOC.read_text(), STALE
     assert coverage_docs.readme_block(main_cov, others) in README.read_text(), STALE
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fmt", ["neuralnetwork", "mlprogram"])
+@pytest.mark.parametrize("fmt", ["neuralnetwork", "mlprogram", "coreai"])
 def test_node_test_results_are_current(fmt):
-    doc, target = (
-        (DOC, coverage_docs.DOC_TARGET) if fmt == "neuralnetwork" else (ML_DOC, coverage_docs.ML_DOC_TARGET)
-    )
+    doc, target = {
+        "neuralnetwork": (DOC, coverage_docs.DOC_TARGET),
+        "mlprogram": (ML_DOC, coverage_docs.ML_DOC_TARGET),
+        "coreai": (AI_DOC, coverage_docs.AI_DOC_TARGET),
+    }[fmt]
     recorded = coverage_docs.parse_tests(doc.read_text())
     fresh = node_tests.run_node_tests(target, format=fmt)
     changed = [(a, b) for a, b in zip(recorded, fresh, strict=False) if a != b]
@@ -168,10 +173,18 @@ def test_gen_coverage_check_names_a_stale_file(tmp_path, monkeypatch, capsys):
     from tools import gen_coverage
 
     doc, ml_doc, readme = tmp_path / "coverage.md", tmp_path / "coverage-mlprogram.md", tmp_path / "README.md"
+    ai_doc = tmp_path / "coverage-coreai.md"
     doc.write_text(DOC.read_text())
     ml_doc.write_text(ML_DOC.read_text())
+    ai_doc.write_text(AI_DOC.read_text())
     readme.write_text(README.read_text())
-    for name, value in (("DOC", doc), ("ML_DOC", ml_doc), ("README", readme), ("ROOT", tmp_path)):
+    for name, value in (
+        ("DOC", doc),
+        ("ML_DOC", ml_doc),
+        ("AI_DOC", ai_doc),
+        ("README", readme),
+        ("ROOT", tmp_path),
+    ):
         monkeypatch.setattr(gen_coverage, name, value)
     assert gen_coverage.main(["--check", "--static"]) == 0
     doc.write_text(doc.read_text().replace("| `Relu` | 14 | native |", "| `Relu` | 14 | lowered |"))
@@ -182,4 +195,4 @@ def test_gen_coverage_check_names_a_stale_file(tmp_path, monkeypatch, capsys):
     assert "coverage.md is stale" in out and "README.md is stale" in out
     assert gen_coverage.main(["--static"]) == 0
     assert doc.read_text() == DOC.read_text() and readme.read_text() == README.read_text()
-    assert ml_doc.read_text() == ML_DOC.read_text()
+    assert ml_doc.read_text() == ML_DOC.read_text() and ai_doc.read_text() == AI_DOC.read_text()

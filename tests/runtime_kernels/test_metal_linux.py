@@ -13,10 +13,8 @@ compared with the numpy reference in float16 within the catalog's float16 tolera
 from __future__ import annotations
 
 import concurrent.futures
-import importlib.util
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -24,6 +22,7 @@ import numpy as np
 import pytest
 
 from bridgec.runtime_kernels import catalog
+from tests.helpers import load_tool
 
 REPO = Path(__file__).resolve().parents[2]
 SHIM = REPO / "tools" / "metal_linux"
@@ -47,32 +46,17 @@ HALF_SPECIALS = np.array(
 )
 
 
-def _compiler() -> str | None:
-    for name in ("g++", "clang++", "c++"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
-
-
 def _gen():
-    path = REPO / "tools" / "gen_kernel_goldens.py"
-    spec = importlib.util.spec_from_file_location("gen_kernel_goldens", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("tools/gen_kernel_goldens.py")
+
+
+# The compiler and compile step shared with the Metal 4 (Core AI) adapter's harness.
+cxx_tools = load_tool("tools/metal_linux/metal4_run.py")
+_compiler = cxx_tools.compiler
 
 
 def kernel_functions(metal_file: Path) -> list[str]:
     return re.findall(r"^kernel\s+void\s+(\w+)\s*\(", metal_file.read_text(), flags=re.MULTILINE)
-
-
-def _compile(cxx: str, source: Path, obj: Path) -> None:
-    cmd = [cxx, "-std=c++17", "-O1", "-Wall", "-Wno-attributes", "-Wno-unused-function"]
-    cmd += ["-I", str(SHIM / "include"), "-I", str(SHIM), "-c", str(source), "-o", str(obj)]
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    assert done.returncode == 0, f"compiling {source.name} failed:\n{' '.join(cmd)}\n{done.stderr}"
 
 
 def build_harness(cxx: str, workdir: Path, metal_files: list[Path]) -> Path:
@@ -85,7 +69,7 @@ def build_harness(cxx: str, workdir: Path, metal_files: list[Path]) -> Path:
         sources.append(wrapper)
     objects = [workdir / f"{src.stem}.o" for src in sources]
     with concurrent.futures.ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
-        list(pool.map(_compile, [cxx] * len(sources), sources, objects))
+        list(pool.map(cxx_tools.compile_object, [cxx] * len(sources), sources, objects))
     exe = workdir / "metal_harness"
     done = subprocess.run([cxx, *map(str, objects), "-o", str(exe)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
@@ -146,19 +130,7 @@ def make_input(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
 
 def assert_close(got: np.ndarray, ref: np.ndarray, tolerance: tuple[float, float], what: str) -> None:
     assert got.dtype == ref.dtype == np.float16
-    g, r = got.astype(np.float64), ref.astype(np.float64)
-    nan = np.isnan(r)
-    assert np.array_equal(np.isnan(g), nan), f"{what}: NaN positions differ"
-    inf = np.isinf(r)
-    assert np.array_equal(g[inf], r[inf]), f"{what}: infinities differ"
-    atol, rtol = tolerance
-    finite = ~nan & ~inf
-    with np.errstate(invalid="ignore"):
-        bad = ~(np.abs(g - r) <= atol + rtol * np.abs(r)) & finite
-    if bad.any():
-        i = np.flatnonzero(bad.reshape(-1))[:5]
-        x = r.reshape(-1)[i]
-        raise AssertionError(f"{what}: {bad.sum()} element(s) off, e.g. got {g.reshape(-1)[i]} expected {x}")
+    cxx_tools.assert_close(got, ref, tolerance, what)
 
 
 def test_every_catalog_gpu_source_defines_its_functions():

@@ -7,6 +7,7 @@
 //   - `half` = _Float16 (IEEE 754 binary16); vector types {half,float,short,ushort,int,uint,bool}
 //     {2,3,4} with .x .y .z .w and the .xy swizzle (read only), broadcast and converting
 //     constructors, element-wise arithmetic, comparison and bitwise operators;
+//   - tensor<T, dextents<I, 1>, tensor_handle> (a Metal 4 tensor of rank 1) over a CPU buffer;
 //   - texture2d_array<T, access::read|write> over a CPU texel store (4 lanes per texel) that
 //     aborts on any out-of-range access; a read-only texture has no write() (compile error);
 //   - as_type, select, clamp, min, max (vector arguments of one type, as Metal declares them), fmin, fmax, abs, fabs, exp, exp2, log, log2, tanh, erf,
@@ -381,6 +382,36 @@ struct texture2d_array {
         size_t i = store->index(coord.x, coord.y, slice, "write");
         store->texels[i] = value;
         store->writes[i] += 1;
+    }
+};
+
+// Metal 4 tensors, as Core AI's coreai.metal4_kernel binds them (tensor<device T, dextents<int, R>,
+// tensor_handle>): a view of a CPU buffer with its extents. Only rank 1 is used (bridgec's Metal 4
+// adapter, runtime_kernels/metal4.py, flattens); element access out of range aborts, as a texture's does.
+struct tensor_handle {};
+
+template <class I, int R>
+struct dextents {
+    I extents[R];
+};
+
+template <class T, class Extents, class Handle = tensor_handle>
+struct tensor;
+
+template <class T, class I, class Handle>
+struct tensor<T, dextents<I, 1>, Handle> {
+    T* data = nullptr;
+    dextents<I, 1> shape{};
+    std::vector<unsigned>* writes = nullptr;  // optional: counts writes per element
+    I get_extent(int dim) const { return dim == 0 ? shape.extents[0] : I(1); }
+    T& operator[](I i) const {
+        if (i < 0 || i >= shape.extents[0]) {
+            std::fprintf(stderr, "metal_shim: out-of-range tensor access at %lld of %lld\n", (long long)i,
+                         (long long)shape.extents[0]);
+            std::abort();
+        }
+        if (writes != nullptr) (*writes)[size_t(i)] += 1;
+        return data[i];
     }
 };
 

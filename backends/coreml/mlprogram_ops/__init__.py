@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from bridgec.backends.coreml._table import Check, EmitterInfo, EmitterTable
+from bridgec.backends._table import Check, EmitterInfo, EmitterTable
 from bridgec.backends.coreml.targets import spec_version_of_ios
 from bridgec.core import ir
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import onnx_graphsurgeon as gs
 
-from bridgec.backends.coreml._table import Check, EmitterInfo, EmitterTable
+from bridgec.backends._table import Check, EmitterInfo, EmitterTable
 from bridgec.core import ir
 
 if TYPE_CHECKING:

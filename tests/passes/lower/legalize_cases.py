@@ -58,6 +58,43 @@ def assert_rule_fires(
         np.testing.assert_allclose(emitted[tensor.name], expect, atol=1e-5, rtol=1e-5)
 
 
+def assert_core_ai_rule_fires(text: str, pass_id: str, rule: str, expected: list[str], folder) -> None:
+    """The rule fires for Core AI where its table refuses the node, leaves only nodes Core AI takes,
+    and keeps the numbers: onnxruntime on the lowered graph, then the built ``.aimodel`` in Apple's
+    runtime (where coreai-core is installed), both against onnxruntime on the original graph."""
+    import pytest
+
+    from bridgec.backends.coreai.capabilities import capabilities_for as coreai_capabilities
+
+    graph = graph_from_text(text)
+    graph.fold_constants().cleanup()  # Constant nodes -> constants, as the passes see them
+    feeds = feeds_for(graph)
+    want = run_graph(graph, feeds)
+    before = graph.copy()
+    caps = coreai_capabilities("iOS27")
+    assert [n.name for n in graph.nodes if caps.unsupported_reason(n)]
+    context = passes.PassContext(capabilities=caps)
+    lowered = passes.Pipeline([passes.create(pass_id)]).run(graph, context=context)
+    assert op_types(lowered) == expected
+    assert context.rule_hits[f"{pass_id}/{rule}"] == 1
+    assert_io_kept(before, lowered)
+    assert not [(n.name, caps.unsupported_reason(n)) for n in lowered.nodes if caps.unsupported_reason(n)]
+    for got, expect in zip(run_graph(lowered, feeds), want, strict=True):
+        np.testing.assert_allclose(got, expect, rtol=1e-5, atol=1e-5)
+    pytest.importorskip(
+        "coreai.authoring", reason="coreai-core is not installed (pip install bridgec[coreai])"
+    )
+    from bridgec.backends.coreai.builder import build_program
+    from bridgec.backends.coreai.run import run_model
+
+    lowered.fold_constants().cleanup()
+    path = folder / "m.aimodel"
+    build_program(lowered, caps.target).save(path)
+    got = run_model(path, feeds)
+    for tensor, expect in zip(lowered.outputs, want, strict=True):
+        np.testing.assert_allclose(got[tensor.name], expect, rtol=1e-5, atol=1e-5)
+
+
 def assert_rule_does_not_fire(text: str, fmt: str, pass_id: str) -> None:
     graph = graph_from_text(text)
     before = op_types(graph)

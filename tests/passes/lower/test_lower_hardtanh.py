@@ -34,8 +34,10 @@ CASES = [
     (-2.0, 2.0, (), ["Clip"]),
     (-math.inf, 1.5, (), ["Clip"]),
     (0.0, math.inf, ("Relu",), ["Clip"]),  # relu avoided: Clip with an open max
-    (0.0, 6.0, ("Clip",), ["Add", "Relu", "Relu", "Sub", "Sub", "Sub"]),  # relu(x-a) - relu(x-b) + a
-    (-2.0, 2.0, ("Clip",), ["Add", "Relu", "Relu", "Sub", "Sub", "Sub"]),
+    (0.0, 6.0, ("Clip",), ["Max", "Min"]),  # min(max(x, a), b): exact, before the relu form
+    (-2.0, 2.0, ("Clip",), ["Max", "Min"]),
+    (0.0, 6.0, ("Clip", "Max"), ["Add", "Relu", "Relu", "Sub", "Sub", "Sub"]),  # relu(x-a) - relu(x-b) + a
+    (-2.0, 2.0, ("Clip", "Min"), ["Add", "Relu", "Relu", "Sub", "Sub", "Sub"]),
     (-1.0, math.inf, ("Clip",), ["Max"]),  # max(x, a): exact, before the relu form
     (-math.inf, 1.5, ("Clip",), ["Min"]),  # min(x, b)
     (-1.0, math.inf, ("Clip", "Max"), ["Add", "Relu", "Sub"]),  # relu(x - a) + a

@@ -1,21 +1,20 @@
-"""What the NeuralNetwork layer table (``neuralnetwork_layers/``) and the ML Program MIL table
-(``mlprogram_ops/``) share: the emitter's key and restrictions, and a table collected lazily from
-one module per op family."""
+"""What every backend's emitter table shares (Core ML's NeuralNetwork layers ``coreml/neuralnetwork_layers/``
+and ML Program MIL ops ``coreml/mlprogram_ops/``, Core AI's ``coreai/ops/``): the emitter's key and
+restrictions, and a table collected lazily from one module per op family. It imports no backend, so
+the backends share it without importing each other."""
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import onnx_graphsurgeon as gs
 
 from bridgec.core import ir
 
-if TYPE_CHECKING:
-    from bridgec.backends.coreml.targets import Target
-
-Check = Callable[[gs.Node, "Target"], "str | None"]
+# (node, the backend's Target) -> why the emitter cannot take the node, or None
+Check = Callable[[gs.Node, Any], "str | None"]
 
 
 class EmitterInfo:
@@ -31,12 +30,12 @@ class EmitterInfo:
 
     @property
     def emits(self) -> str:
-        """The Core ML layer kind(s) or MIL ops it writes, for reports."""
+        """The layer kind(s) or ops it writes (Core ML layers, MIL ops, ``coreai.*`` ops), for reports."""
         raise NotImplementedError
 
     @property
     def min_spec_version(self) -> int:
-        """The first Core ML specification version that has what it writes."""
+        """The first Core ML specification version that has what it writes (0 where targets do not differ)."""
         raise NotImplementedError
 
     @property
