@@ -1,15 +1,17 @@
-"""bridgec: PyTorch -> ONNX IR -> passes -> Core ML, with custom layers and kernels for what is left.
+"""bridgec: PyTorch -> ONNX IR -> passes -> Core ML or Core AI, with custom layers and kernels for what is left.
 
-Python use mirrors the architecture::
+One call converts a model in memory, checks its numbers and keeps the result in memory until saved::
 
-    from bridgec import frontends, passes, backends
-    g = frontends.load("faceseg.pt", inputs={"x": (1, 3, 256, 256)})
-    caps = backends.coreml.capabilities_for("iOS14")  # what the target runs: the passes ask it
-    g = passes.Pipeline([passes.cleanup(), passes.LowerHardTanh(), passes.TagCustomLayers()]).run(g, target=caps)
-    backends.coreml.emit(g, "faceseg.mlmodel")
-"""
+    import bridgec
+    result = bridgec.convert(model, inputs={"x": (1, 3, 224, 224)})  # nn.Module, ONNX model or a file
+    result.save("model.mlpackage")
+
+The layers are importable on their own (``bridgec.frontends``, ``bridgec.passes``,
+``bridgec.backends``, ``bridgec.driver``): the README's "From Python"."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
@@ -25,6 +27,38 @@ def _early_signals() -> None:
 _early_signals()
 
 # what ``convert(path, inputs={"ids": TensorSpec((1, 16), "int64")})`` takes (numpy only: no torch)
+from bridgec.core.errors import BridgecError, ConversionError, UsageError  # noqa: E402
 from bridgec.core.tensor_spec import TensorSpec  # noqa: E402 - after the signals, the command's first code
 
-__all__ = ["TensorSpec", "__version__"]
+if TYPE_CHECKING:
+    from bridgec.driver.api import ConvertedModel, convert
+    from bridgec.driver.check import CheckFailed
+
+# reached on first use, so that ``import bridgec`` stays cheap: each module's imports are lazy
+_LAZY = {
+    "convert": "bridgec.driver.api",
+    "ConvertedModel": "bridgec.driver.api",
+    "CheckFailed": "bridgec.driver.check",
+}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'bridgec' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = [
+    "BridgecError",
+    "CheckFailed",
+    "ConversionError",
+    "ConvertedModel",
+    "TensorSpec",
+    "UsageError",
+    "__version__",
+    "convert",
+]

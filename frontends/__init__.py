@@ -22,12 +22,21 @@ from bridgec.core.errors import ConversionError, SourceUnrunnable, UsageError
 from bridgec.core.input_files import open_regular, shown
 from bridgec.core.input_values import random_inputs
 from bridgec.core.tensor_spec import split_specs
+from bridgec.core.words import plural
+from bridgec.frontends.in_memory import InMemoryModel
 from bridgec.frontends.pytorch_export import EXPORTERS
 from bridgec.frontends.pytorch_load import LoadOptions
 from bridgec.frontends.shapes import parse_input_spec, parse_input_specs
 
 FORMATS = ("torchscript", "pt2", "pickle", "onnx")
 TORCH_FORMATS = ("torchscript", "pt2", "pickle")
+
+
+def described(model: Path | InMemoryModel) -> str:
+    """The model as progress lines name it: the file and its format, or the object."""
+    if isinstance(model, InMemoryModel):
+        return str(model)
+    return f"{model} ({detect_format(model)})"
 
 
 def detect_format(path: Path) -> str:
@@ -123,29 +132,47 @@ def open_source(
     inputs: dict | None = None,
     options: LoadOptions | None = None,
 ) -> Source:
-    """Read ``path`` into the IR (see ``load``) and keep what runs the source model."""
+    """Read ``path`` into the IR (see ``load``) and keep what runs the source model. ``path`` may be
+    a model object instead (``in_memory.InMemoryModel``: ``bridgec.convert`` was handed one)."""
+    given, dtypes = split_specs(inputs)
+    if isinstance(path, InMemoryModel):
+        from bridgec.frontends import in_memory
+
+        name = Path(path.name)  # what messages call it
+        if path.kind == "onnx":
+            given, dtypes = named_specs(name, given, dtypes, in_memory.input_names(path))
+            return onnx_source(name, *in_memory.read_onnx(path, given, dtypes))
+        return _torch_source(name, *in_memory.open_torch(path, given, dtypes, options))
     path = Path(path)
     fmt = detect_format(path)
     _check_arch_used(path, fmt, options)
-    given, dtypes = split_specs(inputs)
     if fmt in TORCH_FORMATS:
         from bridgec.frontends import pytorch
 
-        opened = pytorch.open_model(path, fmt, given, options, dtypes)
-        return Source(
-            path,
-            fmt,
-            opened.graph,
-            "PyTorch",
-            opened.example,
-            opened.run,
-            opened.onnx_model,
-            opened.outputs or None,
-            opened.state,
-        )
+        return _torch_source(path, fmt, pytorch.open_model(path, fmt, given, options, dtypes))
     from bridgec.frontends import onnx_file
 
     model, graph = onnx_file.read(path, *_named_onnx_specs(path, given, dtypes))
+    return onnx_source(path, model, graph)
+
+
+def _torch_source(path: Path, fmt: str, opened: Any) -> Source:
+    """The ``Source`` of a PyTorch model read into the IR (a ``pytorch.Opened``): PyTorch runs it."""
+    return Source(
+        path,
+        fmt,
+        opened.graph,
+        "PyTorch",
+        opened.example,
+        opened.run,
+        opened.onnx_model,
+        opened.outputs or None,
+        opened.state,
+    )
+
+
+def onnx_source(path: Path, model: Any, graph: gs.Graph) -> Source:
+    """The ``Source`` of an ONNX model read into ``graph``: onnxruntime runs ``model`` as it was read."""
     example = random_inputs(graph, np.random.default_rng(0))
 
     def run(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -164,7 +191,7 @@ def open_source(
                 "nothing was written (--no-check converts it unchecked)"
             ) from None
 
-    return Source(path, fmt, graph, "onnxruntime", example, run, model)
+    return Source(path, "onnx", graph, "onnxruntime", example, run, model)
 
 
 _ONNXRUNTIME_DOMAINS = ("", "ai.onnx", "ai.onnx.ml", "com.microsoft")
@@ -191,7 +218,9 @@ def load(
     """Read ``path`` into the IR. ``inputs`` maps input names to shapes, e.g. ``{"x": (1, 3, 256, 256)}``;
     a shape may come with a dtype: ``{"ids": TensorSpec((1, 16), "int64")}`` or ``{"ids": ((1, 16),
     "int64")}`` (``bridgec.core.tensor_spec``); ``options`` carries the PyTorch flags (exporter,
-    --trust-pickle, --import, --arch ...)."""
+    --trust-pickle, --import, --arch ...). ``path`` may be a model object (``InMemoryModel``)."""
+    if isinstance(path, InMemoryModel):
+        return open_source(path, inputs, options).graph
     path = Path(path)
     fmt = detect_format(path)
     _check_arch_used(path, fmt, options)
@@ -225,11 +254,17 @@ def _named_onnx_specs(path: Path, given: dict, dtypes: dict) -> tuple[dict, dict
     """``--input`` shapes and dtypes by input name: an unnamed one names the .onnx file's only input."""
     if None not in given:
         return given, dtypes
+    return named_specs(path, given, dtypes, _onnx_input_names(path))
+
+
+def named_specs(path: Path, given: dict, dtypes: dict, names: list[str]) -> tuple[dict, dict]:
+    """``_named_onnx_specs`` for an ONNX model whose input ``names`` are known."""
+    if None not in given:
+        return given, dtypes
     given, dtypes = dict(given), dict(dtypes)
     shape = given.pop(None)
-    names = _onnx_input_names(path)
     if len(names) != 1:
-        raise UsageError(f"{path.name} has {len(names)} inputs ({', '.join(names)}); name each --input")
+        raise UsageError(f"{path.name} has {plural(names, 'input')} ({', '.join(names)}); name each --input")
     from bridgec.frontends.shapes import given_once
 
     given_once(given, names[0], shape)
@@ -261,8 +296,10 @@ def _onnx_input_names(path: Path) -> list[str]:
 __all__ = [
     "EXPORTERS",
     "FORMATS",
+    "InMemoryModel",
     "LoadOptions",
     "Source",
+    "described",
     "detect_format",
     "load",
     "open_source",

@@ -473,13 +473,35 @@ def read(
     """The ``.onnx`` file as a validated model onnxruntime can run (the reference a conversion is
     checked against) and as the IR graph the passes rewrite; ``dtypes``: the ones ``--input`` names,
     each checked against the file's."""
-    model = load_proto(path)
+    return read_model(load_proto(path), path, shapes, dtypes)
+
+
+def read_model(
+    model: onnx.ModelProto,
+    path: Path,
+    shapes: InputShapes | None = None,
+    dtypes: dict | None = None,
+    *,
+    in_memory: bool = False,
+) -> tuple[onnx.ModelProto, gs.Graph]:
+    """``read`` from the ModelProto on: a file's, or one ``bridgec.convert`` was handed
+    (``in_memory``: ``path`` only names it, and its weights must all be in it). ``model`` is changed:
+    pass a copy of what the caller keeps."""
     if not model.graph.node or model.ir_version <= 0:
         raise UsageError(f"{path}: not an ONNX model (no graph nodes)")
     _check_text(model.graph, path)
     check_opsets(model, path)
+    if in_memory:
+        from onnx.external_data_helper import _get_all_tensors, uses_external_data
+
+        if any(uses_external_data(t) for t in _get_all_tensors(model)):
+            raise UsageError(
+                f"{path}: its weights are in external data files the ModelProto does not hold; load it "
+                "with onnx.load(path) (which reads them) or pass the .onnx path"
+            )
     check_claims(model, path)
-    load_external_data(model, path)
+    if not in_memory:
+        load_external_data(model, path)
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as exc:

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from enum import IntEnum
 from typing import Any
 
+from bridgec.core.words import plural
 from bridgec.frontends import pt2_expr
 from bridgec.frontends.pt2_guards import guard
 from bridgec.frontends.pt2_strings import (
@@ -272,7 +273,7 @@ class Walker:
         if unknown:
             raise Refused(f"{name}: field {shown(unknown[0])} is not in torch's schema")
         if issubclass(cls, self.union) and len(data) != 1:
-            raise Refused(f"{name}: {len(data)} alternatives set, not one")
+            raise Refused(f"{name}: {plural(data, 'alternative')} set, not one")
         self.depth += 1
         try:
             if self.depth > 200:

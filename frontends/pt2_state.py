@@ -20,6 +20,7 @@ import numpy as np
 
 from bridgec.core.errors import ConversionError, UsageError
 from bridgec.core.state import StateBuffer
+from bridgec.core.words import noun
 
 
 @dataclass
@@ -74,7 +75,8 @@ def written_buffers(program: Any) -> list[str]:
     if signature.user_inputs_to_mutate:
         written = ", ".join(sorted(set(signature.user_inputs_to_mutate.values())))
         raise UsageError(
-            f"the model's forward writes its input(s) {written} in place; Core ML inputs are read-only: "
+            f"the model's forward writes its {noun(set(signature.user_inputs_to_mutate.values()), 'input')} "
+            f"{written} in place; Core ML inputs are read-only: "
             "write a copy (x = x.clone()) or register it as a buffer"
         )
     written = set(signature.buffers_to_mutate.values())
@@ -173,7 +175,8 @@ def refuse_constant_states(model: Any, buffers: Sequence[StateBuffer], name: str
     constant = [b.name for b in buffers if b.output not in reached]
     if constant:
         raise UsageError(
-            f"{name}: the forward sets buffer(s) {', '.join(constant)} to the same value on every call, "
+            f"{name}: the forward sets {noun(constant, 'buffer')} {', '.join(constant)} to the same value on "
+            "every call, "
             "whatever the inputs; Core ML state is computed from the inputs: make it a constant of the model"
         )
 
@@ -187,7 +190,8 @@ def refuse_batch_norm_statistics(buffers: Sequence[str], where: str = "") -> Non
     statistics = [name for name in buffers if name.rsplit(".", 1)[-1] in _BATCH_NORM_STATISTICS]
     if statistics:
         raise ConversionError(
-            f"{where}the model's forward writes buffer(s) {', '.join(statistics)}: a BatchNorm in training "
+            f"{where}the model's forward writes {noun(statistics, 'buffer')} {', '.join(statistics)}: a "
+            "BatchNorm in training "
             "mode updating its running statistics; export the model in eval mode (model.eval() before "
             "tracing or exporting)"
         )
@@ -210,7 +214,8 @@ class BufferWatch:
         refuse_batch_norm_statistics(changed, f"{name}: ")
         if changed:
             raise UsageError(
-                f"{name}: the model's forward writes buffer(s) {', '.join(changed)}, and this file form "
+                f"{name}: the model's forward writes {noun(changed, 'buffer')} {', '.join(changed)}, and "
+                "this file form "
                 "records no mutation (state needs it); export with torch.export.export and save a .pt2 "
                 "(torch.export.save), then convert with --target iOS18 for a stateful ML Program"
             )

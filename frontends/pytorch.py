@@ -138,13 +138,30 @@ def open_model(
     """Read a PyTorch file into the IR: load, run once on seeded random inputs of the given shapes
     and dtypes (``example_inputs``), export, import. The run's outputs are kept: they are the
     reference the conversion is checked against, at no second forward pass."""
+    options = options or LoadOptions()
+    return open_loaded(load_module(path, fmt, options), fmt, path, given, options, dtypes)
+
+
+def open_loaded(
+    loaded: LoadedModel,
+    fmt: str,
+    path: Path,
+    given: dict | None,
+    options: LoadOptions,
+    dtypes: dict | None = None,
+    args: tuple | None = None,
+) -> Opened:
+    """``open_model`` from the loaded model on: a file's, or a model object ``bridgec.convert`` was
+    handed (``frontends.in_memory``; ``path`` then only names it). ``args``: the example tensors to
+    run and export with, instead of seeded random ones."""
     import torch
 
     from bridgec.frontends import onnx_file
 
-    options = options or LoadOptions()
-    loaded = load_module(path, fmt, options)
-    resolved, args = example_inputs(loaded, path, given, dtypes)
+    if args is None:
+        resolved, args = example_inputs(loaded, path, given, dtypes)
+    else:
+        resolved = {name: tuple(arg.shape) for name, arg in zip(loaded.inputs, args, strict=True)}
     state = None
     # only torch.export records what a forward writes: for the other forms a write is refused
     watch = pt2_state.BufferWatch(loaded.module) if fmt != "pt2" else None
@@ -181,6 +198,7 @@ def open_model(
             name=path.name,
             prefer=loaded.prefer,
             notify=options.say,
+            step=options.step,
         )
     if options.exporter == "auto" and used != loaded.prefer:
         options.say(f"exported {path.name} with the {used} exporter")
@@ -239,4 +257,4 @@ def run_reference(
     return {name: t.detach().numpy() for name, t in zip(names, tensors, strict=True)}
 
 
-__all__ = ["Opened", "example_inputs", "load", "open_model", "run_reference"]
+__all__ = ["Opened", "example_inputs", "load", "open_loaded", "open_model", "run_reference"]

@@ -200,9 +200,11 @@ def export(
     name: str = "model",
     prefer: str = "torchscript",
     notify: Callable[[str], None] | None = None,
+    step: Callable[[str], None] | None = None,
 ) -> tuple[onnx.ModelProto, str]:
     """Export ``module`` (called with ``args``) to ONNX with the kept ops; returns the model and the
-    exporter that produced it. ``auto`` tries ``prefer`` first, then the other one."""
+    exporter that produced it. ``auto`` tries ``prefer`` first, then the other one (``notify`` says
+    why, ``step`` shows the progress line of the new attempt)."""
     import torch
 
     if exporter not in EXPORTERS:
@@ -233,8 +235,13 @@ def export(
             if refusal is not None:  # a translation refused the model (dynamo wraps what it raises)
                 raise refusal from None
             failures.append((choice, first_line(exc)))
-            if exporter == "auto" and choice != order[-1] and notify:
-                notify(f"the {choice} exporter failed ({failures[-1][1]}); trying the {order[1]} exporter")
+            if exporter == "auto" and choice != order[-1]:
+                if notify:
+                    notify(
+                        f"the {choice} exporter failed ({failures[-1][1]}); trying the {order[1]} exporter"
+                    )
+                if step:  # the status line named the exporter that failed: a ViT's dynamo export is 20 s
+                    step(f"exporting {name} to ONNX with the {order[1]} exporter")
     detail = "; ".join(f"{choice}: {message}" for choice, message in failures)
     hint = (
         ""

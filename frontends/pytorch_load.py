@@ -276,11 +276,36 @@ class LoadedModel:
     shapes: dict[str, tuple[int, ...]]  # shapes the file itself records (.pt2)
     prefer: str  # the exporter that suits this form
     dtypes: dict[str, Any] = field(default_factory=dict)  # torch dtypes the file records (.pt2)
+    # what runs as the source model when it is not ``module`` itself: the caller's nn.Module that
+    # bridgec.convert exported (the check compares against the user's module, not bridgec's export)
+    reference: Any = None
 
     def runnable(self) -> Any:
         import torch
 
+        if self.reference is not None:
+            return self.reference
         return self.module.module() if isinstance(self.module, torch.export.ExportedProgram) else self.module
+
+
+def exported(program: Any, reference: Any = None) -> LoadedModel:
+    """A torch.export program as a ``LoadedModel``: its user inputs' names, and the shapes and dtypes
+    it was traced with (``reference``: what the check runs instead of the program, see LoadedModel)."""
+    import torch
+
+    names, shapes, dtypes = [], {}, {}
+    placeholders = {n.name: n for n in program.graph.nodes if n.op == "placeholder"}
+    for spec in program.graph_signature.input_specs:
+        if spec.kind.name != "USER_INPUT":
+            continue
+        names.append(spec.arg.name)
+        # the fake tensor torch.export traced with: its shape and dtype, whether or not static
+        value = placeholders[spec.arg.name].meta.get("val")
+        if value is not None and all(isinstance(d, int) for d in value.shape):
+            shapes[spec.arg.name] = tuple(int(d) for d in value.shape)
+        if isinstance(getattr(value, "dtype", None), torch.dtype):
+            dtypes[spec.arg.name] = value.dtype
+    return LoadedModel(program, names, shapes, "dynamo", dtypes, reference)
 
 
 @contextlib.contextmanager
@@ -393,19 +418,7 @@ def load_module(path: Path, fmt: str, options: LoadOptions | None = None) -> Loa
             )
         if options.arch or options.arch_args:
             raise _arch_unused(path, "is a torch.export archive")
-        names, shapes, dtypes = [], {}, {}
-        placeholders = {n.name: n for n in program.graph.nodes if n.op == "placeholder"}
-        for spec in program.graph_signature.input_specs:
-            if spec.kind.name != "USER_INPUT":
-                continue
-            names.append(spec.arg.name)
-            # the fake tensor torch.export traced with: its shape and dtype, whether or not static
-            value = placeholders[spec.arg.name].meta.get("val")
-            if value is not None and all(isinstance(d, int) for d in value.shape):
-                shapes[spec.arg.name] = tuple(int(d) for d in value.shape)
-            if isinstance(getattr(value, "dtype", None), torch.dtype):
-                dtypes[spec.arg.name] = value.dtype
-        return LoadedModel(program, names, shapes, "dynamo", dtypes)
+        return exported(program)
     if fmt == "pickle":
         obj = _torch_load(path, options)
         if isinstance(obj, torch.nn.Module):
@@ -427,6 +440,7 @@ __all__ = [
     "LoadOptions",
     "LoadedModel",
     "check_arch_spec",
+    "exported",
     "first_line",
     "forward_input_names",
     "load_module",

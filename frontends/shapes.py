@@ -11,6 +11,7 @@ import numpy as np
 from bridgec.core.errors import UsageError
 from bridgec.core.sizes import too_big
 from bridgec.core.tensor_spec import TensorSpec, parse_dtype
+from bridgec.core.words import plural
 
 _SPEC = re.compile(r"^(?:(?P<name>[^:]+):)?(?P<dims>\d+(?:[x,]\d+)*)$")
 _FLEX = re.compile(r"^(?:(?P<name>[^:(){}]+):)?(?P<dims>[\dx,().{}]+)$")
@@ -174,7 +175,7 @@ def _enumerated(text: str, shapes: list[tuple[int, ...]]) -> tuple[tuple[int, ..
         raise _malformed(text, "a shape is listed twice")
     if len(shapes) > MAX_ENUMERATED:
         raise _malformed(
-            text, f"{len(shapes)} shapes, more than {MAX_ENUMERATED}; give a range (lo..hi) instead"
+            text, f"{plural(shapes, 'shape')}, more than {MAX_ENUMERATED}; give a range (lo..hi) instead"
         )
     for shape in shapes:
         _check_size(text, shape)
@@ -238,7 +239,7 @@ def resolve(given: dict[str | None, tuple[int, ...]] | None, names: list[str]) -
     if None in given:
         if len(names) != 1:
             raise UsageError(
-                f"the model has {len(names)} inputs ({', '.join(names)}); name each one: "
+                f"the model has {plural(names, 'input')} ({', '.join(names)}); name each one: "
                 f"--input {names[0] if names else 'x'}:1x3x224x224"
             )
         shape = given.pop(None)

@@ -17,6 +17,7 @@ import onnx_graphsurgeon as gs
 from bridgec.core import ir
 from bridgec.core.errors import ConversionError, UsageError, onnx_message
 from bridgec.core.numerics import standard_normal
+from bridgec.core.words import plural
 from bridgec.passes._infra import Pass, PassContext, PassResult
 
 
@@ -128,7 +129,10 @@ class PrintAfter:
             weights = len(graph.initializer)
             del graph.initializer[:]  # weights would drown the structure
             text = onnx.printer.to_text(graph)
-            print(f"// graph after {p.id} ({weights} initializers not shown)\n{text}", file=self.stream)
+            print(
+                f"// graph after {p.id} ({plural(weights, 'initializer')} not shown)\n{text}",
+                file=self.stream,
+            )
 
 
 def render_stats(ctx: PassContext) -> str:
@@ -144,7 +148,7 @@ def render_stats(ctx: PassContext) -> str:
             miss = ctx.near_misses.get(rule)
             if hits == 0 and miss is not None:
                 lines.append(
-                    f"    closest near-miss: node {miss.node}, {miss.matched} pattern node(s) matched, "
+                    f"    closest near-miss: node {miss.node}, {plural(miss.matched, 'pattern node')} matched, "
                     f"then: {miss.reason}"
                 )
     return "\n".join(lines)

@@ -37,6 +37,7 @@ import onnx_graphsurgeon as gs
 
 from bridgec.core import ir, ops
 from bridgec.core.capabilities import Capabilities
+from bridgec.core.words import plural
 from bridgec.passes._infra import Pass, PassContext, PassResult, drop_nodes
 
 COMMUTATIVE = frozenset({"Add", "Mul", "Max", "Min", "Sum", "Mean", "Equal", "And", "Or", "Xor"})
@@ -153,7 +154,7 @@ class Builder:
         """Put the new nodes in place of the matched ones, keeping the root's output tensors (and names)."""
         old_outputs = list(self.anchor.outputs)
         if len(outputs) != len(old_outputs):
-            raise ValueError(f"rule {self.tag} returned {len(outputs)} outputs for {len(old_outputs)}")
+            raise ValueError(f"rule {self.tag} returned {plural(outputs, 'output')} for {len(old_outputs)}")
         for node in [self.anchor, *[n for n in matched if n is not self.anchor]]:
             # Detached, not removed: the rule set drops detached nodes in one sweep (removing one
             # by one from the node list would make a pass quadratic in the number of rewrites).
@@ -269,7 +270,9 @@ class Matcher:
         while actual and ir.is_empty(actual[-1]) and len(actual) > len(patterns):
             actual.pop()
         if len(actual) > len(patterns) and any(not ir.is_empty(t) for t in actual[len(patterns) :]):
-            raise _Failure(f"{node.name} has {len(actual)} inputs, the pattern {len(patterns)}", len(nodes))
+            raise _Failure(
+                f"{node.name} has {plural(actual, 'input')}, the pattern {len(patterns)}", len(nodes)
+            )
         for i, want in enumerate(patterns):
             have = actual[i] if i < len(actual) else None
             if want is None:
@@ -326,7 +329,7 @@ class Rule:
         out = self.pattern(_PatternBuilder(), *variables.values())
         outs = out if isinstance(out, tuple) else (out,)
         if not all(isinstance(v, ValuePattern) for v in outs) or len({id(v.producer) for v in outs}) != 1:
-            raise ValueError(f"rule {self.name}: the pattern must return the output(s) of one op")
+            raise ValueError(f"rule {self.name}: the pattern must return outputs of one op (one or more)")
         if [v.index for v in outs] != list(range(outs[0].producer.outputs)):
             raise ValueError(f"rule {self.name}: a multi-output pattern returns all outputs in order")
         return (outs[0].producer,)

@@ -7,6 +7,7 @@ import onnx_graphsurgeon as gs
 from bridgec.core import ir
 from bridgec.core.capabilities import Capabilities, own_fix
 from bridgec.core.errors import ConversionError
+from bridgec.core.words import noun, plural
 from bridgec.passes._infra import Pass, PassContext, PassResult, Rewrite, register
 from bridgec.runtime_kernels.catalog import kernel_for_op
 
@@ -91,7 +92,8 @@ class TagCustomLayers(Pass):
                 "" if ctx.capabilities.custom_layers else " --format neuralnetwork"
             )
             raise ConversionError(
-                f"-O {ctx.pipeline}: no bundled kernel for custom layer(s) {listed}; pass {flag} "
+                f"-O {ctx.pipeline}: no bundled kernel for {noun(without_kernel, 'custom layer')} {listed}; "
+                f"pass {flag} "
                 "to emit them anyway (your app must then implement each MLCustomLayer class), or lower them "
                 "with a rule (--load-passes)"
             )
@@ -145,6 +147,6 @@ class CheckTargetLegal(Pass):
             )
             hint = rule if no_custom == set(problems) else f"{rule}; for the others, {hint}"
         raise ConversionError(
-            f"-O {ctx.pipeline}: {ctx.capabilities.description} cannot run {sum(map(len, problems.values()))} "
-            f"node(s): {'; '.join(parts)}; {hint}"
+            f"-O {ctx.pipeline}: {ctx.capabilities.description} cannot run "
+            f"{plural(sum(map(len, problems.values())), 'node')}: {'; '.join(parts)}; {hint}"
         )

@@ -8,7 +8,6 @@ tolerances and Metal function names.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,19 +130,9 @@ def kernel_for_op(domain: str, op_type: str) -> KernelSpec | None:
 
 def files_for(class_names: Iterable[str]) -> list[str]:
     """The files (relative to this folder) that the given custom layer classes need, each once,
-    the app README first. They are copied flat: every file name is unique in the catalog."""
+    the app README first. They are copied into one folder (``app_package``): every file name is
+    unique in the catalog."""
     files = [APP_README]
     for name in sorted(set(class_names)):
         files += [rel for rel in KERNELS[name].files if rel not in files]
     return files
-
-
-def write_kernels(class_names: Iterable[str], dest: Path) -> list[Path]:
-    """Copy the sources of the given custom layer classes into ``dest`` (flat), plus README.md."""
-    dest.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    for rel in files_for(class_names):
-        target = dest / Path(rel).name
-        shutil.copyfile(ROOT / rel, target)
-        written.append(target)
-    return written

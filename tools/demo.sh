@@ -7,7 +7,8 @@
 set -uo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="${1:-out}"
-bin="$(bash "$repo/tools/setup.sh" | tail -n 1)" || exit 1
+# BRIDGEC_BIN: an environment already set up (tests/test_readme_commands.py runs the demo in its own)
+bin="${BRIDGEC_BIN:-$(bash "$repo/tools/setup.sh" | tail -n 1)}" || exit 1
 mkdir -p "$out"
 "$bin/python" "$repo/examples/faceseg.py" -o "$out/faceseg.pt" 2>/dev/null || exit 1
 
@@ -37,5 +38,5 @@ else
   echo "==> skipping --format coreai: coreai-core has no wheel for this platform (Linux x86_64 with glibc 2.34+, macOS arm64)"
 fi
 echo
-echo "models and kernels are in $out/; the custom-layer kernels for -O custom are in $out/faceseg_custom_kernels/"
+echo "models and kernels are in $out/; the custom-layer kernels for -O custom are in $out/bridgec_kernels/ (a Swift package: docs/kernels-package.md)"
 echo "(every conversion above ended with the line saying what its numbers check proved)"

@@ -23,7 +23,7 @@ its own name in ``bridgec-fuzz-slip`` under the temporary folder). A case is a f
 - ``exit``: the exit status is not 0, 1 or 2,
 - ``noise``: stderr holds a line that is not ``bridgec: ...`` (the one-line error contract),
 - ``leftover``: the folder holds anything but the case file and, after a successful run, a complete
-  ``out.mlmodel`` or ``out.mlpackage`` (and ``out_kernels/``).
+  ``out.mlmodel`` or ``out.mlpackage`` (and ``bridgec_kernels/``).
 
 ``--fork`` runs the cases from a fork server instead: one long-lived worker per job imports bridgec's
 CLI, torch, onnx and coremltools once and ``os.fork()``s a child per case, which redirects its output to
@@ -801,11 +801,13 @@ def run_case(
         if any(line.strip() and not line.startswith("bridgec: ") for line in stderr.splitlines()):
             outcome.findings.append("noise")
         left = sorted(p.name for p in folder.iterdir() if p.name not in expected)
+        from bridgec.driver.files import KERNELS_FOLDER, KERNELS_MARKER
+
         if returncode == 0:
             if OUTPUT["name"] in left and _complete_model(folder / OUTPUT["name"]):
                 left.remove(OUTPUT["name"])
-            if "out_kernels" in left and (folder / "out_kernels" / ".bridgec-kernels").exists():
-                left.remove("out_kernels")
+            if KERNELS_FOLDER in left and (folder / KERNELS_FOLDER / KERNELS_MARKER).exists():
+                left.remove(KERNELS_FOLDER)
         if left and returncode is not None:
             outcome.findings.append("leftover")
             outcome.stderr += f"\n[fuzz] left behind: {', '.join(left)}"

@@ -131,6 +131,18 @@ MEANINGS = {
     "$.verification.comparisons[].max_rel": "As in `check.outputs`; -1 when not computed.",
     "$.verification.comparisons[].passed": "Whether this comparison is within the tolerance.",
     "$.verification.comparisons[].note": 'Why it failed or was not computed, or "".',
+    "$.provenance": "Where the report comes from (`bridgec/driver/provenance.py`); `null` only in a report "
+    "made from a graph outside a run.",
+    "$.provenance.bridgec_version": "The bridgec version that made the report.",
+    "$.provenance.command": "How the run was asked for: the command line as typed (shell-quoted), or the "
+    "Python call.",
+    "$.provenance.input": "The model file as given, or what the model given in memory was.",
+    "$.provenance.input_sha256": 'The input file\'s sha256 (hex); "" for a model given in memory.',
+    "$.provenance.target": "The target's description, as `target`.",
+    "$.provenance.format": "The model format the run made, and the `--format` asked for when that chose "
+    'it, e.g. "mlprogram (--format auto)".',
+    "$.provenance.precision": '"fp32" or "fp16".',
+    "$.provenance.pipeline": "The `-O` pipeline, as `pipeline`.",
 }
 MEANINGS |= {f"$.counts.{status}": f"Nodes {meaning}." for status, meaning in STATUS_MEANING.items()}
 # the compressed model's outputs are compared as the checked model's are
@@ -226,6 +238,16 @@ def example(schema_id: str) -> dict:
             "line": "checked: 1 output, max rel err 2e-07 (fp32 tolerance 1e-4) against onnxruntime",
         },
         "verification": None,
+        "provenance": {
+            "bridgec_version": "0.1.0",
+            "command": "bridgec tiny.onnx -o tiny.mlmodel --report-out r.json",
+            "input": "tiny.onnx",
+            "input_sha256": "5d41402abc4b2a76b9719d911017c592a4a8e6d6f4b1d5f1c8f0e1d2c3b4a596",
+            "target": "Core ML NeuralNetwork for iOS15",
+            "format": "neuralnetwork",
+            "precision": "fp32",
+            "pipeline": "lower-custom",
+        },
     }
 
 

@@ -16,6 +16,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from bridgec.core.words import plural
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # Top-level package -> source folder (pyproject.toml's [tool.setuptools] package-dir).
@@ -184,7 +186,7 @@ def main() -> int:
     for problem in problems:
         print(problem)
     if problems:
-        print(f"{len(problems)} layering problem(s); the layers are in {Path(__file__).name}'s LAYERS")
+        print(f"{plural(problems, 'layering problem')}; the layers are in {Path(__file__).name}'s LAYERS")
         return 1
     print(f"imports follow the layers ({' > '.join(' | '.join(r) for r in LAYERS)}); no cycles")
     return 0

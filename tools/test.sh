@@ -32,6 +32,8 @@ if [ "${CI:-}" = "true" ]; then
   "$bin/python" -c "import coreai.authoring, coreai.runtime" || { echo "CI needs coreai-core (pip install bridgec[coreai])" >&2; exit 1; }
   # coreai-torch (Apple's converter, the dev extra) is what the Core AI benchmark and families tests measure.
   "$bin/python" -c "import coreai_torch" 2>/dev/null || { echo "CI needs coreai-torch (pip install -e .[dev])" >&2; exit 1; }
+  # The HTML report's test renders it in a real browser; outside CI it skips without one.
+  command -v chromium >/dev/null 2>&1 || { echo "CI needs headless Chromium (apt-get install chromium)" >&2; exit 1; }
 fi
 
 echo "==> pytest"

@@ -30,6 +30,7 @@ from bridgec.backends.coreai.executor.registry import OpCall, register
 from bridgec.backends.coreai.ops import CoreAIEmitter, i32, static_shape, u32
 from bridgec.core import ir
 from bridgec.core.ops.defaults import attr
+from bridgec.core.words import noun
 from bridgec.runtime_kernels.catalog import KERNELS, KernelSpec
 from bridgec.runtime_kernels.metal4 import Metal4Kernel, function_for, metal4_kernel
 
@@ -76,7 +77,7 @@ def _check(node: gs.Node, target) -> str | None:
         )
     missing = [p for p in spec.parameters if p not in node.attrs]
     if missing:
-        return f"custom layer {node.op} is missing parameter(s) {missing}"
+        return f"custom layer {node.op} is missing {noun(missing, 'parameter')} {missing}"
     if any(isinstance(v, float) and math.isnan(v) for v in node.attrs.values()):
         return "NaN parameter"
     dtype = node.inputs[0].dtype

@@ -16,6 +16,7 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from bridgec.core.errors import UsageError
+from bridgec.core.words import plural
 
 # the top class's feature name, as coremltools names it (ClassifierConfig's default)
 PREDICTED_FEATURE = "classLabel"
@@ -78,7 +79,8 @@ def classifier_for(graph: gs.Graph, labels: Sequence[str | int], output: str | N
     if output is None:
         if len(names) != 1:
             raise UsageError(
-                f"--labels: the model has {len(names)} outputs ({', '.join(names)}); say which holds the "
+                f"--labels: the model has {plural(names, 'output')} ({', '.join(names)}); say which holds "
+                "the "
                 "class scores with --labels-output NAME"
             )
         output = names[0]
@@ -104,7 +106,8 @@ def classifier_for(graph: gs.Graph, labels: Sequence[str | int], output: str | N
             )
         if classes != len(values):
             raise UsageError(
-                f"--labels: {len(values)} labels for the {classes} classes of output {output!r}; give one "
+                f"--labels: {plural(values, 'label')} for the {plural(classes, 'class', 'classes')} of "
+                f"output {output!r}; give one "
                 "label a line, one per class"
             )
     return Classifier(output, values)

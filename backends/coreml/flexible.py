@@ -26,6 +26,7 @@ from typing import Any
 
 from bridgec.backends.coreml.neuralnetwork import network_of
 from bridgec.core.errors import ConversionError
+from bridgec.core.words import plural
 
 _SEPARATELY = "so one Core ML model cannot take all these shapes; convert each shape separately"
 
@@ -82,7 +83,7 @@ def _same_layers(spec: Any, alternatives: list[tuple[str, Any]]) -> None:
                 )
         if len(theirs) != len(mine):
             raise ConversionError(
-                f"the network has {len(theirs)} layers at {described} but {len(mine)} at the default shape; "
+                f"the network has {plural(theirs, 'layer')} at {described} but {len(mine)} at the default shape; "
                 "convert each shape separately"
             )
 
@@ -149,7 +150,7 @@ def _same_program(built: Any, alternatives: list[tuple[str, Any]]) -> None:
                 raise _differs(op, described, mine)
         if len(theirs) != len(mine):
             raise ConversionError(
-                f"the ML Program has {len(theirs)} operations at {described} but {len(mine)} at the default "
+                f"the ML Program has {plural(theirs, 'operation')} at {described} but {len(mine)} at the default "
                 "shape; convert each shape separately"
             )
         if _without_dims(built.spec.mlProgram, _value_types(built.spec)) != _without_dims(

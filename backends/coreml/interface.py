@@ -164,13 +164,19 @@ def _image_flexibility(image: Any) -> str:
 
 
 def class_label_count(spec: Any) -> int | None:
-    """How many class labels a classifier ``spec`` holds: a NeuralNetworkClassifier's label vector,
-    or the ``classes`` of an ML Program's ``classify`` op; None when there is none."""
+    """How many class labels a classifier ``spec`` holds, or None when it holds none."""
+    labels = labels_of(spec)
+    return None if labels is None else len(labels)
+
+
+def labels_of(spec: Any) -> list | None:
+    """The class labels of a classifier ``spec``, in score order: a NeuralNetworkClassifier's label
+    vector, or the ``classes`` of an ML Program's ``classify`` op; None when there are none."""
     kind = spec.WhichOneof("Type")
     if kind == "neuralNetworkClassifier":
         network = spec.neuralNetworkClassifier
         labels = network.WhichOneof("ClassLabels")
-        return len(getattr(network, labels).vector) if labels else None
+        return list(getattr(network, labels).vector) if labels else None
     if kind != "mlProgram" or "main" not in spec.mlProgram.functions:
         return None
     function = spec.mlProgram.functions["main"]
@@ -184,8 +190,15 @@ def class_label_count(spec: Any) -> int | None:
         binding = op.inputs["classes"].arguments[0]
         value = constants.get(binding.name) if binding.WhichOneof("binding") == "name" else binding.value
         if value is not None and value.immediateValue.WhichOneof("value") == "list":
-            return len(value.immediateValue.list.values)
+            return [_scalar(item) for item in value.immediateValue.list.values]
     return None
 
 
-__all__ = ["ROLES", "Feature", "class_label_count", "describe"]
+def _scalar(value: Any) -> Any:
+    """The one element of a MIL immediate tensor value (a label: a string or an int64)."""
+    tensor = value.immediateValue.tensor
+    held = getattr(tensor, tensor.WhichOneof("value"))
+    return held.values[0]
+
+
+__all__ = ["ROLES", "Feature", "class_label_count", "describe", "labels_of"]

@@ -35,6 +35,7 @@ from bridgec.backends.coreml.inputs import interface_dtypes, static_inputs
 from bridgec.backends.coreml.targets import DEFAULT_TARGET, PRECISIONS, Target
 from bridgec.core import ir
 from bridgec.core.errors import ConversionError
+from bridgec.core.words import noun
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _INT32 = np.iinfo(np.int32)
@@ -133,7 +134,8 @@ def _check_nodes(graph: gs.Graph, target: Target) -> None:
     if custom:
         names = ", ".join(f"{n.name!r} ({n.op})" for n in custom[:5])
         raise ConversionError(
-            f"custom layer node(s) {names} cannot be in an ML Program (Core ML custom layers exist only "
+            f"custom layer {noun(custom, 'node')} {names} cannot be in an ML Program (Core ML custom layers "
+            "exist only "
             "in the NeuralNetwork format); convert with --format neuralnetwork, or lower these ops instead"
         )
     caps = CoreMLCapabilities(target)  # its table (mlprogram_ops) and the rank limit of every format

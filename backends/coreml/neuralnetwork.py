@@ -27,6 +27,7 @@ from bridgec.backends.coreml.metadata import Metadata
 from bridgec.backends.coreml.targets import Target
 from bridgec.core import ir
 from bridgec.core.errors import ConversionError
+from bridgec.core.words import noun
 
 NEURALNETWORK_MAX_SPEC = 5  # iOS14: the last release that added NeuralNetwork layers
 
@@ -291,7 +292,9 @@ def _validate(spec: Any) -> None:
         names.add(layer.name)
         missing = [blob for blob in layer.input if blob not in defined]
         if missing:
-            raise ConversionError(f"internal error: layer {layer.name!r} reads undefined blob(s) {missing}")
+            raise ConversionError(
+                f"internal error: layer {layer.name!r} reads undefined {noun(missing, 'blob')} {missing}"
+            )
         defined.update(layer.output)
     for feature in spec.description.output:
         if feature.name == spec.description.predictedFeatureName:

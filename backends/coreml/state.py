@@ -19,6 +19,7 @@ import onnx_graphsurgeon as gs
 from bridgec.backends.coreml.targets import Target
 from bridgec.core.errors import UsageError
 from bridgec.core.state import StateBuffer, state_of
+from bridgec.core.words import noun
 
 STATE_MIN_IOS = 18  # MLState: iOS 18 / macOS 15 (the read_state op is in MIL's iOS18 opset)
 STATE_DTYPE = np.float16  # what Core ML state holds
@@ -33,12 +34,14 @@ def check_target(graph: gs.Graph, target: Target, format: str | None = None) -> 
     names = ", ".join(b.name for b in buffers)
     if (format or target.format) == "neuralnetwork":
         raise UsageError(
-            f"the model writes buffer(s) {names} (state), which only an ML Program holds; drop "
+            f"the model writes {noun(buffers, 'buffer')} {names} (state), which only an ML Program holds; "
+            "drop "
             "--format neuralnetwork (and use --target iOS18 or newer)"
         )
     if target.ios < STATE_MIN_IOS:
         raise UsageError(
-            f"the model writes buffer(s) {names} (state), which Core ML holds from iOS18 / macOS15 "
+            f"the model writes {noun(buffers, 'buffer')} {names} (state), which Core ML holds from iOS18 / "
+            "macOS15 "
             f"(MLState); target {target.name} has none: use --target iOS18"
         )
     dtypes = {t.name: t.dtype for t in graph.inputs}

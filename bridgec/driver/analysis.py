@@ -15,7 +15,10 @@ from bridgec import passes as passes_mod
 from bridgec.backends.coreai.targets import Target as CoreAITarget
 from bridgec.backends.coreml import capabilities_for
 from bridgec.backends.coreml.targets import FORMAT_NAMES
+from bridgec.core import timing
 from bridgec.core.errors import UsageError
+from bridgec.core.words import plural
+from bridgec.driver import provenance
 from bridgec.driver.pipeline import Lowered, lower
 from bridgec.driver.report import Report, build
 from bridgec.driver.request import ConversionRequest
@@ -47,18 +50,27 @@ def analyse(request: ConversionRequest, graph: gs.Graph) -> Analysis:
     fmt = request.format
     if fmt == "coreai":
         target = CoreAITarget.parse(request.target, request.avoid_ops)
-        request.say(f"running -O {request.pipeline} for {target.name} (Core AI) on {len(graph.nodes)} nodes")
+        request.say(
+            f"running -O {request.pipeline} for {target.name} (Core AI) on {plural(graph.nodes, 'node')}"
+        )
         lowered = lower(graph, request)
-        return Analysis(lowered, build(lowered))
+        return Analysis(lowered, _report(request, lowered))
     caps = capabilities_for(
         request.target, request.avoid_ops, "mlprogram" if fmt == "mlprogram" else "neuralnetwork"
     )
     wanted = FORMAT_NAMES.get(fmt, "the best format the model allows")
     request.say(
-        f"running -O {request.pipeline} for {caps.target.name} ({wanted}) on {len(graph.nodes)} nodes"
+        f"running -O {request.pipeline} for {caps.target.name} ({wanted}) on {plural(graph.nodes, 'node')}"
     )
     lowered = lower(graph, request)
-    return Analysis(lowered, build(lowered))
+    return Analysis(lowered, _report(request, lowered))
+
+
+def _report(request: ConversionRequest, lowered: Lowered) -> Report:
+    with timing.stage("report"):  # a row per node, and the input file's hash
+        report = build(lowered)
+        report.provenance = provenance.of_request(request, lowered)
+    return report
 
 
 def analyze_graph(graph: gs.Graph, request: ConversionRequest) -> Report:
@@ -82,7 +94,7 @@ def analyze_graph(graph: gs.Graph, request: ConversionRequest) -> Report:
     # the same format choice a conversion makes (pipeline.lower), for --format auto included
     lowered = lower(graph, replace(request, passes=lenient))
     lowered.context.pipeline = request.pipeline
-    report = build(lowered)
+    report = _report(request, lowered)
     report.graph, report.context = lowered.graph, lowered.context
     return report
 
@@ -93,6 +105,8 @@ def analyze(model: ConversionRequest | str | os.PathLike, **options) -> Report:
     request = model if isinstance(model, ConversionRequest) else ConversionRequest.of(model, **options)
     capabilities_for(request.target, request.avoid_ops)  # validates --target before the slow part
     request.say(f"loading {request.model}")
-    graph = frontends.load(request.model, request.inputs, request.frontend)
-    request.say(f"running -O {request.pipeline} on {len(graph.nodes)} nodes")
+    # torch's exporter is a step of its own (a ViT's takes most of a minute)
+    frontend = replace(request.frontend or frontends.LoadOptions(), progress=request.say)
+    graph = frontends.load(request.model, request.inputs, frontend)
+    request.say(f"running -O {request.pipeline} on {plural(graph.nodes, 'node')}")
     return analyze_graph(graph, request)

@@ -24,6 +24,7 @@ import onnx_graphsurgeon as gs
 from bridgec.core import ir
 from bridgec.core.errors import BridgecError, ConversionError
 from bridgec.core.numerics import TOLERANCES, Difference, difference
+from bridgec.core.words import noun, plural
 from bridgec.driver.check_inputs import coreml_feeds, shape_label, source_outputs
 
 CHECKED, FAILED, NOT_CHECKED = "checked", "failed", "not checked"
@@ -120,13 +121,13 @@ class Check:
             return f"check failed: {self.reason}"
         count = len(self.outputs)
         line = (
-            f"checked: {count} output{'s' if count != 1 else ''}, max rel err {self.max_rel:.2g} "
+            f"checked: {plural(count, 'output')}, max rel err {self.max_rel:.2g} "
             f"({self.precision} tolerance {short(self.tolerance)}) against {self.reference}"
         )
         if self.user_inputs:
             line += " on --check-input"
         if len(self.shapes) > 1:
-            line += f" at {len(self.shapes)} shapes ({'; '.join(self.shapes)})"
+            line += f" at {plural(self.shapes, 'shape')} ({'; '.join(self.shapes)})"
         partial = [o for o in self.outputs if o.nonfinite]
         if partial:
             line += "; " + ", ".join(
@@ -254,7 +255,7 @@ def nonfinite_reason(reference: str, want: Mapping[str, np.ndarray], names: list
         return None
     quoted = ", ".join(repr(n) for n in dead)
     return (
-        f"{reference} itself computes output{'s' if len(dead) > 1 else ''} {quoted} as NaN or infinity everywhere "
+        f"{reference} itself computes {noun(dead, 'output')} {quoted} as NaN or infinity everywhere "
         "on the check input; pass --check-input NAME=FILE.npy with data the model is meant for"
     )
 
@@ -466,6 +467,8 @@ def diagnose(
     found, compared = first_divergence(
         "onnx_after -> coreml_reference", subject.graph, coreml, after, tolerance
     )
+    if found is None and not compared:  # a model another tool wrote names its tensors its own way
+        return "no Core ML tensor carries an ONNX tensor's name, so no layer could be named"
     if found is None:
         return f"no single Core ML layer leaves the tolerance ({compared} intermediate tensors compared)"
     emitted = _emitted_as(subject, found.node)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from bridgec.backends.coreml.classifier import Classifier
+from bridgec.core.words import noun
 
 
 @dataclass
@@ -47,7 +48,11 @@ def classifier_outputs(
     missing = [label for label in classifier.labels if label not in dictionary]
     if missing:
         shown = ", ".join(repr(label) for label in missing[:3])
-        checks.append(_failed(description.predictedProbabilitiesName, f"label(s) {shown} missing from it"))
+        checks.append(
+            _failed(
+                description.predictedProbabilitiesName, f"{noun(missing, 'label')} {shown} missing from it"
+            )
+        )
     else:
         vector = np.array([dictionary[label] for label in classifier.labels], dtype=np.float32)
         got[classifier.scores] = vector.reshape(expected.shape)

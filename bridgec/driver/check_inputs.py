@@ -16,6 +16,7 @@ import onnx_graphsurgeon as gs
 from bridgec.core.errors import BridgecError, SourceUnrunnable, UsageError
 from bridgec.core.input_values import random_value, value_ranges
 from bridgec.core.tensor_spec import dtype_name
+from bridgec.core.words import plural
 
 
 def parse_check_inputs(values: list[str]) -> dict[str | None, np.ndarray]:
@@ -94,7 +95,7 @@ def check_feeds(
         if name is None:
             if len(names) != 1:
                 raise UsageError(
-                    f"--check-input {value}: the model has {len(names)} inputs ({', '.join(names)}); "
+                    f"--check-input {value}: the model has {plural(names, 'input')} ({', '.join(names)}); "
                     "name each as NAME=FILE.npy"
                 )
             name = names[0]

@@ -10,18 +10,24 @@ from pathlib import Path
 
 from bridgec import __version__
 from bridgec.core.errors import UsageError
+from bridgec.driver.cli_deprecated import DeprecatedOption
+from bridgec.driver.cli_vocabulary import COMMANDS, QUIET_HELP, add_json_arg, add_report_args, tolerance_help
 
 
 class Parser(argparse.ArgumentParser):
     """argparse, but usage errors are one line and exit status 2, like every other bridgec error."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{message} (see {self.prog} --help)")
+        raise ArgumentError(f"{message} (see {self.prog} --help)")
 
     def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
         if message:
             self._print_message(message, sys.stderr)
         raise ParserExit(status)
+
+
+class ArgumentError(UsageError):
+    """The command line does not parse (the arguments themselves, before any file is read)."""
 
 
 class ParserExit(SystemExit):
@@ -93,7 +99,7 @@ def _add_model_args(parser: Parser) -> None:
         help="fp16: ML Program computes in float16; a NeuralNetwork stores its weights as float16 "
         "(half the size). Default fp32",
     )
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines, on a terminal too")
+    parser.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
     parser.add_argument(
         "--progress",
         action="store_true",
@@ -199,21 +205,6 @@ def _add_pass_args(parser: Parser) -> None:
     )
 
 
-def _add_report_args(parser: Parser) -> None:
-    parser.add_argument(
-        "--report-out",
-        type=Path,
-        metavar="FILE",
-        help="write the op report to FILE: .md Markdown, .json JSON (docs/report-schema.md), .html a "
-        "self-contained page, or any name with --report-format",
-    )
-    parser.add_argument(
-        "--report-format",
-        choices=("table", "markdown", "json", "html"),
-        help="format of --report-out (default: from its suffix)",
-    )
-
-
 def glue_bias(argv: list[str]) -> list[str]:
     """``--bias -0.485,-0.456,-0.406`` as ``--bias=...``: argparse takes a leading '-' for an option."""
     out: list[str] = []
@@ -227,13 +218,11 @@ def glue_bias(argv: list[str]) -> list[str]:
 
 def convert_parser() -> Parser:
     parser = Parser(
-        prog="bridgec",
-        description="Convert a PyTorch (TorchScript, torch.export) or ONNX model to Core ML: lower the ops "
-        "Core ML lacks and write an ML Program (.mlpackage); where custom layers remain, write a "
-        "NeuralNetwork (.mlmodel) with Swift/Metal kernels for them.",
-        epilog="other commands: 'bridgec verify MODEL' checks the numbers of a conversion, 'bridgec report "
-        "MODEL' prints the op report without converting, 'bridgec coverage' lists the ONNX ops a target "
-        "runs, 'bridgec passes' lists passes and pipelines. Exit status: 0 converted, 1 conversion failed, 2 bad usage or "
+        prog="bridgec convert",
+        description=f"{COMMANDS['convert']}. The ops the target lacks are lowered and an ML Program "
+        "(.mlpackage) written; where custom layers remain, a NeuralNetwork (.mlmodel) with Swift/Metal "
+        "kernels for them; --format coreai writes a Core AI .aimodel.",
+        epilog="other commands: bridgec --help. Exit status: 0 converted, 1 conversion failed, 2 bad usage or "
         "unreadable input.",
     )
     _add_model_args(parser)
@@ -245,10 +234,11 @@ def convert_parser() -> Parser:
         metavar="OUT.mlpackage|OUT.mlmodel",
         help="output model (default: beside MODEL, .mlpackage for an ML Program, .mlmodel for a "
         "NeuralNetwork); with --format auto, a .mlmodel name asks for a NeuralNetwork. Custom-layer "
-        "kernels go to OUT_kernels/",
+        "kernels go to bridgec_kernels/ beside OUT, one Swift package for the models of that folder",
     )
     parser.add_argument("--report-json", type=Path, metavar="FILE", help="also write the op report as JSON")
-    _add_report_args(parser)
+    add_report_args(parser)
+    add_json_arg(parser)
     check = parser.add_argument_group(
         "the numbers check (before anything is written, the emitted model runs in bridgec's reference "
         "executor and is compared with the source model: PyTorch, or onnxruntime for .onnx files)"
@@ -266,8 +256,7 @@ def convert_parser() -> Parser:
         "--tolerance",
         type=float,
         metavar="T",
-        help="largest accepted max|coreml - source| / max|source| per output (default 1e-4 at fp32, 5e-2 at "
-        "fp16)",
+        help=tolerance_help(),
     )
     check.add_argument(
         "--strict",
@@ -369,11 +358,21 @@ def verify_parser() -> Parser:
         prog="bridgec verify",
         description="Run the same inputs through PyTorch, onnxruntime before and after the passes, and the "
         "Core ML model (bridgec's reference executor everywhere; Core ML itself too on macOS for "
-        "models without custom layers), and compare every output with the reference.",
+        "models without custom layers), and compare every output with the reference. With --against, "
+        "MODEL is a model already written (.mlmodel, .mlpackage or .aimodel, by bridgec or coremltools), "
+        "checked as it is against SOURCE: 'bridgec verify model.mlpackage --against model.pt'.",
         epilog="Exit status: 0 all PASS, 1 a comparison failed or the conversion failed, 2 bad usage.",
     )
     _add_model_args(parser)
     _add_pass_args(parser)
+    parser.add_argument(
+        "--against",
+        type=Path,
+        metavar="SOURCE",
+        help="check MODEL, an existing .mlmodel / .mlpackage / .aimodel, against SOURCE (.pt, .pt2 or .onnx) "
+        "without converting again: the artifact's own input shapes (--input picks one shape of a flexible "
+        "one), its precision's tolerance, outputs paired by name or else by position",
+    )
     parser.add_argument(
         "--inputs", type=Path, metavar="IN.npz", help="input arrays by input name (default: random)"
     )
@@ -382,7 +381,7 @@ def verify_parser() -> Parser:
         "--tolerance",
         type=float,
         metavar="T",
-        help="largest accepted max|got - ref| / max|ref| per output (default 1e-4; 5e-2 with --precision fp16)",
+        help=tolerance_help(),
     )
     parser.add_argument(
         "--per-node",
@@ -396,7 +395,8 @@ def verify_parser() -> Parser:
         metavar="FILE.npz",
         help="write every runtime's outputs, keyed runtime.output (replay them on a Mac)",
     )
-    _add_report_args(parser)
+    add_report_args(parser, printed=False)  # verify prints its comparisons, not the op report
+    add_json_arg(parser)
     return parser
 
 
@@ -410,82 +410,15 @@ def report_parser() -> Parser:
     )
     _add_model_args(parser)
     _add_pass_args(parser)
-    _add_report_args(parser)
+    add_report_args(parser)
+    add_json_arg(parser)
+    from bridgec.driver.report import FORMATS
+
     parser.add_argument(
         "--report-print-format",
+        action=DeprecatedOption,
+        new="--report-format (without --report-out)",
         dest="print_format",
-        choices=("table", "markdown", "json", "html"),
-        default="table",
-        help="what to print on stdout (default table)",
-    )
-    return parser
-
-
-def coverage_parser() -> Parser:
-    from bridgec.backends.coreai.targets import DEFAULT_TARGET as COREAI_TARGET
-    from bridgec.backends.coreai.targets import FORMAT as COREAI
-    from bridgec.backends.coreai.targets import TARGETS as COREAI_TARGETS
-    from bridgec.backends.coreml.targets import DEFAULT_TARGET, FORMAT_NAMES, SPEC_VERSIONS
-
-    parser = Parser(
-        prog="bridgec coverage",
-        description="Every operator of the default ONNX domain (latest opset) on a Core ML or Core AI target: "
-        "native, lowered by a rule, custom layer with a bundled kernel, or unsupported; with attribute "
-        "restrictions and, with --node-tests, ONNX's backend node-test results through bridgec.",
-    )
-    parser.add_argument(
-        "--target",
-        default=None,  # the format's default
-        metavar="OS",
-        help=f"deployment target: {', '.join(SPEC_VERSIONS)} (default {DEFAULT_TARGET}), or "
-        f"{' / '.join(COREAI_TARGETS)} with --model-format {COREAI} (default {COREAI_TARGET})",
-    )
-    parser.add_argument(
-        "--format",
-        choices=("table", "markdown", "json"),
-        default="table",
-        help="output format (default table)",
-    )
-    parser.add_argument(
-        "--model-format",
-        choices=(*FORMAT_NAMES, COREAI),
-        default="neuralnetwork",
-        help="model format to report on (default neuralnetwork; coreai: a Core AI .aimodel)",
-    )
-    parser.add_argument(
-        "--node-tests",
-        action="store_true",
-        help="also run ONNX's backend node tests through bridgec (convert + reference executor, or for "
-        "coreai Apple's runtime in one child process; minutes)",
-    )
-    parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="write to FILE instead of stdout")
-    return parser
-
-
-def targets_parser() -> Parser:
-    parser = Parser(
-        prog="bridgec targets",
-        description="Every --target and the model formats it takes: Core ML NeuralNetwork, Core ML ML Program, "
-        "Core AI.",
-    )
-    parser.add_argument(
-        "--format",
-        choices=("table", "markdown", "json"),
-        default="table",
-        help="output format (default table)",
-    )
-    return parser
-
-
-def passes_parser() -> Parser:
-    parser = Parser(
-        prog="bridgec passes", description="List registered passes, their rules and the -O pipelines."
-    )
-    parser.add_argument(
-        "--load-passes",
-        action="append",
-        default=[],
-        metavar="FILE.py",
-        help="also load the passes a Python file registers",
+        choices=FORMATS,
     )
     return parser

@@ -137,7 +137,7 @@ def run(request: ConversionRequest) -> Conversion:
 
 
 def load(request: ConversionRequest) -> frontends.Source:
-    request.say(f"loading {request.model} ({frontends.detect_format(request.model)})")
+    request.say(f"loading {frontends.described(request.model)}")
     # the frontend's long steps (torch's exporter) are stages of their own
     frontend = dataclasses.replace(request.frontend or frontends.LoadOptions(), progress=request.say)
     with timing.stage("load"):
@@ -240,8 +240,9 @@ def _prepare_check(request: ConversionRequest, source: frontends.Source) -> _Pre
     if not request.check.enabled:
         return None
     graph = source.graph
-    feeds = check_inputs.check_feeds(graph, request.check.inputs, source.example, request.image)
-    expected = check_inputs.source_outputs(source.run, feeds[0], source.reference, user_inputs=feeds[2])
+    with timing.stage("check"):  # the source's outputs on the check input: the check's first half
+        feeds = check_inputs.check_feeds(graph, request.check.inputs, source.example, request.image)
+        expected = check_inputs.source_outputs(source.run, feeds[0], source.reference, user_inputs=feeds[2])
     return _Prepared(feeds, expected, value_ranges(graph))
 
 

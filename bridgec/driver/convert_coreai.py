@@ -191,16 +191,23 @@ def check(request, analysis: Analysis, model: Path, prepared, reference: str) ->
         if fallback is None
         else f"checked by bridgec's executor only (Apple's runtime was not run: {fallback})"
     )
+    judge(result, runtime)
+    if result.status == check_mod.FAILED:
+        raise check_mod.CheckFailed(result)
+    return result
+
+
+def judge(result: check_mod.Check, runtime: str) -> None:
+    """Fail ``result`` when an output is out of tolerance, naming the worst one and what ran the model
+    (the conversion's check and ``bridgec verify --against`` word it alike)."""
     failed = [o for o in result.outputs if not o.passed]
     if failed:
         worst = max(failed, key=lambda o: o.max_rel if np.isfinite(o.max_rel) else float("inf"))
         result.status = check_mod.FAILED
         result.reason = (
-            f"output {worst.name!r} differs from {reference} by max rel err {worst.max_rel:.3g} in "
-            f"{runtime} ({precision} tolerance {check_mod.short(tolerance)})"
+            f"output {worst.name!r} differs from {result.reference} by max rel err {worst.max_rel:.3g} in "
+            f"{runtime} ({result.precision} tolerance {check_mod.short(result.tolerance)})"
         )
-        raise check_mod.CheckFailed(result)
-    return result
 
 
 def custom_kernels(graph) -> dict[str, list[str]]:
@@ -240,4 +247,4 @@ def write(result) -> None:
     result.model_path = written.model_path
 
 
-__all__ = ["CoreAIModel", "run", "run_program", "validate"]
+__all__ = ["CoreAIModel", "judge", "run", "run_program", "validate"]

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from bridgec.core import ir
 from bridgec.core.capabilities import Capabilities
 from bridgec.core.ops.status import CUSTOM, LOWERED, NATIVE, REMOVED, UNSUPPORTED
+from bridgec.core.words import plural
 from bridgec.driver.node_tests import OUTCOMES, NodeTest, run_node_tests
 
 if TYPE_CHECKING:
@@ -95,7 +96,7 @@ class Coverage:
         c = self.counts()
         removed = f", drops {c['removed']} as inference no-ops" if c["removed"] else ""
         text = (
-            f"Of the {len(self.ops)} operators of the default ONNX domain (opset {latest_opset()}), "
+            f"Of the {plural(self.ops, 'operator')} of the default ONNX domain (opset {latest_opset()}), "
             f"{self.product} for {self.target_name} runs {c['native']} natively, {c['lowered']} "
             f"through lowering rules, {c['custom']} as {self.custom_kind}"
             f"{removed}; "
@@ -152,7 +153,7 @@ class Coverage:
         lines = [
             f"## Operators on {self.target}",
             "",
-            f"{len(self.ops)} operators of the default ONNX domain at opset {latest_opset()}: "
+            f"{plural(self.ops, 'operator')} of the default ONNX domain at opset {latest_opset()}: "
             + ", ".join(f"{c[s]} {s}" for s in STATUSES)
             + ".",
             "",

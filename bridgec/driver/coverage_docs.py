@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from bridgec.core.words import plural
 from bridgec.driver.coverage import STATUSES, Coverage, _cell, classify, latest_opset
 from bridgec.driver.node_tests import NodeTest, run_node_tests
 
@@ -64,8 +65,8 @@ def readme_block(main: Coverage, others: list[Coverage]) -> str:
         README_BEGIN,
         "Op coverage ([docs/coverage.md](docs/coverage.md), [docs/coverage-mlprogram.md]"
         "(docs/coverage-mlprogram.md), [docs/coverage-coreai.md](docs/coverage-coreai.md); "
-        "`bridgec coverage --target T --model-format F`): of the "
-        f"{len(main.ops)} operators of the default ONNX domain (opset {latest_opset()}),",
+        "`bridgec coverage --target T --format F`): of the "
+        f"{plural(main.ops, 'operator')} of the default ONNX domain (opset {latest_opset()}),",
         "",
         "| format, target | native | lowered | custom with kernel | removed (no-op) | unsupported | ONNX node tests |",
         "|---|---:|---:|---:|---:|---:|---|",

@@ -6,8 +6,10 @@ write, and deletes only what it wrote itself. (How it writes them, all at once o
   ``--labels``, ...) or another output, however it is spelled (symlinks, hard links, ``./x``).
 - ``package_problem``: only a real Core ML package (a ``Manifest.json`` naming a root model that is
   there, and nothing else beside ``Data/``) is replaced by a new ``.mlpackage``.
-- ``kernels_problem``: a ``*_kernels`` folder is replaced or removed only when its marker says bridgec
-  wrote it for this model and every file in it is still the one bridgec wrote.
+- ``read_kernels``: the kernels folder (one per output folder, shared by its models) is rewritten or
+  removed only when its marker says bridgec wrote it and every file in it is still the one bridgec
+  wrote; the marker also records which model needs which classes, so no conversion drops a class
+  another model needs.
 """
 
 from __future__ import annotations
@@ -15,14 +17,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from bridgec.core.errors import UsageError
 
 KERNELS_MARKER = ".bridgec-kernels"
+KERNELS_FOLDER = "bridgec_kernels"
 _OS_LITTER = {".DS_Store"}  # Finder writes it into any folder it shows: not a user file to protect
+# What SwiftPM and Xcode keep in a package they build or open: not bridgec's, and not to be deleted,
+# but no reason to refuse the folder either: a rewrite carries them over into the new folder.
+TOOL_STATE = (".build", ".swiftpm")
 
 
 def real(path: str | os.PathLike) -> Path:
@@ -35,7 +41,9 @@ def through_link(path: Path) -> Path:
 
 
 def kernels_dir_for(output: Path) -> Path:
-    return output.with_name(f"{output.stem}_kernels")
+    """The kernels folder of a model written at ``output``: one for all the models of its folder, so
+    that an app compiles each custom layer class once (see docs/kernels-package.md)."""
+    return output.with_name(KERNELS_FOLDER)
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -128,39 +136,51 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def kernels_marker(folder: Path, model_name: str) -> str:
-    """The marker of a kernels folder: which model it serves, and each file's hash, so that a file
-    the user added or edited is never replaced or deleted."""
-    lines = [f"written by bridgec; replaced on every conversion of {model_name}", f"model: {model_name}"]
-    lines += [f"file: {_digest(p)} {p.name}" for p in sorted(folder.iterdir()) if p.name != KERNELS_MARKER]
-    return "\n".join(lines) + "\n"
+def kernels_marker(folder: Path, needs: Mapping[str, Mapping[str, list[str]]]) -> str:
+    """The marker of a kernels folder: which model of the folder needs which classes (and from which
+    OS releases it runs), and each file's hash, so that a file the user added or edited is never
+    replaced or deleted."""
+    files = {
+        rel: _digest(folder / rel)
+        for rel in walk(folder)
+        if rel != KERNELS_MARKER and rel.split("/")[0] not in TOOL_STATE
+    }
+    marker = {"written_by": "bridgec", "models": {k: dict(v) for k, v in needs.items()}, "files": files}
+    return json.dumps(marker, indent=1, sort_keys=True) + "\n"
 
 
-def kernels_problem(folder: Path, model_name: str, known: set[str]) -> str | None:
-    """None when ``folder`` is the kernels folder bridgec wrote for ``model_name`` and unchanged since,
-    so it may be replaced or removed; else why not. ``known``: the file names bridgec writes there
-    (what a marker from before the file list was recorded is checked against)."""
-    if folder.is_symlink() or not folder.is_dir():
-        return "it is not a folder bridgec wrote"
-    try:
-        lines = (folder / KERNELS_MARKER).read_text().splitlines()
-    except (OSError, UnicodeDecodeError):
-        return f"bridgec did not write it (it has no {KERNELS_MARKER})"
-    owner = next((line[len("model: ") :] for line in lines if line.startswith("model: ")), None)
-    if owner is None and lines:  # the marker's first form had only its first line
-        owner = lines[0].partition("conversion of ")[2].strip()
-    if owner != model_name:
-        return f"it holds the kernels of {owner or 'another model'}"
-    recorded = {}
-    for line in lines:
-        digest, _, name = line.removeprefix("file: ").partition(" ")
-        if line.startswith("file: ") and name:
-            recorded[name] = digest
+def walk(folder: Path) -> list[str]:
+    """Every entry below ``folder`` that is not a real folder, relative and "/"-separated, sorted."""
+    found = []
     for entry in sorted(folder.iterdir()):
-        if entry.name in _OS_LITTER or entry.name == KERNELS_MARKER:
+        if entry.is_dir() and not entry.is_symlink():
+            found += [f"{entry.name}/{rel}" for rel in walk(entry)] or [f"{entry.name}/"]
+        else:
+            found.append(entry.name)
+    return found
+
+
+def read_kernels(folder: Path) -> tuple[dict[str, dict[str, list[str]]], str | None]:
+    """(what each model of the folder needs, None) when ``folder`` is a kernels folder bridgec wrote
+    and unchanged since, so it may be rewritten or removed; else ({}, why not)."""
+    if folder.is_symlink() or not folder.is_dir():
+        return {}, "it is not a folder bridgec wrote"
+    try:
+        marker = json.loads((folder / KERNELS_MARKER).read_text())
+        needs, recorded = marker["models"], marker["files"]
+        if not isinstance(recorded, dict) or not all(
+            isinstance(need.get("classes"), list) and isinstance(need.get("releases"), list)
+            for need in needs.values()
+        ):
+            raise TypeError
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
+        return {}, f"bridgec did not write it (it has no readable {KERNELS_MARKER})"
+    for rel in walk(folder):
+        if rel == KERNELS_MARKER or rel.split("/")[-1] in _OS_LITTER or rel.split("/")[0] in TOOL_STATE:
             continue
-        if entry.is_symlink() or not entry.is_file() or entry.name not in (recorded or known):
-            return f"it holds {entry.name}, which bridgec did not write"
-        if recorded and _digest(entry) != recorded[entry.name]:
-            return f"its {entry.name} was changed after bridgec wrote it"
-    return None
+        path = folder / rel
+        if rel not in recorded or path.is_symlink() or not path.is_file():
+            return {}, f"it holds {rel}, which bridgec did not write"
+        if _digest(path) != recorded[rel]:
+            return {}, f"its {rel} was changed after bridgec wrote it"
+    return needs, None

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bridgec.core.words import plural
+
 OUTCOMES = ("passed", "failed", "skipped")
 
 
@@ -64,7 +66,7 @@ def run_node_test(case, target: str | None = None, format: str = "neuralnetwork"
 def mismatch(case, names: list[str], got, expected) -> str | None:
     """Why the outputs ``got`` (in ``names`` order) fail the test's rtol/atol against ``expected``, or None."""
     if len(got) != len(expected):
-        return f"{len(got)} outputs, expected {len(expected)}"
+        return f"{plural(got, 'output')}, expected {len(expected)}"
     for name, g, want in zip(names, got, expected, strict=True):
         want = np.asarray(want)
         g = np.asarray(g)
@@ -136,7 +138,7 @@ def _run_coreai_cases(
                 outcomes[i] = ("failed", failure(exc))
         jobs = [(i, feeds) for i, p in prepared.items() for feeds in p.feeds]
         if progress:
-            progress(f"node tests (Core AI): running {len(jobs)} models in Apple's runtime")
+            progress(f"node tests (Core AI): running {plural(jobs, 'model')} in Apple's runtime")
         results = run_batch([(prepared[i].model, feeds) for i, feeds in jobs])
     got: dict[int, list] = {}
     for (i, _), result in zip(jobs, results, strict=True):

@@ -24,6 +24,7 @@ import onnx
 from onnx.backend.base import Backend, BackendRep
 
 from bridgec.core.errors import ConversionError, UsageError
+from bridgec.core.words import plural
 
 PIPELINE = "lower-custom"
 
@@ -70,7 +71,7 @@ class BridgecRep(BackendRep):
             values = [inputs] if isinstance(inputs, np.ndarray) else list(inputs)
             if len(values) != len(self.inputs):
                 raise ValueError(
-                    f"expected {len(self.inputs)} inputs ({', '.join(self.inputs)}), got {len(values)}"
+                    f"expected {plural(self.inputs, 'input')} ({', '.join(self.inputs)}), got {len(values)}"
                 )
             feeds = dict(zip(self.inputs, values, strict=True))
         got = self.model.run_reference({k: _as_feature(k, np.asarray(v)) for k, v in feeds.items()})

@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING
 
 from bridgec.core import interrupts
 from bridgec.core.errors import UsageError
-from bridgec.driver import files
+from bridgec.driver import files, kernels_folder
+from bridgec.driver.file_modes import follow_umask
 
 if TYPE_CHECKING:
     from bridgec.backends.coreml.model import BuiltModel
@@ -118,11 +119,7 @@ def write_outputs(
 
 
 def _stage_and_swap(model: BuiltModel, output: Path, extra: Mapping[Path, bytes]) -> Written:
-    from bridgec.runtime_kernels.catalog import KERNELS, files_for, write_kernels
-
-    classes = sorted(c for c in model.custom_classes if c in KERNELS)
     target = files.through_link(output)
-    kernels_dir = files.kernels_dir_for(target)
     destinations = {files.through_link(Path(path)): data for path, data in extra.items()}
     for folder in {target.parent, *(path.parent for path in destinations)}:
         # first, so that what a killed run had moved aside is back before anything is judged
@@ -143,15 +140,9 @@ def _stage_and_swap(model: BuiltModel, output: Path, extra: Mapping[Path, bytes]
     for path in destinations:
         if path.is_dir():
             raise UsageError(f"{path}: is a directory; name a file to write")
-    # a kernels folder is bridgec's to replace or remove only if it wrote it for this very model and
-    # nothing in it changed since: another model's kernels, or the user's files, are left alone
-    ours = None
-    if os.path.lexists(kernels_dir):
-        known = {Path(rel).name for rel in files_for(KERNELS)} | {"KERNELS.md"}
-        ours = files.kernels_problem(kernels_dir, target.name, known)
-        if classes and ours is not None:
-            raise UsageError(f"{kernels_dir}: {ours}; move it away or choose another -o")
-        ours = ours is None
+    # the kernels folder is shared by the models of the folder: rewritten with every model's classes,
+    # removed when none needs it, left alone when bridgec did not write it or the user changed it
+    kernels = kernels_folder.plan(model, target)
     stagings: dict[Path, Staging] = {}
 
     def staging(folder: Path) -> Staging:
@@ -164,20 +155,19 @@ def _stage_and_swap(model: BuiltModel, output: Path, extra: Mapping[Path, bytes]
         model.save(staging(target.parent).new(target.name))
         for path, data in destinations.items():
             staging(path.parent).new(path.name).write_bytes(data)
-        if classes:
-            staged_kernels = staging(kernels_dir.parent).new(kernels_dir.name)
-            write_kernels(classes, staged_kernels)
-            (staged_kernels / "KERNELS.md").write_text(_kernels_index(model, classes))
-            marker = files.kernels_marker(staged_kernels, target.name)
-            (staged_kernels / files.KERNELS_MARKER).write_text(marker)
+        if kernels and not kernels.remove:
+            kernels_folder.stage(kernels, staging(kernels.folder.parent).new(kernels.folder.name))
         # Everything is staged: now swap it in, with Ctrl-C and SIGTERM held until the swap is done
         # (between the renames the kernels folder would be missing or not match the model).
         with interrupts.deferred():
             interrupts.checkpoint()  # an interrupt a library swallowed: nothing goes in place
-            if classes:
-                staging(kernels_dir.parent).put(kernels_dir.name)
-            elif ours:  # stale: from an earlier conversion of this model that had custom layers
-                staging(kernels_dir.parent).put_aside(kernels_dir.name)
+            if kernels and kernels.remove:
+                staging(kernels.folder.parent).put_aside(kernels.folder.name)
+            elif kernels:
+                staging(kernels.folder.parent).put(kernels.folder.name)
+                kernels_folder.carry_tool_state(
+                    staging(kernels.folder.parent).old(kernels.folder.name), kernels.folder
+                )
             staging(target.parent).put(target.name)
             for path in destinations:
                 staging(path.parent).put(path.name)
@@ -186,36 +176,10 @@ def _stage_and_swap(model: BuiltModel, output: Path, extra: Mapping[Path, bytes]
         with interrupts.deferred():  # a removal cut short would leave the staging folders behind
             for folder in stagings.values():
                 folder.remove()
-    if classes:
-        return Written(output, kernels_dir, sorted(kernels_dir.iterdir()))
+    if kernels and not kernels.remove:
+        written = [rel for rel in files.walk(kernels.folder) if rel.split("/")[0] not in files.TOOL_STATE]
+        return Written(output, kernels.folder, [kernels.folder / rel for rel in written])
     return Written(output)
-
-
-def _kernels_index(model: BuiltModel, classes: list[str]) -> str:
-    from bridgec.runtime_kernels.catalog import KERNELS
-
-    lines = [
-        "# Custom layer kernels for this model",
-        "",
-        "Add every `.swift` and `.metal` file in this folder to your app target. Core ML finds each",
-        "class by its Objective-C name; the GPU path (`encode`) runs when the model may use the GPU.",
-        "",
-    ]
-    for name in classes:
-        spec = KERNELS[name]
-        params = ", ".join(f"`{p}` ({kind})" for p, kind in spec.parameters.items())
-        layers = model.custom_classes[name]
-        lines += [
-            f"## {name}",
-            "",
-            spec.description,
-            "",
-            f"- parameters: {params}",
-            f"- layers in this model: {len(layers)} ({', '.join(layers[:5])}{', ...' if len(layers) > 5 else ''})",
-            f"- files: {', '.join(Path(f).name for f in spec.files)}",
-            "",
-        ]
-    return "\n".join(lines)
 
 
 # --- staging --------------------------------------------------------------------------------------
@@ -271,11 +235,17 @@ class Staging:
         return self.root / "new" / name
 
     def put(self, name: str) -> None:
-        """Rename ``new/NAME`` to ``folder/NAME``; an existing folder there is moved aside first."""
+        """Rename ``new/NAME`` to ``folder/NAME``, with the modes the umask gives (``tempfile`` and
+        coremltools made parts of it 0600/0700); an existing folder there is moved aside first."""
+        follow_umask(self.new(name))
         destination = self.folder / name
         if destination.is_dir() and not destination.is_symlink():
             os.replace(destination, self.root / "old" / name)
         os.replace(self.new(name), destination)
+
+    def old(self, name: str) -> Path:
+        """Where ``put`` moved the folder ``folder/NAME`` it replaced (deleted with the staging folder)."""
+        return self.root / "old" / name
 
     def put_aside(self, name: str) -> None:
         """Remove ``folder/NAME`` (a folder bridgec wrote) together with the staging folder."""

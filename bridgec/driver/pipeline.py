@@ -19,6 +19,7 @@ from bridgec.backends.coreml.targets import FORMATS, MLPROGRAM_MIN_SPEC, Target
 from bridgec.core import ir, timing
 from bridgec.core.errors import UsageError
 from bridgec.core.state import state_of
+from bridgec.core.words import noun
 from bridgec.passes import legality
 
 if TYPE_CHECKING:
@@ -115,7 +116,8 @@ def lower(graph: gs.Graph, request: ConversionRequest) -> Lowered:
     # depend on what constant folding leaves (shape arithmetic), which only the run knows.
     ml = nn.with_format("mlprogram")
     built = passes_mod.pipeline(request.pipeline, options.passes, options.disable)
-    custom = legality.custom_layers(legality.plan(graph, capabilities_for(ml), built))
+    with timing.stage("passes"):  # the plan reads the pipeline's rules: the passes' time
+        custom = legality.custom_layers(legality.plan(graph, capabilities_for(ml), built))
     if not custom:
         # The run has the last word (a rule that fires only in context, a pass that is no rule set),
         # so the final legality check waits: a custom layer is a reason to switch, not an error.
@@ -130,7 +132,10 @@ def lower(graph: gs.Graph, request: ConversionRequest) -> Lowered:
                 passes_mod.create("check::target_legal")(out, ctx)
             return Lowered(source, out, ctx, "mlprogram", "no custom layer remains")
         graph = original
-    why = f"custom layer(s) {', '.join(custom)} remain, and only NeuralNetwork models carry custom layers"
+    why = (
+        f"{noun(custom, 'custom layer')} {', '.join(custom)} {noun(custom, 'remains', 'remain')}, and only "
+        "NeuralNetwork models carry custom layers"
+    )
     request.say(f"{why}: emitting a NeuralNetwork instead of an ML Program")
     source, out, ctx = run_pipeline(graph, request, nn)
     return Lowered(source, out, ctx, "neuralnetwork", why)

@@ -47,13 +47,18 @@ table. It renders as a terminal table, Markdown, JSON or a self-contained HTML p
         "comparisons": [{"output": "output", "runtime": "coreml_reference", "max_abs": 1e-7,
                          "max_rel": 2e-7, "passed": true, "note": ""}]
         # max_abs/max_rel -1: not computed (the runtime could not run; see note)
+      },
+      "provenance": null | {                         # where the report comes from (driver/provenance.py)
+        "bridgec_version": "0.1.0", "command": "bridgec faceseg.pt -o faceseg.mlpackage",
+        "input": "faceseg.pt", "input_sha256": "9f2c...",   # "" for a model given in memory
+        "target": "Core ML ML Program for iOS15", "format": "mlprogram (--format auto)",
+        "precision": "fp32", "pipeline": "lower-custom"
       }
     }
 """
 
 from __future__ import annotations
 
-import html
 import json
 import math
 import re
@@ -62,10 +67,15 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
+import onnx_graphsurgeon as gs
 
 from bridgec.core import ir
 from bridgec.core.input_values import value_ranges
 from bridgec.core.tensor_spec import dtype_name
+from bridgec.core.words import plural
+from bridgec.driver.provenance import Provenance
+from bridgec.driver.report_graph import GraphView, graph_view
+from bridgec.driver.report_html import compressed_outputs, page
 from bridgec.driver.report_schema import SCHEMA_ID, STATUSES
 from bridgec.runtime_kernels.catalog import KERNELS, kernel_for_op
 
@@ -174,9 +184,9 @@ class Verification:
     def line(self) -> str:
         failed = [c for c in self.comparisons if not c["passed"]]
         if not failed:
-            return f"verified: all {len(self.comparisons)} comparisons PASS against {self.reference}"
+            return f"verified: all {plural(self.comparisons, 'comparison')} PASS against {self.reference}"
         names = ", ".join(sorted({f"{c['output']} on {c['runtime']}" for c in failed}))
-        return f"verified: {len(failed)} of {len(self.comparisons)} comparisons FAIL ({names})"
+        return f"verified: {len(failed)} of {plural(self.comparisons, 'comparison')} FAIL ({names})"
 
 
 @dataclass
@@ -189,6 +199,9 @@ class Report:
     inputs: list[InputDtype] = field(default_factory=list)  # the inputs that are not float32
     # what the app feeds and gets (backends.coreml.interface.Feature), read from the written model
     interface: list = field(default_factory=list)
+    provenance: Provenance | None = None  # which bridgec, command, input file (sha256), target
+    # the graph after the passes, each node with what it became (drawn by the HTML report; not in JSON)
+    graph_view: GraphView | None = field(default=None, repr=False)
 
     def counts(self) -> dict[str, int]:
         totals = dict.fromkeys(STATUSES, 0)
@@ -214,7 +227,8 @@ class Report:
             why = [f"{counts['unsupported']} unsupported"] if counts["unsupported"] else []
             why += [f"{missing} custom without kernel"] if missing else []
             verdict = f"not possible ({', '.join(why)})"
-        return f"{sum(counts.values())} nodes: {parts} — {self.target} {verdict}, -O {self.pipeline}"
+        nodes = plural(sum(counts.values()), "node")
+        return f"{nodes}: {parts} — {self.target} {verdict}, -O {self.pipeline}"
 
     def to_dict(self) -> dict:
         return {
@@ -229,6 +243,7 @@ class Report:
             "interface": [feature.to_dict() for feature in self.interface],
             "check": self.check.to_dict() if self.check is not None else None,
             "verification": asdict(self.verification) if self.verification else None,
+            "provenance": asdict(self.provenance) if self.provenance else None,
         }
 
     def to_json(self) -> str:
@@ -262,9 +277,10 @@ class Report:
         def cell(text: str) -> str:
             return text.replace("|", "\\|").replace("\n", " ")
 
-        lines = [
-            f"# bridgec op report — {self.target}, -O {self.pipeline}",
-            "",
+        lines = [f"# bridgec op report — {self.target}, -O {self.pipeline}", ""]
+        if self.provenance is not None:
+            lines += [f"- {label}: `{cell(value)}`" for label, value in self.provenance.lines()] + [""]
+        lines += [
             "| op | count | status | how | nodes |",
             "|---|---:|---|---|---|",
         ]
@@ -293,83 +309,15 @@ class Report:
         return "\n".join(lines) + "\n"
 
     def to_html(self) -> str:
-        e = html.escape
-        colors = {
-            "native": "#e6f4ea",
-            "lowered": "#e8f0fe",
-            "custom": "#fef7e0",
-            "removed": "#f1f3f4",
-            "unsupported": "#fce8e6",
-        }
-        rows = "\n".join(
-            f'<tr style="background:{colors[r.status]}"><td><code>{e(r.op)}</code></td>'
-            f'<td class="n">{r.count}</td><td>{e(r.status)}</td><td>{e(r.explained(self.target))}</td>'
-            f"<td><details><summary>{len(r.nodes)} node(s)</summary>{'<br>'.join(e(n) for n in r.nodes)}"
-            "</details></td></tr>"
-            for r in self.rows
-        )
-        verification = ""
-        if self.verification:
-            items = "\n".join(
-                f'<tr><td>{e(c["output"])}</td><td>{e(c["runtime"])}</td><td class="n">{c["max_abs"]:.3g}</td>'
-                f'<td class="n">{c["max_rel"]:.3g}</td><td>{"PASS" if c["passed"] else "FAIL"}</td></tr>'
-                for c in self.verification.comparisons
-            )
-            verification = (
-                f"<h2>Verification</h2><p>{e(self.verification.line)}</p><table><tr><th>output</th>"
-                f"<th>runtime</th><th>max abs</th><th>max rel</th><th>result</th></tr>{items}</table>"
-            )
-        return (
-            '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
-            f"<title>bridgec op report — {e(self.target)}</title><style>"
-            "body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse}"
-            "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}"
-            "td.n{text-align:right}</style></head><body>"
-            f"<h1>bridgec op report</h1><p>{e(self.target)}, -O {e(self.pipeline)}</p>"
-            f"<p><strong>{e(self.summary)}</strong></p>"
-            + "".join(f"<p>input {e(i.line)}</p>" for i in self.inputs)
-            + _html_interface(self.interface)
-            + (f"<p><strong>{e(self.check.line())}</strong></p>" if self.check is not None else "")
-            + _html_compression(self.check)
-            + "<table><tr><th>op</th><th>count</th><th>status</th><th>how</th><th>nodes</th></tr>"
-            f"{rows}</table>{verification}</body></html>\n"
-        )
-
-
-def _compressed_outputs(check: object) -> list:
-    """--compress: the compressed model's error per output (``check.Compression``), if measured."""
-    compression = getattr(check, "compression", None)
-    return compression.outputs if compression is not None else []
+        return page(self)
 
 
 def _markdown_compression(check: object) -> list[str]:
-    outputs = _compressed_outputs(check)
+    outputs = compressed_outputs(check)
     if not outputs:
         return []
     lines = ["", f"| output (compressed) | max abs | max rel vs {check.reference} |", "|---|---:|---:|"]
     return lines + [f"| `{o.name}` | {o.max_abs:.3g} | {o.max_rel:.3g} |" for o in outputs]
-
-
-def _html_compression(check: object) -> str:
-    outputs = _compressed_outputs(check)
-    if not outputs:
-        return ""
-    e = html.escape
-    rows = "".join(
-        f'<tr><td>{e(o.name)}</td><td class="n">{o.max_abs:.3g}</td><td class="n">{o.max_rel:.3g}</td></tr>'
-        for o in outputs
-    )
-    return (
-        f"<table><tr><th>output (compressed)</th><th>max abs</th><th>max rel vs {e(check.reference)}</th></tr>"
-        f"{rows}</table>"
-    )
-
-
-def _html_interface(interface: list) -> str:
-    if not interface:
-        return ""
-    items = "".join(f"<li>{html.escape(f.role)} {html.escape(f.line)}</li>" for f in interface)
-    return f"<h2>What the app feeds and gets</h2><ul>{items}</ul>"
 
 
 def kernel_kinds(class_name: str) -> str:
@@ -411,28 +359,8 @@ def build(analysis: Lowered, check: object = None) -> Report:
         node = final_nodes.get(name)
         steps = [r for r in rewrites.get(name, []) if r.rule not in ("custom_layer",)]
         kernel = None
-        if node is not None and ir.op_key(node)[0] == ir.CUSTOM_DOMAIN:
-            # The kernel is the one the catalog has for the op that became the custom layer (what
-            # TagCustomLayers and the kernel writer use), not any class that happens to share its name.
-            tagged = [r for r in rewrites.get(name, []) if r.rule == "custom_layer"]
-            spec = kernel_for_op(*_key_of(tagged[-1].source_op if tagged else label))
-            kernel = kernel_kinds(spec.class_name) if spec else "none"
-            status, how = "custom", kernel_note(node.op, bundled=spec is not None)
-            custom_kernel = getattr(caps, "custom_kernel", None)  # a format that carries the kernel itself
-            if custom_kernel is not None and spec is not None:
-                kernel, how = custom_kernel(node)
-        elif node is not None:
-            reason = caps.unsupported_reason(node)
-            if reason:
-                status, how = "unsupported", reason
-            else:
-                native = caps.native(ir.op_key(node))
-                layer = (native.emits if native is not None else "") or "?"
-                via = f" via {steps[-1].rule}" if steps else ""
-                status, how = (
-                    "native",
-                    f"{layer}{via}" if ir.op_label(node) == label else f"{ir.op_label(node)} -> {layer}{via}",
-                )
+        if node is not None:
+            status, how, kernel = node_status(node, label, rewrites.get(name, []), caps)
         elif steps and not steps[-1].pass_id.startswith("cleanup::"):  # a rule replaced it
             created = sorted(set(steps[-1].created_ops))
             why = next((step.because for step in steps if step.because), "")
@@ -450,7 +378,42 @@ def build(analysis: Lowered, check: object = None) -> Report:
         for (op, status, how, kernel), names in groups.items()
     ]
     rows.sort(key=lambda r: (STATUSES.index(r.status), r.op))
-    return Report(caps.description, ctx.pipeline, rows, check=check, inputs=input_dtypes(analysis))
+    return Report(
+        caps.description,
+        ctx.pipeline,
+        rows,
+        check=check,
+        inputs=input_dtypes(analysis),
+        graph_view=graph_view(analysis, lambda n, lbl, rw: node_status(n, lbl, rw, caps), rewrites),
+    )
+
+
+def node_status(node: gs.Node, label: str, rewrites: list, caps) -> tuple[str, str, str | None]:
+    """(status, how, kernel) of ``node``, still in the graph after the passes; ``label``: its op in
+    the source; ``rewrites``: the rewrites recorded under its name."""
+    if ir.op_key(node)[0] == ir.CUSTOM_DOMAIN:
+        # The kernel is the one the catalog has for the op that became the custom layer (what
+        # TagCustomLayers and the kernel writer use), not any class that happens to share its name.
+        tagged = [r for r in rewrites if r.rule == "custom_layer"]
+        spec = kernel_for_op(*_key_of(tagged[-1].source_op if tagged else label))
+        kernel = kernel_kinds(spec.class_name) if spec else "none"
+        how = kernel_note(node.op, bundled=spec is not None)
+        custom_kernel = getattr(caps, "custom_kernel", None)  # a format that carries the kernel itself
+        if custom_kernel is not None and spec is not None:
+            kernel, how = custom_kernel(node)
+        return "custom", how, kernel
+    reason = caps.unsupported_reason(node)
+    if reason:
+        return "unsupported", reason, None
+    native = caps.native(ir.op_key(node))
+    layer = (native.emits if native is not None else "") or "?"
+    steps = [r for r in rewrites if r.rule != "custom_layer"]
+    via = f" via {steps[-1].rule}" if steps else ""
+    return (
+        "native",
+        f"{layer}{via}" if ir.op_label(node) == label else f"{ir.op_label(node)} -> {layer}{via}",
+        None,
+    )
 
 
 def input_dtypes(analysis: Lowered) -> list[InputDtype]:

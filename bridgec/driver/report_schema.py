@@ -127,6 +127,20 @@ SCHEMA: dict = {
                 "comparisons": {"type": "array", "items": _COMPARISON},
             },
         },
+        "provenance": {  # where the report comes from: bridgec.driver.provenance.Provenance
+            "nullable": True,
+            "type": "object",
+            "required": {
+                "bridgec_version": {"type": "string"},
+                "command": {"type": "string"},  # as typed (shell-quoted), or the Python call
+                "input": {"type": "string"},
+                "input_sha256": {"type": "string"},  # "" for a model given in memory
+                "target": {"type": "string"},
+                "format": {"type": "string"},
+                "precision": {"type": "string"},
+                "pipeline": {"type": "string"},
+            },
+        },
     },
 }
 

@@ -19,7 +19,7 @@ from bridgec import frontends
 from bridgec.backends.coreml import capabilities_for
 from bridgec.backends.coreml.classifier import checked_labels
 from bridgec.backends.coreml.metadata import Metadata
-from bridgec.backends.coreml.targets import PRECISIONS, SUFFIXES
+from bridgec.backends.coreml.targets import FORMATS, PRECISIONS, SUFFIXES
 from bridgec.core.errors import UsageError
 from bridgec.driver import files
 from bridgec.driver.pipeline import RunOptions, _custom_layers_asked
@@ -85,9 +85,10 @@ class ConversionRequest:
     ``labels_output``), how PyTorch files are
     read (``frontend``), the numbers ``check`` and the ``outputs``. ``progress`` gets one line per
     stage. ``model`` is None for a graph already in memory (``analysis.analyze_graph``,
-    ``pipeline.lower``): only the load stage reads it."""
+    ``pipeline.lower``): only the load stage reads it. It is a model object rather than a file
+    (``frontends.InMemoryModel``) when ``bridgec.convert`` was handed one."""
 
-    model: Path | None
+    model: Path | frontends.InMemoryModel | None
     inputs: dict | None = None
     pipeline: str = DEFAULT_PIPELINE
     passes: RunOptions = field(default_factory=RunOptions)
@@ -108,7 +109,7 @@ class ConversionRequest:
     progress: Callable[[str], None] | None = field(default=None, compare=False)
 
     @classmethod
-    def of(cls, model: str | os.PathLike | None, **keywords) -> ConversionRequest:
+    def of(cls, model: str | os.PathLike | frontends.InMemoryModel | None, **keywords) -> ConversionRequest:
         """The request ``convert(model, **keywords)`` makes: the fields, plus the check's and the
         outputs' fields by their keyword names (``check=``, ``check_inputs=``, ``strict=``,
         ``tolerance=``; ``output=``, ``write=``, ``extra_outputs=``, ``protect=``, ``report=``,
@@ -124,7 +125,8 @@ class ConversionRequest:
             keywords["passes"] = keywords.pop("options")
         if keywords.get("passes") is None:
             keywords.pop("passes", None)
-        model = None if model is None else Path(model)
+        if model is not None and not isinstance(model, frontends.InMemoryModel):
+            model = Path(model)
         return cls(model, check=CheckOptions(**check), outputs=Outputs(**outputs), **keywords)
 
     def say(self, message: str) -> None:
@@ -149,7 +151,9 @@ class ConversionRequest:
     def claims(self, output: Path | None, format: str, *, default: bool = False) -> list[files.Claim]:
         """What this conversion reads and writes, for ``files.check_claims``. ``format``: the model's
         format, or "auto" while it is not known yet (then an ``-o`` suffix tells)."""
-        claims = [files.Claim(f"the input model {self.model}", self.model, "input")]
+        claims = []
+        if isinstance(self.model, Path):  # an object in memory is no file an output could replace
+            claims.append(files.Claim(f"the input model {self.model}", self.model, "input"))
         for value in (self.check.inputs or {}).values():
             if isinstance(value, (str, os.PathLike)):
                 claims.append(files.Claim(f"--check-input {value}", Path(value), "input"))
@@ -207,6 +211,10 @@ def validate(request: ConversionRequest) -> None:
             raise UsageError(f"-o {output}: is a directory; name the .mlmodel file to write")
     if outputs.write:
         files.check_claims(request.claims(output, format))
+    if request.format not in (*FORMATS, "coreai"):  # the command line's choices; a Python caller's value
+        raise UsageError(
+            f"unknown --format {request.format!r}; choose one of: {', '.join((*FORMATS, 'coreai'))}"
+        )
     if request.pipeline not in PIPELINES:
         raise UsageError(f"unknown pipeline -O {request.pipeline!r}; choose one of: {', '.join(PIPELINES)}")
     if request.precision not in PRECISIONS:

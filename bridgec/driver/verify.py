@@ -4,9 +4,10 @@ the Core ML model, compared output by output — and, with ``per_node``, tensor 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from bridgec.core.errors import UsageError
 from bridgec.core.input_values import random_inputs
 from bridgec.core.numerics import TOLERANCES, difference
 from bridgec.core.state import state_of
+from bridgec.core.words import noun, plural
+from bridgec.driver import provenance
 from bridgec.driver.check import Divergence, first_divergence, short
 from bridgec.driver.check_inputs import as_input_dtype, coreml_feeds
 from bridgec.driver.output import write_file
@@ -120,10 +123,13 @@ def verify(
     tolerance = tolerance if tolerance is not None else TOLERANCES[precision]
     fmt = frontends.detect_format(model)
     say(f"loading {model} ({fmt})")
+    if progress is not None:  # torch's exporter is a step of its own (a ViT's takes most of a minute)
+        frontend = dataclasses.replace(frontend or frontends.LoadOptions(), progress=progress)
     before = frontends.load(model, inputs, frontend)
     if state_of(before):
         raise UsageError(
-            f"{model.name} writes buffer(s) {', '.join(b.name for b in state_of(before))} (state), and bridgec verify "
+            f"{model.name} writes {noun(state_of(before), 'buffer')} "
+            f"{', '.join(b.name for b in state_of(before))} (state), and bridgec verify "
             f"runs single calls; convert it (bridgec {model.name} --target iOS18): its check runs calls in sequence"
         )
     feeds = make_feeds(before, feeds_file, seed)
@@ -170,6 +176,7 @@ def verify(
         )
         notes.append(f"Core AI: .aimodel for {ctx.capabilities.target.name}, {precision} ({lowered.reason})")
         result = _result(reference, feeds, outputs, output_names, tolerance, notes, ctx, lowered)
+        result.report.provenance = provenance.of_request(request, lowered)
         if per_node:  # Apple's runtime gives the graph's outputs only: the passes' stage is compared
             _per_node(
                 result,
@@ -199,6 +206,7 @@ def verify(
         notes.append(f"Core ML runtime: {unavailable}")
 
     result = _result(reference, feeds, outputs, output_names, tolerance, notes, ctx, lowered)
+    result.report.provenance = provenance.of_request(request, lowered)
     if unchecked:
         result.comparisons += [
             Comparison(n, "coreml_reference", float("nan"), float("nan"), False, unchecked)
@@ -273,9 +281,37 @@ def render(result: VerifyResult, pipeline: str, tolerance: float) -> str:
     lines.append(
         f"{len(result.comparisons) - failed} passed, {failed} failed"
         if failed
-        else f"all {len(result.comparisons)} comparisons PASS"
+        else f"all {plural(result.comparisons, 'comparison')} PASS"
     )
     return "\n".join(lines)
+
+
+def data(result: VerifyResult, args: Any) -> dict:
+    """The ``--json`` object's data (``cli_json.emit_json`` adds the version and command): every
+    comparison, the inputs used and what was proven; ``args``: the verify command line's."""
+    titles = {k: v.format(pipeline=args.pipeline) for k, v in RUNTIME_TITLES.items()}
+    return {
+        "model": str(args.model),
+        "reference": {"runtime": result.reference, "title": titles[result.reference]},
+        "tolerance": args.tolerance,
+        "inputs": [
+            {"name": name, "shape": list(np.shape(value)), "dtype": str(np.asarray(value).dtype)}
+            for name, value in result.feeds.items()
+        ],
+        "seed": None if args.inputs is not None else args.seed,
+        "inputs_file": None if args.inputs is None else str(args.inputs),
+        "comparisons": [{**asdict(c), "title": titles[c.runtime]} for c in result.comparisons],
+        "per_node": [
+            {
+                "stage": stage,
+                "compared": compared,
+                "divergence": next((asdict(d) for d in result.divergences if d.stage == stage), None),
+            }
+            for stage, compared in result.per_node_compared.items()
+        ],
+        "notes": result.notes,
+        "passed": result.passed,
+    }
 
 
 def save_outputs(result: VerifyResult, path: Path) -> None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import onnx_graphsurgeon as gs
 
+from bridgec.core.words import plural
 from bridgec.passes._infra import register
 from bridgec.passes._pattern import Rule, RuleSet
 
@@ -51,7 +52,7 @@ def parse(equation, ranks: list[int | None]) -> tuple[list[list[str]], list[str]
     lhs, arrow, rhs = text.partition("->")
     terms = lhs.split(",")
     if len(terms) != len(ranks):
-        raise ValueError(f"equation {text!r} has {len(terms)} terms for {len(ranks)} operands")
+        raise ValueError(f"equation {text!r} has {plural(terms, 'term')} for {plural(ranks, 'operand')}")
     widths = [
         (r - len(t.replace("...", ""))) if "..." in t and r is not None else 0
         for t, r in zip(terms, ranks, strict=True)

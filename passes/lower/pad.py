@@ -19,6 +19,7 @@ from collections.abc import Callable
 import numpy as np
 
 from bridgec.core import ir
+from bridgec.core.words import plural
 from bridgec.passes._infra import register
 from bridgec.passes._pattern import Rule, RuleSet
 
@@ -49,7 +50,7 @@ def _widths(x, pads, axes) -> Widths | str:
     names = list(range(rank)) if chosen is None else [int(a) % rank for a in chosen.reshape(-1)]
     flat = [int(p) for p in given.reshape(-1)]
     if len(flat) != 2 * len(names):
-        return f"{len(flat)} pads for {len(names)} axes"
+        return f"{plural(flat, 'pad')} for {plural(names, 'axis', 'axes')}"
     widths = [(0, 0)] * rank
     for i, axis in enumerate(names):
         widths[axis] = (flat[i], flat[len(names) + i])

@@ -41,6 +41,7 @@ from onnx import helper
 from bridgec.core import ir
 from bridgec.core.capabilities import Capabilities
 from bridgec.core.errors import ConversionError
+from bridgec.core.words import plural
 from bridgec.passes._infra import Pass, PassContext, PassResult, drop_nodes, register
 from bridgec.passes._pattern import Builder, NearMiss
 from bridgec.passes.lower.resize_rank import OPS, legalises
@@ -176,7 +177,7 @@ def read(
         return "exactly one of scales and sizes must be given"
     given = (scales if sizes is None else sizes).reshape(-1)
     if len(given) != len(axes):
-        return f"{len(given)} scales/sizes for {len(axes)} axes"
+        return f"{plural(given, 'scale/size', 'scales/sizes')} for {plural(axes, 'axis', 'axes')}"
     full_scales = [1.0] * rank
     out = list(shape)
     if sizes is not None:
@@ -202,7 +203,7 @@ def read(
     if roi is not None and transform == "tf_crop_and_resize":
         flat = roi.astype(np.float64).reshape(-1)
         if len(flat) != 2 * len(axes):
-            return f"roi has {len(flat)} values for {len(axes)} axes"
+            return f"roi has {plural(flat, 'value')} for {plural(axes, 'axis', 'axes')}"
         for i, axis in enumerate(axes):
             spans[axis] = (float(flat[i]), float(flat[len(axes) + i]))
     return ResizeRequest(

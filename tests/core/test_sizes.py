@@ -378,7 +378,9 @@ def previous_outputs(relu6_model, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("previous") / "net.mlmodel"
     done = subprocess.run(_convert_args(relu6_model, out, "-q"), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert (out.parent / "net_kernels" / "HardTanhLayer.swift").exists()
+    assert (
+        out.parent / "bridgec_kernels" / "Sources" / "BridgecCustomLayers" / "HardTanhLayer.swift"
+    ).exists()
     return out.parent
 
 
@@ -445,7 +447,7 @@ def test_interrupted_run_keeps_the_previous_outputs_whole(
         from bridgec.backends.coreml import load_spec
 
         assert len(load_spec(out).neuralNetwork.layers) >= 4
-        assert after != before and not (folder / "net_kernels").exists()  # this run needs no kernels
+        assert after != before and not (folder / "bridgec_kernels").exists()  # this run needs no kernels
         assert b'"pipeline": "lower-custom"' in (folder / "net.json").read_bytes()
 
 
@@ -490,24 +492,28 @@ def test_a_report_that_cannot_be_written_is_one_line(tmp_path, capsys):
 @pytest.mark.slow
 def test_same_input_same_bytes_across_processes(relu6_model, tmp_path):
     """Two processes (different hash seeds, different temporary folders) write identical model,
-    kernels and report bytes."""
+    kernels and report bytes. The same command line in each folder: the report records it."""
     trees = []
     for run, hashseed in enumerate(("1", "4242")):
         folder = tmp_path / f"run{run}"
+        folder.mkdir()
         env = dict(os.environ, PYTHONHASHSEED=hashseed, PYTHONPATH=str(ROOT))
         done = subprocess.run(
-            _convert_args(relu6_model, folder / "net.mlmodel", "-q"),
+            _convert_args(relu6_model, Path("net.mlmodel"), "-q"),
             capture_output=True,
             text=True,
             env=env,
             timeout=300,
+            cwd=folder,
         )
         assert done.returncode == 0, done.stderr
         trees.append(_tree(folder))
     assert trees[0] == trees[1]
-    assert {"net.mlmodel", "net.json", "net_kernels/HardTanhLayer.swift", "net_kernels/KERNELS.md"} <= set(
-        trees[0]
-    )
+    kernels = [
+        "bridgec_kernels/Sources/BridgecCustomLayers/HardTanhLayer.swift",
+        "bridgec_kernels/KERNELS.md",
+    ]
+    assert {"net.mlmodel", "net.json", *kernels} <= set(trees[0])
 
 
 @pytest.mark.slow
@@ -528,7 +534,8 @@ def test_same_input_same_ml_program_across_processes(relu6_model, tmp_path, prec
     assert "Data/com.apple.CoreML/weights/weight.bin" in trees[0]
 
 
-def test_same_onnx_input_same_bytes_in_one_process(tmp_path, capsys):
+def test_same_onnx_input_same_bytes_in_one_process(tmp_path, capsys, monkeypatch):
+    """The same command line (the report records it) in two folders writes the same bytes."""
     model = tmp_path / "m.onnx"
     onnx.save(
         onnx.parser.parse_model(
@@ -539,12 +546,14 @@ def test_same_onnx_input_same_bytes_in_one_process(tmp_path, capsys):
     )
     outputs = []
     for run in range(2):
-        out = tmp_path / f"run{run}" / "m.mlmodel"
+        folder = tmp_path / f"run{run}"
+        folder.mkdir()
+        monkeypatch.chdir(folder)
         code, _, err = run_cli(
-            [model, "-q", "-O", "custom", "-o", out, "--report-json", out.with_suffix(".json")], capsys
+            [model, "-q", "-O", "custom", "-o", "m.mlmodel", "--report-json", "m.json"], capsys
         )
         assert code == 0, err
-        outputs.append(_tree(out.parent))
+        outputs.append(_tree(folder))
     assert outputs[0] == outputs[1]
 
 

@@ -75,6 +75,10 @@ def test_onnx_file_converts_without_importing_torch(tmp_path):
 
 def test_help_and_module_entry_point():
     done = subprocess.run([sys.executable, "-m", "bridgec", "--help"], capture_output=True, text=True)
+    assert done.returncode == 0 and "convert" in done.stdout and "coverage" in done.stdout
+    done = subprocess.run(
+        [sys.executable, "-m", "bridgec", "convert", "--help"], capture_output=True, text=True
+    )
     assert done.returncode == 0 and "-O PIPELINE" in done.stdout and "lower-custom" in done.stdout
     code = "import sys; from bridgec.driver.cli import main; main(['--help'])"
     done = subprocess.run(
@@ -148,7 +152,7 @@ def test_custom_layer_without_kernel_needs_allow_missing_kernels(tmp_path, capsy
         code, _, err = run_cli([str(model), "-O", mode, "-q", "--format", "neuralnetwork"], capsys)
         assert (
             code == 1
-            and "no bundled kernel for custom layer(s) Round x1 (no Core ML layer for this op; no rule of this "
+            and "no bundled kernel for custom layer Round x1 (no Core ML layer for this op; no rule of this "
             "pipeline matches Round: it needs one that lowers it into ops the target has; nodes: Round_0)"
             in err
         )
@@ -164,4 +168,4 @@ def test_custom_layer_without_kernel_needs_allow_missing_kernels(tmp_path, capsy
         if layer.WhichOneof("layer") == "custom"
     ]
     assert custom.custom.className == "Round"
-    assert not (tmp_path / "round_kernels").exists()
+    assert not (tmp_path / "bridgec_kernels").exists()

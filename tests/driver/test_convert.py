@@ -15,6 +15,8 @@ from bridgec.backends.coreml.executor import run as run_coreml
 from bridgec.core import ir
 from bridgec.driver.cli import main
 from bridgec.driver.convert import convert
+from bridgec.driver.files import KERNELS_FOLDER
+from bridgec.runtime_kernels.app_package import TARGET
 from tests.helpers import assert_matches, run_graph
 
 pytestmark = pytest.mark.slow
@@ -68,26 +70,34 @@ def test_cli_converts_the_example(
     kinds.pop("loadConstantND", None)
     assert kinds == EXPECTED_LAYERS
     customs = [layer.custom for layer in spec.neuralNetwork.layers if layer.WhichOneof("layer") == "custom"]
-    kernels = tmp_path / f"faceseg_{mode}_kernels"
+    kernels = tmp_path / KERNELS_FOLDER
     if mode == "custom":
         assert {c.className for c in customs} == {"HardTanh"}
         bounds = sorted(
             {(c.parameters["min_value"].doubleValue, c.parameters["max_value"].doubleValue) for c in customs}
         )
         assert bounds == [(-2.0, 2.0), (0.0, 6.0)]
-        files = sorted(p.name for p in kernels.iterdir())
+        files = sorted(str(p.relative_to(kernels)) for p in kernels.rglob("*") if p.is_file())
+        sources = f"Sources/{TARGET}/"
         assert files == [
             ".bridgec-kernels",
-            "HardTanh.swift",
-            "HardTanhLayer.swift",
             "KERNELS.md",
-            "LayerSupport.swift",
+            "Package.swift",
             "README.md",
-            "VectorMath.swift",
-            "hardtanh.metal",
+            *(
+                sources + name
+                for name in (
+                    "HardTanh.swift",
+                    "HardTanhLayer.swift",
+                    "LayerSupport.swift",
+                    "VectorMath.swift",
+                    "hardtanh.metal",
+                )
+            ),
+            "Sources/CoreMLStandIn/CoreMLStandIn.swift",
         ]
-        assert "@objc(HardTanh)" in (kernels / "HardTanhLayer.swift").read_text()
-        assert "kernel void hardtanh" in (kernels / "hardtanh.metal").read_text()
+        assert "@objc(HardTanh)" in (kernels / sources / "HardTanhLayer.swift").read_text()
+        assert "kernel void hardtanh" in (kernels / sources / "hardtanh.metal").read_text()
     else:
         assert customs == [] and not kernels.exists()
 
@@ -154,7 +164,7 @@ def test_failed_run_keeps_the_previous_output(faceseg_path, tmp_path):
     before = out.read_bytes()
     assert main([str(faceseg_path), "-i", "x:1x3x256x256", "-O", "none", "-o", str(out), "-q"]) == 1
     assert out.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.mlmodel", "m_kernels"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [KERNELS_FOLDER, "m.mlmodel"]
     # a later run without custom layers removes the now-stale kernels folder it wrote
     assert main([str(faceseg_path), "-i", "x:1x3x256x256", "-O", "lower", "-o", str(out), "-q"]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.mlmodel"]

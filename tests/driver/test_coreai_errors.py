@@ -133,7 +133,7 @@ def test_coverage_has_a_core_ai_column(capsys):
     assert rows["Relu"].status == "native" and rows["Relu"].how == "coreai.relu"
     assert rows["Det"].status == "unsupported" and "Core AI op" in rows["Det"].how
     assert cov.headline().split(", Core AI for iOS27 runs ")[1]
-    assert main(["coverage", "--model-format", "coreai", "--format", "json"]) == 0
+    assert main(["coverage", "--format", "coreai", "--report-format", "json"]) == 0
     assert '"target": "Core AI for iOS27"' in capsys.readouterr().out
 
 
@@ -197,7 +197,7 @@ def test_batch_survives_a_model_that_aborts_the_runtime(relu_model, tmp_path, ca
 
 
 def test_targets_lists_the_core_ai_column(capsys):
-    assert main(["targets", "--format", "json"]) == 0
+    assert main(["targets", "--report-format", "json"]) == 0
     rows = {" / ".join(r["names"]): r["formats"] for r in json.loads(capsys.readouterr().out)}
     assert rows["iOS27 / macOS27"]["coreai"].startswith("yes") and rows["iOS27 / macOS27"][
         "mlprogram"

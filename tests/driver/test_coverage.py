@@ -158,7 +158,7 @@ def test_run_node_is_the_backend_api():
 
 
 def test_cli_coverage(capsys):
-    assert main(["coverage", "--target", "iOS13", "--format", "json"]) == 0
+    assert main(["coverage", "--target", "iOS13", "--report-format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["target"] == "Core ML NeuralNetwork for iOS13" and data["node_tests"] is None
     assert sum(data["counts"].values()) == len(data["ops"])

@@ -16,6 +16,8 @@ import onnx
 import pytest
 
 from bridgec.driver.cli import main
+from bridgec.driver.files import KERNELS_FOLDER
+from bridgec.runtime_kernels.app_package import TARGET
 from tests.conftest import ROOT
 
 RELU = '<ir_version: 8, opset_import: ["" : 17]> g (float[1,2] x) => (float[1,2] y) { y = Relu (x) }'
@@ -121,8 +123,8 @@ def test_the_dump_dir_never_writes_over_the_input_model(tmp_path, capsys):
             ["-o out.mlpackage", "out.mlpackage/r.json"],
         ),
         (
-            ["-o", "out.mlmodel", "--report-out", "out_kernels/r.md"],
-            ["out_kernels", "--report-out out_kernels/r.md"],
+            ["-o", "out.mlmodel", "--report-out", "bridgec_kernels/r.md"],
+            ["bridgec_kernels", "--report-out bridgec_kernels/r.md"],
         ),
         (["--dump-dir", "d", "--report-json", "d/03_x.onnx"], ["--dump-dir d", "--report-json d/03_x.onnx"]),
     ],
@@ -257,100 +259,127 @@ def test_a_package_coremltools_wrote_is_replaced(tmp_path, capsys):
 
 # --- kernels folders ---------------------------------------------------------------------------------
 
+KERNELS = KERNELS_FOLDER  # one for the models of a folder
+LAYERS = f"Sources/{TARGET}"  # the package's sources
+MISH = '<ir_version: 8, opset_import: ["" : 18]> g (float[1,2] x) => (float[1,2] y) { y = Mish (x) }'
+
+
+def needs(folder: Path) -> dict[str, list[str]]:
+    """Which model the kernels folder's marker says needs which classes."""
+    marker = json.loads((folder / ".bridgec-kernels").read_text())
+    return {name: need["classes"] for name, need in marker["models"].items()}
+
 
 @pytest.fixture
 def with_kernels(tmp_path, capsys) -> Path:
-    """m.onnx converted with -O custom: m.mlmodel and m_kernels/ (a Selu custom layer)."""
+    """m.onnx converted with -O custom: m.mlmodel and bridgec_kernels/ (a Selu custom layer)."""
     model = _onnx(tmp_path / "m.onnx", SELU)
     code, err = run(capsys, model, "-q", "-O", "custom")
     assert code == 0, err
-    assert (tmp_path / "m_kernels" / "SeluLayer.swift").is_file()
+    assert (tmp_path / KERNELS / LAYERS / "SeluLayer.swift").is_file()
     return model
 
 
 def test_an_ml_program_leaves_the_kernels_of_the_neuralnetwork_beside_it(with_kernels, tmp_path, capsys):
-    """m.mlpackage and m.mlmodel share the stem: m_kernels/ is the .mlmodel's, and stays."""
-    before = tree(tmp_path / "m_kernels")
+    """m.mlpackage and m.mlmodel share the stem, not the record: the kernels stay the .mlmodel's."""
+    before = tree(tmp_path / KERNELS)
     assert run(capsys, with_kernels, "-q", "-O", "lower")[0] == 0
     assert (tmp_path / "m.mlpackage").is_dir() and (tmp_path / "m.mlmodel").is_file()
-    assert tree(tmp_path / "m_kernels") == before
+    assert tree(tmp_path / KERNELS) == before
 
 
 def test_a_stale_kernels_folder_is_still_removed(with_kernels, tmp_path, capsys):
-    """The control: the same model converted again without custom layers removes its own kernels."""
+    """The control: the only model that needed the folder, converted again without custom layers."""
     assert run(capsys, with_kernels, "-q", "-O", "lower", "-o", tmp_path / "m.mlmodel")[0] == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.mlmodel", "m.onnx"]
+
+
+def test_models_of_one_folder_share_the_kernels_and_keep_each_others(with_kernels, tmp_path, capsys):
+    """n.mlmodel adds its class to m's; converting n without custom layers drops n's class only."""
+    other = _onnx(tmp_path / "n.onnx", MISH)
+    assert run(capsys, other, "-q", "-O", "custom")[0] == 0
+    assert needs(tmp_path / KERNELS) == {"m.mlmodel": ["Selu"], "n.mlmodel": ["Mish"]}
+    assert {"SeluLayer.swift", "MishLayer.swift"} <= {p.name for p in (tmp_path / KERNELS / LAYERS).iterdir()}
+    assert run(capsys, other, "-q", "-O", "lower", "-o", tmp_path / "n.mlmodel")[0] == 0
+    assert needs(tmp_path / KERNELS) == {"m.mlmodel": ["Selu"]}
+    assert sorted(p.name for p in (tmp_path / KERNELS / LAYERS).iterdir()) == [
+        "LayerSupport.swift",
+        "Selu.swift",
+        "SeluLayer.swift",
+        "VectorMath.swift",
+        "selu.metal",
+    ]
+
+
+def test_swiftpm_and_xcode_state_is_carried_over_never_deleted(with_kernels, tmp_path, capsys):
+    """`swift build` leaves .build/ in the package, Xcode .swiftpm/: a rewrite keeps them, and the
+    folder is not removed while they are in it."""
+    kernels = tmp_path / KERNELS
+    (kernels / ".build").mkdir()
+    (kernels / ".build" / "cache").write_text("built")
+    assert run(capsys, with_kernels, "-q", "-O", "custom")[0] == 0
+    assert (kernels / ".build" / "cache").read_text() == "built"
+    assert run(capsys, with_kernels, "-q", "-O", "lower", "-o", tmp_path / "m.mlmodel")[0] == 0
+    assert (kernels / ".build" / "cache").read_text() == "built" and needs(kernels) == {"m.mlmodel": ["Selu"]}
 
 
 @pytest.mark.parametrize("change", ["added", "edited"])
 @pytest.mark.parametrize("pipeline", ["custom", "lower"])
 def test_a_kernels_folder_with_the_users_changes_is_kept(change, pipeline, with_kernels, tmp_path, capsys):
-    """A file the user added to (or edited in) m_kernels/ is never replaced or deleted: a conversion
-    that needs the folder refuses, one that does not leaves it alone."""
-    kernels = tmp_path / "m_kernels"
+    """A file the user added to (or edited in) the kernels folder is never replaced or deleted: a
+    conversion that needs the folder refuses, one that does not leaves it alone."""
+    kernels = tmp_path / KERNELS
     if change == "added":
-        (kernels / "NOTES.txt").write_text("my notes")
+        (kernels / LAYERS / "NOTES.txt").write_text("my notes")
     else:
-        (kernels / "SeluLayer.swift").write_text("// my faster version\n")
+        (kernels / LAYERS / "SeluLayer.swift").write_text("// my faster version\n")
     before = tree(kernels)
     code, err = run(capsys, with_kernels, "-q", "-O", pipeline, "-o", tmp_path / "m.mlmodel")
     if pipeline == "custom":
         line = error_line(err)
-        assert code == 2 and "m_kernels" in line and ("NOTES.txt" in line or "SeluLayer.swift" in line), line
+        assert code == 2 and KERNELS in line and ("NOTES.txt" in line or "SeluLayer.swift" in line), line
     else:
         assert code == 0, err
     assert tree(kernels) == before
 
 
-def test_another_models_kernels_folder_is_not_replaced(with_kernels, tmp_path, capsys):
-    """n_kernels/ whose marker says it serves m.mlmodel (copied or renamed by the user) is not n's."""
-    import shutil
-
-    shutil.copytree(tmp_path / "m_kernels", tmp_path / "n_kernels")
-    before = tree(tmp_path / "n_kernels")
-    code, err = run(capsys, with_kernels, "-q", "-O", "custom", "-o", tmp_path / "n.mlmodel")
-    line = error_line(err)
-    assert code == 2 and "n_kernels" in line and "m.mlmodel" in line, line
-    assert tree(tmp_path / "n_kernels") == before and not (tmp_path / "n.mlmodel").exists()
-
-
-@pytest.mark.parametrize("extra", [None, "NOTES.txt"])
-def test_a_kernels_folder_from_an_older_bridgec_is_judged_by_its_file_names(
-    extra, with_kernels, tmp_path, capsys
-):
-    """Markers written before the file list was recorded hold one line: such a folder is replaced
-    when it holds only names bridgec writes."""
-    kernels = tmp_path / "m_kernels"
-    (kernels / ".bridgec-kernels").write_text(
-        "written by bridgec; replaced on every conversion of m.mlmodel\n"
-    )
-    if extra:
-        (kernels / extra).write_text("mine")
+@pytest.mark.parametrize(
+    "marker",
+    ["written by bridgec; replaced on every conversion of m.mlmodel\n", None],
+    ids=["an older bridgec's", "none"],
+)
+def test_a_kernels_folder_without_a_readable_marker_is_the_users(marker, with_kernels, tmp_path, capsys):
+    """The marker records what each model needs; a folder without one (the user's, or the one-model
+    form an older bridgec wrote) cannot say it, so it is never rewritten nor removed."""
+    kernels = tmp_path / KERNELS
+    if marker:
+        (kernels / ".bridgec-kernels").write_text(marker)
+    else:
+        (kernels / ".bridgec-kernels").unlink()
     before = tree(kernels)
     code, err = run(capsys, with_kernels, "-q", "-O", "custom")
-    if extra:
-        assert code == 2 and extra in error_line(err) and tree(kernels) == before
-    else:
-        assert code == 0, err
-        assert "model: m.mlmodel" in (kernels / ".bridgec-kernels").read_text()
+    assert code == 2 and ".bridgec-kernels" in error_line(err) and tree(kernels) == before
+    assert run(capsys, with_kernels, "-q", "-O", "lower", "-o", tmp_path / "m.mlmodel")[0] == 0
+    assert tree(kernels) == before
 
 
 def test_folders_named_like_backups_are_the_users(with_kernels, tmp_path, capsys):
     """bridgec once moved a replaced folder to NAME.old / .NAME.old and deleted that: such folders the
     user made survive every replacement."""
-    for name in ("m_kernels.old", ".m.mlpackage.old", ".m_kernels.old"):
+    backups = (f"{KERNELS}.old", ".m.mlpackage.old", f".{KERNELS}.old")
+    for name in backups:
         (tmp_path / name).mkdir()
         (tmp_path / name / "keep.txt").write_text("mine")
-    before = {name: tree(tmp_path / name) for name in ("m_kernels.old", ".m.mlpackage.old", ".m_kernels.old")}
+    before = {name: tree(tmp_path / name) for name in backups}
     for _ in range(2):  # the second run replaces both the kernels folder and the package
         assert run(capsys, with_kernels, "-q", "-O", "custom")[0] == 0
         assert run(capsys, with_kernels, "-q", "-O", "lower")[0] == 0
     assert {name: tree(tmp_path / name) for name in before} == before
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".old")) == [
+        KERNELS,
         "m.mlmodel",
         "m.mlpackage",
         "m.onnx",
-        "m_kernels",
     ]
 
 
@@ -392,8 +421,8 @@ def test_a_symlinked_mlmodel_gets_its_kernels_beside_the_model(tmp_path, capsys)
     link.symlink_to(tmp_path / "models" / "net.mlmodel")  # dangling until the first conversion
     assert run(capsys, model, "-q", "-O", "custom", "-o", link)[0] == 0
     assert link.is_symlink() and (tmp_path / "models" / "net.mlmodel").is_file()
-    assert (tmp_path / "models" / "net_kernels" / "SeluLayer.swift").is_file()
-    assert not (tmp_path / "link_kernels").exists()
+    assert (tmp_path / "models" / KERNELS / LAYERS / "SeluLayer.swift").is_file()
+    assert not (tmp_path / KERNELS).exists()
 
 
 # --- what a killed run leaves -----------------------------------------------------------------------

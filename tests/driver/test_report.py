@@ -108,7 +108,8 @@ def _check_html(text):
             self.stack, self.external = [], []
 
         def handle_starttag(self, tag, attrs):
-            self.external += [v for k, v in attrs if k in ("src", "href") and v]
+            # a "#..." reference stays inside the page (the graph's overview reuses its drawing)
+            self.external += [v for k, v in attrs if k in ("src", "href") and v and not v.startswith("#")]
             if tag not in ("meta", "br"):
                 self.stack.append(tag)
 

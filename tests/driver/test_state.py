@@ -165,8 +165,8 @@ class _WritesInput(torch.nn.Module):
             "records no mutation (state needs it); export with torch.export.export and save a .pt2",
         ),
         ("int64", ["--target", "iOS18"], "buffer 'count' is int64; Core ML state holds float16 only"),
-        ("input", ["--target", "iOS18"], "writes its input(s) x in place; Core ML inputs are read-only"),
-        ("constant", ["--target", "iOS18"], "sets buffer(s) flag to the same value on every call"),
+        ("input", ["--target", "iOS18"], "writes its input x in place; Core ML inputs are read-only"),
+        ("constant", ["--target", "iOS18"], "sets buffer flag to the same value on every call"),
     ],
 )
 def test_what_cannot_hold_state_is_one_line_exit_2(make, args, message, tmp_path, capsys, monkeypatch):

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import inspect
 import re
+from pathlib import Path
 
 import pytest
 
 from bridgec.core import ir
-from bridgec.runtime_kernels import catalog
+from bridgec.runtime_kernels import app_package, catalog
 
 KIND = {"float": "double", "string": "string"}
 
@@ -73,22 +74,26 @@ def test_hardtanh_files():
     [["HardTanh"], ["Gelu"], ["Silu", "HardTanh", "Silu"], sorted(catalog.KERNELS)],
     ids=["hardtanh", "gelu", "silu+hardtanh", "all"],
 )
-def test_write_kernels_copies_exactly_the_needed_files_byte_identical(tmp_path, classes):
-    written = catalog.write_kernels(classes, tmp_path / "k")
-    expected = {"README.md"}
+def test_the_package_holds_exactly_the_needed_files_byte_identical(tmp_path, classes):
+    written = app_package.write_package(classes, [], tmp_path / "k")
+    expected = {"Package.swift", "README.md", app_package.STAND_IN}
     for name in classes:
-        expected |= {rel.rsplit("/", 1)[-1] for rel in catalog.KERNELS[name].files}
-    assert sorted(p.name for p in (tmp_path / "k").iterdir()) == sorted(expected)
-    assert sorted(p.name for p in written) == sorted(expected)
-    sources = {rel.rsplit("/", 1)[-1]: catalog.ROOT / rel for rel in catalog.files_for(classes)}
+        expected |= {
+            f"Sources/{app_package.TARGET}/{rel.rsplit('/', 1)[-1]}" for rel in catalog.KERNELS[name].files
+        }
+    found = sorted(str(p.relative_to(tmp_path / "k")) for p in (tmp_path / "k").rglob("*") if p.is_file())
+    assert found == sorted(expected)
+    assert sorted(str(p.relative_to(tmp_path / "k")) for p in written) == sorted(expected)
+    sources = app_package.package_files(classes)
     assert sources["README.md"] == catalog.ROOT / catalog.APP_README
-    for path in written:
-        assert path.read_bytes() == sources[path.name].read_bytes(), path.name
+    for rel, source in sources.items():
+        assert (tmp_path / "k" / rel).read_bytes() == source.read_bytes(), rel
 
 
-def test_hardtanh_alone_gets_the_shared_driver(tmp_path):
-    names = sorted(p.name for p in catalog.write_kernels(["HardTanh"], tmp_path))
+def test_hardtanh_alone_gets_the_shared_driver():
+    names = sorted(Path(rel).name for rel in app_package.package_files(["HardTanh"]))
     assert names == [
+        "CoreMLStandIn.swift",
         "HardTanh.swift",
         "HardTanhLayer.swift",
         "LayerSupport.swift",

@@ -1,4 +1,5 @@
-"""The files bridgec copies next to a model compile flat in one app module, in Swift 5 and 6 modes.
+"""The kernels package's sources compile added to an app target, as one app module (without the
+package, so without its define), in Swift 5 and 6 modes.
 
 In an app the kernel math, the adapters and LayerSupport.swift share the app's module (no
 `import BridgecKernels`). Without CoreML here, the adapters import the package's CoreMLStandIn,
@@ -12,7 +13,7 @@ import subprocess
 
 import pytest
 
-from bridgec.runtime_kernels import catalog
+from bridgec.runtime_kernels import app_package, catalog
 
 SWIFTC = shutil.which("swiftc")
 STAND_IN = catalog.ROOT / "Sources" / "CoreMLStandIn" / "CoreMLStandIn.swift"
@@ -36,8 +37,9 @@ def stand_in(tmp_path_factory):
 @pytest.mark.parametrize("classes", [["HardTanh"], sorted(catalog.KERNELS)], ids=["hardtanh", "all"])
 @pytest.mark.parametrize("swift_version", ["5", "6"])
 def test_copied_files_typecheck_in_one_module(stand_in, tmp_path, classes, swift_version):
-    written = catalog.write_kernels(classes, tmp_path / "kernels")
-    sources = sorted(str(p) for p in written if p.suffix == ".swift")
+    written = app_package.write_package(classes, [], tmp_path / "kernels")
+    layers = tmp_path / "kernels" / "Sources" / app_package.TARGET
+    sources = sorted(str(p) for p in written if p.suffix == ".swift" and p.parent == layers)
     cmd = [
         SWIFTC,
         "-typecheck",

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bridgec.core.words import plural
+
 HERE = Path(__file__).resolve().parent
 FLAGS = ["-std=c++17", "-O1", "-Wall", "-Wno-attributes", "-Wno-unused-function"]
 
@@ -106,5 +108,5 @@ def assert_close(got: np.ndarray, ref: np.ndarray, tolerance: tuple[float, float
     if bad.any():
         i = np.flatnonzero(bad.reshape(-1))[:5]
         raise AssertionError(
-            f"{what}: {bad.sum()} element(s) off, e.g. got {g.reshape(-1)[i]} expected {r.reshape(-1)[i]}"
+            f"{what}: {plural(int(bad.sum()), 'element')} off, e.g. got {g.reshape(-1)[i]} expected {r.reshape(-1)[i]}"
         )

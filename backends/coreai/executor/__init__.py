@@ -23,6 +23,7 @@ import numpy as np
 
 from bridgec.backends.coreai.executor.program import Program, load
 from bridgec.backends.coreai.executor.registry import OPS, ExecutorError, OpCall, implementation, register
+from bridgec.core.words import plural
 
 FORCE_ENV = "BRIDGEC_COREAI_EXECUTOR"
 CUSTOM_KERNEL = "coreai.metal4_kernel"
@@ -85,7 +86,7 @@ def run(model: Path | Program, feeds: dict[str, np.ndarray]) -> dict[str, np.nda
             raise call.fail(f"{type(error).__name__}: {error}") from None
         results = got if isinstance(got, tuple) else (got,)
         if len(results) != len(step.results):
-            raise call.fail(f"{len(results)} results computed, the program declares {len(step.results)}")
+            raise call.fail(f"{plural(results, 'result')} computed, the program declares {len(step.results)}")
         for slot, value, (shape, dtype) in zip(step.results, results, step.result_types, strict=True):
             value = np.asarray(value)
             if not _fits(value.shape, shape):

@@ -11,6 +11,7 @@ import numpy as np
 
 from bridgec.backends.coreai.executor.elementwise import _wide
 from bridgec.backends.coreai.executor.registry import OpCall, register
+from bridgec.core.words import plural
 
 
 @register("coreai.batch_matmul")
@@ -163,7 +164,7 @@ def _interpolate(call: OpCall) -> np.ndarray:
     out_shape = [int(v) for v in np.asarray(out_shape).reshape(-1)]
     scale, offset = np.asarray(scale).reshape(-1), np.asarray(offset).reshape(-1)
     if len(out_shape) != x.ndim:
-        raise call.fail(f"output_shape has {len(out_shape)} values for a rank-{x.ndim} input")
+        raise call.fail(f"output_shape has {plural(out_shape, 'value')} for a rank-{x.ndim} input")
     y = _wide(x)
     for axis, size in enumerate(out_shape):
         n = y.shape[axis]

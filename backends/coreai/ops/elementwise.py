@@ -7,6 +7,7 @@ import numpy as np
 import onnx_graphsurgeon as gs
 
 from bridgec.backends.coreai.ops import CoreAIEmitter, same_shape_or_broadcasting
+from bridgec.core.words import plural
 
 # int64 is held as si32 in a Core AI model (backends/coreai/inputs.py says why and checks the range)
 _SUPPORTED = {np.dtype(t) for t in (np.float32, np.float16, np.int32, np.int64)}
@@ -24,7 +25,9 @@ def _binary(coreai_op: str):
 def _binary_check(node: gs.Node, target) -> str | None:
     """Restrictions: two inputs of float32, float16, int32 or int64 (held as int32)."""
     if len(node.inputs) != 2:
-        return f"{len(node.inputs)} inputs; Core AI's maximum/minimum take two (lower::minmax pairs them)"
+        # docs/coverage-coreai.md records this reason (test_max_one_input): a new wording needs that
+        # file regenerated (python tools/gen_coverage.py) in the same change
+        return f"{plural(len(node.inputs), 'input')}; Core AI's maximum/minimum take two (lower::minmax pairs them)"
     for tensor in node.inputs:
         if tensor.dtype is not None and np.dtype(tensor.dtype) not in _SUPPORTED:
             return f"input {tensor.name!r} is {np.dtype(tensor.dtype)}; Core AI is emitted for float32, float16, int32, int64 (as int32)"

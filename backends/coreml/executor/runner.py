@@ -15,6 +15,7 @@ from bridgec.backends.coreml.executor.errors import (
 )
 from bridgec.backends.coreml.executor.model_io import image_tensor, load_spec, shape_ok
 from bridgec.backends.coreml.executor.neuralnetwork import LAYERS
+from bridgec.core.words import noun, plural
 
 # A classifier's probability dict and label are made by Core ML after the network: the executor
 # returns them as the app gets them, a dict label -> probability and a 0-d array of the top label.
@@ -54,7 +55,9 @@ def _check_inputs(
     described = {f.name: f for f in spec.description.input}
     unknown = sorted(set(inputs) - set(described))
     if unknown:
-        raise InputError(f"unknown input(s) {unknown}; the model's inputs are {sorted(described)}")
+        raise InputError(
+            f"unknown {noun(unknown, 'input')} {unknown}; the model's inputs are {sorted(described)}"
+        )
     blobs: dict[str, np.ndarray] = {}
     for name, feature in described.items():
         kind = feature.type.WhichOneof("Type")
@@ -140,7 +143,9 @@ def run(
         missing = [n for n in layer.input if n not in blobs]
         if missing:
             raise LayerError(
-                layer.name, kind, f"reads blob(s) {missing} that no earlier layer or input produced"
+                layer.name,
+                kind,
+                f"reads {noun(missing, 'blob')} {missing} that no earlier layer or input produced",
             )
         args = [blobs[n] for n in layer.input]
         try:
@@ -151,7 +156,9 @@ def run(
             shapes = [a.shape for a in args]
             raise LayerError(layer.name, kind, f"{exc} (input shapes {shapes})") from exc
         if len(outs) != len(layer.output):
-            raise LayerError(layer.name, kind, f"produced {len(outs)} outputs for {len(layer.output)} names")
+            raise LayerError(
+                layer.name, kind, f"produced {plural(outs, 'output')} for {plural(layer.output, 'name')}"
+            )
         for name, value in zip(layer.output, outs, strict=True):
             value = np.asarray(value, dtype=np.float32)
             blobs[name] = value
@@ -162,7 +169,9 @@ def run(
 
     missing_out = [n for n in output_names if n not in blobs]
     if missing_out:
-        raise ExecutorError(f"model output(s) {missing_out} were not produced by any layer")
+        raise ExecutorError(
+            f"model {noun(missing_out, 'output')} {missing_out} {noun(missing_out, 'was', 'were')} not produced by any layer"
+        )
     if intermediates:
         return produced
     result = {n: _as_output(blobs[n], described[n]) for n in output_names}
@@ -175,7 +184,7 @@ def run(
         labels = _class_labels(nn)
         if len(labels) != probabilities.size:
             raise ExecutorError(
-                f"classifier with {len(labels)} class labels for {probabilities.size} probabilities"
+                f"classifier with {plural(labels, 'class label')} for {probabilities.size} probabilities"
             )
         result[probabilities_name] = {
             label: float(p) for label, p in zip(labels, probabilities.astype(np.float64), strict=True)

@@ -8,6 +8,7 @@ import onnx_graphsurgeon as gs
 from bridgec.backends.coreml.mlprogram_ops import MilEmitter, known_at_build, operands, unary
 from bridgec.backends.coreml.neuralnetwork_layers.elementwise import integer, mod_reason
 from bridgec.core import ir, ops
+from bridgec.core.words import plural
 
 
 def _binary(mil_op: str):
@@ -41,7 +42,7 @@ def _min_max(mil_op: str):
 def _two_inputs_check(node: gs.Node, target) -> str | None:
     """Restrictions: one or two inputs."""
     if len(node.inputs) > 2:
-        return f"{node.op} of {len(node.inputs)} inputs: MIL's takes two (lower::minmax folds them)"
+        return f"{node.op} of {plural(node.inputs, 'input')}: MIL's takes two (lower::minmax folds them)"
     return None
 
 

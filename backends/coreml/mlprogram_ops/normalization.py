@@ -23,7 +23,7 @@ def _f32(ctx, node: gs.Node, index: int) -> np.ndarray:
 
 def _unused_outputs(node: gs.Node, what: str) -> str | None:
     if any(t.outputs for t in node.outputs[1:]):
-        return f"its {what} output(s) are used"
+        return f"its {what} outputs are used"
     return None
 
 

@@ -16,6 +16,7 @@ from bridgec.backends.coreml.mlprogram_ops import (
 from bridgec.backends.coreml.mlprogram_ops.shape import rank_reason
 from bridgec.core import ir, ops
 from bridgec.core.errors import ConversionError
+from bridgec.core.words import plural
 
 
 def _rank_check(node: gs.Node, target) -> str | None:
@@ -46,7 +47,7 @@ def _split_check(node: gs.Node, target) -> str | None:
         sizes = _equal_parts(dim, len(node.outputs))
     if sizes is not None:
         if len(sizes) != len(node.outputs):
-            return f"{len(sizes)} split sizes for {len(node.outputs)} outputs"
+            return f"{len(sizes)} split sizes for {plural(node.outputs, 'output')}"
         if dim is not None and sum(sizes) != dim:
             return f"split sizes {sizes} do not add up to the axis' {dim}"
         if min(sizes) <= 0:

@@ -8,6 +8,7 @@ import onnx_graphsurgeon as gs
 
 from bridgec.backends.coreml.neuralnetwork_layers import Emitter
 from bridgec.core import ir
+from bridgec.core.words import noun
 from bridgec.runtime_kernels.catalog import KERNELS
 
 
@@ -46,7 +47,7 @@ def _check(node: gs.Node, target) -> str | None:
         return None
     missing = [p for p in spec.parameters if p not in node.attrs]
     if missing:
-        return f"custom layer {node.op} is missing parameter(s) {missing}"
+        return f"custom layer {node.op} is missing {noun(missing, 'parameter')} {missing}"
     if any(isinstance(v, float) and math.isnan(v) for v in node.attrs.values()):
         return "NaN parameter"
     return None

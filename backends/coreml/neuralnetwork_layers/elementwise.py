@@ -8,6 +8,7 @@ import onnx_graphsurgeon as gs
 
 from bridgec.backends.coreml.neuralnetwork_layers import Emitter
 from bridgec.core import ir, ops
+from bridgec.core.words import plural
 
 _LAYERS = {
     "Add": "add_add_broadcastable",
@@ -72,7 +73,7 @@ def mod_reason(node: gs.Node, remainder: str) -> str | None:
 def _two_inputs_check(node: gs.Node, target) -> str | None:
     """Restrictions: one or two inputs."""
     if len(node.inputs) > 2:
-        return f"{node.op} of {len(node.inputs)} inputs: the layer takes two (lower::minmax folds them)"
+        return f"{node.op} of {plural(node.inputs, 'input')}: the layer takes two (lower::minmax folds them)"
     return None
 
 

@@ -221,9 +221,16 @@ public class BridgecElementwiseLayer: NSObject, MLCustomLayer {
     public func encode(
         commandBuffer: any MTLCommandBuffer, inputs: [any MTLTexture], outputs: [any MTLTexture]
     ) throws {
+        // Built as the Swift package bridgec writes beside a model, the .metal files are that package's
+        // resources; added to an app target, they are in the bundle the class is compiled into.
+        #if BRIDGEC_KERNELS_PACKAGE
+        let bundle = Bundle.module
+        #else
+        let bundle = Bundle(for: type(of: self))
+        #endif
         try BridgecMetalDispatch.encodeElementwise(
             commandBuffer, inputs: inputs, outputs: outputs, function: metalFunction, parameters: metalParameters,
-            bundle: Bundle(for: type(of: self)), layer: Self.layerName)
+            bundle: bundle, layer: Self.layerName)
     }
 
     #endif

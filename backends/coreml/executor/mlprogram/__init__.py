@@ -39,6 +39,7 @@ from bridgec.backends.coreml.executor.mlprogram._op import Op, OpFn
 from bridgec.backends.coreml.executor.mlprogram.blob import BlobFile, BlobFormatError
 from bridgec.backends.coreml.executor.mlprogram.program import execute, resolve_model
 from bridgec.backends.coreml.executor.model_io import read_mlpackage
+from bridgec.core.words import noun
 
 
 def _registry(*families: Mapping[str, OpFn]) -> dict[str, OpFn]:
@@ -46,7 +47,9 @@ def _registry(*families: Mapping[str, OpFn]) -> dict[str, OpFn]:
     for family in families:
         clash = sorted(set(ops) & set(family))
         if clash:
-            raise RuntimeError(f"ML Program op(s) {clash} are implemented by two op families")
+            raise RuntimeError(
+                f"ML Program {noun(clash, 'op')} {clash} {noun(clash, 'is', 'are')} implemented by two op families"
+            )
         ops.update(family)
     return ops
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from bridgec.backends.coreml.executor.mlprogram._op import Op, OpFn
+from bridgec.core.words import plural
 
 
 def _classify(op: Op) -> tuple[np.ndarray, dict]:
@@ -24,7 +25,7 @@ def _classify(op: Op) -> tuple[np.ndarray, dict]:
         raise op.error("input 'classes' must be a list of int64 or string labels")
     labels = [np.asarray(c).reshape(()).item() for c in classes]
     if len(labels) != probabilities.size:
-        raise op.error(f"{len(labels)} classes for {probabilities.size} probabilities")
+        raise op.error(f"{plural(labels, 'class', 'classes')} for {probabilities.size} probabilities")
     top = labels[int(np.argmax(probabilities))]
     dictionary = {label: float(p) for label, p in zip(labels, probabilities, strict=True)}
     return np.array(top, dtype=np.int64 if isinstance(top, int) else object), dictionary

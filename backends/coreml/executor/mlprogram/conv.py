@@ -28,6 +28,7 @@ import itertools
 import numpy as np
 
 from bridgec.backends.coreml.executor.mlprogram._op import Op, accumulate_dtype
+from bridgec.core.words import plural
 
 
 def spatial_pads(
@@ -41,7 +42,9 @@ def spatial_pads(
     if pad_type == "custom":
         pad = op.ints("pad", [0] * 2 * n)
         if len(pad) != 2 * n:
-            raise op.error(f"pad has {len(pad)} values; custom padding needs 2 per spatial dim ({2 * n})")
+            raise op.error(
+                f"pad has {plural(pad, 'value')}; custom padding needs 2 per spatial dim ({2 * n})"
+            )
         return [(pad[2 * i], pad[2 * i + 1]) for i in range(n)]
     if pad_type in ("same", "same_lower"):
         pads = []

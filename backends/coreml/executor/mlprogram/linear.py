@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from bridgec.backends.coreml.executor.mlprogram._op import Op, accumulate_dtype
+from bridgec.core.words import plural
 
 
 def linear(op: Op) -> np.ndarray:
@@ -57,7 +58,7 @@ def einsum(op: Op) -> np.ndarray:
     values = (values,) if isinstance(values, np.ndarray) else tuple(values)
     equation = op.str("equation")
     if len(values) != 2 or _numbered(equation) not in _EINSUM_FORMS:
-        raise op.error(f"equation {equation!r} on {len(values)} operand(s) is not one einsum supports")
+        raise op.error(f"equation {equation!r} on {plural(values, 'operand')} is not one einsum supports")
     acc = accumulate_dtype(*values)
     return np.einsum(equation, *[v.astype(acc) for v in values], optimize=True)
 

@@ -25,6 +25,7 @@ from bridgec.backends.coreml.executor.mlprogram.values import (
     value_type,
 )
 from bridgec.backends.coreml.executor.model_io import image_tensor, load_spec, read_mlpackage, shape_ok
+from bridgec.core.words import noun, plural
 
 # Core ML model-description dtypes (FeatureTypes.proto ArrayDataType) -> numpy.
 _ARRAY_DTYPES = {65568: np.float32, 65552: np.float16, 65600: np.float64, 131104: np.int32}
@@ -70,7 +71,9 @@ def _check_inputs(spec: Any, fn: Any, inputs: Mapping[str, np.ndarray]) -> dict[
     described = {f.name: f for f in spec.description.input}
     unknown = sorted(set(inputs) - set(described))
     if unknown:
-        raise InputError(f"unknown input(s) {unknown}; the model's inputs are {sorted(described)}")
+        raise InputError(
+            f"unknown {noun(unknown, 'input')} {unknown}; the model's inputs are {sorted(described)}"
+        )
     program_dtypes = {v.name: tensor_dtype(value_type(v.type)[0]) for v in fn.inputs if is_tensor(v.type)}
     env: dict[str, np.ndarray] = {}
     for name, feature in described.items():
@@ -160,7 +163,9 @@ def _run_op(
     if isinstance(results, np.ndarray) or np.isscalar(results):
         results = (results,)
     if len(results) != len(op.outputs):
-        raise LayerError(name, op.type, f"produced {len(results)} outputs for {len(op.outputs)} declared")
+        raise LayerError(
+            name, op.type, f"produced {plural(results, 'output')} for {len(op.outputs)} declared"
+        )
     values = []
     for out, value, dtype, shape in zip(op.outputs, results, view.out_dtypes, view.out_shapes, strict=True):
         if dtype is None:
@@ -200,7 +205,9 @@ def execute(
             env.pop(dead, None)
     missing = [n for n in outputs if n not in env]
     if missing:
-        raise ExecutorError(f"program output(s) {missing} were not produced by any op")
+        raise ExecutorError(
+            f"program {noun(missing, 'output')} {missing} {noun(missing, 'was', 'were')} not produced by any op"
+        )
     described = {f.name: f for f in spec.description.output}
     result: dict[str, np.ndarray] = {}
     for name in outputs:

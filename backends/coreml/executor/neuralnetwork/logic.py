@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from bridgec.backends.coreml.executor.neuralnetwork._common import LayerFn, f32
+from bridgec.core.words import plural
 
 
 def _logical(op: Callable[..., np.ndarray], arity: int) -> LayerFn:
@@ -21,7 +22,7 @@ def _logical(op: Callable[..., np.ndarray], arity: int) -> LayerFn:
 
     def run(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
         if len(inputs) != arity:
-            raise ValueError(f"needs exactly {arity} input(s), got {len(inputs)}")
+            raise ValueError(f"needs exactly {plural(arity, 'input')}, got {len(inputs)}")
         return [op(*(f32(x) != 0 for x in inputs)).astype(np.float32)]
 
     return run
