@@ -184,7 +184,7 @@ def _graph(report) -> str:
     drawn = {s: sum(1 for n in view.nodes if n.status == s) for s in STATUS_STYLE}
     legend = "".join(
         f'<span title="{escape(meaning)}"><i style="background:{fill};border-color:{stroke}"></i>'
-        f"{status} ({drawn[status]})</span>"
+        f"{status}: {plural(drawn[status], 'box', 'boxes')}</span>"  # boxes the backend emitted from, not source nodes
         for status, (fill, stroke, meaning) in STATUS_STYLE.items()
         if status != REMOVED
     )
