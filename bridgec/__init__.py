@@ -26,11 +26,10 @@ def _early_signals() -> None:
 
 _early_signals()
 
-# what ``convert(path, inputs={"ids": TensorSpec((1, 16), "int64")})`` takes (numpy only: no torch)
-from bridgec.core.errors import BridgecError, ConversionError, UsageError  # noqa: E402
-from bridgec.core.tensor_spec import TensorSpec  # noqa: E402 - after the signals, the command's first code
+from bridgec.core.errors import BridgecError, ConversionError, UsageError  # noqa: E402 - after the signals
 
 if TYPE_CHECKING:
+    from bridgec.core.tensor_spec import TensorSpec
     from bridgec.driver.api import ConvertedModel, convert
     from bridgec.driver.check import CheckFailed
 
@@ -39,6 +38,9 @@ _LAZY = {
     "convert": "bridgec.driver.api",
     "ConvertedModel": "bridgec.driver.api",
     "CheckFailed": "bridgec.driver.check",
+    # what ``convert(path, inputs={"ids": TensorSpec((1, 16), "int64")})`` takes: numpy, which
+    # ``bridgec --help`` and ``bridgec targets`` do without
+    "TensorSpec": "bridgec.core.tensor_spec",
 }
 
 

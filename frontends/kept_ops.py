@@ -113,6 +113,35 @@ STABLE_SYMBOLICS: tuple[tuple[str, Callable[[], Callable]], ...] = (
 )
 
 
+def _unflatten_symbolic() -> Callable:
+    """torch.onnx's aten::unflatten builds the target shape from Shape, Slice and Concat at run time,
+    so its result has no rank: the next symbolic needing one fails ("transpose for tensor of unknown
+    rank" in nn.MultiheadAttention's packed projection, traced with autograd on or from a torch.export
+    program). The same nodes, typed with the rank and the sizes that are known."""
+    from torch.onnx import symbolic_helper, symbolic_opset13
+
+    def unflatten(g, x, dim, sizes):
+        out = symbolic_opset13.unflatten(g, x, dim, sizes)
+        shape = symbolic_helper._get_tensor_sizes(x)
+        axis = symbolic_helper._maybe_get_const(dim, "i")
+        if shape is None or not isinstance(axis, int) or out.type().dim() is not None:
+            return out
+        parts = symbolic_helper._maybe_get_const(sizes, "is")
+        if symbolic_helper._is_packed_list(sizes):  # some computed in the graph (a traced size)
+            parts = [symbolic_helper._maybe_get_const(v, "i") for v in symbolic_helper._unpack_list(sizes)]
+        elif not isinstance(parts, list):
+            return out
+        axis %= len(shape)
+        parts = [p if isinstance(p, int) and p >= 0 else None for p in parts]  # -1: the rest
+        return out.setType(x.type().with_sizes(shape[:axis] + parts + shape[axis + 1 :]))
+
+    return unflatten
+
+
+# Standard ops whose torch.onnx symbolic loses what later symbolics need: the same nodes, typed.
+TYPED_SYMBOLICS: tuple[tuple[str, Callable[[], Callable]], ...] = (("aten::unflatten", _unflatten_symbolic),)
+
+
 def _fused() -> tuple[tuple[str, Callable[[], Callable]], ...]:
     """Fused torch ops no exporter takes, made of a kept op and standard ones around it."""
     kept = {form.name for decl in ops.all_ops() for form in decl.aten}
@@ -133,7 +162,8 @@ def kept_ops_registered(opset: int) -> Iterator[None]:
 
     registered = []
     try:
-        for aten, factory in [*((k.aten, k.symbolic_factory) for k in KEPT_OPS), *STABLE_SYMBOLICS, *_FUSED]:
+        kept = ((k.aten, k.symbolic_factory) for k in KEPT_OPS)
+        for aten, factory in [*kept, *STABLE_SYMBOLICS, *TYPED_SYMBOLICS, *_FUSED]:
             torch.onnx.register_custom_op_symbolic(aten, factory(), opset)
             registered.append(aten)
         yield

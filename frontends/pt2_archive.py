@@ -22,7 +22,8 @@ the archive itself first:
 
 :func:`loading` then runs ``torch.export.load`` with sympify replaced by bridgec's grammar
 (:mod:`bridgec.frontends.pt2_expr`) and pickle, the TorchScript object unpickler and the AOTInductor
-loader replaced by refusals, in case a check above ever misses what they would be handed.
+loader replaced by refusals, in case a check above ever misses what they would be handed (and the
+type hints of torch's schema classes worked out once: :func:`memoised_hints`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import re
 import stat
 import struct
 import types
+import typing
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -148,7 +150,8 @@ def _check(handle, archive: zipfile.ZipFile, trust_pickle: bool) -> dict[str, li
         ("data/constants/model_constants_config.json", CONSTANT, "constant"),
     ):
         try:
-            config = pt2_program.check_payload_config(_json(root, relative, read))
+            with memoised_hints():
+                config = pt2_program.check_payload_config(_json(root, relative, read))
         except pt2_program.Refused as exc:
             raise _Bad(f"{root}/{relative}", str(exc)) from None
         _payloads(root, relative, config, pattern, kind, members, trust_pickle)
@@ -360,6 +363,39 @@ class Refused(Exception):
     """torch's loader was about to run something from the file (a check above missed it)."""
 
 
+def _typing_stand_in() -> types.ModuleType:
+    """``typing`` as torch's deserializer sees it in :func:`memoised_hints`: a copy (torch reads
+    ``typing.get_origin`` and the like for every value, too often to go through ``_StandIn``)."""
+    from torch._export.serde import schema
+
+    namespace = vars(schema)
+
+    def get_type_hints(obj: Any, globalns: Any = None, localns: Any = None, include_extras: bool = False):
+        if globalns is namespace and localns is None and not include_extras and isinstance(obj, type):
+            return pt2_program.schema_hints(obj)
+        return typing.get_type_hints(obj, globalns, localns, include_extras)
+
+    stand_in = types.ModuleType(typing.__name__)
+    stand_in.__dict__.update(vars(typing), get_type_hints=get_type_hints)
+    return stand_in
+
+
+@contextlib.contextmanager
+def memoised_hints() -> Iterator[None]:
+    """Inside, torch's deserializer reads the type hints of its schema classes from
+    ``pt2_program.schema_hints``: it asks ``typing.get_type_hints`` again for every object it
+    builds from the JSON, which was half the time ``torch.export.load`` took (what it builds is the
+    same: the hints of a dataclass never change)."""
+    from torch._export.serde import serialize
+
+    saved = serialize.typing
+    serialize.typing = _typing_stand_in()
+    try:
+        yield
+    finally:
+        serialize.typing = saved
+
+
 @contextlib.contextmanager
 def loading(refusals: list[str], namedtuples: dict[str, list[str]] | None = None) -> Iterator[None]:
     """Run ``torch.export.load`` inside: shape expressions are parsed by bridgec's grammar, and what
@@ -393,6 +429,7 @@ def loading(refusals: list[str], namedtuples: dict[str, list[str]] | None = None
     original_treespec_loads = serialize.treespec_loads
     replaced = [
         (serialize, "sympy", _StandIn(serialize.sympy, sympify=sympify)),
+        (serialize, "typing", _typing_stand_in()),
         (serialize, "treespec_loads", treespec_loads),
         (_package, "pickle", _StandIn(_package.pickle, loads=refuse("an object constant to unpickle"))),
         (_package, "_load_aoti", refuse("an AOTInductor library to load")),
@@ -408,4 +445,4 @@ def loading(refusals: list[str], namedtuples: dict[str, list[str]] | None = None
             setattr(owner, name, value)
 
 
-__all__ = ["SAVE_AGAIN", "check", "loading"]
+__all__ = ["SAVE_AGAIN", "check", "loading", "memoised_hints"]

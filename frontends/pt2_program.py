@@ -27,7 +27,7 @@ import dataclasses
 import re
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from enum import IntEnum
 from typing import Any
 
@@ -182,6 +182,63 @@ def _bad_type(value: str) -> None:
     raise Refused(f"named tuple type {shown(value)} is not a dotted name")
 
 
+_HINTS: dict[type, Mapping[str, Any]] = {}
+
+
+def schema_hints(cls: type) -> Mapping[str, Any]:
+    """``typing.get_type_hints`` of a class of torch's export schema, worked out once per process: a
+    class's hints never change, and working them out again for each object was most of the time a
+    walk took (torch's own deserializer asks for them once per object it builds: see
+    ``pt2_archive.memoised_hints``)."""
+    hints = _HINTS.get(cls)
+    if hints is None:
+        from torch._export.serde import schema
+
+        hints = _HINTS[cls] = types.MappingProxyType(typing.get_type_hints(cls, globalns=vars(schema)))
+    return hints
+
+
+# what a hint asks of the JSON, resolved once per hint: (kind, what the kind needs)
+_PLANS: dict[Any, tuple[str, Any]] = {}
+
+
+def _plan(hint: Any) -> tuple[str, Any]:
+    try:
+        return _PLANS[hint]
+    except KeyError:
+        plan = _PLANS[hint] = _resolve(hint)
+        return plan
+    except TypeError:  # an unhashable hint: resolved each time
+        return _resolve(hint)
+
+
+def _resolve(hint: Any) -> tuple[str, Any]:
+    origin = typing.get_origin(hint)
+    if origin is typing.Annotated:
+        return _plan(typing.get_args(hint)[0])
+    if isinstance(hint, (str, typing.ForwardRef)):
+        from torch._export.serde import schema
+
+        name = hint if isinstance(hint, str) else hint.__forward_arg__
+        return _plan(getattr(schema, name))
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        return "optional", options[0]
+    if hint in (str, bool, int, float):
+        return hint.__name__, None
+    if isinstance(hint, type) and issubclass(hint, IntEnum):
+        return "enum", (hint.__name__, frozenset(m.value for m in hint))
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        return "list", item
+    if origin is dict:
+        _, item = typing.get_args(hint)
+        return "dict", item
+    if dataclasses.is_dataclass(hint):
+        return "object", hint
+    return "unknown", hint
+
+
 class Walker:
     """Checks JSON against a schema dataclass, every field by its declared type, every string by
     :data:`RULES`; ``hooks`` run on each object of a class after its fields."""
@@ -192,7 +249,6 @@ class Walker:
 
         self.schema, self.union = schema, _Union
         self.hooks = hooks or {}
-        self.hints: dict[type, dict[str, Any]] = {}
         self.depth = 0
 
     def check(self, data: Any, cls: type) -> None:
@@ -201,68 +257,59 @@ class Walker:
         except RecursionError:
             raise Refused("the program is nested too deeply") from None
 
-    def fields(self, cls: type) -> dict[str, Any]:
-        if cls not in self.hints:
-            self.hints[cls] = typing.get_type_hints(cls, globalns=vars(self.schema))
-        return self.hints[cls]
+    def fields(self, cls: type) -> Mapping[str, Any]:
+        return schema_hints(cls)
 
     def value(self, data: Any, hint: Any, where: tuple[str, str], key: str | None = None) -> None:
-        origin = typing.get_origin(hint)
-        if origin is typing.Annotated:
-            return self.value(data, typing.get_args(hint)[0], where, key)
-        if isinstance(hint, (str, typing.ForwardRef)):
-            name = hint if isinstance(hint, str) else hint.__forward_arg__
-            return self.value(data, getattr(self.schema, name), where, key)
-        if origin in (typing.Union, types.UnionType):
-            options = [a for a in typing.get_args(hint) if a is not type(None)]
-            if data is None:
-                return None
-            return self.value(data, options[0], where, key)
+        kind, arg = _plan(hint)
         owner, field = where
-        if hint is str:
+        if kind == "str":
             if not isinstance(data, str):
                 raise Refused(f"{owner}.{field}: {shown(data)} is not a string")
             rule = RULES.get(where)
             if rule is None:
                 raise Refused(f"{owner}.{field}: a string field bridgec has no rule for")
             return rule(key, data) if where in _KEYED_VALUES else rule(data)
-        if hint is bool:
-            if not isinstance(data, bool):
-                raise Refused(f"{owner}.{field}: {shown(data)} is not true/false")
+        if kind == "object":
+            return self.object(data, arg)
+        if kind == "optional":
+            if data is None:
+                return None
+            return self.value(data, arg, where, key)
+        if kind == "list":
+            if not isinstance(data, list):
+                raise Refused(f"{owner}.{field}: not a list")
+            for element in data:
+                self.value(element, arg, where)
             return None
-        if hint is int:
+        if kind == "int":
             if type(data) is not int:
                 raise Refused(f"{owner}.{field}: {shown(data)} is not an integer")
             return None
-        if hint is float:
+        if kind == "bool":
+            if not isinstance(data, bool):
+                raise Refused(f"{owner}.{field}: {shown(data)} is not true/false")
+            return None
+        if kind == "float":
             if type(data) not in (int, float) and data not in ("Infinity", "-Infinity", "NaN"):
                 raise Refused(f"{owner}.{field}: {shown(data)} is not a number")
             return None
-        if isinstance(hint, type) and issubclass(hint, IntEnum):
-            if type(data) is not int or data not in {m.value for m in hint}:
-                raise Refused(f"{owner}.{field}: {shown(data)} is not a {hint.__name__}")
+        if kind == "enum":
+            enum, values = arg
+            if type(data) is not int or data not in values:
+                raise Refused(f"{owner}.{field}: {shown(data)} is not a {enum}")
             return None
-        if origin is list:
-            if not isinstance(data, list):
-                raise Refused(f"{owner}.{field}: not a list")
-            (item,) = typing.get_args(hint)
-            for element in data:
-                self.value(element, item, where)
-            return None
-        if origin is dict:
+        if kind == "dict":
             if not isinstance(data, dict):
                 raise Refused(f"{owner}.{field}: not an object")
-            _, item = typing.get_args(hint)
             key_rule = RULES.get((owner, f"{field}.key"))
             if key_rule is None and data:
                 raise Refused(f"{owner}.{field}: keys bridgec has no rule for")
             for k, v in data.items():
                 key_rule(k)
-                self.value(v, item, where, key=k)
+                self.value(v, arg, where, key=k)
             return None
-        if dataclasses.is_dataclass(hint):
-            return self.object(data, hint)
-        raise Refused(f"{owner}.{field}: a {hint!r} field bridgec does not know")
+        raise Refused(f"{owner}.{field}: a {arg!r} field bridgec does not know")
 
     def object(self, data: Any, cls: type) -> None:
         name = cls.__name__

@@ -25,7 +25,7 @@ from bridgec.core.errors import ConversionError, UsageError, out_of_memory
 from bridgec.core.sizes import too_big
 from bridgec.core.state import set_state
 from bridgec.frontends import pt2_state
-from bridgec.frontends.pytorch_export import export, flatten_outputs
+from bridgec.frontends.pytorch_export import export, exporters_in_order, flatten_outputs
 from bridgec.frontends.pytorch_load import LoadedModel, LoadOptions, first_line, load_module
 
 
@@ -187,8 +187,10 @@ def open_loaded(
         ) from None
     if watch is not None:
         watch.refuse_writes(path.name)
-    exporter = loaded.prefer if options.exporter == "auto" else options.exporter
-    options.step(f"exporting {path.name} to ONNX with the {exporter} exporter")
+    # a program pt2_state found writing nothing (a writing one is a pure module by now) may be traced
+    pure = fmt == "pt2" and state is None
+    first = exporters_in_order(loaded.module, options.exporter, loaded.prefer, pure=pure)[0]
+    options.step(f"exporting {path.name} to ONNX with the {first} exporter")
     with timing.stage("export"):
         model, used = export(
             loaded.module,
@@ -197,10 +199,12 @@ def open_loaded(
             options.exporter,
             name=path.name,
             prefer=loaded.prefer,
+            pure=pure,
             notify=options.say,
             step=options.step,
         )
-    if options.exporter == "auto" and used != loaded.prefer:
+    # a program exported by dynamo, its own exporter, is no fallback to report
+    if options.exporter == "auto" and used not in (first, loaded.prefer):
         options.say(f"exported {path.name} with the {used} exporter")
     if state is not None:
         pt2_state.refuse_constant_states(model, state.buffers, path.name)

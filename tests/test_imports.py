@@ -87,3 +87,42 @@ def test_converting_an_onnx_file_does_not_import_torch(small_onnx):
     assert done.returncode == 0, [ln for ln in done.stderr.splitlines() if "import time" not in ln]
     assert (small_onnx.parent / "small.mlmodel").stat().st_size > 0
     assert _torch(modules) == []
+
+
+# What a default conversion does without (issue 21): each is imported where it is used, and one put
+# back among a module's top-level imports shows up here.
+NOT_FOR_A_DEFAULT_NEURALNETWORK = {
+    "networkx": "the HTML report's drawing (bridgec/driver/report_graph.py's layout)",
+    "bridgec.driver.compression": "--compress (bridgec/driver/convert.py)",
+    "bridgec.backends.coreai.capabilities": "--format coreai (bridgec/driver/pipeline.py)",
+    "bridgec.backends.coreai.kernels": "--format coreai",
+    "bridgec.backends.coreml.mlprogram": "--format mlprogram",
+    "bridgec.backends.coreml.executor.mlprogram": "checking an ML Program",
+    "coreai": "--format coreai",
+}
+
+
+def test_a_default_torchscript_conversion_imports_only_what_it_uses(tmp_path):
+    import torch
+
+    model = torch.jit.trace(torch.nn.Conv2d(3, 4, 1).eval(), torch.randn(1, 3, 8, 8))
+    torch.jit.save(model, str(tmp_path / "small.pt"))
+    args = ["small.pt", "-i", "1x3x8x8", "-q", "--format", "neuralnetwork", "-o", "small.mlmodel"]
+    done, modules = _imported(args, tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "small.mlmodel").stat().st_size > 0
+    seen = {"torch", "coremltools", "onnxruntime", "bridgec.driver.check"}  # the probe sees the run
+    assert seen <= modules, seen - modules
+    imported = {name: why for name, why in NOT_FOR_A_DEFAULT_NEURALNETWORK.items() if name in modules}
+    assert not imported, f"imported though only needed for: {imported}"
+
+
+@pytest.mark.parametrize("command", [["--help"], ["targets"]])
+def test_help_and_targets_import_no_numerical_library(tmp_path, command):
+    """They print text: numpy, onnx and what builds a report (the capability tables, networkx) wait
+    for a command that converts."""
+    done, modules = _imported(command, tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip()
+    heavy = {"numpy", "onnx", "onnx_graphsurgeon", "networkx", "bridgec.driver.report"} & modules
+    assert not heavy, heavy

@@ -1,12 +1,12 @@
 """Benchmarks, written to docs/benchmarks.md: bridgec against what users would run instead, same run.
 
-convert  whole-process wall time of `bridgec model.pt` vs a process running coremltools' own
-         ct.convert on the same TorchScript file, same format (ML Program for iOS15, the default,
-         and NeuralNetwork), alternating runs, median; ratio per model (goal <= 0.8) and bridgec's
-         stage breakdown (--timings).
+convert  tools/bench_speed.py's table for the TorchScript files, per format (ML Program for iOS15, the
+         default, and NeuralNetwork): whole-process CPU and wall time of `bridgec model.pt` vs a
+         process running coremltools' own ct.convert on the same file, alternating runs, medians and
+         ratios (goal: CPU <= 0.5). bench_speed alone also does the .pt2 files and --profile.
 cleanup  bridgec's cleanup passes vs onnxslim on the same exported ONNX graphs: time and node counts.
 custom   custom layers the default pipeline leaves per family (goal 0: they force Core ML's slow path).
-scaling  tools/bench_scaling.py's table (1k/10k/100k-node synthetic graphs).
+scaling  tools/bench_scaling.py's table (1k/10k/100k-node synthetic graphs, whole conversion, NeuralNetwork).
 check    what the numbers check in every conversion costs: whole-process `bridgec` against
          `bridgec --no-check` on the same model, same format, alternating runs, median wall and CPU
          time (the child's user + system), and the check stage alone (--timings).
@@ -31,41 +31,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import bench_speed  # noqa: E402 - one runner and one coremltools peer for every benchmark
+
+_bin = bench_speed._bin
+timed_cpu = bench_speed.run_child  # (wall, CPU, process): the check section's and bench_coreai.py's measure
+
 CONVERT_MODELS = ["mobilenet_v2", "resnet50", "efficientnet_b0", "lraspp_mobilenet_v3_large"]
-COREMLTOOLS = """
-import sys, warnings, logging
-warnings.simplefilter("ignore"); logging.disable(logging.WARNING)
-import torch, coremltools as ct
-shape = tuple(int(d) for d in sys.argv[3].split("x"))
-fmt = sys.argv[4]
-target = ct.target.iOS15 if fmt == "mlprogram" else ct.target.iOS14
-model = ct.convert(torch.jit.load(sys.argv[1]), inputs=[ct.TensorType(name="x", shape=shape)],
-                   convert_to=fmt, minimum_deployment_target=target)
-model.save(sys.argv[2])
-"""
-
-
-def _bin(name: str) -> str:
-    return str(Path(sys.executable).with_name(name))
-
-
-def timed(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess]:
-    start = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    return time.perf_counter() - start, done
-
-
-def timed_cpu(cmd: list[str]) -> tuple[float, float, subprocess.CompletedProcess]:
-    """(wall seconds, CPU seconds of the child: user + system, all its threads), and the process."""
-    import resource
-
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu, done
 
 
 CHECK_MODELS = ["mobilenet_v2", "resnet50"]
@@ -118,52 +89,16 @@ def section_check(runs: int, work: Path, models: list[str] = CHECK_MODELS) -> li
 def section_convert(
     runs: int, work: Path, models: list[str] = CONVERT_MODELS, fmt: str = "mlprogram"
 ) -> list[str]:
+    """bench_speed's rows for TorchScript files: the same runner, coremltools peer and table."""
     from examples import zoo
 
-    rows = [
-        "| model | bridgec (s) | coremltools ct.convert (s) | ratio | bridgec stages (last run) |",
-        "|---|---|---|---|---|",
-    ]
-    suffix = ".mlpackage" if fmt == "mlprogram" else ".mlmodel"
+    rows = list(bench_speed.HEADER)
     for name in models:
-        path = zoo.save(name, work / f"{name}.pt")
-        shape = "x".join(map(str, zoo.MODELS[name]))
-        ours, theirs, stages, failure = [], [], "", ""
-        for _ in range(runs):  # alternate, so machine noise hits both alike
-            seconds, done = timed(
-                [
-                    _bin("bridgec"),
-                    str(path),
-                    "-i",
-                    shape,
-                    "-o",
-                    str(work / f"b{suffix}"),
-                    "--format",
-                    fmt,
-                    "-q",
-                    "--timings",
-                ]
-            )
-            if done.returncode != 0:
-                failure = done.stderr.strip().splitlines()[-1]
-                break
-            ours.append(seconds)
-            stages = next((ln for ln in done.stderr.splitlines() if ln.startswith("stages:")), "")
-            seconds, done = timed(
-                [sys.executable, "-c", COREMLTOOLS, str(path), str(work / f"c{suffix}"), shape, fmt]
-            )
-            if done.returncode != 0:
-                theirs = []
-                failure = "coremltools failed: " + (done.stderr.strip().splitlines() or ["?"])[-1][:120]
-                continue
-            theirs.append(seconds)
-        b = statistics.median(ours) if ours else float("nan")
-        c = statistics.median(theirs) if theirs else float("nan")
-        ratio = f"{b / c:.2f}" if ours and theirs else "—"
-        rows.append(
-            f"| {name} | {b:.2f} | {c:.2f} | {ratio} | {stages.removeprefix('stages: ')} |"
-            + (f" {failure}" if failure else "")
+        case = bench_speed.Case(
+            name, bench_speed.cached_model(name, "pt"), "pt", "x".join(map(str, zoo.MODELS[name]))
         )
+        sides, loads = bench_speed.measure(case, fmt, runs, work, f"{name} {fmt}")
+        rows.append(bench_speed.row(case, fmt, sides, loads))
         print(rows[-1], flush=True)
     return rows
 
@@ -252,7 +187,10 @@ def section_custom(work: Path, timeout: float = 600.0) -> list[str]:
 
 def section_scaling() -> list[str]:
     done = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "bench_scaling.py")], capture_output=True, text=True
+        # NeuralNetwork only: a 100k-node ML Program spends minutes in coremltools' MIL builder
+        [sys.executable, str(ROOT / "tools" / "bench_scaling.py"), "--formats", "neuralnetwork"],
+        capture_output=True,
+        text=True,
     )
     return ["```", *done.stdout.strip().splitlines(), "```"]
 
@@ -282,7 +220,8 @@ def main() -> None:
         for fmt, title in (("mlprogram", "ML Program (iOS15)"), ("neuralnetwork", "NeuralNetwork")):
             if "convert" in sections:
                 lines += [
-                    f"## End to end vs coremltools, {title}: median of {args.runs} whole-process runs",
+                    f"## End to end vs coremltools, {title}: median of {args.runs} whole-process runs "
+                    "(tools/bench_speed.py)",
                     "",
                     *section_convert(args.runs, work, args.models.split(","), fmt),
                     "",
@@ -302,7 +241,7 @@ def main() -> None:
                 "",
             ]
         if "scaling" in sections:
-            lines += ["## Scaling (-O lower-custom with per-pass checks)", "", *section_scaling(), ""]
+            lines += ["## Scaling (whole conversion, numbers check on)", "", *section_scaling(), ""]
         if "check" in sections:
             lines += [
                 f"## The numbers check: `bridgec` vs `bridgec --no-check`, median of {args.runs} alternating runs",

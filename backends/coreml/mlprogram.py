@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import onnx_graphsurgeon as gs
 
-from bridgec.backends.coreml import _coremltools, mlprogram_ops, state
+from bridgec.backends.coreml import _coremltools, mil_pipeline, mlprogram_ops, state
 from bridgec.backends.coreml import image as image_plans
 from bridgec.backends.coreml.capabilities import CoreMLCapabilities
 from bridgec.backends.coreml.classifier import (
@@ -286,7 +286,12 @@ def build_mlprogram(
         progress("coremltools: running its MIL passes and packaging the ML Program")
     # coremltools' pass progress bars (tqdm, no off switch) go to the discarded stderr; its
     # renaming warnings cannot apply, _check_names having refused such names.
-    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()), _heap_frozen():
+    with (
+        warnings.catch_warnings(),
+        contextlib.redirect_stderr(io.StringIO()),
+        _heap_frozen(),
+        mil_pipeline.applied(),  # its passes without the per-pass validation and idle passes
+    ):
         warnings.simplefilter("ignore")
         try:
             model = ct.convert(

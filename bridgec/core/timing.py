@@ -24,7 +24,7 @@ from typing import Any
 from bridgec.core import interrupts
 
 STARTED = time.perf_counter()  # when this module was imported: the rows count from here
-WATCHED = ("torch", "coremltools", "onnx", "onnxruntime", "coreai")
+WATCHED = ("numpy", "torch", "coremltools", "onnx", "onnxruntime", "coreai")
 _OWN = "bridgec"
 _stages: dict[str, float] = {}
 _open: list[str] = []

@@ -55,7 +55,7 @@ def _write_report(args: argparse.Namespace, report) -> None:
     """--report-out of ``bridgec verify`` and ``bridgec report`` (a conversion writes it with the model)."""
     if args.report_out:
         from bridgec.driver.output import write_file
-        from bridgec.driver.report import format_for
+        from bridgec.driver.report_formats import format_for
 
         text = report.render(format_for(args.report_out, args.report_format))
         write_file(text.encode(), args.report_out)
@@ -233,7 +233,7 @@ def _printed_format(args: argparse.Namespace) -> str:
 
 def _table_format(args: argparse.Namespace, path: Path | None) -> str:
     """coverage's and targets' table format: --report-format, else --report-out's suffix, else table."""
-    from bridgec.driver.report import SUFFIX_FORMATS
+    from bridgec.driver.report_formats import SUFFIX_FORMATS
 
     if args.report_format or path is None:
         return args.report_format or "table"
@@ -462,6 +462,7 @@ def main(argv: list[str] | None = None) -> int:
     own_process = argv is None  # the bridgec command itself, not a call from Python
     argv = list(sys.argv[1:] if argv is None else argv)
     if own_process:
+        _idle_threads_sleep()
         _printable_output()
         timing.watch_imports()  # --timings shows what importing torch, coremltools, ... cost
     debug = "--debug" in argv
@@ -477,6 +478,19 @@ def main(argv: list[str] | None = None) -> int:
     if own_process:
         _leave(code)
     return code
+
+
+# After each parallel region torch's OpenMP (libgomp) and numpy's OpenBLAS keep their worker threads
+# spinning, OpenBLAS for some 2^28 cycles: CPU time the command is charged for while it waits. These
+# make an idle worker sleep at once and keep the parallelism (the same threads, the same numbers). The
+# libraries read them when they load, so they are set before numpy or torch is imported; a value the
+# user set wins, and a Python caller's process (``main(argv)``) is left alone.
+_THREAD_WAITS = {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "4"}
+
+
+def _idle_threads_sleep() -> None:
+    for name, value in _THREAD_WAITS.items():
+        os.environ.setdefault(name, value)
 
 
 def _leave(code: int) -> NoReturn:

@@ -412,7 +412,7 @@ def report_parser() -> Parser:
     _add_pass_args(parser)
     add_report_args(parser)
     add_json_arg(parser)
-    from bridgec.driver.report import FORMATS
+    from bridgec.driver.report_formats import FORMATS
 
     parser.add_argument(
         "--report-print-format",

@@ -108,7 +108,7 @@ def _run_options(args: argparse.Namespace):
 def check_report_out(args: argparse.Namespace) -> None:
     """A --report-out whose format cannot be told fails before the slow part."""
     if args.report_out:
-        from bridgec.driver.report import format_for
+        from bridgec.driver.report_formats import format_for
 
         format_for(args.report_out, args.report_format)
 

@@ -49,7 +49,7 @@ def add_report_args(
     """--report-out and --report-format: where the command's report or table goes (a file with
     ``out``, stdout with ``printed``) and in which format (``formats``: the op report's by default)."""
     if formats is None:
-        from bridgec.driver.report import FORMATS as formats
+        from bridgec.driver.report_formats import FORMATS as formats
     if out:
         parser.add_argument(
             "--report-out",

@@ -32,7 +32,7 @@ from bridgec.core.input_values import MASK_RANGE, random_value, value_ranges
 from bridgec.core.state import state_of
 from bridgec.core.tensor_spec import TensorSpec
 from bridgec.driver import check as check_mod
-from bridgec.driver import check_inputs, check_state, compression, output
+from bridgec.driver import check_inputs, check_state, output
 from bridgec.driver.analysis import Analysis, analyse
 from bridgec.driver.pipeline import run_pipeline
 from bridgec.driver.report import Report, format_for
@@ -126,6 +126,8 @@ def run(request: ConversionRequest) -> Conversion:
     built = emit(request, analysis)
     checked = check(request, source, analysis, built, prepared)
     if request.compress:
+        from bridgec.driver import compression  # imported for --compress alone
+
         subject = _subject(request, source, analysis, built)
         ios = analysis.context.capabilities.target.ios
         built, checked = compression.compress(request, subject, prepared, checked, ios)

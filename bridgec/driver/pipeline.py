@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 import onnx_graphsurgeon as gs
 
 from bridgec import passes as passes_mod
-from bridgec.backends.coreai.capabilities import capabilities_for as coreai_capabilities
 from bridgec.backends.coreai.targets import Target as CoreAITarget
 from bridgec.backends.coreml import capabilities_for
 from bridgec.backends.coreml import state as coreml_state
@@ -46,7 +45,12 @@ def run_pipeline(
     """One run of the request's pipeline (``request.pipeline`` with ``request.passes``) for
     ``target``, a format already chosen: the source ops, the rewritten graph, the pass context."""
     options = request.passes
-    caps = coreai_capabilities(target) if target.format == "coreai" else capabilities_for(target)
+    if target.format == "coreai":  # its table brings the Core AI kernels and executor: only for that format
+        from bridgec.backends.coreai.capabilities import capabilities_for as coreai_capabilities
+
+        caps = coreai_capabilities(target)
+    else:
+        caps = capabilities_for(target)
     source = [(node.name, ir.op_label(node)) for node in graph.nodes]
     built = passes_mod.pipeline(request.pipeline, options.passes, options.disable)
     ctx = passes_mod.PassContext(

@@ -74,6 +74,7 @@ from bridgec.core.input_values import value_ranges
 from bridgec.core.tensor_spec import dtype_name
 from bridgec.core.words import plural
 from bridgec.driver.provenance import Provenance
+from bridgec.driver.report_formats import FORMATS, SUFFIX_FORMATS, format_for  # noqa: F401 - re-exported
 from bridgec.driver.report_graph import GraphView, graph_view
 from bridgec.driver.report_html import compressed_outputs, page
 from bridgec.driver.report_schema import SCHEMA_ID, STATUSES
@@ -81,32 +82,6 @@ from bridgec.runtime_kernels.catalog import KERNELS, kernel_for_op
 
 if TYPE_CHECKING:
     from bridgec.driver.pipeline import Lowered
-
-FORMATS = ("table", "markdown", "json", "html")
-SUFFIX_FORMATS = {
-    ".md": "markdown",
-    ".markdown": "markdown",
-    ".json": "json",
-    ".html": "html",
-    ".htm": "html",
-}
-
-
-def format_for(path, fmt: str | None = None) -> str:
-    """The output format: ``fmt`` if given, else from the file's suffix (one-line error otherwise)."""
-    from bridgec.core.errors import UsageError
-
-    if fmt:
-        if fmt not in FORMATS:
-            raise UsageError(f"unknown report format {fmt!r}; choose one of: {', '.join(FORMATS)}")
-        return fmt
-    found = SUFFIX_FORMATS.get(str(path).lower()[str(path).rfind(".") :] if "." in str(path) else "")
-    if found is None:
-        raise UsageError(
-            f"--report-out {path}: cannot tell the format from the suffix (.md, .json, .html); "
-            "add --report-format table|markdown|json|html"
-        )
-    return found
 
 
 @dataclass

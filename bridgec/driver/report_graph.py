@@ -14,12 +14,15 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import networkx as nx
 import onnx_graphsurgeon as gs
 
 from bridgec.core import ir
 from bridgec.core.ops.status import CUSTOM, LOWERED, NATIVE, UNSUPPORTED
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 INPUT, OUTPUT = "input", "output"  # the graph's inputs and outputs, drawn as nodes of their own
 COLLAPSE_ABOVE = 250  # nodes: a bigger graph draws runs of native nodes as one box
@@ -209,6 +212,8 @@ def node_width(node: GraphNode) -> float:
 def layers_of(g: nx.DiGraph) -> dict[str, int]:
     """Longest-path layering: every node one layer below its lowest predecessor; a node fed by
     nothing (an input, a constant computation) sits just above its first consumer."""
+    import networkx as nx
+
     layer: dict[str, int] = {}
     for v in nx.topological_sort(g):
         layer[v] = max((layer[u] + 1 for u in g.predecessors(v)), default=0)
@@ -279,6 +284,9 @@ def _pulled(x: dict[str, float], v: str, neighbours: list[str]) -> float:
 def layout(view: GraphView, sweeps: int = 2) -> Layout:
     """Positions for every node of ``view`` and a downward polyline for every edge; deterministic
     (the same view gives the same layout)."""
+    # networkx costs a tenth of a second to import: only an HTML report draws the graph
+    import networkx as nx
+
     g = nx.DiGraph()
     for node in view.nodes:
         g.add_node(node.key)

@@ -669,8 +669,8 @@ def test_every_string_field_of_the_schema_has_a_rule():
 
 
 def test_the_loader_stand_ins_are_restored(archives):
-    """pt2_archive.loading replaces sympify, pickle, the AOTInductor loader and the pytree spec reader
-    in torch's modules for the load only."""
+    """pt2_archive.loading replaces sympify, pickle, the AOTInductor loader, the pytree spec reader and
+    the type hints torch's deserializer reads in torch's modules for the load only."""
     from torch._export.serde import serialize
     from torch.export.pt2_archive import _package
 
@@ -680,6 +680,7 @@ def test_the_loader_stand_ins_are_restored(archives):
         return (
             serialize.sympy,
             serialize.treespec_loads,
+            serialize.typing,
             _package.pickle,
             _package._load_aoti,
             torch._C._pickle_load_obj,
@@ -690,6 +691,7 @@ def test_the_loader_stand_ins_are_restored(archives):
     with pt2_archive.loading(refusals):
         program = torch.export.load(archives["dynamic"])
         assert serialize.sympy is not before[0] and serialize.treespec_loads is not before[1]
+        assert serialize.typing is not before[2]
     assert stand_ins() == before
     assert refusals == []
     out = program.module()(torch.ones(3, 4))

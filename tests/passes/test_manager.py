@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnx_graphsurgeon as gs
 import pytest
 
 from bridgec import passes
@@ -94,6 +95,43 @@ def test_graph_is_checked_after_every_pass_and_the_message_names_it():
         r"it: cleanup::dead_nodes\)",
     ):
         passes.Pipeline([passes.DeadNodes(), BreaksTheGraph()]).run(relu_graph(), context=ctx)
+
+
+class WrongWeightShape(passes.Pass):
+    """Multiplies the Relu's output by a 4096-element weight whose rows do not match its columns:
+    valid to the checker, refused by strict shape inference."""
+
+    id = "test::wrong_weight_shape"
+
+    def call(self, graph, ctx):
+        sigmoid = next(n for n in graph.nodes if n.op == "Sigmoid")
+        weight = gs.Constant("big_weight", np.ones((64, 64), np.float32))
+        product = gs.Variable("product", np.float32)
+        graph.nodes.append(
+            gs.Node("MatMul", "bad_matmul", inputs=[sigmoid.inputs[0], weight], outputs=[product])
+        )
+        sigmoid.inputs[0] = product
+        graph.toposort()
+        return passes.PassResult(graph, True)
+
+
+def test_graph_check_judges_large_weights_by_their_shape_and_leaves_them_constants():
+    # The check hands large constants to the checker as typed inputs (passes/_instrument.py):
+    # shape inference must still see their shape, and the graph the passes go on with keeps them.
+    ctx = passes.PassContext(capabilities=capabilities_for(), instruments=[passes.GraphCheck()])
+    with pytest.raises(ConversionError, match=r"invalid graph after pass test::wrong_weight_shape"):
+        passes.Pipeline([WrongWeightShape()]).run(relu_graph(), context=ctx)
+
+    graph = graph_from_text(
+        '<ir_version: 8, opset_import: ["" : 17]> g (float[2,2048] x) => (float[2,2048] y) { y = Relu (x) }'
+    )
+    big = gs.Constant("big", np.arange(2 * 2048, dtype=np.float32).reshape(2, 2048))
+    z = gs.Variable("z", np.float32, (2, 2048))
+    graph.nodes.append(gs.Node("Add", "add_big", inputs=[graph.outputs[0], big], outputs=[z]))
+    graph.outputs = [z]
+    passes.GraphCheck().after_pass(WrongWeightShape(), passes.PassResult(graph, True), ctx)
+    assert isinstance(big, gs.Constant) and big.values.shape == (2, 2048)
+    assert [t.name for t in graph.inputs] == ["x"]
 
 
 def test_verify_each_catches_a_pass_that_changes_the_numbers():

@@ -31,9 +31,25 @@ def _channel(op: Op, key: str, x: np.ndarray) -> np.ndarray:
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    # Split by sign so exp never overflows (fp16 overflows at exp(11)).
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype)
+    # Split by sign so exp never overflows (fp16 overflows at exp(11)): 1 / (1 + e) for x >= 0 and
+    # e / (1 + e) below, e = exp(-|x|). In place: a new array per step costs more than the math.
+    x = np.asarray(x)
+    if x.dtype.kind != "f":
+        e = np.exp(-np.abs(x))
+        return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype)
+    e = np.abs(x, out=np.empty(x.shape, x.dtype))
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    d = e + 1
+    y = np.divide(e, d, out=e)
+    np.divide(1, d, out=y, where=x >= 0)
+    return y
+
+
+def _silu(op: Op) -> np.ndarray:
+    x = op["x"]
+    y = _sigmoid(x)
+    return np.multiply(x, y, out=y) if y.dtype == np.result_type(x, y) else x * y
 
 
 def gelu(op: Op) -> np.ndarray:
@@ -125,7 +141,7 @@ OPS: dict[str, OpFn] = {
     "relu": lambda op: np.maximum(op["x"], 0),
     "relu6": lambda op: np.minimum(np.maximum(op["x"], 0), 6),
     "sigmoid": lambda op: _sigmoid(op["x"]),
-    "silu": lambda op: op["x"] * _sigmoid(op["x"]),
+    "silu": _silu,
     "softplus": lambda op: _softplus(op["x"]),
     "softsign": lambda op: op["x"] / (1 + np.abs(op["x"])),
     "gelu": gelu,

@@ -15,6 +15,7 @@ record's byte size is still checked against the declared shape so a mismatch can
 
 from __future__ import annotations
 
+import math
 import os
 import struct
 
@@ -56,7 +57,7 @@ class BlobFile:
     def read(self, offset: int, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
         """The blob at metadata ``offset`` as a read-only array of ``dtype`` and ``shape``."""
         _code, size, start = self.record(offset)
-        count = int(np.prod(shape)) if shape else 1
+        count = math.prod(shape)
         dtype = np.dtype(dtype).newbyteorder("<")
         if size != count * dtype.itemsize:
             raise BlobFormatError(
@@ -70,7 +71,7 @@ class BlobFile:
     def read_packed(self, offset: int, bits: int, signed: bool, shape: tuple[int, ...]) -> np.ndarray:
         """A sub-byte blob (int4/uint4/uint1..uint6): values are packed LSB-first, as MILBlob does."""
         _code, size, start = self.record(offset)
-        count = int(np.prod(shape)) if shape else 1
+        count = math.prod(shape)
         if size * 8 < count * bits:
             raise BlobFormatError(f"{self.path}: blob at {offset} is too small for {count} {bits}-bit values")
         return unpack_bits(np.asarray(self._data[start : start + size]), bits, signed, count).reshape(shape)

@@ -27,6 +27,7 @@ import itertools
 
 import numpy as np
 
+from bridgec.backends.coreml.executor._depthwise import depthwise
 from bridgec.backends.coreml.executor.mlprogram._op import Op, accumulate_dtype
 from bridgec.core.words import plural
 
@@ -91,35 +92,52 @@ def conv(op: Op) -> np.ndarray:
         )
     acc = accumulate_dtype(x, w)
     pads = spatial_pads(op, x.shape[2:], kernel, strides, dilations)
-    xp = np.pad(x.astype(acc, copy=False), [(0, 0), (0, 0)] + pads)
+    xp = x.astype(acc, copy=False)
+    if any(before or after for before, after in pads):
+        # zeros, then the input inside (np.pad's constant mode, without its per-axis passes)
+        xp = np.zeros(
+            xp.shape[:2] + tuple(m + b + a for m, (b, a) in zip(xp.shape[2:], pads, strict=True)), acc
+        )
+        xp[(Ellipsis, *(slice(b, b + m) for m, (b, _) in zip(x.shape[2:], pads, strict=True)))] = x
     out = [(xp.shape[2 + i] - (kernel[i] - 1) * dilations[i] - 1) // strides[i] + 1 for i in range(n)]
     if min(out) <= 0:
         raise op.error(
             f"kernel {kernel} (dilations {dilations}) is larger than the padded input {xp.shape[2:]}"
         )
     batch, og = x.shape[0], cout // groups
-    xg = xp.reshape((batch, groups, cg) + xp.shape[2:])
     wg = w.astype(acc, copy=False).reshape(groups, og, cg, -1)
-    windows = []
-    for offset in itertools.product(*(range(k) for k in kernel)):
-        index = tuple(
-            slice(o * d, o * d + s * (m - 1) + 1, s)
-            for o, d, s, m in zip(offset, dilations, strides, out, strict=True)
-        )
-        windows.append(xg[(Ellipsis, *index)])
-    if cg == 1:
+    if cg == 1 and og == 1:
         # Depthwise: a matmul over a length-1 axis is all overhead; multiply-accumulate instead.
-        y = np.zeros((batch, groups, og, *out), acc)
-        term = np.empty_like(y)
-        shape = (1, groups, og) + (1,) * n
-        for k, window in enumerate(windows):
-            np.multiply(window, wg[:, :, 0, k].reshape(shape), out=term)
-            y += term
+        y = depthwise(xp, wg.reshape(cout, -1), kernel, out, strides, dilations, zero_start=True)
+    elif all(k == 1 for k in kernel):
+        # A 1x1 kernel's only window is the strided input itself: no im2col copy to make.
+        cols = xp[(Ellipsis, *(slice(0, s * (m - 1) + 1, s) for s, m in zip(strides, out, strict=True)))]
+        y = np.matmul(wg.reshape(groups, og, cg), cols.reshape(batch, groups, cg, -1))
     else:
-        cols = np.stack(windows, axis=3).reshape(batch, groups, cg * len(windows), -1)
-        y = np.matmul(wg.reshape(groups, og, -1), cols)
+        xg = xp.reshape((batch, groups, cg) + xp.shape[2:])
+        windows = []
+        for offset in itertools.product(*(range(k) for k in kernel)):
+            index = tuple(
+                slice(o * d, o * d + s * (m - 1) + 1, s)
+                for o, d, s, m in zip(offset, dilations, strides, out, strict=True)
+            )
+            windows.append(xg[(Ellipsis, *index)])
+        if cg == 1:
+            # A channel multiplier (og > 1): multiply-accumulate per tap, as for depthwise.
+            y = np.zeros((batch, groups, og, *out), acc)
+            term = np.empty_like(y)
+            shape = (1, groups, og) + (1,) * n
+            for k, window in enumerate(windows):
+                np.multiply(window, wg[:, :, 0, k].reshape(shape), out=term)
+                y += term
+        else:
+            cols = np.stack(windows, axis=3).reshape(batch, groups, cg * len(windows), -1)
+            y = np.matmul(wg.reshape(groups, og, -1), cols)
     y = y.reshape((batch, cout, *out))
-    return _add_bias(op, y)
+    bias = op.get("bias")
+    if bias is not None:  # in place: y is this op's own new array (a view of it for depthwise)
+        y += np.asarray(bias, y.dtype).reshape((1, -1) + (1,) * n)
+    return y
 
 
 def conv_transpose(op: Op) -> np.ndarray:

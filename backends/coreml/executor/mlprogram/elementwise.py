@@ -15,18 +15,15 @@ numpy/torch and tests/properties/ the emitted programs against onnxruntime.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from bridgec.backends.coreml.executor import _erf
 from bridgec.backends.coreml.executor.mlprogram._op import Op, OpFn
-
-_erf = np.vectorize(math.erf, otypes=[np.float64])
 
 
 def erf(x: np.ndarray) -> np.ndarray:
-    # math.erf is exact to double precision; rounding to x's dtype happens in the runner.
-    return _erf(x.astype(np.float64)) if x.size else x
+    # math.erf's doubles (``_erf``, on whole arrays); rounding to x's dtype happens in the runner.
+    return _erf.erf(x.astype(np.float64)) if x.size else x
 
 
 def _binary(fn) -> OpFn:

@@ -35,6 +35,14 @@ def matmul(op: Op) -> np.ndarray:
         x = np.swapaxes(x, -1, -2)
     if op.bool("transpose_y", False) and y.ndim >= 2:
         y = np.swapaxes(y, -1, -2)
+    return _matmul(x, y)
+
+
+def _matmul(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``np.matmul(x, y)``; a batch of x against one matrix y is one product of x's stacked rows,
+    which BLAS does in one call rather than one per batch item (each re-reading y)."""
+    if x.ndim > 2 and y.ndim == 2:
+        return np.matmul(x.reshape(-1, x.shape[-1]), y).reshape(x.shape[:-1] + y.shape[-1:])
     return np.matmul(x, y)
 
 

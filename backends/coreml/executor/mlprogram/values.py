@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -77,7 +78,7 @@ def value_type(vt: Any) -> tuple[int, tuple[int, ...] | None]:
 
 def _immediate(tv: Any, code: int, shape: tuple[int, ...]) -> np.ndarray:
     field = tv.WhichOneof("value")
-    count = int(np.prod(shape)) if shape else 1
+    count = math.prod(shape)
     if field == "bytes":
         raw = tv.bytes.values
         if code in _PACKED:

@@ -14,14 +14,19 @@ from typing import Any
 
 import numpy as np
 
+from bridgec.backends.coreml.executor._erf import erf as _erf  # math.erf's doubles, on arrays
 from bridgec.backends.coreml.executor.errors import UnsupportedLayerError
 from bridgec.backends.coreml.executor.neuralnetwork._common import f32
 from bridgec.backends.coreml.executor.weights import weight_array
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    # The tanh form never overflows, unlike 1 / (1 + exp(-x)) for large negative x.
-    return np.float32(0.5) * (np.float32(1.0) + np.tanh(np.float32(0.5) * x))
+    # The tanh form never overflows, unlike 1 / (1 + exp(-x)) for large negative x:
+    # 0.5 * (1 + tanh(0.5 * x)), in place (a new array per step costs more than the math).
+    y = np.multiply(np.float32(0.5), x, out=np.empty(np.shape(x), np.float32))
+    np.tanh(y, out=y)
+    np.add(np.float32(1.0), y, out=y)
+    return np.multiply(np.float32(0.5), y, out=y)
 
 
 def _softplus(x: np.ndarray) -> np.ndarray:
@@ -88,10 +93,8 @@ def clip(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
     """ClipLayerParams: "output = min(max(input, minVal), maxVal)" — in that order, so minVal >
     maxVal gives maxVal everywhere (as ONNX's Clip)."""
     p = layer.clip
-    return [np.minimum(np.maximum(f32(inputs[0]), np.float32(p.minVal)), np.float32(p.maxVal))]
-
-
-_erf = np.vectorize(math.erf, otypes=[np.float64])
+    y = np.maximum(f32(inputs[0]), np.float32(p.minVal), out=np.empty(np.shape(inputs[0]), np.float32))
+    return [np.minimum(y, np.float32(p.maxVal), out=y)]
 
 
 def erf(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from bridgec.backends.coreml.executor._depthwise import depthwise
 from bridgec.backends.coreml.executor.errors import UnsupportedLayerError
 from bridgec.backends.coreml.executor.neuralnetwork._common import f32, fold_batch, pair, unfold_batch
 from bridgec.backends.coreml.executor.neuralnetwork._spatial import (
@@ -116,7 +117,7 @@ def _depthwise(
     stride: tuple[int, int],
     dilation: tuple[int, int],
 ) -> np.ndarray:
-    """One input channel per group: accumulate one strided multiply per kernel tap.
+    """One input channel per group: accumulate one multiply per kernel tap (``_depthwise``).
 
     im2col would copy kh*kw times the activation only to do a per-channel dot product, and einsum
     over the strided window view is several times slower than these kh*kw vectorised passes.
@@ -125,21 +126,8 @@ def _depthwise(
     if c_out != c_in:
         # Channel multiplier m: output channel o reads input channel o // m.
         xp = np.repeat(xp, c_out // c_in, axis=1)
-    (ho, wo), (sh, sw), (dh, dw) = out_hw, stride, dilation
-    taps = w[:, 0, :, :, None, None]  # [C, kh, kw, 1, 1] broadcasts over the output plane
-    out: np.ndarray | None = None
-    for u in range(w.shape[2]):
-        for v in range(w.shape[3]):
-            r0, c0 = u * dh, v * dw
-            term = (
-                xp[:, :, r0 : r0 + (ho - 1) * sh + 1 : sh, c0 : c0 + (wo - 1) * sw + 1 : sw] * taps[:, u, v]
-            )
-            if out is None:
-                out = term
-            else:
-                out += term
-    assert out is not None
-    return out
+    kernel = w.shape[2:]
+    return depthwise(xp, w.reshape(c_out, -1), kernel, out_hw, stride, dilation, zero_start=False)
 
 
 def _deconvolution(

@@ -64,6 +64,8 @@ def batched_matmul(layer: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
         a, b = (_swap_last(a) if p.transposeA else a), (_swap_last(b) if p.transposeB else b)
         a = a[np.newaxis, :] if a.ndim == 1 else a
         b = b[:, np.newaxis] if b.ndim == 1 else b
+        if a.ndim > 2 and b.ndim == 2:  # one product of a's stacked rows: one BLAS call, not one per item
+            return [f32(np.matmul(a.reshape(-1, a.shape[-1]), b).reshape(a.shape[:-1] + b.shape[-1:]))]
         return [f32(np.matmul(a, b))]
     if len(inputs) != 1:
         raise ValueError(f"batchedMatmul takes 1 or 2 inputs, got {len(inputs)}")

@@ -51,7 +51,9 @@ def test_model_forms_agree(tmp_path):
         assert list(result) == [f.name for f in spec.description.output]
         (out,) = result.values()
         assert out.dtype == np.float32
-        assert_matches(out, want, tolerance=1e-7)
+        # torch's conv and numpy's BLAS sum the 27 products in orders that depend on the CPU's SIMD
+        # kernels: a few float32 ulps apart (1.6e-7 on one machine), so 1e-7 was a flaky bound
+        assert_matches(out, want, tolerance=1e-6)
 
 
 def test_input_errors(tmp_path):
