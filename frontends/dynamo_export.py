@@ -129,10 +129,11 @@ def dynamo_translations() -> dict[Callable, Callable]:
 
 
 def export_dynamo(
-    module: Any, args: tuple, inputs: list[str], outputs: list[str], flat: bool
+    module: Any, args: tuple, inputs: list[str], outputs: list[str], flat: bool, result: Any
 ) -> onnx.ModelProto:
     """``module`` (a module, a ScriptModule or a torch.export program) called with ``args`` as an
-    ONNX model; ``flat`` is unused: torch.export flattens dict and nested outputs itself."""
+    ONNX model; ``flat`` and ``result`` are unused: torch.export flattens dict and nested outputs
+    itself, and traces rather than runs."""
     import torch
 
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)

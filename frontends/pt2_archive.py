@@ -72,7 +72,10 @@ CONSTANT = re.compile(r"data/constants/(tensor_\d{1,9})")
 EXTRA = re.compile(r"extra/[A-Za-z0-9_.\-/]{1,256}")
 MAX_EXTRA = 64 << 20
 _NAME = re.compile(r"[A-Za-z0-9_.\-/]{1,512}")
-_ROOT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}")
+# torch.export.save names the root folder after the file, whatever it starts with (".x.pt2.tmp" saved,
+# then renamed: ".x.pt2"; "-x"), up to a file name's 255 bytes; "." and ".." are no folder of their
+# own (refused with the '..' rule first), nor, on Windows, "..." and longer runs of dots
+_ROOT = re.compile(r"(?!\.+\Z)[A-Za-z0-9_.\-]{1,255}")
 _LOCAL = struct.Struct("<4sHHHHHIIIHH")  # a zip local file header
 
 
@@ -187,8 +190,10 @@ def _names(infos: list[zipfile.ZipInfo]) -> str:
             raise _Bad(name, "a second member of the same name (readers disagree on which one counts)")
         seen.add(name)
         folded.add(name.casefold())
-        if len(parts) < 2 or parts[0] != root or not _ROOT.fullmatch(root):
+        if len(parts) < 2 or parts[0] != root:
             raise _Bad(name, f"outside the archive's root folder {root!r}")
+        if not _ROOT.fullmatch(root):
+            raise _Bad(name, f"a root folder name torch.export.save does not write ({root!r})")
     return root
 
 

@@ -16,7 +16,6 @@ than dynamo (not a transformer's: ``trace_refusal``); anything else, or a failur
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import re
 import sys
@@ -28,7 +27,7 @@ import onnx
 
 from bridgec.core.errors import ConversionError, UsageError
 from bridgec.frontends.dynamo_export import export_dynamo
-from bridgec.frontends.pytorch_load import first_line
+from bridgec.frontends.pytorch_load import first_line, program_module
 
 EXPORT_OPSET = 17
 EXPORTERS = ("auto", "torchscript", "dynamo")
@@ -129,20 +128,40 @@ class _Flatten:
         return wrapper.eval() if evaluate else wrapper
 
 
+class _Written:
+    """Where the exporter writes the model: the bytes it hands over, kept as they are (an
+    ``io.BytesIO`` would copy them in and out again, 2 x 100 MB for resnet50)."""
+
+    def __init__(self) -> None:
+        self._chunks: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self._chunks.append(data)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def value(self) -> bytes:
+        return self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+
+
 def _export_torchscript(
-    module: Any, args: tuple, inputs: list[str], outputs: list[str], flat: bool
+    module: Any, args: tuple, inputs: list[str], outputs: list[str], flat: bool, result: Any
 ) -> onnx.ModelProto:
+    """``result``: what ``module`` returned on ``args`` (``export`` ran it), so the exporter does not
+    run it again."""
     import torch
 
     from bridgec.frontends.kept_ops import CUSTOM_OPSETS, kept_ops_registered
 
-    buffer = io.BytesIO()
+    buffer = _Written()
     program = isinstance(module, torch.export.ExportedProgram)
     with warnings.catch_warnings(), kept_ops_registered(EXPORT_OPSET):
         warnings.simplefilter("ignore")  # exporter deprecation chatter is not the user's concern
         if program:
             # the exporter calls train(False), which ep.module() refuses: its trace takes it
-            wrapper = _Flatten.wrap(module.module(), evaluate=False)
+            wrapper = _Flatten.wrap(program_module(module), evaluate=False)
             with torch.no_grad():
                 module = torch.jit.trace(wrapper, args, check_trace=False, strict=False)
         elif not flat:
@@ -150,22 +169,55 @@ def _export_torchscript(
             # archive: trace a wrapper that returns the flattened tuple instead.
             with torch.no_grad():
                 module = torch.jit.trace(_Flatten.wrap(module), args, check_trace=False, strict=False)
-        torch.onnx.export(
-            module,
-            args,
-            buffer,
-            dynamo=False,
-            opset_version=EXPORT_OPSET,
-            input_names=inputs,
-            output_names=outputs,
-            custom_opsets=CUSTOM_OPSETS,
-            do_constant_folding=True,
-        )
-    model = onnx.load_from_string(buffer.getvalue())
+        if program or not flat:  # the traced wrapper returns the flat tuple of the outputs
+            from torch.utils import _pytree as pytree
+
+            result = tuple(pytree.tree_flatten(result)[0])
+        with _example_outputs(module, result):
+            torch.onnx.export(
+                module,
+                args,
+                buffer,
+                dynamo=False,
+                opset_version=EXPORT_OPSET,
+                input_names=inputs,
+                output_names=outputs,
+                custom_opsets=CUSTOM_OPSETS,
+                do_constant_folding=True,
+            )
+    model = onnx.load_from_string(buffer.value())
     kept = [i.name for i in model.graph.input]
     if program and kept != inputs:  # an input the trace never read is dropped: dynamo keeps it
         raise ValueError(f"its trace kept inputs {', '.join(kept) or 'none'} of {', '.join(inputs)}")
     return model
+
+
+@contextlib.contextmanager
+def _example_outputs(module: Any, result: Any) -> Iterator[None]:
+    """The TorchScript exporter runs a ScriptModule once more only to learn its outputs' shapes and
+    dtypes (``_get_example_outputs``, a forward pass: 0.1-0.3 s of a CNN's conversion); ``result`` is
+    that forward's value, computed on the same arguments. Any other model, or a torch without that
+    function, runs as before."""
+    from torch.onnx._internal.torchscript_exporter import utils
+
+    original = getattr(utils, "_get_example_outputs", None)
+    if original is None:
+        yield
+        return
+
+    def known(model: Any, args: Any) -> Any:
+        if model is not module:
+            return original(model, args)
+        # the same wrapping as torch's own function gives the value the model returns
+        if isinstance(result, list):
+            return [result]
+        return result if isinstance(result, tuple) else (result,)
+
+    utils._get_example_outputs = known
+    try:
+        yield
+    finally:
+        utils._get_example_outputs = original
 
 
 _EXPORTERS = {"torchscript": _export_torchscript, "dynamo": export_dynamo}
@@ -257,6 +309,9 @@ def exporters_in_order(
     return [exporter] if exporter != "auto" else [prefer, *(e for e in _EXPORTERS if e != prefer)]
 
 
+_NOT_RUN = object()
+
+
 def export(
     module: Any,
     args: tuple,
@@ -268,11 +323,14 @@ def export(
     pure: bool = False,
     notify: Callable[[str], None] | None = None,
     step: Callable[[str], None] | None = None,
+    result: Any = _NOT_RUN,
 ) -> tuple[onnx.ModelProto, str]:
     """Export ``module`` (called with ``args``) to ONNX with the kept ops; returns the model and the
     exporter that produced it. The exporters are tried in ``exporters_in_order`` (``pure``: see
     there); when one fails under ``auto``, ``notify`` says why and ``step`` shows the progress line of
-    the next attempt (a program's fallback to dynamo, its own exporter, is only a progress line)."""
+    the next attempt (a program's fallback to dynamo, its own exporter, is only a progress line).
+    ``result``: what ``module`` (a program: its ``module()``) returns on ``args`` under no_grad, when
+    the caller has run it already; otherwise it is run here."""
     import torch
 
     if exporter not in EXPORTERS:
@@ -285,9 +343,10 @@ def export(
             f"{name}: --exporter torchscript cannot export a torch.export program (.pt2); use "
             "--exporter dynamo (or auto)"
         )
-    runnable = module.module() if is_program else module
-    with torch.no_grad():
-        result = runnable(*args)
+    if result is _NOT_RUN:
+        runnable = program_module(module) if is_program else module
+        with torch.no_grad():
+            result = runnable(*args)
     outputs, _ = flatten_outputs(result, inputs)
     flat = _is_flat(result)
     order = exporters_in_order(module, exporter, prefer, pure=pure)
@@ -295,7 +354,7 @@ def export(
     for choice in order:
         try:
             with _native_output_hidden():
-                return _EXPORTERS[choice](module, args, inputs, outputs, flat), choice
+                return _EXPORTERS[choice](module, args, inputs, outputs, flat, result), choice
         except (UsageError, ConversionError):
             raise
         except Exception as exc:  # noqa: BLE001 - each exporter fails in its own ways

@@ -15,6 +15,9 @@ decompositions: coremltools takes the inference IR). A model is a torchvision na
 random weights by examples/zoo.py, traced or exported with a 1x3x224x224 input `x`, cached under
 ~/.cache/bridgec/bench/ by torch version) or a path to a `.pt`/`.pt2` file (input `x` of --shape).
 
+bridgec's own modules are byte-compiled first (into their __pycache__ folders, as any import
+would), so an environment that sets PYTHONDONTWRITEBYTECODE does not charge bridgec for compiling.
+
 --profile profiles both conversions of the first model, format and source in process (cProfile's wall
 clock, one fresh process each) and splits the time by the code it is spent under: imports per library,
 model loading, tracing/export, bridgec's passes, building the MIL program (or NeuralNetwork layers),
@@ -96,6 +99,24 @@ def _last_line(done: subprocess.CompletedProcess) -> str:
 
 
 # --- the models ---------------------------------------------------------------------------------
+
+
+def _zoo_names() -> list[str]:
+    sys.path.insert(0, str(ROOT))
+    from examples import zoo
+
+    return list(zoo.MODELS)
+
+
+def byte_compiled() -> None:
+    """bridgec's modules compiled to bytecode, as an installed copy has them (pip compiles a package
+    when it installs it; an editable install writes them on first import). Where the environment says
+    PYTHONDONTWRITEBYTECODE every bridgec run would compile its ~170 modules again, 0.26 s that no
+    user pays, while the libraries on both sides were compiled by pip."""
+    import compileall
+
+    for folder in ("bridgec", "passes", "frontends", "backends", "runtime_kernels"):
+        compileall.compile_dir(ROOT / folder, quiet=1)
 
 
 def cache_dir() -> Path:
@@ -411,70 +432,17 @@ def split(stats: pstats.Stats, imports: dict[str, float]) -> dict[str, float]:
     return parts
 
 
-class _ImportClock(importlib.abc.MetaPathFinder):
-    """Time of each library's import as it runs (what it imports of other libraries counts there),
-    so the profile can say which library an import's time belongs to: cProfile's call graph cannot,
-    every import going through the same importlib functions."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-        self._running: list[str] = []
-        self._finding: set[str] = set()
-
-    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
-        lib = IMPORTS.get(fullname.split(".")[0])
-        if lib is None or fullname in self._finding:
-            return None
-        self._finding.add(fullname)
-        try:
-            for finder in sys.meta_path:
-                if finder is self or not hasattr(finder, "find_spec"):
-                    continue
-                spec = finder.find_spec(fullname, path, target)
-                if spec is not None:
-                    if spec.loader is not None and hasattr(spec.loader, "exec_module"):
-                        spec.loader = _ClockedLoader(spec.loader, lib, self)
-                    return spec
-            return None
-        finally:
-            self._finding.discard(fullname)
-
-    def timed(self, lib: str, run: Any) -> None:
-        self._running.append(lib)
-        start = time.perf_counter()  # the profile's clock
-        try:
-            run()
-        finally:
-            elapsed = time.perf_counter() - start
-            self._running.pop()
-            self.seconds[lib] = self.seconds.get(lib, 0.0) + elapsed
-            if self._running:  # counted in the nested library's row, not twice
-                self.seconds[self._running[-1]] -= elapsed
-
-
-class _ClockedLoader(importlib.abc.Loader):
-    def __init__(self, loader: Any, lib: str, clock: _ImportClock) -> None:
-        self._loader, self._lib, self._clock = loader, lib, clock
-
-    def create_module(self, spec: Any) -> Any:
-        create = getattr(self._loader, "create_module", None)
-        return create(spec) if create is not None else None
-
-    def exec_module(self, module: Any) -> None:
-        module.__loader__ = self._loader  # the module only ever sees its own loader
-        if module.__spec__ is not None:
-            module.__spec__.loader = self._loader
-        self._clock.timed(self._lib, lambda: self._loader.exec_module(module))
-
-
 def profile_child(who: str, src: str, fmt: str, shape: str, out: str, stats_file: str) -> None:
     """One side's conversion, imports included, under cProfile, in this fresh process."""
     peer: dict[str, Any] = {"__name__": "peer"}
     # Defined before the profile starts: the profile shares a builtin's callees among its callers, and
     # exec's are the imports' module bodies.
     exec(compile(PEER, "<coremltools peer>", "exec"), peer)
-    clock = _ImportClock()
-    sys.meta_path.insert(0, clock)
+    from bridgec.core import timing  # the command's own import clock, with this profile's rows
+
+    timing.watch_imports(
+        lambda name: f"import {IMPORTS[name.split('.')[0]]}" if name.split(".")[0] in IMPORTS else None
+    )
     # Its default clock, not CPU time: CPU time is a system call per function call, which quadruples
     # the imports.
     profiler = cProfile.Profile()
@@ -488,7 +456,8 @@ def profile_child(who: str, src: str, fmt: str, shape: str, out: str, stats_file
         peer["convert"](src, out, fmt, shape)
     profiler.disable()
     profiler.dump_stats(stats_file)
-    Path(stats_file + ".json").write_text(json.dumps(clock.seconds))
+    seconds = {row.removeprefix("import "): value for row, value in timing.imports().items()}
+    Path(stats_file + ".json").write_text(json.dumps(seconds))
 
 
 def profile(case: Case, fmt: str, work: Path, keep: Path | None = None) -> list[str]:
@@ -572,13 +541,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     formats, sources = args.formats.split(","), args.sources.split(",")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
     unknown = sorted({*formats} - {*FORMATS}) + sorted({*sources} - {*SOURCES})
     if unknown:
         parser.error(
             f"unknown --formats/--sources value {', '.join(unknown)}: choose from {FORMATS + SOURCES}"
         )
+    if args.pairs < 1:
+        parser.error(f"--pairs {args.pairs}: at least 1 (the issue's figures take 5)")
+    for model in args.models.split(","):
+        if model.endswith((".pt", ".pt2")):
+            if not Path(model).is_file():
+                parser.error(f"--models: {model}: no such file")
+        elif model not in _zoo_names():
+            parser.error(
+                f"--models: unknown model {model!r}: a .pt/.pt2 path or one of {', '.join(_zoo_names())}"
+            )
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+    byte_compiled()
 
     lines = [
         "# Conversion speed: bridgec vs coremltools",

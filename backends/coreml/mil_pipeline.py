@@ -32,6 +32,11 @@ from typing import Any
 
 import numpy as np
 
+# The coremltools whose pass loop, pass sources and process-wide state all of this was read from.
+# Another version may add a pass, change what one rewrites or how its loop validates: there
+# ``applied()`` leaves coremltools' own loop in place rather than guess.
+COREMLTOOLS_VERSION = "9.0"
+
 # pass -> the op types it rewrites, in groups: it can change the program only when each group has
 # an op in it, so with a group absent running it changes nothing (read from each pass's source in
 # coremltools 9.0: the op types its matcher starts from or requires in the pattern). A pass not
@@ -158,8 +163,14 @@ _tainted: weakref.WeakSet[Any] = weakref.WeakSet()
 def applied() -> Iterator[Stats]:
     """Within it, this thread's ``ct.convert`` runs its pipelines through ``apply_pipeline``; other
     threads and every call after it get coremltools' own. Yields what was run and skipped (an
-    inner ``applied()`` adds to the outer one's)."""
+    inner ``applied()`` adds to the outer one's). Under a coremltools other than
+    ``COREMLTOOLS_VERSION`` it installs nothing: its own loop runs, and the stats stay empty."""
     global _users
+    import coremltools
+
+    if coremltools.__version__ != COREMLTOOLS_VERSION:
+        yield Stats()
+        return
     from coremltools.converters.mil.mil import Block
     from coremltools.converters.mil.mil.passes.pass_pipeline import PassPipelineManager
 
@@ -369,4 +380,4 @@ def _count_output_sinks(prog: Any) -> None:
             Builder.name_count["identity"] += sinks
 
 
-__all__ = ["PRECONDITIONS", "Stats", "applied", "apply_pipeline", "op_types"]
+__all__ = ["COREMLTOOLS_VERSION", "PRECONDITIONS", "Stats", "applied", "apply_pipeline", "op_types"]

@@ -17,11 +17,11 @@ import importlib.abc
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from bridgec.core import interrupts
+from bridgec.core import collector, interrupts
 
 STARTED = time.perf_counter()  # when this module was imported: the rows count from here
 WATCHED = ("numpy", "torch", "coremltools", "onnx", "onnxruntime", "coreai")
@@ -81,25 +81,31 @@ class _TimedLoader(importlib.abc.Loader):
         module.__loader__ = self._loader
         if module.__spec__ is not None:
             module.__spec__.loader = self._loader
-        with _counted(self._row):
+        with _counted(self._row), collector.importing():
             self._loader.exec_module(module)
 
 
-class _ImportWatch(importlib.abc.MetaPathFinder):
-    """First on ``sys.meta_path``: finds a watched library (or a module of bridgec) with the finders
-    after it and wraps its loader; every other import is left to them at the cost of two lookups."""
+def command_row(fullname: str) -> str | None:
+    """The row a module's import counts in for ``--timings``: a library of :data:`WATCHED` (what it
+    imports counts with it) or one of bridgec's own modules; None: not timed on its own."""
+    if fullname in WATCHED:
+        return f"import {fullname}"
+    if fullname.startswith(f"{_OWN}."):
+        return f"import {_OWN}"
+    return None
 
-    def __init__(self) -> None:
+
+class _ImportWatch(importlib.abc.MetaPathFinder):
+    """First on ``sys.meta_path``: finds a module that has a row (``row``) with the finders after it
+    and wraps its loader; every other import is left to them at the cost of two lookups."""
+
+    def __init__(self, row: Callable[[str], str | None]) -> None:
+        self._row = row
         self._finding: set[str] = set()
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
-        if fullname in WATCHED:
-            row = f"import {fullname}"
-        elif fullname.startswith(f"{_OWN}."):
-            row = f"import {_OWN}"
-        else:
-            return None
-        if fullname in self._finding:
+        row = self._row(fullname)
+        if row is None or fullname in self._finding:
             return None
         self._finding.add(fullname)
         try:
@@ -116,11 +122,17 @@ class _ImportWatch(importlib.abc.MetaPathFinder):
             self._finding.discard(fullname)
 
 
-def watch_imports() -> None:
-    """Time the imports of :data:`WATCHED` from now on (the command does this first; a program that
+def watch_imports(row: Callable[[str], str | None] = command_row) -> None:
+    """Time imports from now on, each in the row ``row`` names for it (the command does this first,
+    with :func:`command_row`; ``tools/bench_speed.py``'s profile with its own rows; a program that
     imports bridgec is left alone)."""
     if not any(isinstance(finder, _ImportWatch) for finder in sys.meta_path):
-        sys.meta_path.insert(0, _ImportWatch())
+        sys.meta_path.insert(0, _ImportWatch(row))
+
+
+def imports() -> dict[str, float]:
+    """Seconds per import row so far."""
+    return {name: s for name, s in _stages.items() if name.startswith("import ")}
 
 
 def report() -> dict[str, float]:
@@ -128,10 +140,10 @@ def report() -> dict[str, float]:
     this module's import where the process's start is unknown)."""
     since_import = time.perf_counter() - STARTED
     rows = {"start": _AGE_AT_IMPORT} if _AGE_AT_IMPORT is not None else {}
-    imports = {name: s for name, s in _stages.items() if name.startswith("import ")}
+    timed = imports()
     order = (*WATCHED, _OWN)
-    rows.update(sorted(imports.items(), key=lambda item: order.index(item[0].split()[1])))
-    rows.update((name, s) for name, s in _stages.items() if name not in imports)
+    rows.update(sorted(timed.items(), key=lambda item: order.index(item[0].split()[1])))
+    rows.update((name, s) for name, s in _stages.items() if name not in timed)
     total = since_import + (_AGE_AT_IMPORT or 0.0)
     rows["unaccounted"] = total - sum(rows.values())
     return {**rows, "total": total}

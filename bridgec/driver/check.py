@@ -10,6 +10,8 @@ PyTorch -> the exported ONNX graph -> the graph after the passes -> the Core ML 
 
 What cannot be checked is said, never passed off as checked: an op the executor has no semantics for,
 a source model that cannot be run again, outputs the source computes as NaN or infinity everywhere.
+An output the source computes as one value everywhere (an untrained network's zero-initialised head)
+is compared, but the comparison proves little, and the line says so.
 """
 
 from __future__ import annotations
@@ -260,6 +262,31 @@ def nonfinite_reason(reference: str, want: Mapping[str, np.ndarray], names: list
     )
 
 
+def constant_outputs(want: Mapping[str, np.ndarray], names: list[str]) -> dict[str, float]:
+    """The floating outputs of ``names`` that hold one finite value in every element (two or more),
+    with that value."""
+    found = {}
+    for name in names:
+        value = np.asarray(want[name])
+        if not np.issubdtype(value.dtype, np.floating) or value.size < 2:
+            continue
+        first = value.flat[0]
+        if np.isfinite(first) and (value == first).all():
+            found[name] = float(first) + 0.0  # -0.0 shown as 0
+    return found
+
+
+def constant_note(reference: str, constant: Mapping[str, float]) -> str:
+    """The warning for outputs ``constant_outputs`` found: a network that is wrong upstream of a
+    constant (a zero-initialised head multiplies everything by 0) matches them as well as a right one."""
+    shown = ", ".join(f"{name!r} is {value:.6g} everywhere" for name, value in constant.items())
+    return (
+        f"warning: {noun(constant, 'output')} {shown} in {reference} on the check input, so the comparison "
+        f"cannot tell a wrong network from a right one for {noun(constant, 'it', 'them')}; pass --check-input "
+        "NAME=FILE.npy with data the model is meant for, or convert it with trained weights"
+    )
+
+
 @dataclass
 class Divergence:
     """The first tensor, in graph order, where one stage leaves the tolerance against the one before."""
@@ -360,6 +387,7 @@ def run_check(
         return not_checked(gap_reason(gaps))
     runs = [(shape_label(source_feeds), source_feeds, model_feeds), *more_shapes]
     result = Check(CHECKED, subject.reference, subject.precision, tolerance, user_inputs=user_inputs)
+    constant: dict[str, float] | None = None  # outputs constant at every shape run so far
     for label, src_feeds, ml_feeds in runs:
         # the source takes its own dtypes (int64 token ids); Core ML the ones its model declares
         ml_feeds = coreml_feeds(subject.built.spec, ml_feeds)
@@ -377,6 +405,8 @@ def run_check(
         dead = nonfinite_reason(subject.reference, want, names)
         if dead:
             return not_checked(dead)
+        found = constant_outputs(want, names)
+        constant = found if constant is None else {n: v for n, v in constant.items() if n in found}
         try:
             got = subject.built.run_reference(ml_feeds)
         except BridgecError as exc:  # an executor gap found while running (a variant of a known layer)
@@ -408,6 +438,8 @@ def run_check(
                 f"{' at ' + label if len(runs) > 1 else ''}; {where}"
             )
             return result
+    if constant:
+        result.notes.append(constant_note(subject.reference, constant))
     return result
 
 
@@ -513,6 +545,8 @@ __all__ = [
     "OutputCheck",
     "Subject",
     "compare_outputs",
+    "constant_note",
+    "constant_outputs",
     "executor_gaps",
     "first_divergence",
     "not_checked",

@@ -23,7 +23,7 @@ import warnings
 from pathlib import Path
 from typing import NoReturn
 
-from bridgec.core import timing  # first: its clock starts at its import
+from bridgec.core import collector, timing  # first: timing's clock starts at its import
 from bridgec.core.errors import BridgecError, UsageError, out_of_memory
 from bridgec.core.words import noun
 from bridgec.driver.cli_json import emit_json, json_stdout
@@ -322,7 +322,8 @@ def _cmd_convert(argv: list[str]) -> int:
                     "them"
                 )
             print(result.check.line())  # the last line: what was proven about the numbers
-    if (args.quiet or args.json) and result.check.status != "checked":
+    warned = any(note.startswith("warning:") for note in result.check.notes)  # a constant output
+    if (args.quiet or args.json) and (result.check.status != "checked" or warned):
         print(f"bridgec: warning: {result.model_path}: {result.check.line()}", file=sys.stderr)
     return 0
 
@@ -465,6 +466,7 @@ def main(argv: list[str] | None = None) -> int:
         _idle_threads_sleep()
         _printable_output()
         timing.watch_imports()  # --timings shows what importing torch, coremltools, ... cost
+        collector.freeze_after_imports()  # the libraries' objects stay out of every collection
     debug = "--debug" in argv
     if debug:
         os.environ["BRIDGEC_DEBUG"] = "1"  # frontends keep torch's native output visible

@@ -194,6 +194,9 @@ def check(request, analysis: Analysis, model: Path, prepared, reference: str) ->
     judge(result, runtime)
     if result.status == check_mod.FAILED:
         raise check_mod.CheckFailed(result)
+    constant = check_mod.constant_outputs(want, names)
+    if constant:
+        result.notes.append(check_mod.constant_note(reference, constant))
     return result
 
 

@@ -289,6 +289,46 @@ def test_all_nonfinite_reference_is_not_checked(tmp_path, capsys):
     assert run_cli([path, "--input", "x:1x3x4x4", "--strict", "-q"], capsys)[0] == 1
 
 
+@pytest.mark.parametrize(("bias", "shown"), [(0.0, "0"), (0.5, "0.5")])
+def test_constant_reference_output_is_checked_with_a_warning(bias, shown, tmp_path, capsys):
+    """An untrained network with a zero-initialised head (torchvision's vit_b_16) outputs one value
+    whatever its backbone computes: max rel err 0 proves nothing about the backbone, and the line
+    says so without failing the conversion."""
+    import torch
+
+    class ZeroHead(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+            self.head = torch.nn.Linear(4, 5)
+            torch.nn.init.zeros_(self.head.weight)
+            torch.nn.init.constant_(self.head.bias, bias)
+
+        def forward(self, x):
+            return self.head(torch.relu(self.conv(x)).mean((2, 3)))
+
+    path = save_torch(tmp_path / "zero.pt", ZeroHead(), (1, 3, 8, 8))
+    code, out, _ = run_cli([path, "--input", "x:1x3x8x8"], capsys)
+    assert code == 0
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("checked: 1 output, max rel err 0 ") and "against PyTorch" in last
+    assert (
+        f"; warning: output 'output' is {shown} everywhere in PyTorch on the check input, so the comparison "
+        "cannot tell a wrong network from a right one for it; pass --check-input NAME=FILE.npy" in last
+    )
+    code, out, err = run_cli(
+        [path, "--input", "x:1x3x8x8", "--strict", "-q", "-o", tmp_path / "s.mlpackage"], capsys
+    )
+    assert code == 0 and out == ""
+    # -q keeps the warning: it is the one line that says the check proved little
+    assert err.startswith("bridgec: warning: ") and "cannot tell a wrong network from a right one" in err
+    result = convert(path, inputs={"x": (1, 3, 8, 8)}, write=False)
+    assert result.check.status == "checked" and any(
+        "warning: output 'output'" in n for n in result.check.notes
+    )
+    assert "warning" not in convert(tiny_onnx(tmp_path), write=False).check.line()  # outputs that vary
+
+
 def test_fp16_is_judged_like_fp16(tmp_path):
     result = convert(tiny_onnx(tmp_path), write=False, precision="fp16", format="mlprogram")
     assert result.check.status == "checked"

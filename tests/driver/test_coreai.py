@@ -76,6 +76,22 @@ def test_python_api_format_coreai(tmp_path):
     assert result.model_path == tmp_path / "lin.aimodel"
 
 
+def test_constant_output_is_checked_with_a_warning(tmp_path):
+    """As for Core ML (tests/driver/test_check.py): an output PyTorch computes as 0 everywhere."""
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Flatten(), nn.Linear(256, 3)).eval()
+    nn.init.zeros_(net[2].weight)
+    nn.init.zeros_(net[2].bias)
+    model = tmp_path / "zero.pt"
+    torch.jit.save(torch.jit.trace(net, torch.randn(1, 3, 8, 8)), str(model))
+    result = convert(model, format="coreai", target="macOS27", inputs={None: (1, 3, 8, 8)}, write=False)
+    assert result.check.status == "checked"
+    assert result.check.line().endswith(
+        "; warning: output 'output' is 0 everywhere in PyTorch on the check input, so the comparison cannot "
+        "tell a wrong network from a right one for it; pass --check-input NAME=FILE.npy with data the model "
+        "is meant for, or convert it with trained weights"
+    )
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

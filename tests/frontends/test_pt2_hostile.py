@@ -315,6 +315,17 @@ def backslash_name(src: Path, dst: Path, folder: Path) -> Path:
     return dst
 
 
+def _root(name: str):
+    """Every member moved under the root folder ``name``."""
+
+    def build(src: Path, dst: Path, folder: Path) -> Path:
+        _, members = read_members(src)
+        write_members(dst, [(f"{name}/{member}", data) for member, data in members.items()])
+        return dst
+
+    return build
+
+
 def symlink_member(src: Path, dst: Path, folder: Path) -> Path:
     root, entries = _raw_entries(src)
     link = zipfile.ZipInfo(f"{root}/extra/link")
@@ -401,6 +412,8 @@ HOSTILE = {
     "target_aten_save": (_target("torch.ops.aten.save.default"), "reaches files"),
     "zip_slip": (zip_slip, "'..'"),
     "absolute_name": (absolute_name, "absolute path"),
+    "dotdot_root": (_root(".."), "'..'"),
+    "dots_root": (_root("..."), "a root folder name torch.export.save does not write ('...')"),
     "backslash_name": (backslash_name, "backslash"),
     "symlink_member": (symlink_member, "symbolic link"),
     "duplicate_member": (duplicate_member, "same name"),
@@ -506,6 +519,25 @@ def test_a_dynamic_batch_program_converts_and_checks(archives, tmp_path, capsys,
     code, err = run_cli([archives["dynamic"], "--input", "x:3x4", "-o", "out.mlmodel"], capsys)
     assert code == 0, err
     code, err = run_cli(["verify", archives["dynamic"], "--input", "x:5x4"], capsys)
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("saved_as", [".x.pt2.tmp", "-x.pt2"])
+def test_a_program_saved_under_a_name_starting_with_a_dot_or_dash_converts(
+    saved_as, archives, tmp_path, capsys, monkeypatch
+):
+    """torch.export.save names the archive's root folder after the file: saved as a hidden temporary
+    then renamed, the root is ".x.pt2", which torch.export.load reads like any other."""
+    monkeypatch.chdir(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.export.save(torch.export.load(archives["static"]), tmp_path / saved_as)
+    os.replace(tmp_path / saved_as, tmp_path / "model.pt2")
+    with zipfile.ZipFile(tmp_path / "model.pt2") as archive:
+        roots = {n.split("/")[0] for n in archive.namelist()}
+    assert roots == {os.path.splitext(saved_as)[0]}  # ".x.pt2", "-x"
+    assert isinstance(torch.export.load(tmp_path / "model.pt2"), torch.export.ExportedProgram)
+    code, err = run_cli([tmp_path / "model.pt2", "-o", "out.mlpackage"], capsys)
     assert code == 0, err
 
 

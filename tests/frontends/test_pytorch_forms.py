@@ -4,6 +4,7 @@ with --arch, and both exporters, with dict outputs flattened by key."""
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 import textwrap
 import warnings
@@ -77,14 +78,17 @@ def check_graph(graph, expected):
     assert_matches(got[1], expected["aux"], tolerance=1e-5)
 
 
-def test_pt2_archive_needs_no_shapes_and_uses_dynamo(userpkg):
-    notes = []
+def test_pt2_archive_needs_no_shapes_and_is_traced_into_torchscript(userpkg):
+    notes, steps = [], []
     path = userpkg["files"] / "net.pt2"
     assert frontends.detect_format(path) == "pt2"
-    graph = frontends.load(path, options=LoadOptions(notify=notes.append))
+    graph = frontends.load(path, options=LoadOptions(notify=notes.append, progress=steps.append))
     assert graph.inputs[0].shape == list(SHAPE)
     check_graph(graph, userpkg["expected"])
-    assert notes == []  # dynamo is the natural exporter for .pt2: no fallback to report
+    # fixed sizes and no writes: auto traces the program into the TorchScript exporter, and one
+    # progress line per attempt means that first attempt is the one that ran (no fallback to dynamo)
+    assert [re.search(r"with the (\w+) exporter", s)[1] for s in steps if "exporter" in s] == ["torchscript"]
+    assert notes == []
 
 
 def test_pt2_with_the_torchscript_exporter_is_a_usage_error(userpkg):

@@ -133,3 +133,20 @@ def test_a_failed_peer_keeps_bridgecs_times_and_says_why() -> None:
         "1.0–2.5",
         "coremltools failed: TypeError: only 0-dimensional arrays can be converted",
     ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--models", "mobilenet"], "unknown model 'mobilenet'"),
+        (["--models", "missing.pt"], "missing.pt: no such file"),
+        (["--pairs", "0"], "--pairs 0: at least 1"),
+        (["--formats", "mlmodel"], "unknown --formats/--sources value mlmodel"),
+    ],
+)
+def test_a_bad_argument_is_one_line_before_any_model_is_built(argv, said, capsys) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        bench_speed.main(argv)
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert said in err[-1] and "Traceback" not in "\n".join(err)

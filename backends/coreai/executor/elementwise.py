@@ -13,13 +13,11 @@ import math
 import numpy as np
 
 from bridgec.backends.coreai.executor.registry import OpCall, register
+from bridgec.core.erf import erf as _erf  # math.erf's doubles, on arrays
 
 
 def _wide(x: np.ndarray) -> np.ndarray:
     return x.astype(np.float64) if np.issubdtype(x.dtype, np.floating) else x
-
-
-_erf = np.vectorize(math.erf, otypes=[np.float64])
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 
+from bridgec.core.erf import erf as _erf  # math.erf's doubles, on arrays
 from bridgec.core.ops._decl import Aten, Attr, OpDecl, register, scalar
 
 # torch.nn.SELU's constants (the ONNX Selu defaults are these rounded to float32).
@@ -31,7 +32,6 @@ def _like(y: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.asarray(y).astype(np.asarray(x).dtype, copy=False)
 
 
-_erf = np.vectorize(math.erf, otypes=[np.float64])
 _erfc = np.vectorize(math.erfc, otypes=[np.float64])
 
 

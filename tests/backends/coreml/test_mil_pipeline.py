@@ -310,3 +310,23 @@ def test_classifier_outputs_kept(tmp_path, monkeypatch):
 
     spec = Model_pb2.Model.FromString(ours["Data/com.apple.CoreML/model.mlmodel"])
     assert spec.description.output[0].name == PREDICTED_FEATURE
+
+
+def test_other_coremltools_version_runs_coremltools_own_loop(tmp_path, monkeypatch):
+    """The precondition table and the loop were read from one coremltools: under another, nothing
+    is installed and the package is the one coremltools' own loop writes."""
+    import coremltools
+    from coremltools.converters.mil.mil.passes.pass_pipeline import PassPipelineManager
+
+    monkeypatch.setattr(coremltools, "__version__", "9.1")
+    calls = []
+    ours = mil_pipeline.apply_pipeline
+    monkeypatch.setattr(mil_pipeline, "apply_pipeline", lambda *args: calls.append(1) or ours(*args))
+    before = PassPipelineManager.__dict__["apply_pipeline"]
+    with mil_pipeline.applied() as stats:
+        assert PassPipelineManager.__dict__["apply_pipeline"] is before
+    (fallback, *_), (own, *_) = both_ways(tmp_path, monkeypatch, lambda: lowered(mobile()), "iOS16")
+    assert calls == [] and stats == mil_pipeline.Stats()
+    assert sorted(fallback) == sorted(own)
+    for name in fallback:
+        assert fallback[name] == own[name], name

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from bridgec.backends.coreml.executor import _erf
 from bridgec.backends.coreml.executor.mlprogram._op import Op, OpFn
+from bridgec.core.erf import erf as _erf
 
 
 def erf(x: np.ndarray) -> np.ndarray:
     # math.erf's doubles (``_erf``, on whole arrays); rounding to x's dtype happens in the runner.
-    return _erf.erf(x.astype(np.float64)) if x.size else x
+    return _erf(x.astype(np.float64)) if x.size else x
 
 
 def _binary(fn) -> OpFn:

@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from bridgec.backends.coreml.executor._erf import erf as _erf  # math.erf's doubles, on arrays
 from bridgec.backends.coreml.executor.errors import UnsupportedLayerError
 from bridgec.backends.coreml.executor.neuralnetwork._common import f32
 from bridgec.backends.coreml.executor.weights import weight_array
+from bridgec.core.erf import erf as _erf  # math.erf's doubles, on arrays
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

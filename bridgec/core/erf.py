@@ -1,12 +1,13 @@
 """The Gauss error function for whole arrays, in double precision.
 
-The executors' erf and exact gelu ("erf: the gauss error function", MIL elementwise_unary.py;
-ErfLayerParams "1/sqrt(pi) integral from -x to x of e^(-t^2) dt") were ``math.erf`` element by
-element, a Python call per value (seconds for one vit_b_16 run). numpy has no erf ufunc, so this is
-the C library's own algorithm -- Sun's fdlibm ``s_erf.c`` as glibc evaluates it (the same
-coefficients, intervals and order of operations, its polynomials in glibc's split form) -- on
-arrays: it gives ``math.erf``'s doubles (tests/backends/coreml/executor/test_exec_erf.py compares
-them bit for bit).
+The erf of Erf's declaration (its numpy reference) and of the executors' erf and exact gelu (Core ML:
+"erf: the gauss error function", MIL elementwise_unary.py; ErfLayerParams "1/sqrt(pi) integral from
+-x to x of e^(-t^2) dt"; Core AI's coreai.erf and coreai.gelu) was ``math.erf`` element by element, a
+Python call per value (seconds for one vit_b_16 run). numpy has no erf ufunc, so this is the C
+library's own algorithm -- Sun's fdlibm ``s_erf.c`` as glibc evaluates it (the same coefficients,
+intervals and order of operations, its polynomials in glibc's split form) -- on arrays: it gives
+``math.erf``'s doubles (tests/core/test_erf.py compares them bit for bit). It is a libm function,
+no op's semantics: the executors sharing it with the declarations shares no reading of an op.
 """
 
 from __future__ import annotations
@@ -161,6 +162,10 @@ def _erf_block(x: np.ndarray, out: np.ndarray) -> None:
     a = np.abs(x)
     tiny = a < 2.0**-28  # x + efx * x: the higher terms are below half an ulp
     out[tiny] = x[tiny] + _EFX * x[tiny]
+    # glibc scales by 16 below 2^-1015 (high word < 0x00800000) so that efx * x does not lose bits
+    # to underflow: a different rounding there
+    least = a < 2.0**-1015
+    out[least] = 0.0625 * (16.0 * x[least] + (16.0 * _EFX) * x[least])
     small = (a >= 2.0**-28) & (a < 0.84375)
     out[small] = _small(x[small])
     mid = (a >= 0.84375) & (a < 1.25)
