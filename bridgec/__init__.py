@@ -27,6 +27,7 @@ def _early_signals() -> None:
 _early_signals()
 
 from bridgec.core.errors import BridgecError, ConversionError, UsageError  # noqa: E402 - after the signals
+from bridgec.core.lazy import lazy_names  # noqa: E402
 
 if TYPE_CHECKING:
     from bridgec.core.tensor_spec import TensorSpec
@@ -44,14 +45,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    if name not in _LAZY:
-        raise AttributeError(f"module 'bridgec' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _LAZY)
 
 
 __all__ = [

@@ -7,8 +7,9 @@ the capability tables (onnx), the reference executor or the NeuralNetwork emitte
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from bridgec.core.lazy import lazy_names
 
 if TYPE_CHECKING:
     from bridgec.backends.coreml.capabilities import CoreMLCapabilities, capabilities_for
@@ -28,13 +29,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    # an AttributeError for any other name lets ``from bridgec.backends.coreml import state`` import the submodule
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _LAZY)
 
 
 __all__ = [
