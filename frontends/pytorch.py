@@ -219,8 +219,9 @@ def open_loaded(
             step=options.step,
             result=result,
         )
-    # a program exported by dynamo, its own exporter, is no fallback to report
-    if options.exporter == "auto" and used not in (first, loaded.prefer):
+    # a program's exporters (direct, its trace, dynamo) are all its own: a fallback among them is
+    # only a progress line
+    if options.exporter == "auto" and used not in (first, loaded.prefer) and fmt != "pt2":
         options.say(f"exported {path.name} with the {used} exporter")
     if state is not None:
         pt2_state.refuse_constant_states(model, state.buffers, path.name)

@@ -27,9 +27,9 @@ import onnx
 
 from bridgec.core.errors import ConversionError, UsageError
 from bridgec.frontends.dynamo_export import export_dynamo
+from bridgec.frontends.pt2_direct import EXPORT_OPSET, export_direct, refusal
 from bridgec.frontends.pytorch_load import first_line, program_module
 
-EXPORT_OPSET = 17
 EXPORTERS = ("auto", "torchscript", "dynamo")
 
 
@@ -220,7 +220,7 @@ def _example_outputs(module: Any, result: Any) -> Iterator[None]:
         utils._get_example_outputs = original
 
 
-_EXPORTERS = {"torchscript": _export_torchscript, "dynamo": export_dynamo}
+_EXPORTERS = {"torchscript": _export_torchscript, "dynamo": export_dynamo, "direct": export_direct}
 
 
 @contextlib.contextmanager
@@ -299,14 +299,17 @@ def exporters_in_order(
     """The exporters ``export`` tries, in order. ``auto`` tries ``prefer`` first, then the other; a
     torch.export program goes to dynamo, except under ``auto`` when the caller proved it writes no
     buffer nor input (``pure``: ``pt2_state.written_buffers``, which sees in-place writes the
-    signature does not list) and ``trace_refusal`` finds nothing: then its trace to TorchScript first."""
+    signature does not list): then the direct exporter first when ``pt2_direct.refusal`` finds
+    nothing, and its trace to TorchScript before dynamo when ``trace_refusal`` finds nothing."""
     import torch
 
     if isinstance(module, torch.export.ExportedProgram):
-        if exporter == "auto" and pure and trace_refusal(module) is None:
-            return ["torchscript", "dynamo"]
-        return ["dynamo"]
-    return [exporter] if exporter != "auto" else [prefer, *(e for e in _EXPORTERS if e != prefer)]
+        if exporter != "auto" or not pure:
+            return ["dynamo"]
+        # written node by node when every op is known (pt2_direct); else traced, else dynamo
+        first = ["direct"] if refusal(module) is None else []
+        return [*first, *(["torchscript"] if trace_refusal(module) is None else []), "dynamo"]
+    return [exporter] if exporter != "auto" else [prefer, *(e for e in EXPORTERS[1:] if e != prefer)]
 
 
 _NOT_RUN = object()
@@ -362,19 +365,21 @@ def export(
             if refusal is not None:  # a translation refused the model (dynamo wraps what it raises)
                 raise refusal from None
             failures.append((choice, first_line(exc)))
-            if exporter == "auto" and choice != order[-1] and is_program:
+            following = order[order.index(choice) + 1] if choice != order[-1] else None
+            if exporter == "auto" and following and is_program:
                 if step:
+                    how = "did not take it" if choice == "direct" else "failed on its trace"
                     step(
-                        f"exporting {name} to ONNX with the {order[1]} exporter (the {choice} exporter "
-                        f"failed on its trace: {failures[-1][1]})"
+                        f"exporting {name} to ONNX with the {following} exporter (the {choice} exporter "
+                        f"{how}: {failures[-1][1]})"
                     )
-            elif exporter == "auto" and choice != order[-1]:
+            elif exporter == "auto" and following:
                 if notify:
                     notify(
-                        f"the {choice} exporter failed ({failures[-1][1]}); trying the {order[1]} exporter"
+                        f"the {choice} exporter failed ({failures[-1][1]}); trying the {following} exporter"
                     )
                 if step:  # the status line named the exporter that failed: a ViT's dynamo export is 20 s
-                    step(f"exporting {name} to ONNX with the {order[1]} exporter")
+                    step(f"exporting {name} to ONNX with the {following} exporter")
     detail = "; ".join(f"{choice}: {message}" for choice, message in failures)
     hint = (
         ""

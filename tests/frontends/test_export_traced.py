@@ -109,8 +109,16 @@ class _Heads(nn.Module):
         return {"tokens": z[0] * z[1] + z[2], "pooled": nn.functional.hardswish(y.mean(1))}
 
 
+class _HeadsCumulative(_Heads):
+    """``_Heads`` with an op the direct exporter does not write (``aten.cumsum``)."""
+
+    def forward(self, x):
+        outputs = super().forward(x)
+        return {"tokens": outputs["tokens"], "pooled": outputs["pooled"].cumsum(-1)}
+
+
 def test_a_pt2_is_traced_for_the_torchscript_exporter_under_auto(tmp_path):
-    path = _save_pt2(_Heads(), (torch.randn(1, 3, 8, 8),), tmp_path / "heads.pt2")
+    path = _save_pt2(_HeadsCumulative(), (torch.randn(1, 3, 8, 8),), tmp_path / "heads.pt2")
     source, steps, notes = _open(path)
     assert steps == ["exporting heads.pt2 to ONNX with the torchscript exporter"]
     assert notes == []
@@ -185,10 +193,13 @@ def test_a_pt2_writing_a_buffer_stays_on_dynamo(tmp_path):
     assert pytorch_export.exporters_in_order(program, "auto", "dynamo", pure=False) == ["dynamo"]
 
 
-def test_a_pt2_with_attention_stays_on_dynamo(tmp_path):
+def test_a_pt2_with_attention_is_written_directly(tmp_path):
+    # trace_refusal keeps it from the trace (its graph would double); the direct exporter writes
+    # nn.MultiheadAttention's packed projection and the attention node as dynamo does
     path = _save_pt2(_encoder(), (torch.randn(1, 5, 16),), tmp_path / "enc.pt2")
+    assert pytorch_export.trace_refusal(torch.export.load(path)).startswith("it holds attention")
     source, steps, _ = _open(path)
-    assert steps == ["exporting enc.pt2 to ONNX with the dynamo exporter"]
+    assert steps == ["exporting enc.pt2 to ONNX with the direct exporter"]
     assert "ai.bridgec::ScaledDotProductAttention" in [ir.op_label(n) for n in source.graph.nodes]
     _assert_same_numbers(source)
 
@@ -226,6 +237,11 @@ class _Unused(nn.Module):
 
 def test_a_pt2_with_an_unused_input_keeps_it(tmp_path, monkeypatch):
     path = _save_pt2(_Unused(), (torch.randn(2, 3), torch.randn(2, 3)), tmp_path / "unused.pt2")
+    source, steps, _ = _open(path)
+    assert steps == ["exporting unused.pt2 to ONNX with the direct exporter"]
+    assert [t.name for t in source.graph.inputs] == ["x", "y"]
+    # the trace refuses it for that input; dynamo keeps it
+    monkeypatch.setattr(pytorch_export, "refusal", lambda program: "not for this test")
     source, steps, _ = _open(path)
     assert steps == ["exporting unused.pt2 to ONNX with the dynamo exporter"]
     assert [t.name for t in source.graph.inputs] == ["x", "y"]

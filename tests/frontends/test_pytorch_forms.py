@@ -78,16 +78,16 @@ def check_graph(graph, expected):
     assert_matches(got[1], expected["aux"], tolerance=1e-5)
 
 
-def test_pt2_archive_needs_no_shapes_and_is_traced_into_torchscript(userpkg):
+def test_pt2_archive_needs_no_shapes_and_is_written_directly(userpkg):
     notes, steps = [], []
     path = userpkg["files"] / "net.pt2"
     assert frontends.detect_format(path) == "pt2"
     graph = frontends.load(path, options=LoadOptions(notify=notes.append, progress=steps.append))
     assert graph.inputs[0].shape == list(SHAPE)
     check_graph(graph, userpkg["expected"])
-    # fixed sizes and no writes: auto traces the program into the TorchScript exporter, and one
-    # progress line per attempt means that first attempt is the one that ran (no fallback to dynamo)
-    assert [re.search(r"with the (\w+) exporter", s)[1] for s in steps if "exporter" in s] == ["torchscript"]
+    # fixed sizes, no writes and known ops: auto writes the program op by op (pt2_direct), and one
+    # progress line per attempt means that first attempt is the one that ran (no fallback)
+    assert [re.search(r"with the (\w+) exporter", s)[1] for s in steps if "exporter" in s] == ["direct"]
     assert notes == []
 
 

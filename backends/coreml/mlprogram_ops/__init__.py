@@ -182,7 +182,8 @@ def operands(ctx: MilContext, tensors: list[gs.Tensor]) -> list:
     from coremltools.converters.mil.mil import types
 
     want = types.nptype_from_builtin(dtypes[0])
-    return [v if hasattr(v, "op") else np.asarray(v).astype(want) for v in values]
+    # copy=False: a constant of the right dtype already (a weight) is handed over as it is
+    return [v if hasattr(v, "op") else np.asarray(v).astype(want, copy=False) for v in values]
 
 
 def int_list(node: gs.Node, index: int, attr: str, const: Callable = ir.constant_value) -> list[int] | None:
