@@ -48,10 +48,8 @@ def _infer_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
     an interpolation) become known, so later tensors get static shapes; plain inference if that fails.
 
     It runs on a copy without the large weights (onnx serialises the model it infers: twice 100 MB
-    for resnet50) and the shapes it found are put on ``model``."""
-    light = onnx.ModelProto()
-    light.CopyFrom(model)
-    ir.without_large_weights(light)
+    for resnet50; ``ir.shapes_only`` copies no weight) and the shapes it found are put on ``model``."""
+    light = ir.shapes_only(model)
     try:
         inferred = onnx.shape_inference.infer_shapes(light, data_prop=True)
     except Exception:  # noqa: BLE001 - onnx raises several kinds; fall back to the plain form

@@ -41,7 +41,7 @@ class Refused(Exception):
 
 # aten ops whose output may share memory with their first input: an in-place write into one of them
 # would show through the other (view semantics), which a dataflow graph cannot hold
-_ALIASING = {
+ALIASING = {
     "view", "reshape", "_unsafe_view", "flatten", "unflatten", "permute", "transpose", "t", "expand",
     "select", "slice", "squeeze", "unsqueeze", "alias", "detach", "contiguous", "dropout", "dropout_",
     "clone",
@@ -58,6 +58,8 @@ class _Writer:
         self.constants: dict[str, np.ndarray] = {}  # ONNX value name -> its value (weights)
         self.taken: set[str] = set(inputs) | set(outputs)
         self.produced: dict[str, onnx.NodeProto] = {}  # ONNX value name -> the node making it
+        self.scope = ""  # the module path of the call being written ("layer1.0.conv1")
+        self.node_names: set[str] = set()
 
     def name(self, wanted: str) -> str:
         # A value is named after its FX node, what a node adds after it with a "/" (``linear/matmul``):
@@ -88,7 +90,14 @@ class _Writer:
 
     def node(self, op: str, inputs: list[str], wanted: str, domain: str = "", **attrs: Any) -> str:
         out = self.name(wanted)
-        made = helper.make_node(op, inputs, [out], name=out, domain=domain, **attrs)
+        # named as TorchScript's exporter names nodes, by module path: errors and reports say
+        # "/layer1/0/conv1/Conv", which the user can find in the model
+        base = f"/{self.scope.replace('.', '/')}/{op}" if self.scope else f"/{op}"
+        label, n = base, 1
+        while label in self.node_names:
+            label, n = f"{base}_{n}", n + 1
+        self.node_names.add(label)
+        made = helper.make_node(op, inputs, [out], name=label, domain=domain, **attrs)
         self.nodes.append(made)
         self.produced[out] = made
         return out
@@ -160,6 +169,8 @@ def _pair(values: Any, rank: int) -> list[int]:
 
 
 def _conv(w: _Writer, node: Any, a: dict) -> str:
+    if a.get("transposed"):  # aten._convolution, what a traced module records
+        raise Refused(f"{node.target} transposed")
     spatial = _rank(node) - 2
     if isinstance(a["padding"], str):
         raise Refused(f"{node.target} with padding={a['padding']!r}")
@@ -207,7 +218,7 @@ def _fold_into_conv(w: _Writer, source: Any, params: list[str], eps: float) -> s
     this batch norm absorbs it, W' = W * g / sqrt(v + eps), b' = (b - m) * g / sqrt(v + eps) + beta."""
     import torch
 
-    if _packet(source) not in ("conv1d", "conv2d", "conv3d") or len(source.users) != 1:
+    if _packet(source) not in ("conv1d", "conv2d", "conv3d", "_convolution") or len(source.users) != 1:
         return None  # (an alias of a conv, dropout's, could hide the conv's other readers)
     conv = w.produced[w.values[source.name]]
     if not all(p in w.constants for p in [*conv.input[1:], *params]):
@@ -461,6 +472,7 @@ def _translations() -> dict[str, Callable]:
         "aten.conv1d.default": _conv,
         "aten.conv2d.default": _conv,
         "aten.conv3d.default": _conv,
+        "aten._convolution.default": _conv,
         "aten.batch_norm.default": _batch_norm,
         "aten.relu.default": _unary("Relu"),
         "aten.relu_.default": _unary("Relu"),
@@ -530,21 +542,36 @@ def translations() -> dict[str, Callable]:
     return _TABLE
 
 
+def _scope(node: Any) -> str:
+    """The module path of an FX call (``nn_module_stack``'s innermost), or of ``torchscript_direct``'s
+    node (``meta["scope"]``)."""
+    stack = node.meta.get("nn_module_stack")
+    if stack:
+        return str(list(stack.values())[-1][0])
+    return node.meta.get("scope", "")
+
+
 def _packet(node: Any) -> str:
     return node.target._overloadpacket.__name__ if hasattr(node.target, "_overloadpacket") else ""
 
 
 def refusal(program: Any) -> str | None:
     """Why this exporter does not take ``program``, or None: checked before anything is written."""
-    import torch
-
     if program.range_constraints:
         return "it has dynamic or data-dependent sizes"
     signature = program.graph_signature
     if signature.buffers_to_mutate or signature.user_inputs_to_mutate:
         return "it writes its buffers or inputs"
+    return nodes_refusal(program.graph.nodes)
+
+
+def nodes_refusal(nodes: Any) -> str | None:
+    """Why these graph nodes (FX's, or ``torchscript_direct``'s of their shape) cannot be written, or
+    None: every value a tensor of fixed sizes, every call a known aten op, every in-place write safe."""
+    import torch
+
     table = translations()
-    for node in program.graph.nodes:
+    for node in nodes:
         if node.op in ("placeholder", "call_function"):
             val = node.meta.get("val")
             if not isinstance(val, torch.Tensor) or not all(isinstance(d, int) for d in val.shape):
@@ -561,7 +588,7 @@ def refusal(program: Any) -> str | None:
             if (
                 not hasattr(source, "op")
                 or source.op != "call_function"
-                or _packet(source) in _ALIASING
+                or _packet(source) in ALIASING
                 or len(source.users) != 1
             ):
                 return f"{node.name} ({node.target}) writes into a tensor read elsewhere"
@@ -585,23 +612,43 @@ def export_direct(
     user_inputs = list(signature.user_inputs)
     if len(user_inputs) != len(inputs):
         raise Refused(f"{plural(user_inputs, 'program input')} for {plural(inputs, 'name')}")
-    weights = {
+    names = {
         **signature.inputs_to_parameters,
         **signature.inputs_to_buffers,
         **signature.inputs_to_lifted_tensor_constants,
     }
-    w = _Writer(inputs, outputs)
-    graph_inputs = []
+    weights = {}
     for node in program.graph.nodes:
+        if node.op == "placeholder" and node.name in names:
+            tensor = program.state_dict.get(names[node.name])
+            weights[node.name] = (
+                names[node.name],
+                program.constants[names[node.name]] if tensor is None else tensor,
+            )
+        elif node.op == "output":
+            results = node.args[0]
+    results = list(results) if isinstance(results, (list, tuple)) else [results]
+    return write(program.graph.nodes, weights, dict(zip(user_inputs, inputs, strict=True)), results, outputs)
+
+
+def write(
+    nodes: Any, weights: dict[str, tuple[str, Any]], inputs: dict[str, str], results: list, outputs: list[str]
+) -> onnx.ModelProto:
+    """The ONNX model of graph ``nodes`` (in order; FX's, or of their shape): placeholders are
+    ``weights`` (node name -> (initializer name, tensor)) or ``inputs`` (node name -> input name),
+    ``results`` the nodes whose values are ``outputs``."""
+    if len(results) != len(outputs):
+        raise Refused(f"{plural(results, 'program output')} for {plural(outputs, 'name')}")
+    w = _Writer(list(inputs.values()), outputs)
+    graph_inputs = []
+    table = translations()
+    for node in nodes:
         if node.op == "placeholder":
             if node.name in weights:
-                fqn = weights[node.name]
-                tensor = program.state_dict.get(fqn)
-                if tensor is None:
-                    tensor = program.constants[fqn]
+                fqn, tensor = weights[node.name]
                 w.values[node.name] = w.constant(tensor.detach().contiguous().numpy(), fqn)
             else:
-                name = inputs[user_inputs.index(node.name)]
+                name = inputs[node.name]
                 w.values[node.name] = name
                 graph_inputs.append(
                     helper.make_tensor_value_info(
@@ -609,12 +656,8 @@ def export_direct(
                     )
                 )
         elif node.op == "call_function":
-            w.values[node.name] = translations()[str(node.target)](w, node, _arguments(node))
-        elif node.op == "output":
-            results = node.args[0]
-    results = list(results) if isinstance(results, (list, tuple)) else [results]
-    if len(results) != len(outputs):
-        raise Refused(f"{plural(results, 'program output')} for {plural(outputs, 'name')}")
+            w.scope = _scope(node)
+            w.values[node.name] = table[str(node.target)](w, node, _arguments(node))
     graph_outputs = []
     renamed: dict[str, str] = {}
     for fx, name in zip(results, outputs, strict=True):
@@ -622,10 +665,10 @@ def export_direct(
             raise Refused(f"an output {fx!r} that is not a tensor")
         value = w.values[fx.name]
         made = w.produced.get(value)
-        if made is not None and value not in renamed and value not in inputs:
+        if made is not None and value not in renamed and value not in inputs.values():
             renamed[value] = name  # the node writes the output under its name
         else:  # an input, a weight or an output twice over: a copy of it
-            w.nodes.append(helper.make_node("Identity", [value], [name], name=name))
+            w.nodes.append(helper.make_node("Identity", [value], [name], name=f"/{name}/Identity"))
         graph_outputs.append(
             helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(_np_dtype(fx)), _shape(fx))
         )
@@ -634,10 +677,8 @@ def export_direct(
             for i, value in enumerate(field):
                 if value in renamed:
                     field[i] = renamed[value]
-        if made.name in renamed:
-            made.name = renamed[made.name]
     # every value's type, as torch recorded it: ONNX's inference cannot see through a bridgec op
-    typed = {value: fx for fx in program.graph.nodes if (value := w.values.get(fx.name)) in w.produced}
+    typed = {value: fx for fx in nodes if (value := w.values.get(fx.name)) in w.produced}
     value_info = [
         helper.make_tensor_value_info(value, helper.np_dtype_to_tensor_dtype(_np_dtype(fx)), _shape(fx))
         for value, fx in typed.items()
@@ -652,4 +693,4 @@ def export_direct(
     return model
 
 
-__all__ = ["Refused", "export_direct", "refusal", "translations"]
+__all__ = ["Refused", "export_direct", "nodes_refusal", "refusal", "translations", "write"]

@@ -26,8 +26,9 @@ from typing import Any
 import onnx
 
 from bridgec.core.errors import ConversionError, UsageError
+from bridgec.frontends import pt2_direct, torchscript_direct
 from bridgec.frontends.dynamo_export import export_dynamo
-from bridgec.frontends.pt2_direct import EXPORT_OPSET, export_direct, refusal
+from bridgec.frontends.pt2_direct import EXPORT_OPSET, refusal
 from bridgec.frontends.pytorch_load import first_line, program_module
 
 EXPORTERS = ("auto", "torchscript", "dynamo")
@@ -220,7 +221,18 @@ def _example_outputs(module: Any, result: Any) -> Iterator[None]:
         utils._get_example_outputs = original
 
 
-_EXPORTERS = {"torchscript": _export_torchscript, "dynamo": export_dynamo, "direct": export_direct}
+def _export_direct(
+    module: Any, args: tuple, inputs: list[str], outputs: list[str], flat: bool, result: Any
+) -> onnx.ModelProto:
+    """bridgec's own writer: a program's aten graph (``pt2_direct``), a ScriptModule's lowered graph
+    (``torchscript_direct``)."""
+    import torch
+
+    writer = torchscript_direct if isinstance(module, torch.jit.ScriptModule) else pt2_direct
+    return writer.export_direct(module, args, inputs, outputs, flat, result)
+
+
+_EXPORTERS = {"torchscript": _export_torchscript, "dynamo": export_dynamo, "direct": _export_direct}
 
 
 @contextlib.contextmanager
@@ -309,7 +321,12 @@ def exporters_in_order(
         # written node by node when every op is known (pt2_direct); else traced, else dynamo
         first = ["direct"] if refusal(module) is None else []
         return [*first, *(["torchscript"] if trace_refusal(module) is None else []), "dynamo"]
-    return [exporter] if exporter != "auto" else [prefer, *(e for e in EXPORTERS[1:] if e != prefer)]
+    if exporter != "auto":
+        return [exporter]
+    # a ScriptModule's graph written op by op first when it holds only known ops (torchscript_direct
+    # finds out as it reads it: a refusal is a progress line)
+    direct = ["direct"] if isinstance(module, torch.jit.ScriptModule) else []
+    return [*direct, prefer, *(e for e in EXPORTERS[1:] if e != prefer)]
 
 
 _NOT_RUN = object()
@@ -366,7 +383,7 @@ def export(
                 raise refusal from None
             failures.append((choice, first_line(exc)))
             following = order[order.index(choice) + 1] if choice != order[-1] else None
-            if exporter == "auto" and following and is_program:
+            if exporter == "auto" and following and (is_program or choice == "direct"):
                 if step:
                     how = "did not take it" if choice == "direct" else "failed on its trace"
                     step(

@@ -235,12 +235,11 @@ def without_large_weights(model: onnx.ModelProto, limit: int = 4096) -> onnx.Mod
     tensors), but onnx serialises the whole model to run it: resnet50's 100 MB of weights went
     through protobuf twice just to learn the blob shapes.
     """
-    floats = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE)
     initializers = model.graph.initializer
     large = [
         (i, t.name, t.data_type, list(t.dims))
         for i, t in enumerate(initializers)
-        if t.data_type in floats and int(np.prod(t.dims)) > limit
+        if t.data_type in _FLOAT_TYPES and int(np.prod(t.dims)) > limit
     ]
     inputs = {i.name for i in model.graph.input}
     for index, name, data_type, dims in reversed(large):
@@ -248,6 +247,32 @@ def without_large_weights(model: onnx.ModelProto, limit: int = 4096) -> onnx.Mod
         if name not in inputs:
             model.graph.input.append(onnx.helper.make_tensor_value_info(name, data_type, dims))
     return model
+
+
+def shapes_only(model: onnx.ModelProto, limit: int = 4096) -> onnx.ModelProto:
+    """A new model holding what shape inference reads of ``model``: ``without_large_weights`` of a
+    copy, made without copying the weights it drops (a ``CopyFrom`` would: 100 MB for resnet50,
+    330 MB for vit_b_16)."""
+    light = onnx.ModelProto(ir_version=model.ir_version)
+    light.opset_import.extend(model.opset_import)
+    light.functions.extend(model.functions)
+    graph, source = light.graph, model.graph
+    graph.name = source.name
+    for field in ("node", "input", "output", "value_info", "sparse_initializer"):
+        getattr(graph, field).extend(getattr(source, field))
+    inputs = {i.name for i in source.input}
+    for tensor in source.initializer:
+        if tensor.data_type in _FLOAT_TYPES and int(np.prod(tensor.dims)) > limit:
+            if tensor.name not in inputs:
+                graph.input.append(
+                    onnx.helper.make_tensor_value_info(tensor.name, tensor.data_type, tensor.dims)
+                )
+        else:
+            graph.initializer.append(tensor)
+    return light
+
+
+_FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE)
 
 
 def to_networkx(graph: gs.Graph):

@@ -118,8 +118,8 @@ def _add_frontend_args(parser: Parser) -> None:
         choices=("auto", "torchscript", "dynamo"),
         default="auto",
         help="torch.onnx exporter: torchscript (dynamo=False) or dynamo (torch.export based); auto "
-        "tries the one that suits the file first (for a .pt2 of fixed sizes and known ops, bridgec's "
-        "own direct exporter) and says when it falls back (default auto)",
+        "tries the one that suits the file first (for a .pt or a .pt2 of fixed sizes and known ops, "
+        "bridgec's own direct exporter) and says when it falls back (default auto)",
     )
     group.add_argument(
         "--trust-pickle",

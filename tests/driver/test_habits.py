@@ -161,7 +161,7 @@ def test_a_dumb_terminal_gets_plain_stage_lines_and_no_escape_sequence(torchscri
     lines = terminal.splitlines()
     assert (
         "bridgec: loading tiny.pt" in lines
-        and "bridgec: exporting tiny.pt to ONNX with the torchscript exporter" in lines
+        and "bridgec: exporting tiny.pt to ONNX with the direct exporter" in lines
     )
     assert "\x1b" not in terminal + stdout and "\r" not in terminal.replace("\r\n", "\n"), terminal
 

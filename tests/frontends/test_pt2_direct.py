@@ -6,6 +6,8 @@ next exporter, in one progress line, with the same numbers."""
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from torch import nn
@@ -13,6 +15,7 @@ from torch.nn import functional as F
 
 from bridgec.core import ir, ops
 from bridgec.frontends import pt2_direct
+from bridgec.frontends.pytorch_load import forward_input_names
 from tests.frontends.test_export_traced import _assert_same_numbers, _Heads, _open, _save_pt2
 
 
@@ -289,4 +292,62 @@ def test_a_refusal_met_while_writing_falls_back_with_its_reason(tmp_path, monkey
         "a relu it cannot write)",
     ]
     assert notes == []
+    _assert_same_numbers(source)
+
+
+# --- TorchScript modules (torchscript_direct): the same writer from a lowered TorchScript graph -----
+
+
+def _traced_file(tmp_path, module, shapes, name="t"):
+    torch.manual_seed(1)
+    args = tuple(torch.randn(s) for s in shapes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(_seeded(module), args, check_trace=False)
+    path = tmp_path / f"{name}.pt"
+    torch.jit.save(traced, path)
+    return path, {n: s for n, s in zip(forward_input_names(traced), shapes, strict=True)}
+
+
+@pytest.mark.parametrize("case", ["conv_bn_relu", "conv_two_readers", "elementwise", "linear", "pools"])
+def test_a_traced_module_is_written_directly(tmp_path, case):
+    make, shapes = _CASES[case]
+    path, given = _traced_file(tmp_path, make(), shapes, case)
+    source, steps, notes = _open(path, given)
+    assert steps == [f"exporting {case}.pt to ONNX with the direct exporter"], steps
+    assert notes == []
+    labels = [ir.op_label(n) for n in source.graph.nodes]
+    if case == "conv_bn_relu":  # aten::_convolution with its batch norm folded in
+        assert labels.count("Conv") == 1 and "BatchNormalization" not in labels
+    _assert_same_numbers(source)
+
+
+@pytest.mark.parametrize(("act", "op"), _KEPT[:4], ids=[type(a).__name__ for a, _ in _KEPT[:4]])
+def test_a_traced_module_keeps_its_kept_ops(tmp_path, act, op):
+    path, given = _traced_file(tmp_path, _Kept(act), [(1, 2, 3, 3)])
+    source, steps, _ = _open(path, given)
+    assert steps == ["exporting t.pt to ONNX with the direct exporter"]
+    assert f"ai.bridgec::{op}" in [ir.op_label(n) for n in source.graph.nodes]
+    _assert_same_numbers(source)
+
+
+class _Sized(nn.Module):
+    def forward(self, x):
+        return x.reshape(x.shape[0], -1) * 2  # a traced size: aten::size, prim::NumToTensor, ...
+
+
+@pytest.mark.parametrize(
+    ("module", "why"),
+    [(_Sized(), "it calls aten::size"), (_WritesASharedTensor(), "read elsewhere")],
+    ids=["size-arithmetic", "shared-write"],
+)
+def test_a_traced_module_the_writer_refuses_goes_to_torchscripts_exporter(tmp_path, module, why):
+    path, given = _traced_file(tmp_path, module, [(1, 2, 3, 3)])
+    source, steps, notes = _open(path, given)
+    assert steps[0] == "exporting t.pt to ONNX with the direct exporter"
+    assert steps[1].startswith(
+        "exporting t.pt to ONNX with the torchscript exporter (the direct exporter did not take it: "
+    )
+    assert why in steps[1]
+    assert len(steps) == 2 and notes == []
     _assert_same_numbers(source)
