@@ -3,10 +3,12 @@
 Forms: TorchScript archives (``torch.jit.save``), ``torch.export`` archives (``.pt2``), whole
 pickled modules (``torch.save(model)``: unpickling runs code, so only with ``--trust-pickle``) and
 state_dicts (weights only: ``--arch pkg.module:Class`` builds the module), read by
-``frontends.pytorch_load``. Two exporters (``frontends.pytorch_export``): ``torchscript``
-(``torch.onnx.export(dynamo=False)`` with the kept-op symbolics) and ``dynamo``
-(``torch.onnx.export(dynamo=True)`` with custom translations producing the same bridgec ops);
-``auto`` tries the one that suits the form first and says so when it falls back to the other. This
+``frontends.pytorch_load``. Three exporters (``frontends.pytorch_export``): ``direct``
+(bridgec's own writer of a program's or a TorchScript graph's aten calls, ``pt2_direct`` and
+``torchscript_direct``), ``torchscript`` (``torch.onnx.export(dynamo=False)`` with the kept-op
+symbolics) and ``dynamo`` (``torch.onnx.export(dynamo=True)`` with custom translations producing
+the same bridgec ops); ``auto`` tries the one that suits the form first and says so when it falls
+back to another. This
 module runs them in order: load, run once on seeded inputs, export, import the ONNX graph.
 """
 

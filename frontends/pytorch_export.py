@@ -28,7 +28,7 @@ import onnx
 from bridgec.core.errors import ConversionError, UsageError
 from bridgec.frontends import pt2_direct, torchscript_direct
 from bridgec.frontends.dynamo_export import export_dynamo
-from bridgec.frontends.pt2_direct import EXPORT_OPSET, refusal
+from bridgec.frontends.pt2_direct import EXPORT_OPSET
 from bridgec.frontends.pytorch_load import first_line, program_module
 
 EXPORTERS = ("auto", "torchscript", "dynamo")
@@ -319,7 +319,7 @@ def exporters_in_order(
         if exporter != "auto" or not pure:
             return ["dynamo"]
         # written node by node when every op is known (pt2_direct); else traced, else dynamo
-        first = ["direct"] if refusal(module) is None else []
+        first = ["direct"] if pt2_direct.refusal(module) is None else []
         return [*first, *(["torchscript"] if trace_refusal(module) is None else []), "dynamo"]
     if exporter != "auto":
         return [exporter]

@@ -15,7 +15,7 @@ from torch import nn
 from torchvision.models.vision_transformer import EncoderBlock
 
 from bridgec.core import ir
-from bridgec.frontends import LoadOptions, open_source, pytorch_export
+from bridgec.frontends import LoadOptions, open_source, pt2_direct, pytorch_export
 from tests.helpers import assert_matches, run_graph
 
 
@@ -241,7 +241,7 @@ def test_a_pt2_with_an_unused_input_keeps_it(tmp_path, monkeypatch):
     assert steps == ["exporting unused.pt2 to ONNX with the direct exporter"]
     assert [t.name for t in source.graph.inputs] == ["x", "y"]
     # the trace refuses it for that input; dynamo keeps it
-    monkeypatch.setattr(pytorch_export, "refusal", lambda program: "not for this test")
+    monkeypatch.setattr(pt2_direct, "refusal", lambda program: "not for this test")
     source, steps, _ = _open(path)
     assert steps == ["exporting unused.pt2 to ONNX with the dynamo exporter"]
     assert [t.name for t in source.graph.inputs] == ["x", "y"]
