@@ -398,38 +398,30 @@ def _adaptive_avg_pool(w: _Writer, node: Any, a: dict) -> str:
     return w.node("GlobalAveragePool", [w.value(a["self"])], node.name)
 
 
-def _max_pool(w: _Writer, node: Any, a: dict) -> str:
-    spatial = _rank(node) - 2
-    kernel = _pair(a["kernel_size"], spatial)
-    pads = _pair(a["padding"], spatial)
-    return w.node(
-        "MaxPool",
-        [w.value(a["self"])],
-        node.name,
-        kernel_shape=kernel,
-        strides=_pair(a["stride"], spatial) if a["stride"] else kernel,
-        pads=pads + pads,
-        dilations=_pair(a["dilation"], spatial),
-        ceil_mode=int(bool(a["ceil_mode"])),
-    )
+def _pool(op: str) -> Callable:
+    """max_pool2d / avg_pool2d: one window layout; what only one of them has is read by name."""
 
+    def translate(w: _Writer, node: Any, a: dict) -> str:
+        if a.get("divisor_override") is not None:
+            raise Refused(f"{node.target} with divisor_override")
+        spatial = _rank(node) - 2
+        kernel = _pair(a["kernel_size"], spatial)
+        pads = _pair(a["padding"], spatial)
+        extra = {"dilations": _pair(a["dilation"], spatial)} if "dilation" in a else {}
+        if "count_include_pad" in a:
+            extra["count_include_pad"] = int(bool(a["count_include_pad"]))
+        return w.node(
+            op,
+            [w.value(a["self"])],
+            node.name,
+            kernel_shape=kernel,
+            strides=_pair(a["stride"], spatial) if a["stride"] else kernel,
+            pads=pads + pads,
+            ceil_mode=int(bool(a["ceil_mode"])),
+            **extra,
+        )
 
-def _avg_pool(w: _Writer, node: Any, a: dict) -> str:
-    if a["divisor_override"] is not None:
-        raise Refused("avg_pool2d with divisor_override")
-    spatial = _rank(node) - 2
-    kernel = _pair(a["kernel_size"], spatial)
-    pads = _pair(a["padding"], spatial)
-    return w.node(
-        "AveragePool",
-        [w.value(a["self"])],
-        node.name,
-        kernel_shape=kernel,
-        strides=_pair(a["stride"], spatial) if a["stride"] else kernel,
-        pads=pads + pads,
-        ceil_mode=int(bool(a["ceil_mode"])),
-        count_include_pad=int(bool(a["count_include_pad"])),
-    )
+    return translate
 
 
 def _attention(w: _Writer, node: Any, a: dict) -> str:
@@ -517,8 +509,8 @@ def _translations() -> dict[str, Callable]:
         "aten._softmax.default": _softmax,
         "aten.mean.dim": _mean,
         "aten.adaptive_avg_pool2d.default": _adaptive_avg_pool,
-        "aten.max_pool2d.default": _max_pool,
-        "aten.avg_pool2d.default": _avg_pool,
+        "aten.max_pool2d.default": _pool("MaxPool"),
+        "aten.avg_pool2d.default": _pool("AveragePool"),
         "aten.scaled_dot_product_attention.default": _attention,
     }
     for decl in ops.all_ops():
@@ -555,14 +547,20 @@ def _packet(node: Any) -> str:
     return node.target._overloadpacket.__name__ if hasattr(node.target, "_overloadpacket") else ""
 
 
-def refusal(program: Any) -> str | None:
-    """Why this exporter does not take ``program``, or None: checked before anything is written."""
+def fixed_and_pure(program: Any) -> str | None:
+    """Why ``program`` is not one fixed-size graph that writes nothing, or None: what both this
+    exporter and the trace into TorchScript (``pytorch_export.trace_refusal``) need."""
     if program.range_constraints:
         return "it has dynamic or data-dependent sizes"
     signature = program.graph_signature
     if signature.buffers_to_mutate or signature.user_inputs_to_mutate:
         return "it writes its buffers or inputs"
-    return nodes_refusal(program.graph.nodes)
+    return None
+
+
+def refusal(program: Any) -> str | None:
+    """Why this exporter does not take ``program``, or None: checked before anything is written."""
+    return fixed_and_pure(program) or nodes_refusal(program.graph.nodes)
 
 
 def nodes_refusal(nodes: Any) -> str | None:
@@ -693,4 +691,4 @@ def write(
     return model
 
 
-__all__ = ["Refused", "export_direct", "nodes_refusal", "refusal", "translations", "write"]
+__all__ = ["Refused", "export_direct", "fixed_and_pure", "nodes_refusal", "refusal", "translations", "write"]

@@ -282,12 +282,10 @@ def trace_refusal(program: Any) -> str | None:
 
     import torch
 
-    if program.range_constraints:
-        return "it has dynamic or data-dependent sizes"
-    signature = program.graph_signature
-    if signature.buffers_to_mutate or signature.user_inputs_to_mutate:
-        return "it writes its buffers or inputs"
-    user_inputs = set(signature.user_inputs)
+    why = pt2_direct.fixed_and_pure(program)
+    if why:
+        return why
+    user_inputs = set(program.graph_signature.user_inputs)
     for node in program.graph.nodes:
         sizes = getattr(node.meta.get("val"), "shape", ())
         if node.op == "placeholder" and not all(isinstance(d, int) for d in sizes):
