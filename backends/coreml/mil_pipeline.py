@@ -15,7 +15,11 @@ was made since its last run. A skipped pass leaves coremltools' process-wide sta
 would have: it runs on an empty program, which builds its pattern programs (their op-name
 counters, symbols and random numbers), and ``reduce_transposes``'s temporary output ops are
 counted. Blocks skip refreshing their vars' non-replaceable sets while the program never held a
-constexpr op (``_propagate``). The program after is the one coremltools' own loop gives
+constexpr op (``_propagate``). ``reduce_transposes`` on a program whose transposes cancel nowhere
+stops after its analysis (``_apply_transform``): a vision transformer's head transposes feed
+matmuls, and re-inferring every op of a static program changes nothing. Its weights are written
+without the flattened copy coremltools makes of each (``_write_weight``). The program after is
+the one coremltools' own loop gives
 (``tests/backends/coreml/test_mil_pipeline.py`` compares the saved packages byte for byte, and
 coremltools' counters).
 """
@@ -171,7 +175,10 @@ def applied() -> Iterator[Stats]:
     if coremltools.__version__ != COREMLTOOLS_VERSION:
         yield Stats()
         return
+    from coremltools.converters.mil.backend.mil import helper
     from coremltools.converters.mil.mil import Block
+    from coremltools.converters.mil.mil.ops.defs.iOS15.tensor_transformation import transpose
+    from coremltools.converters.mil.mil.passes.defs.optimize_repeat_ops import _TransposeOptimization
     from coremltools.converters.mil.mil.passes.pass_pipeline import PassPipelineManager
 
     outer = getattr(_local, "stats", None)
@@ -180,8 +187,14 @@ def applied() -> Iterator[Stats]:
         if _users == 0:
             _saved["apply_pipeline"] = PassPipelineManager.__dict__["apply_pipeline"]
             _saved["propagate"] = Block.__dict__["_propagate_nonreplaceable_vars"]
+            _saved["apply_transform"] = _TransposeOptimization.__dict__["apply_transform"]
+            _saved["write_weight"] = helper._get_offset_by_writing_data
+            _saved["transposed"] = transpose.__dict__["value_inference"]
+            transpose.value_inference = _transposed
             PassPipelineManager.apply_pipeline = staticmethod(_dispatch)
             Block._propagate_nonreplaceable_vars = _propagate
+            _TransposeOptimization.apply_transform = _apply_transform
+            helper._get_offset_by_writing_data = _write_weight
         _users += 1
     _local.stats = stats
     try:
@@ -193,6 +206,9 @@ def applied() -> Iterator[Stats]:
             if _users == 0:
                 PassPipelineManager.apply_pipeline = _saved["apply_pipeline"]
                 Block._propagate_nonreplaceable_vars = _saved["propagate"]
+                _TransposeOptimization.apply_transform = _saved["apply_transform"]
+                helper._get_offset_by_writing_data = _saved["write_weight"]
+                transpose.value_inference = _saved["transposed"]
 
 
 def _dispatch(prog: Any, pass_pipeline: Any) -> None:
@@ -211,6 +227,53 @@ def _propagate(block: Any) -> None:
     if getattr(_local, "plain", False) and not _holds_constexpr(block):
         return
     _saved["propagate"](block)
+
+
+def _apply_transform(opt: Any) -> None:
+    """``_TransposeOptimization.apply_transform`` (``reduce_transposes``, after its walk has found
+    which transposes could cancel): when none can and every shape is static, it would remove the
+    output sinks it added and then re-infer every op's type, which changes nothing there. That
+    re-inference (and two debug strings of the whole block, made even when not logged) is most of
+    the pass's time on a program whose transposes all stay."""
+    if not getattr(_local, "static", False):
+        return _saved["apply_transform"](opt)
+    opt._verify_cancellable_transposes()
+    if opt.transpose_op_to_cancel_ops:
+        # the transform itself, on what was just verified (verifying again would re-add the
+        # transposes it dropped: it is not idempotent)
+        opt._verify_cancellable_transposes = lambda: None
+        return _saved["apply_transform"](opt)
+    opt.block.set_outputs([sink.x for sink in opt.output_sink_ops])
+    opt.block.remove_ops(list(opt.output_sink_ops))
+    # but a const whose value its inference made (an int list as an int32 array) gets it made again:
+    # fuse_transpose_matmul rewrites a transpose's perm in place, in that made copy
+    for op in opt.block.operations:
+        if op.op_type == "const" and op.outputs[0].sym_val is not op.val.sym_val:
+            op.type_value_inference(overwrite_output=True)
+    return None
+
+
+def _write_weight(var: Any, blob_writer: Any) -> int:
+    """``helper._get_offset_by_writing_data`` for the fp32 and fp16 weights bridgec writes: the same
+    bytes, from the array itself when it is contiguous where coremltools flattens a copy of every
+    weight first (a third of writing a vision transformer's 330 MB)."""
+    val = var.val
+    if isinstance(val, np.ndarray) and val.dtype in (np.float32, np.float16):
+        flat = np.ascontiguousarray(val).reshape(-1)
+        if val.dtype == np.float32:
+            return blob_writer.write_float_data(flat)
+        return blob_writer.write_fp16_data(flat.view(np.uint16))
+    return _saved["write_weight"](var, blob_writer)
+
+
+def _transposed(op: Any) -> Any:
+    """A transpose's value, laid out as it reads: the linear weights fuse_matmul_weight_bias makes
+    are transposes of constants, which coremltools otherwise keeps as views and copies whole for
+    each const_deduplication run (to hash their first elements) and again to write them."""
+    value = _saved["transposed"](op)
+    if isinstance(value, np.ndarray) and not value.flags.c_contiguous:
+        return np.ascontiguousarray(value)
+    return value
 
 
 def _holds_constexpr(block: Any) -> bool:
@@ -255,11 +318,20 @@ def apply_pipeline(prog: Any, pass_pipeline: Any, stats: Stats | None = None) ->
                 continue
             if debug:
                 logger.debug(f'Performing pass: "{pass_name}"')
+            # what _apply_transform may rely on: re-inferring types changes nothing
+            _local.static = (
+                pass_name == "common::reduce_transposes"
+                and options is None
+                and prog not in _tainted
+                and _all_static(prog)
+            )
             try:
                 graph_pass(prog)
             except Exception:
                 logger.error(f"\n\nERROR - '{pass_name}' graph pass produces the following error:\n")
                 raise
+            finally:
+                _local.static = False
             present = _census(prog)
             if pass_name == _DEDUPLICATION:
                 _deduplicated[prog] = _constants(prog)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
+import shutil
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, MutableMapping
@@ -78,10 +80,26 @@ class BuiltModel:
         if self.format == "neuralnetwork":
             path.write_bytes(self.spec.SerializeToString(deterministic=True))
             return
-        with contextlib.redirect_stdout(io.StringIO()):
-            self.mlmodel.save(str(path))
+        # MLModel.save copies the package coremltools built in a temporary folder (and its
+        # ExecuTorch debug-handle step does not apply: bridgec's programs carry no such scope).
+        # The weight file is linked rather than copied where the file system allows: writing a
+        # vision transformer's 330 MB again, and removing the temporary's at exit, cost as much as
+        # a tenth of its conversion.
+        shutil.copytree(self.mlmodel.package_path, path, copy_function=_link_or_copy)
         (path / _SPEC_IN_PACKAGE).write_bytes(self.spec.SerializeToString(deterministic=True))
         _stable_manifest(path / "Manifest.json")
+
+
+def _link_or_copy(source: str, destination: str) -> str:
+    """A package file into a new package: the weights (written once, never rewritten) as another
+    link to the same file where possible; the files ``save`` rewrites afterwards as copies."""
+    if Path(source).parent.name == "weights":
+        try:
+            os.link(source, destination)
+            return destination
+        except OSError:  # another file system, or one without hard links
+            pass
+    return shutil.copy2(source, destination)
 
 
 def _stable_manifest(manifest: Path) -> None:

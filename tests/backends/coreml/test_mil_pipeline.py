@@ -104,6 +104,25 @@ TRANSFORMER_INPUTS = (
 )
 
 
+# Sequence-first attention's input projection, as torch's MultiheadAttention is exported: a
+# transpose feeding a product with no bias (fuse_transpose_matmul rewrites its perm in place, and
+# only reduce_transposes' re-inference of the program puts it back), then a pair that cancels
+# around a relu, which reduce_transposes removes.
+SEQUENCE_FIRST = """
+    t = Transpose <perm = [1, 0, 2]> (x)
+    m = MatMul (t, w)
+    u = Transpose <perm = [0, 2, 1]> (m)
+    r = Relu (u)
+    v = Transpose <perm = [0, 2, 1]> (r)
+    y = Mul (v, m)
+"""
+
+
+def sequence_first():
+    g = graph(SEQUENCE_FIRST, inputs="float[4,2,8] x, float[8,8] w", outputs="float[2,4,8] y")
+    return freeze(g, w=None)
+
+
 def mobile():
     g = graph(MOBILE, inputs=MOBILE_INPUTS, outputs="float[1,5] y")
     rng = np.random.default_rng(3)
@@ -187,6 +206,7 @@ CASES = {
     "transformer fp32": (lambda: lowered(transformer()), "iOS16", {}),
     "transformer fp16": (lambda: lowered(transformer(), "iOS18"), "iOS18", {"precision": "fp16"}),
     "transformer iOS15": (lambda: lowered(transformer(), "iOS15"), "iOS15", {}),
+    "sequence-first projection": (lambda: lowered(sequence_first()), "iOS16", {}),
 }
 
 
@@ -235,6 +255,41 @@ def test_mobile_skips_reduce_transposes():
     # the first run merges the constants; later ones only when a new large constant appeared
     assert "common::const_deduplication" in stats.ran
     assert "common::const_deduplication" in stats.skipped
+
+
+def test_reduce_transposes_cancels_a_pair_then_stops_short(monkeypatch):
+    """The pass's first run removes the transpose pair around the relu (and re-infers every op, as
+    coremltools' own does); in its later runs no transpose is left to cancel, and they re-infer no
+    op but a const whose value its inference made."""
+    from coremltools.converters.mil.mil import Operation
+
+    from bridgec.backends.coreml.mlprogram import build_mlprogram, mil_op_counts
+
+    inferred: list[str] = []
+    infer = Operation.type_value_inference
+
+    def counted(op, overwrite_output=False):
+        inferred.append(op.op_type)
+        return infer(op, overwrite_output)
+
+    runs: list[set[str]] = []
+    transform = mil_pipeline._apply_transform
+
+    def noting(opt):
+        first = len(inferred)
+        transform(opt)
+        runs.append(set(inferred[first:]))
+
+    made = lowered(sequence_first())
+    monkeypatch.setattr(Operation, "type_value_inference", counted)
+    monkeypatch.setattr(mil_pipeline, "_apply_transform", noting)
+    with mil_pipeline.applied() as stats:
+        counts = mil_op_counts(build_mlprogram(made, "iOS16"))
+    assert counts["transpose"] == 1 and counts["relu"] == 1, dict(counts)
+    assert stats.ran.count("common::reduce_transposes") == 3
+    assert len(runs) == 3
+    assert {"matmul", "relu", "mul"} <= runs[0]
+    assert runs[1] <= {"const"} and runs[2] <= {"const"}, runs
 
 
 def test_program_with_constexpr_runs_every_pass():
