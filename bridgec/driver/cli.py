@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
+import ctypes
 import logging
 import os
 import sys
@@ -464,6 +465,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if own_process:
         _idle_threads_sleep()
+        _keep_freed_memory()
         _printable_output()
         timing.watch_imports()  # --timings shows what importing torch, coremltools, ... cost
         collector.freeze_after_imports()  # the libraries' objects stay out of every collection
@@ -493,6 +495,30 @@ _THREAD_WAITS = {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "4"}
 def _idle_threads_sleep() -> None:
     for name, value in _THREAD_WAITS.items():
         os.environ.setdefault(name, value)
+
+
+# glibc hands a freed block of 128 KiB or more back to the kernel (the bound adapts, up to 32 MiB) and
+# trims the free top of its heap, so each weight-sized array a conversion makes next is fresh memory
+# the kernel must zero page by page: a vision transformer's weights are copied several times over
+# (torch's, ONNX's, MIL's), and a fifth of its CPU time was page faults. Blocks up to 32 MiB (every
+# weight matrix of the torchvision models) come from the heap and a freed one is reused instead;
+# the process ends soon after, so nothing is held for long. The environment's MALLOC_* settings win.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's malloc.h
+_KEPT = {_M_MMAP_THRESHOLD: 32 << 20, _M_TRIM_THRESHOLD: 2**31 - 1}
+
+
+def _keep_freed_memory() -> None:
+    if any(name.startswith("MALLOC_") for name in os.environ) or "malloc" in os.environ.get(
+        "GLIBC_TUNABLES", ""
+    ):
+        return
+    try:
+        mallopt = ctypes.CDLL(None).mallopt  # glibc's; macOS's libc has none
+    except (OSError, AttributeError):
+        return
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    for option, value in _KEPT.items():
+        mallopt(option, value)
 
 
 def _leave(code: int) -> NoReturn:

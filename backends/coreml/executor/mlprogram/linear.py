@@ -18,7 +18,7 @@ def linear(op: Op) -> np.ndarray:
     acc = accumulate_dtype(x, w)
     if w.ndim != 2 or x.shape[-1] != w.shape[1]:
         raise op.error(f"weight {w.shape} must be [D_out, D_in] with D_in = last dim of input {x.shape}")
-    y = np.matmul(x.astype(acc), w.astype(acc).T)
+    y = np.matmul(x.astype(acc, copy=False), w.astype(acc, copy=False).T)
     bias = op.get("bias")
     return y if bias is None else y + np.asarray(bias, acc)
 
@@ -30,7 +30,7 @@ def matmul(op: Op) -> np.ndarray:
     product". transpose_x/y "transpose the last two dimensions", with "no effect when x is 1-D"."""
     x, y = op["x"], op["y"]
     acc = accumulate_dtype(x, y)
-    x, y = x.astype(acc), y.astype(acc)
+    x, y = x.astype(acc, copy=False), y.astype(acc, copy=False)
     if op.bool("transpose_x", False) and x.ndim >= 2:
         x = np.swapaxes(x, -1, -2)
     if op.bool("transpose_y", False) and y.ndim >= 2:
@@ -68,7 +68,7 @@ def einsum(op: Op) -> np.ndarray:
     if len(values) != 2 or _numbered(equation) not in _EINSUM_FORMS:
         raise op.error(f"equation {equation!r} on {plural(values, 'operand')} is not one einsum supports")
     acc = accumulate_dtype(*values)
-    return np.einsum(equation, *[v.astype(acc) for v in values], optimize=True)
+    return np.einsum(equation, *[v.astype(acc, copy=False) for v in values], optimize=True)
 
 
 def scaled_dot_product_attention(op: Op) -> np.ndarray:
@@ -95,18 +95,24 @@ def scaled_dot_product_attention(op: Op) -> np.ndarray:
             f"query/key embedding or key/value sequence lengths differ: {q.shape}, {k.shape}, {v.shape}"
         )
     acc = accumulate_dtype(q, k, v)
-    scores = np.matmul(q.astype(acc), np.swapaxes(k.astype(acc), -1, -2)) / np.sqrt(acc.type(q.shape[-1]))
+    scores = np.matmul(q.astype(acc, copy=False), np.swapaxes(k.astype(acc, copy=False), -1, -2)) / np.sqrt(
+        acc.type(q.shape[-1])
+    )
     mask = op.get("attn_mask")
     if mask is not None:
         try:
             np.broadcast_shapes(mask.shape, scores.shape)
         except ValueError:
             raise op.error(f"attn_mask {mask.shape} is not broadcastable to {scores.shape}") from None
-        scores = np.where(mask, scores, -np.inf) if mask.dtype == np.bool_ else scores + mask.astype(acc)
+        scores = (
+            np.where(mask, scores, -np.inf)
+            if mask.dtype == np.bool_
+            else scores + mask.astype(acc, copy=False)
+        )
     with np.errstate(invalid="ignore"):  # a row with no element taking part: NaN, as -inf - -inf
         scores = np.exp(scores - np.max(scores, axis=-1, keepdims=True))
         weights = scores / np.sum(scores, axis=-1, keepdims=True)
-    return np.matmul(weights, v.astype(acc))
+    return np.matmul(weights, v.astype(acc, copy=False))
 
 
 OPS = {
