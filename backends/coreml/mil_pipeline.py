@@ -17,8 +17,10 @@ counters, symbols and random numbers), and ``reduce_transposes``'s temporary out
 counted. Blocks skip refreshing their vars' non-replaceable sets while the program never held a
 constexpr op (``_propagate``). ``reduce_transposes`` on a program whose transposes cancel nowhere
 stops after its analysis (``_apply_transform``): a vision transformer's head transposes feed
-matmuls, and re-inferring every op of a static program changes nothing. Its weights are written
-without the flattened copy coremltools makes of each (``_write_weight``). The program after is
+matmuls, and re-inferring every op of a static program changes nothing. A transpose's value is
+laid out as it reads (``_transposed``: coremltools copies the views its fused linear weights are for
+every deduplication run and again to write them), and weights are written without the flattened
+copy coremltools makes of each (``_write_weight``). The program after is
 the one coremltools' own loop gives
 (``tests/backends/coreml/test_mil_pipeline.py`` compares the saved packages byte for byte, and
 coremltools' counters).

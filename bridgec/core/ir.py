@@ -236,16 +236,11 @@ def without_large_weights(model: onnx.ModelProto, limit: int = 4096) -> onnx.Mod
     through protobuf twice just to learn the blob shapes.
     """
     initializers = model.graph.initializer
-    large = [
-        (i, t.name, t.data_type, list(t.dims))
-        for i, t in enumerate(initializers)
-        if t.data_type in _FLOAT_TYPES and int(np.prod(t.dims)) > limit
-    ]
+    large = [i for i, t in enumerate(initializers) if _large_float(t, limit)]
     inputs = {i.name for i in model.graph.input}
-    for index, name, data_type, dims in reversed(large):
+    for index in reversed(large):
+        _as_input(model.graph, initializers[index], inputs)
         del initializers[index]
-        if name not in inputs:
-            model.graph.input.append(onnx.helper.make_tensor_value_info(name, data_type, dims))
     return model
 
 
@@ -262,14 +257,24 @@ def shapes_only(model: onnx.ModelProto, limit: int = 4096) -> onnx.ModelProto:
         getattr(graph, field).extend(getattr(source, field))
     inputs = {i.name for i in source.input}
     for tensor in source.initializer:
-        if tensor.data_type in _FLOAT_TYPES and int(np.prod(tensor.dims)) > limit:
-            if tensor.name not in inputs:
-                graph.input.append(
-                    onnx.helper.make_tensor_value_info(tensor.name, tensor.data_type, tensor.dims)
-                )
+        if _large_float(tensor, limit):
+            _as_input(graph, tensor, inputs)
         else:
             graph.initializer.append(tensor)
     return light
+
+
+def _large_float(tensor: onnx.TensorProto, limit: int) -> bool:
+    """A float initializer of more than ``limit`` values: a weight, whose values inference never reads."""
+    return tensor.data_type in _FLOAT_TYPES and int(np.prod(tensor.dims)) > limit
+
+
+def _as_input(graph: onnx.GraphProto, tensor: onnx.TensorProto, inputs: set[str]) -> None:
+    """``tensor`` declared as a graph input of its type and shape (once: an initializer may be one)."""
+    if tensor.name not in inputs:
+        graph.input.append(
+            onnx.helper.make_tensor_value_info(tensor.name, tensor.data_type, list(tensor.dims))
+        )
 
 
 _FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE)
