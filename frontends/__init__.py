@@ -114,6 +114,8 @@ class Source:
     _example_outputs: dict[str, np.ndarray] | None = None
     # runs the source with the buffers its forward writes (the graph's bridgec.core.state), or None
     state: Any = None  # frontends.pt2_state.PyTorchState
+    # the values of ``onnx_model``'s graph inputs that are its weights, kept apart (pt2_direct.write)
+    onnx_weights: dict[str, np.ndarray] | None = None
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The source model's outputs on ``feeds``, by graph output name."""
@@ -168,6 +170,7 @@ def _torch_source(path: Path, fmt: str, opened: Any) -> Source:
         opened.onnx_model,
         opened.outputs or None,
         opened.state,
+        opened.onnx_weights,
     )
 
 

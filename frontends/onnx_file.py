@@ -61,9 +61,16 @@ def _infer_shapes(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
-def graph_from_model(model: onnx.ModelProto, path: Path, shapes: InputShapes | None = None) -> gs.Graph:
-    """The IR graph of an in-memory ONNX model (also used for models the torch frontend exported)."""
-    return _import(_prepare(model, path, shapes), path)
+def graph_from_model(
+    model: onnx.ModelProto,
+    path: Path,
+    shapes: InputShapes | None = None,
+    weights: dict[str, np.ndarray] | None = None,
+) -> gs.Graph:
+    """The IR graph of an in-memory ONNX model (also used for models the torch frontend exported).
+    ``weights``: the values of graph inputs that are the model's weights, kept apart
+    (``pt2_direct.write``): they are its constants, as if they had been initializers."""
+    return _import(_prepare(model, path, shapes), path, weights)
 
 
 def _prepare(
@@ -114,9 +121,10 @@ def _check_dtype(value: onnx.ValueInfoProto, given: np.dtype | None, path: Path)
         )
 
 
-def _import(model: onnx.ModelProto, path: Path) -> gs.Graph:
+def _import(model: onnx.ModelProto, path: Path, weights: dict[str, np.ndarray] | None = None) -> gs.Graph:
     try:
         graph = ir.import_model(_infer_shapes(model))
+        ir.restore_weights(graph, weights or {})
     except (KeyError, ValueError, TypeError) as exc:  # graphsurgeon on e.g. an unknown element type
         raise UsageError(
             f"{path.name}: invalid ONNX model ({type(exc).__name__}: {exc}); the file may be "

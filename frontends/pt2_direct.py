@@ -26,7 +26,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from bridgec.core import ir, ops
+from bridgec.core import ir, layout, ops
 from bridgec.core.words import plural
 from bridgec.frontends import attention
 
@@ -76,20 +76,30 @@ class _Writer:
         self.constants[name] = value
         return name
 
-    def add_initializers(self, graph: onnx.GraphProto) -> None:
+    def add_initializers(self, graph: onnx.GraphProto, apart: dict[str, np.ndarray] | None = None) -> None:
         """The constants some node reads (a batch norm folded into its Conv leaves the originals),
         made in ``graph``: ``from_array``'s tensor, without building it apart and then copying it in
-        (330 MB of weights twice over for a vision transformer)."""
+        (330 MB of weights twice over for a vision transformer). With ``apart``, the large float
+        ones go there instead, each declared a graph input of its type and shape
+        (``ir.without_large_weights``'s form; ``ir.restore_weights`` makes them constants again)."""
         read = {value for made in self.nodes for value in made.input}
         for name, value in self.constants.items():
             if name not in read:
+                continue
+            if apart is not None and ir.is_large_weight(value):
+                apart[name] = value
+                graph.input.append(
+                    helper.make_tensor_value_info(
+                        name, helper.np_dtype_to_tensor_dtype(value.dtype), list(value.shape)
+                    )
+                )
                 continue
             tensor = graph.initializer.add()
             if value.dtype.kind in "fiub" and value.dtype.byteorder != ">":
                 tensor.name = name
                 tensor.dims.extend(value.shape)
                 tensor.data_type = helper.np_dtype_to_tensor_dtype(value.dtype)
-                tensor.raw_data = value.tobytes()  # C order, as from_array writes it
+                tensor.raw_data = layout.contiguous(value).tobytes()  # C order, as from_array writes it
             else:
                 tensor.CopyFrom(numpy_helper.from_array(np.ascontiguousarray(value), name))
 
@@ -326,12 +336,10 @@ def _linear(w: _Writer, node: Any, a: dict) -> str:
         inputs = [w.value(x), name] + ([w.value(bias)] if bias is not None else [])
         return w.node("Gemm", inputs, node.name, transB=1)
     # a batch of matrices: MatMul by the transposed weight (folded, as the exporter's constant
-    # folding does), then the bias
+    # folding does), then the bias. The fold is a view of the weight: the ML Program emitter hands
+    # it on as the weight it is (no copy), and a model written whole lays it out.
     if name in w.constants:
-        import torch  # its transpose is blocked: half numpy's time on vit_b_16's 36 matrices
-
-        flipped = torch.from_numpy(w.constants[name]).t().contiguous().numpy()
-        transposed = w.constant(flipped, f"{node.name}/weight_t")
+        transposed = w.constant(w.constants[name].T, f"{node.name}/weight_t")
     else:
         transposed = w.node("Transpose", [name], f"{node.name}/weight_t", perm=[1, 0])
     if bias is None:
@@ -602,11 +610,18 @@ def nodes_refusal(nodes: Any) -> str | None:
 
 
 def export_direct(
-    program: Any, args: tuple, inputs: list[str], outputs: list[str], flat: bool, result: Any
+    program: Any,
+    args: tuple,
+    inputs: list[str],
+    outputs: list[str],
+    flat: bool,
+    result: Any,
+    apart: dict[str, np.ndarray] | None = None,
 ) -> onnx.ModelProto:
     """``program`` (a torch.export program of fixed sizes that writes nothing) as an ONNX model with
     inputs ``inputs`` and outputs ``outputs``; ``args``, ``flat`` and ``result`` are unused (the
-    program records every value's shape and dtype). Raises ``Refused`` for what it does not take."""
+    program records every value's shape and dtype). ``apart``: see ``write``. Raises ``Refused``
+    for what it does not take."""
     import torch
 
     if not isinstance(program, torch.export.ExportedProgram):
@@ -634,15 +649,26 @@ def export_direct(
         elif node.op == "output":
             results = node.args[0]
     results = list(results) if isinstance(results, (list, tuple)) else [results]
-    return write(program.graph.nodes, weights, dict(zip(user_inputs, inputs, strict=True)), results, outputs)
+    named = dict(zip(user_inputs, inputs, strict=True))
+    return write(program.graph.nodes, weights, named, results, outputs, apart)
 
 
 def write(
-    nodes: Any, weights: dict[str, tuple[str, Any]], inputs: dict[str, str], results: list, outputs: list[str]
+    nodes: Any,
+    weights: dict[str, tuple[str, Any]],
+    inputs: dict[str, str],
+    results: list,
+    outputs: list[str],
+    apart: dict[str, np.ndarray] | None = None,
 ) -> onnx.ModelProto:
     """The ONNX model of graph ``nodes`` (in order; FX's, or of their shape): placeholders are
     ``weights`` (node name -> (initializer name, tensor)) or ``inputs`` (node name -> input name),
-    ``results`` the nodes whose values are ``outputs``."""
+    ``results`` the nodes whose values are ``outputs``.
+
+    With ``apart`` (a dict, filled here), the large float weights are not copied into the model:
+    they are its graph inputs after ``inputs``, their arrays (views of the tensors: read, never
+    written) in ``apart``. A vision transformer's 330 MB then is not copied three times over (into
+    protobuf, out of it, and transposed back by coremltools)."""
     if len(results) != len(outputs):
         raise Refused(f"{plural(results, 'program output')} for {plural(outputs, 'name')}")
     w = _Writer(list(inputs.values()), outputs)
@@ -694,7 +720,7 @@ def write(
     opsets = [helper.make_opsetid("", EXPORT_OPSET), helper.make_opsetid(ir.BRIDGEC_DOMAIN, ir.BRIDGEC_OPSET)]
     model = helper.make_model(graph, opset_imports=opsets, producer_name="bridgec", producer_version="direct")
     model.ir_version = 8
-    w.add_initializers(model.graph)  # after make_model, which copies the graph it is given
+    w.add_initializers(model.graph, apart)  # after make_model, which copies the graph it is given
     return model
 
 

@@ -12,7 +12,7 @@ running the model once and comparing its buffers, and refused (``BufferWatch``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,11 +164,14 @@ def stateful(program: Any, args: tuple, user_inputs: list[str]) -> tuple[Any, Py
     return pure, PyTorchState(program, list(user_inputs), tuple(buffers), initial)
 
 
-def refuse_constant_states(model: Any, buffers: Sequence[StateBuffer], name: str) -> None:
+def refuse_constant_states(
+    model: Any, buffers: Sequence[StateBuffer], name: str, weights: Collection[str] = ()
+) -> None:
     """Refuse a buffer the exported ``model`` (ONNX) sets to one value whatever the inputs
     (``self.flag.fill_(1.0)``): the IR computes outputs from inputs (``onnx_file``), so its new value
-    would be no output; keep such a value as a constant of the model."""
-    reached = {i.name for i in model.graph.input}
+    would be no output; keep such a value as a constant of the model. ``weights``: graph inputs
+    that are the model's weights kept apart (``pt2_direct.write``), constants like initializers."""
+    reached = {i.name for i in model.graph.input if i.name not in weights}
     for node in model.graph.node:  # ONNX lists nodes in topological order
         if any(i in reached for i in node.input):
             reached.update(node.output)

@@ -18,7 +18,7 @@ import contextlib
 import dataclasses
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +119,8 @@ class Opened:
     outputs: dict[str, np.ndarray]  # output name (as the graph names it) -> PyTorch's value on ``example``
     onnx_model: Any = None  # the exported ONNX model, before any pass
     state: pt2_state.PyTorchState | None = None  # buffers the forward writes (graph: bridgec.core.state)
+    # the values of ``onnx_model``'s graph inputs that are its weights, kept apart (pt2_direct.write)
+    onnx_weights: dict[str, np.ndarray] = field(default_factory=dict)
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """PyTorch's outputs on ``feeds``, named as the graph's outputs."""
@@ -208,6 +210,7 @@ def open_loaded(
     pure = fmt == "pt2" and state is None
     first = exporters_in_order(loaded.module, options.exporter, loaded.prefer, pure=pure)[0]
     options.step(f"exporting {path.name} to ONNX with the {first} exporter")
+    apart: dict[str, np.ndarray] = {}  # the direct exporter's large weights, as arrays
     with timing.stage("export"):
         model, used = export(
             loaded.module,
@@ -220,14 +223,15 @@ def open_loaded(
             notify=options.say,
             step=options.step,
             result=result,
+            weights_apart=apart,
         )
     # a program's exporters (direct, its trace, dynamo) are all its own: a fallback among them is
     # only a progress line
     if options.exporter == "auto" and used not in (first, loaded.prefer) and fmt != "pt2":
         options.say(f"exported {path.name} with the {used} exporter")
     if state is not None:
-        pt2_state.refuse_constant_states(model, state.buffers, path.name)
-    graph = onnx_file.graph_from_model(model, path, resolved)
+        pt2_state.refuse_constant_states(model, state.buffers, path.name, weights=apart)
+    graph = onnx_file.graph_from_model(model, path, resolved, weights=apart)
     if state is not None:
         set_state(graph, state.buffers)
     example = {name: arg.numpy() for name, arg in zip(loaded.inputs, args, strict=True)}
@@ -235,7 +239,7 @@ def open_loaded(
         outputs = _named_outputs(result, loaded.inputs)
     except Exception:  # noqa: BLE001 - outputs that are not tensors: the check reruns and says why
         outputs = {}
-    return Opened(graph, loaded, example, outputs, model, state)
+    return Opened(graph, loaded, example, outputs, model, state, apart)
 
 
 def _with_state(

@@ -23,6 +23,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+import numpy as np
 import onnx
 
 from bridgec.core.errors import ConversionError, UsageError
@@ -222,14 +223,20 @@ def _example_outputs(module: Any, result: Any) -> Iterator[None]:
 
 
 def _export_direct(
-    module: Any, args: tuple, inputs: list[str], outputs: list[str], flat: bool, result: Any
+    module: Any,
+    args: tuple,
+    inputs: list[str],
+    outputs: list[str],
+    flat: bool,
+    result: Any,
+    apart: dict[str, np.ndarray] | None = None,
 ) -> onnx.ModelProto:
     """bridgec's own writer: a program's aten graph (``pt2_direct``), a ScriptModule's lowered graph
-    (``torchscript_direct``)."""
+    (``torchscript_direct``). ``apart``: see ``pt2_direct.write``."""
     import torch
 
     writer = torchscript_direct if isinstance(module, torch.jit.ScriptModule) else pt2_direct
-    return writer.export_direct(module, args, inputs, outputs, flat, result)
+    return writer.export_direct(module, args, inputs, outputs, flat, result, apart)
 
 
 _EXPORTERS = {"torchscript": _export_torchscript, "dynamo": export_dynamo, "direct": _export_direct}
@@ -342,13 +349,16 @@ def export(
     notify: Callable[[str], None] | None = None,
     step: Callable[[str], None] | None = None,
     result: Any = _NOT_RUN,
+    weights_apart: dict[str, np.ndarray] | None = None,
 ) -> tuple[onnx.ModelProto, str]:
     """Export ``module`` (called with ``args``) to ONNX with the kept ops; returns the model and the
     exporter that produced it. The exporters are tried in ``exporters_in_order`` (``pure``: see
     there); when one fails under ``auto``, ``notify`` says why and ``step`` shows the progress line of
     the next attempt (a program's fallback to dynamo, its own exporter, is only a progress line).
     ``result``: what ``module`` (a program: its ``module()``) returns on ``args`` under no_grad, when
-    the caller has run it already; otherwise it is run here."""
+    the caller has run it already; otherwise it is run here. ``weights_apart``: a dict the direct
+    exporter may fill with the model's large weights instead of writing them in (``pt2_direct.write``);
+    torch's exporters leave it empty."""
     import torch
 
     if exporter not in EXPORTERS:
@@ -372,10 +382,14 @@ def export(
     for choice in order:
         try:
             with _native_output_hidden():
+                if choice == "direct" and weights_apart is not None:
+                    return _export_direct(module, args, inputs, outputs, flat, result, weights_apart), choice
                 return _EXPORTERS[choice](module, args, inputs, outputs, flat, result), choice
         except (UsageError, ConversionError):
             raise
         except Exception as exc:  # noqa: BLE001 - each exporter fails in its own ways
+            if weights_apart is not None:
+                weights_apart.clear()  # nothing of a failed export is kept
             refusal = _bridgec_refusal(exc)
             if refusal is not None:  # a translation refused the model (dynamo wraps what it raises)
                 raise refusal from None

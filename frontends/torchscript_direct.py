@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import onnx
 
 from bridgec.core.words import plural
@@ -206,11 +207,17 @@ def nodes(module: Any, args: tuple) -> tuple[list[_Node], dict[str, tuple[str, A
 
 
 def export_direct(
-    module: Any, args: tuple, inputs: list[str], outputs: list[str], flat: bool, result: Any
+    module: Any,
+    args: tuple,
+    inputs: list[str],
+    outputs: list[str],
+    flat: bool,
+    result: Any,
+    apart: dict[str, np.ndarray] | None = None,
 ) -> onnx.ModelProto:
     """``module`` (a ScriptModule) called with ``args`` as an ONNX model with inputs ``inputs`` and
-    outputs ``outputs`` (``flat``: its result is one tensor or a tuple of them; ``result`` unused).
-    Raises ``Refused`` for what it does not take."""
+    outputs ``outputs`` (``flat``: its result is one tensor or a tuple of them; ``result`` unused;
+    ``apart``: see ``pt2_direct.write``). Raises ``Refused`` for what it does not take."""
     import torch
 
     if not isinstance(module, torch.jit.ScriptModule):
@@ -224,7 +231,7 @@ def export_direct(
     if len(placeholders) != len(inputs):
         raise Refused(f"{plural(placeholders, 'graph input')} for {plural(inputs, 'name')}")
     named = {node.name: name for node, name in zip(placeholders, inputs, strict=True)}
-    return pt2_direct.write(order, weights, named, results, outputs)
+    return pt2_direct.write(order, weights, named, results, outputs, apart)
 
 
 __all__ = ["Refused", "export_direct", "nodes"]

@@ -38,6 +38,8 @@ from typing import Any
 
 import numpy as np
 
+from bridgec.core import layout
+
 # The coremltools whose pass loop, pass sources and process-wide state all of this was read from.
 # Another version may add a pass, change what one rewrites or how its loop validates: there
 # ``applied()`` leaves coremltools' own loop in place rather than guess.
@@ -271,10 +273,11 @@ def _write_weight(var: Any, blob_writer: Any) -> int:
 def _transposed(op: Any) -> Any:
     """A transpose's value, laid out as it reads: the linear weights fuse_matmul_weight_bias makes
     are transposes of constants, which coremltools otherwise keeps as views and copies whole for
-    each const_deduplication run (to hash their first elements) and again to write them."""
+    each const_deduplication run (to hash their first elements) and again to write them. Laid out
+    once here, by torch's kernel when a PyTorch source has loaded it (``layout.contiguous``)."""
     value = _saved["transposed"](op)
-    if isinstance(value, np.ndarray) and not value.flags.c_contiguous:
-        return np.ascontiguousarray(value)
+    if isinstance(value, np.ndarray):
+        return layout.contiguous(value)
     return value
 
 

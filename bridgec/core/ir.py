@@ -269,6 +269,27 @@ def _large_float(tensor: onnx.TensorProto, limit: int) -> bool:
     return tensor.data_type in _FLOAT_TYPES and int(np.prod(tensor.dims)) > limit
 
 
+def is_large_weight(value: np.ndarray, limit: int = 4096) -> bool:
+    """``_large_float`` of an array: what ``without_large_weights`` makes a graph input."""
+    return value.dtype in _FLOAT_DTYPES and value.size > limit
+
+
+def restore_weights(graph: gs.Graph, weights: dict[str, np.ndarray]) -> None:
+    """The graph inputs named in ``weights`` (a model written in ``without_large_weights``'s form,
+    its weights kept apart as arrays) made the constants they stand for, holding those arrays: the
+    graph a model with them as initializers imports to, without their bytes having gone through
+    protobuf. The arrays are handed over read-only: they may be views of a PyTorch model's own
+    parameters, which the conversion check runs."""
+    if not weights:
+        return
+    tensors = graph.tensors()
+    for name, value in weights.items():
+        kept = value.view()
+        kept.flags.writeable = False
+        tensors[name].to_constant(kept)
+    graph.inputs = [t for t in graph.inputs if t.name not in weights]
+
+
 def _as_input(graph: onnx.GraphProto, tensor: onnx.TensorProto, inputs: set[str]) -> None:
     """``tensor`` declared as a graph input of its type and shape (once: an initializer may be one)."""
     if tensor.name not in inputs:
@@ -278,6 +299,7 @@ def _as_input(graph: onnx.GraphProto, tensor: onnx.TensorProto, inputs: set[str]
 
 
 _FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE)
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float16), np.dtype(np.float64))
 
 
 def to_networkx(graph: gs.Graph):

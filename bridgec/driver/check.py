@@ -357,6 +357,7 @@ class Subject:
     reference: str  # "PyTorch" or "onnxruntime"
     run_source: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
     source_model: Any = None  # the ONNX ModelProto before the passes (to tell the export from a pass)
+    source_weights: dict[str, np.ndarray] | None = None  # its weights kept apart: graph inputs
     precision: str = "fp32"
     created_by: Mapping[str, str] = field(
         default_factory=dict
@@ -467,7 +468,10 @@ def diagnose(
         before = None
         if subject.source_model is not None:
             try:
-                before = runtimes.run_model(_with_intermediates(subject.source_model), source_feeds)
+                before = runtimes.run_model(
+                    _with_intermediates(subject.source_model),
+                    {**source_feeds, **(subject.source_weights or {})},
+                )
             except BridgecError:
                 before = None
         if before is not None and not all(

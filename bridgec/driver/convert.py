@@ -279,6 +279,7 @@ def _subject(
         reference=source.reference,
         run_source=source.run,
         source_model=source.onnx_model,
+        source_weights=source.onnx_weights,
         precision=request.precision,
         created_by=analysis.context.created_by,
         classifier=classifier_for(analysis.graph, request.labels, request.labels_output)

@@ -127,6 +127,7 @@ def verify_against(
             reference=source.reference,
             run_source=source.run,
             source_model=source.onnx_model,
+            source_weights=source.onnx_weights,
             precision=precision,
             classifier=_classifier(scores, artifact.labels) if scores else None,
         )

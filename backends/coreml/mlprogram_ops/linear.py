@@ -46,7 +46,21 @@ def _product(ctx, node: gs.Node, x, y, transpose_x: bool, transpose_y: bool, nam
         perm = list(range(len(flipped.shape)))
         perm[-2], perm[-1] = perm[-1], perm[-2]
         return ctx.mb.transpose(x=flipped, perm=perm, name=name)
+    if _transposed_view(y):
+        # a weight the direct exporter folded as a view of its transpose (pt2_direct._linear): MIL
+        # reads it as it lies, transpose_y, and coremltools' linear fusion takes it with no copy
+        y, transpose_y = y.T, not transpose_y
     return ctx.mb.matmul(x=x, y=y, transpose_x=transpose_x, transpose_y=transpose_y, name=name)
+
+
+def _transposed_view(value) -> bool:
+    """A constant matrix laid out as its transpose (a view of a C-ordered one)."""
+    return (
+        isinstance(value, np.ndarray)
+        and value.ndim == 2
+        and not value.flags.c_contiguous
+        and value.T.flags.c_contiguous
+    )
 
 
 def _matmul(ctx, node: gs.Node) -> None:

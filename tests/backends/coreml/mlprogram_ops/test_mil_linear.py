@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from bridgec.backends.coreml import mlprogram_ops as mil
@@ -14,6 +15,26 @@ def test_matmul_two_variables():
 
 def test_matmul_constant_weight():
     check(freeze(graph("y = MatMul (x, w)", inputs="float[2,3,4,5] x, float[5,7] w"), w=None), ("matmul",))
+
+
+def test_matmul_by_a_transposed_view_reads_the_weight_as_it_lies():
+    # the direct exporter folds a linear layer's transpose as a view of its weight
+    # (pt2_direct._linear): MIL gets the weight itself with transpose_y, and coremltools' linear
+    # fusion takes it as it is; no copy of either weight is made
+    rng = np.random.default_rng(2)
+    first = rng.standard_normal((7, 5)).astype(np.float32)  # [out, in], as PyTorch holds it
+    second = rng.standard_normal((6, 7)).astype(np.float32)
+    g = graph(
+        "m = MatMul (x, a)\n s = Add (m, b)\n y = MatMul (s, c)",
+        inputs="float[2,3,4,5] x, float[5,7] a, float[7] b, float[7,6] c",
+    )
+    model = check(freeze(g, a=first.T, b=None, c=second.T), ("linear", "matmul"))
+    ops = list(model._mil_program.functions["main"].operations)
+    (linear,) = [op for op in ops if op.op_type == "linear"]
+    (matmul,) = [op for op in ops if op.op_type == "matmul"]
+    assert np.shares_memory(linear.weight.val, first)
+    assert matmul.transpose_y.val and not matmul.transpose_x.val
+    assert np.shares_memory(matmul.y.val, second)
 
 
 @pytest.mark.parametrize(
