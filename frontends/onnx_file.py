@@ -124,12 +124,12 @@ def _check_dtype(value: onnx.ValueInfoProto, given: np.dtype | None, path: Path)
 def _import(model: onnx.ModelProto, path: Path, weights: dict[str, np.ndarray] | None = None) -> gs.Graph:
     try:
         graph = ir.import_model(_infer_shapes(model))
-        ir.restore_weights(graph, weights or {})
     except (KeyError, ValueError, TypeError) as exc:  # graphsurgeon on e.g. an unknown element type
         raise UsageError(
             f"{path.name}: invalid ONNX model ({type(exc).__name__}: {exc}); the file may be "
             "damaged or from a newer onnx release"
         ) from None
+    ir.restore_weights(graph, weights or {})  # bridgec's own export: no file's damage to report
     _check_inferred_sizes(graph, path)
     check_model_sizes(graph, f"{path}: ")  # what only constant evaluation sizes, before the check runs it
     _check_outputs_computed(graph, path)

@@ -227,7 +227,11 @@ def refresh_shapes(graph: gs.Graph) -> int:
     return given
 
 
-def without_large_weights(model: onnx.ModelProto, limit: int = 4096) -> onnx.ModelProto:
+# Above this many values a float initializer is a weight whose values shape inference never reads.
+LARGE_WEIGHT = 4096
+
+
+def without_large_weights(model: onnx.ModelProto, limit: int = LARGE_WEIGHT) -> onnx.ModelProto:
     """``model`` (changed in place) with its large float initializers turned into graph inputs of
     the same type and shape.
 
@@ -244,7 +248,7 @@ def without_large_weights(model: onnx.ModelProto, limit: int = 4096) -> onnx.Mod
     return model
 
 
-def shapes_only(model: onnx.ModelProto, limit: int = 4096) -> onnx.ModelProto:
+def shapes_only(model: onnx.ModelProto, limit: int = LARGE_WEIGHT) -> onnx.ModelProto:
     """A new model holding what shape inference reads of ``model``: ``without_large_weights`` of a
     copy, made without copying the weights it drops (a ``CopyFrom`` would: 100 MB for resnet50,
     330 MB for vit_b_16)."""
@@ -269,7 +273,7 @@ def _large_float(tensor: onnx.TensorProto, limit: int) -> bool:
     return tensor.data_type in _FLOAT_TYPES and int(np.prod(tensor.dims)) > limit
 
 
-def is_large_weight(value: np.ndarray, limit: int = 4096) -> bool:
+def is_large_weight(value: np.ndarray, limit: int = LARGE_WEIGHT) -> bool:
     """``_large_float`` of an array: what ``without_large_weights`` makes a graph input."""
     return value.dtype in _FLOAT_DTYPES and value.size > limit
 
