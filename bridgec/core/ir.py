@@ -303,7 +303,7 @@ def _as_input(graph: onnx.GraphProto, tensor: onnx.TensorProto, inputs: set[str]
 
 
 _FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE)
-_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float16), np.dtype(np.float64))
+_FLOAT_DTYPES = tuple(np.dtype(onnx.helper.tensor_dtype_to_np_dtype(t)) for t in _FLOAT_TYPES)
 
 
 def to_networkx(graph: gs.Graph):

@@ -119,10 +119,21 @@ def test_onnxruntime_fed_the_weights_gives_the_whole_models_outputs():
     np.testing.assert_array_equal(got["y"], want["y"])
 
 
-def test_a_pt2_source_holds_its_weights_apart_with_pytorchs_numbers(tmp_path):
-    path = _save_pt2(_Projection(), (torch.randn(1, 5, 64),), tmp_path / "p.pt2")
-    source, steps, _ = _open(path)
-    assert steps == ["exporting p.pt2 to ONNX with the direct exporter"]
+def _save_script(module: nn.Module, args: tuple, path: Path) -> Path:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.trace(module.eval(), args).save(str(path))
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".pt2", ".pt"])
+def test_a_pytorch_source_holds_its_weights_apart_with_pytorchs_numbers(tmp_path, suffix):
+    # torch.export's program and a TorchScript file both go through the direct writer
+    save = _save_pt2 if suffix == ".pt2" else _save_script
+    path = save(_Projection(), (torch.randn(1, 5, 64),), tmp_path / f"p{suffix}")
+    inputs = {"x": (1, 5, 64)} if suffix == ".pt" else None
+    source, steps, _ = _open(path, inputs)
+    assert steps == [f"exporting p{suffix} to ONNX with the direct exporter"]
     assert source.onnx_weights and set(source.onnx_weights) <= set(source.graph.tensors())
     assert not set(source.onnx_weights) & {t.name for t in source.graph.inputs}
     _assert_same_numbers(source)
