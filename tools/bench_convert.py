@@ -6,7 +6,7 @@ convert  tools/bench_speed.py's table for the TorchScript files, per format (ML 
          ratios (goal: CPU <= 0.5). bench_speed alone also does the .pt2 files and --profile.
 cleanup  bridgec's cleanup passes vs onnxslim on the same exported ONNX graphs: time and node counts.
 custom   custom layers the default pipeline leaves per family (goal 0: they force Core ML's slow path).
-scaling  tools/bench_scaling.py's table (1k/10k/100k-node synthetic graphs, whole conversion, NeuralNetwork).
+scaling  tools/bench_scaling.py's table (1k/10k/100k-node synthetic graphs, whole conversion, both formats).
 check    what the numbers check in every conversion costs: whole-process `bridgec` against
          `bridgec --no-check` on the same model, same format, alternating runs, median wall and CPU
          time (the child's user + system), and the check stage alone (--timings).
@@ -186,9 +186,10 @@ def section_custom(work: Path, timeout: float = 600.0) -> list[str]:
 
 
 def section_scaling() -> list[str]:
+    # both formats: a 100k-node ML Program takes about five minutes (coremltools' MIL builder and
+    # passes), the whole section about twenty
     done = subprocess.run(
-        # NeuralNetwork only: a 100k-node ML Program spends minutes in coremltools' MIL builder
-        [sys.executable, str(ROOT / "tools" / "bench_scaling.py"), "--formats", "neuralnetwork"],
+        [sys.executable, str(ROOT / "tools" / "bench_scaling.py")],
         capture_output=True,
         text=True,
     )

@@ -188,7 +188,8 @@ class Side:
 
 def commands(case: Case, fmt: str, work: Path) -> dict[str, tuple[list[str], Path]]:
     ours, theirs = work / f"bridgec{SUFFIX[fmt]}", work / f"coremltools{SUFFIX[fmt]}"
-    shape = ["-i", f"x:{case.shape}"] if case.source == "pt" else []  # TorchScript stores no shapes
+    # TorchScript stores no shapes; the name is left out (one input, whatever the model calls it)
+    shape = ["-i", case.shape] if case.source == "pt" else []
     return {
         "bridgec": ([_bin("bridgec"), str(case.path), *shape, "--format", fmt, "-o", str(ours), "-q"], ours),
         "coremltools": ([sys.executable, "-c", PEER, str(case.path), str(theirs), fmt, case.shape], theirs),

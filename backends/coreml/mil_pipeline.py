@@ -20,7 +20,10 @@ stops after its analysis (``_apply_transform``): a vision transformer's head tra
 matmuls, and re-inferring every op of a static program changes nothing. A transpose's value is
 laid out as it reads (``_transposed``: coremltools copies the views its fused linear weights are for
 every deduplication run and again to write them), and weights are written without the flattened
-copy coremltools makes of each (``_write_weight``). The program after is
+copy coremltools makes of each (``_write_weight``). ``topological_reorder`` looks up two ops'
+positions in the block's op list for every value read twice (``_move_to_the_end``): a scan of the
+list each, the square of the program's size (most of a 100k-op residual program's conversion),
+where only the casts and transposes it moves need a position looked up. The program after is
 the one coremltools' own loop gives
 (``tests/backends/coreml/test_mil_pipeline.py`` compares the saved packages byte for byte, and
 coremltools' counters).
@@ -182,6 +185,7 @@ def applied() -> Iterator[Stats]:
     from coremltools.converters.mil.backend.mil import helper
     from coremltools.converters.mil.mil import Block
     from coremltools.converters.mil.mil.ops.defs.iOS15.tensor_transformation import transpose
+    from coremltools.converters.mil.mil.passes.defs.cleanup import topological_reorder
     from coremltools.converters.mil.mil.passes.defs.optimize_repeat_ops import _TransposeOptimization
     from coremltools.converters.mil.mil.passes.pass_pipeline import PassPipelineManager
 
@@ -194,7 +198,9 @@ def applied() -> Iterator[Stats]:
             _saved["apply_transform"] = _TransposeOptimization.__dict__["apply_transform"]
             _saved["write_weight"] = helper._get_offset_by_writing_data
             _saved["transposed"] = transpose.__dict__["value_inference"]
+            _saved["move_to_the_end"] = topological_reorder.__dict__["_move_operations_to_the_end_block"]
             transpose.value_inference = _transposed
+            topological_reorder._move_operations_to_the_end_block = staticmethod(_move_to_the_end)
             PassPipelineManager.apply_pipeline = staticmethod(_dispatch)
             Block._propagate_nonreplaceable_vars = _propagate
             _TransposeOptimization.apply_transform = _apply_transform
@@ -213,6 +219,7 @@ def applied() -> Iterator[Stats]:
                 _TransposeOptimization.apply_transform = _saved["apply_transform"]
                 helper._get_offset_by_writing_data = _saved["write_weight"]
                 transpose.value_inference = _saved["transposed"]
+                topological_reorder._move_operations_to_the_end_block = _saved["move_to_the_end"]
 
 
 def _dispatch(prog: Any, pass_pipeline: Any) -> None:
@@ -279,6 +286,63 @@ def _transposed(op: Any) -> Any:
     if isinstance(value, np.ndarray):
         return layout.contiguous(value)
     return value
+
+
+def _move_to_the_end(block: Any, op_type_to_move: Any) -> set[Any]:
+    """``topological_reorder._move_operations_to_the_end_block``, giving the same program: walking
+    the block backwards, it moves each op of ``op_type_to_move`` (a copy, just before the first op
+    that reads it, or to the end) and records each value's first reader. A value's first reader so
+    far is replaced when the op now walked lies before it, which coremltools decides by two
+    ``list.index`` scans for every value read more than once. An op that stays where it is always
+    lies before every recorded reader: those were walked already (they come after it) or are copies
+    put before one of them or at the end. Only a moved copy needs its position compared."""
+    from coremltools.converters.mil.mil import Builder as mb
+    from coremltools.converters.mil.mil.passes.defs.cleanup import topological_reorder
+    from coremltools.converters.mil.mil.utils import CacheDoublyLinkedList
+
+    with block:  # as coremltools' block_context_manager does around the whole walk
+        block.operations = list(block.operations)
+        first_use: dict[Any, Any] = {}  # var -> the first op reading it
+        ops_to_remove = []
+        for op in reversed(block.operations):
+            current_op = op
+            moved = op.op_type in op_type_to_move
+            if moved:
+                ops_to_remove.append(op)
+                first_consumers = [first_use[v] for v in op.outputs if v in first_use]
+                before_op = None  # the end of the block
+                if first_consumers:
+                    before_op = min(first_consumers, key=block.operations.index)
+                new_var = getattr(mb, op.op_type)(**op.inputs, before_op=before_op)
+                if not isinstance(new_var, list | tuple):
+                    new_var = [new_var]
+                for new, old in zip(new_var, op.outputs, strict=False):
+                    new.name = old.name
+                current_op = new_var[0].op
+                for old, new in zip(op.outputs, new_var, strict=False):
+                    block.replace_uses_of_var_after_op(anchor_op=op, old_var=old, new_var=new)
+            relevant_inputs: set[Any] = set()
+            for inner in current_op.blocks:
+                relevant_inputs |= topological_reorder._move_operations_to_the_end_block(
+                    inner, op_type_to_move
+                )
+            for v in current_op.inputs.values():
+                if isinstance(v, tuple | list):
+                    relevant_inputs |= set(v)
+                else:
+                    relevant_inputs.add(v)
+            for v in relevant_inputs:
+                if (
+                    v not in first_use
+                    or not moved
+                    or block.operations.index(first_use[v]) > block.operations.index(current_op)
+                ):
+                    first_use[v] = current_op
+        block.operations = CacheDoublyLinkedList(block.operations)
+        block.remove_ops(ops_to_remove)
+        consumed = set(first_use)
+        consumed.update(block.outputs)
+        return consumed
 
 
 def _holds_constexpr(block: Any) -> bool:

@@ -385,3 +385,100 @@ def test_other_coremltools_version_runs_coremltools_own_loop(tmp_path, monkeypat
     assert sorted(fallback) == sorted(own)
     for name in fallback:
         assert fallback[name] == own[name], name
+
+
+def reorder_program(seed: int):
+    """A random block of relus, adds, casts and transposes over [4, 4] values, each op reading one
+    or two earlier values (so most are read several times), with a cond whose branches read outer
+    values and hold casts and transposes of their own: what ``topological_reorder`` moves."""
+    import coremltools as ct
+    from coremltools.converters.mil import Builder as mb
+
+    rng = np.random.default_rng(seed)
+
+    @mb.program(
+        input_specs=[mb.TensorSpec(shape=(4, 4)), mb.TensorSpec(shape=(4, 4))], opset_version=ct.target.iOS16
+    )
+    def prog(x, z):
+        values = [x, z]
+        for i in range(40):
+            a, b = (values[j] for j in rng.integers(len(values), size=2))
+            kind = rng.choice(["relu", "add", "cast", "transpose", "cond"])
+            if kind == "relu":
+                values.append(mb.relu(x=a, name=f"relu{i}"))
+            elif kind == "add":
+                values.append(mb.add(x=a, y=b, name=f"add{i}"))
+            elif kind == "cast":
+                values.append(mb.cast(x=a, dtype="fp32", name=f"cast{i}"))
+            elif kind == "transpose":
+                values.append(mb.transpose(x=a, perm=[1, 0], name=f"transpose{i}"))
+            else:
+                flag = mb.reduce_sum(x=a, keep_dims=False, name=f"sum{i}")
+                positive = mb.greater(x=flag, y=0.0, name=f"positive{i}")
+                values.append(
+                    mb.cond(
+                        pred=positive,
+                        _true_fn=lambda a=a, b=b, i=i: mb.add(
+                            x=mb.transpose(x=a, perm=[1, 0], name=f"inner_t{i}"), y=b, name=f"inner_add{i}"
+                        ),
+                        _false_fn=lambda a=a, i=i: mb.cast(x=mb.relu(x=a, name=f"inner_r{i}"), dtype="fp32"),
+                        name=f"cond{i}",
+                    )
+                )
+        # a transpose read by no op and not an output (moved to the end); outputs read mid-block
+        mb.transpose(x=values[-1], perm=[1, 0], name="unread")
+        picks = rng.choice(np.arange(2, len(values)), size=3, replace=False)
+        return tuple(values[j] for j in sorted(picks))
+
+    return prog
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_topological_reorder_writes_coremltools_own_program(seed):
+    """``_move_to_the_end`` compares positions only for the ops it moves; the program it leaves
+    (op order, op and value names, the nested blocks) is the one coremltools' own pass leaves."""
+    from coremltools.converters.mil.mil import Block, Builder
+    from coremltools.converters.mil.mil.passes.pass_registry import PASS_REGISTRY
+
+    reorder = PASS_REGISTRY["common::topological_reorder"]
+    counters, blocks = dict(Builder.name_count), Block.counter
+    texts = []
+    for ours in (True, False):
+        Builder.name_count.clear()
+        Builder.name_count.update(counters)
+        Block.counter = blocks
+        prog = reorder_program(seed)
+        before = str(prog)
+        with mil_pipeline.applied() if ours else contextlib.nullcontext():
+            reorder(prog)
+        prog.validate()
+        texts.append(str(prog))
+    assert texts[0] == texts[1]
+    assert texts[0] != before  # something was moved
+
+
+def test_topological_reorder_scans_only_for_moved_ops(monkeypatch):
+    """A residual block of 2,000 ops reading values twice, with one transpose: coremltools' pass
+    scans the op list twice per value read twice; this one once per reader of the transpose."""
+    import coremltools as ct
+    from coremltools.converters.mil import Builder as mb
+    from coremltools.converters.mil.mil.passes.pass_registry import PASS_REGISTRY
+
+    @mb.program(input_specs=[mb.TensorSpec(shape=(4, 4))], opset_version=ct.target.iOS16)
+    def prog(x):
+        values = [mb.transpose(x=x, perm=[1, 0])]
+        for _ in range(2000):
+            values.append(mb.add(x=values[-1], y=values[max(0, len(values) - 3)]))
+        return values[-1]
+
+    scans = []
+
+    class Counted(list):
+        def index(self, *args):
+            scans.append(1)
+            return super().index(*args)
+
+    monkeypatch.setattr(mil_pipeline, "list", Counted, raising=False)
+    with mil_pipeline.applied():
+        PASS_REGISTRY["common::topological_reorder"](prog)
+    assert len(scans) <= 2
