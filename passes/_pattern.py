@@ -379,10 +379,19 @@ class RuleSet(Pass):
         return PassResult(graph, modified)
 
     def by_op(self) -> dict[ir.OpKey, list[Rule]]:
-        """The rules by their pattern root's op key, in order."""
-        found: dict[ir.OpKey, list[Rule]] = defaultdict(list)
-        for rule in self.rules:
-            found[rule.op].append(rule)
+        """The rules by their pattern root's op key, in order: made once per ``rules`` tuple, since
+        ``first_rewrite`` asks for every node it tries (the legality plan tries each node against
+        every rule set: 12,000 tries on a vision transformer)."""
+        rules = self.rules
+        cached = self.__dict__.get("_by_op")
+        if cached is not None and cached[0] is rules:
+            return cached[1]
+        grouped: dict[ir.OpKey, list[Rule]] = defaultdict(list)
+        for rule in rules:
+            grouped[rule.op].append(rule)
+        found = dict(grouped)  # a lookup of an op without rules must not add it
+        if isinstance(rules, tuple):  # a list could change in place under the cache
+            self._by_op = (rules, found)
         return found
 
     def first_rewrite(

@@ -181,3 +181,22 @@ def test_bad_patterns_are_refused_when_used():
         _ = Rule("bad", lambda: None, lambda op: None).roots
     with pytest.raises(ValueError, match="output"):
         _ = Rule("bad", lambda op, x: x, lambda op, x: x).roots
+
+
+def test_rules_by_op_are_grouped_once_per_rules_tuple():
+    """``first_rewrite`` asks for every node it tries: the grouping is kept while ``rules`` is the
+    same tuple, made again for another, and a lookup of an op without rules adds nothing."""
+    silu_rule = Rule("silu", silu, silu_as_hardsigmoid)
+    leaky_rule = Rule("leaky", leaky, as_relu_mix)
+    rule_set = RuleSet([silu_rule])
+    first = rule_set.by_op()
+    assert rule_set.by_op() is first
+    assert {key: [r.name for r in rules] for key, rules in first.items()} == {silu_rule.op: ["silu"]}
+    assert first.get(leaky_rule.op) is None and leaky_rule.op not in rule_set.by_op()
+    rule_set.rules = (silu_rule, leaky_rule)
+    assert set(rule_set.by_op()) == {silu_rule.op, leaky_rule.op}
+    listed = RuleSet()
+    listed.rules = [silu_rule]  # a list may change in place: grouped anew each time
+    assert set(listed.by_op()) == {silu_rule.op}
+    listed.rules.append(leaky_rule)
+    assert set(listed.by_op()) == {silu_rule.op, leaky_rule.op}
